@@ -1,0 +1,113 @@
+//! Packs submessages into a caller's buffer behind an RTPS header.
+
+use super::{Error, HeaderRepr, SubmessageRepr, HEADER_LEN};
+use core::fmt;
+
+/// Why a submessage was not added to a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildError {
+    /// The submessage does not fit in the space left; the message so far is intact.
+    Full,
+    /// The submessage cannot be encoded at all (for example a body above 65535 bytes).
+    Invalid(Error),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::Full => f.write_str("message full"),
+            BuildError::Invalid(e) => write!(f, "cannot encode submessage: {}", e),
+        }
+    }
+}
+
+impl core::error::Error for BuildError {}
+
+/// Writes an RTPS header, then submessages one after the other until the next would not fit.
+///
+/// ```
+/// use pollen_engine::wire::*;
+/// let mut buf = [0u8; 64];
+/// let mut b = MessageBuilder::new(&mut buf, &HeaderRepr::new(GuidPrefix([1; 12]))).unwrap();
+/// b.push(&SubmessageRepr::InfoTs(InfoTsRepr { timestamp: Some(Time::ZERO) })).unwrap();
+/// assert_eq!(b.len(), 20 + 12);
+/// ```
+pub struct MessageBuilder<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+    count: usize,
+}
+
+impl<'a> MessageBuilder<'a> {
+    /// Starts a message in `buf` (which must hold at least the 20-byte header).
+    pub fn new(buf: &'a mut [u8], header: &HeaderRepr) -> Result<Self, Error> {
+        let len = header.emit(buf)?;
+        Ok(MessageBuilder { buf, len, count: 0 })
+    }
+
+    /// Appends a submessage if it fits.
+    pub fn push(&mut self, sub: &SubmessageRepr<'_>) -> Result<(), BuildError> {
+        let need = sub.buffer_len();
+        if need > u16::MAX as usize + 4 {
+            return Err(BuildError::Invalid(Error::TooLarge));
+        }
+        if need > self.remaining() {
+            return Err(BuildError::Full);
+        }
+        let n = sub
+            .emit(&mut self.buf[self.len..])
+            .map_err(BuildError::Invalid)?;
+        self.len += n;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Appends a submessage whose body the caller writes in place: `write` gets exactly
+    /// `body_len` bytes. The header uses little-endian and the given id and flags.
+    pub fn push_with(
+        &mut self,
+        id: u8,
+        flags: u8,
+        body_len: usize,
+        write: impl FnOnce(&mut [u8]),
+    ) -> Result<(), BuildError> {
+        let otnh = u16::try_from(body_len).map_err(|_| BuildError::Invalid(Error::TooLarge))?;
+        if 4 + body_len > self.remaining() {
+            return Err(BuildError::Full);
+        }
+        let out = &mut self.buf[self.len..self.len + 4 + body_len];
+        out[0] = id;
+        out[1] = flags | 0x01;
+        out[2..4].copy_from_slice(&otnh.to_le_bytes());
+        write(&mut out[4..]);
+        self.len += 4 + body_len;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Bytes still free.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.len
+    }
+
+    /// Bytes written so far (header included).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no submessage has been added yet.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Number of submessages added.
+    pub fn submessage_count(&self) -> usize {
+        self.count
+    }
+
+    /// Ends the message; returns its length.
+    pub fn finish(self) -> usize {
+        debug_assert!(self.len >= HEADER_LEN);
+        self.len
+    }
+}
