@@ -1,0 +1,1 @@
+//! Pollen benchmarks (see benches/).
