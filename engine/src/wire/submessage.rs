@@ -189,9 +189,8 @@ impl<'a> SubmessageIter<'a> {
         let avail = rest.len() - SUBMESSAGE_HEADER_LEN;
         let len = if otnh == 0 && id != submessage_id::PAD && id != submessage_id::INFO_TS {
             avail
-        } else if otnh > avail {
-            return Err(Error::BadSubmessageLength);
-        } else if otnh % 4 != 0 && otnh != avail {
+        } else if otnh > avail || (otnh % 4 != 0 && otnh != avail) {
+            // Past the end, or misaligned without ending the message.
             return Err(Error::BadSubmessageLength);
         } else {
             otnh
