@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 
 /// Pollen, a Sans-IO DDSI-RTPS implementation: command-line tool.
 #[derive(Debug, Parser)]
-#[command(name = "pollen", version, about)]
+#[command(name = "pollen", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
