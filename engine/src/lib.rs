@@ -2,7 +2,7 @@
 //!
 //! The engine consumes datagrams, stream bytes and timestamps and emits transmit commands; it
 //! never touches a socket, a clock or an allocator. This crate is `no_std` and allocates nothing
-//! in its default build.
+//! in its default build. See [`Engine`] for the contract.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -12,7 +12,29 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod config;
+mod discovery;
+mod engine;
+mod event;
+pub mod limits;
+mod pool;
+mod qos;
+mod reader;
+mod stats;
+mod time;
+mod transmit;
 pub mod wire;
+mod writer;
 
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+
+pub use config::{Config, ConfigError, Peer};
+pub use engine::{
+    CreateError, Engine, InstanceState, ListenLocator, ParticipantSummary, SampleInfo, TakeError, WriteError,
+};
+pub use event::{Endpoint, Event, QosPolicy, ReaderHandle, WriterHandle};
+pub use qos::{Durability, History, ReaderQos, Reliability, TopicSpec, WriterQos};
+pub use stats::Stats;
+pub use time::{Instant, Span};
+pub use transmit::{Destination, Transmit};

@@ -325,7 +325,7 @@ impl SequenceNumberSet {
     pub fn iter(&self) -> impl Iterator<Item = SequenceNumber> + '_ {
         (0..self.num_bits)
             .filter(move |&i| bit_is_set(&self.bitmap, self.num_bits, i))
-            .map(move |i| SequenceNumber(self.base.0 + i as i64))
+            .map(move |i| SequenceNumber(self.base.0.wrapping_add(i as i64)))
     }
 
     /// Encoded size in bytes.

@@ -1,0 +1,160 @@
+//! Participant configuration.
+
+use crate::limits::{MAX_PEERS, MAX_USER_DATA};
+use crate::time::Span;
+use crate::wire::GuidPrefix;
+use core::fmt;
+
+/// An initial unicast peer: an IPv4 address and, optionally, one port. Without a port the
+/// engine announces to the metatraffic ports of participant ids `0..PEER_PARTICIPANT_IDS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Peer {
+    /// IPv4 address.
+    pub address: [u8; 4],
+    /// A fixed port, or `None` to probe the well-known metatraffic ports.
+    pub port: Option<u16>,
+}
+
+/// Everything a participant needs to start. Randomness (the GUID prefix) and addresses come from
+/// the driver; the engine reads nothing from the world itself.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// DDS domain id (0..=232).
+    pub domain_id: u32,
+    /// Participant id: picks the unicast ports (7410 + 250·d + 2·id and +1).
+    pub participant_id: u16,
+    /// This participant's GUID prefix; must be unique in the domain.
+    pub guid_prefix: GuidPrefix,
+    /// The IPv4 address announced in our locators (loopback by default).
+    pub unicast_address: [u8; 4],
+    /// Lease announced in SPDP; peers drop us if they hear nothing for this long.
+    pub lease_duration: Span,
+    /// Period of SPDP announcements.
+    pub announce_period: Span,
+    /// Period of HEARTBEATs while data is unacknowledged.
+    pub heartbeat_period: Span,
+    /// Initial unicast peers.
+    pub peers: [Option<Peer>; MAX_PEERS],
+    /// Announce to and listen on the SPDP multicast group.
+    pub multicast: bool,
+    /// Largest datagram the engine emits.
+    pub mtu: usize,
+    /// Participant USER_DATA.
+    pub user_data: [u8; MAX_USER_DATA],
+    /// Bytes of `user_data` in use.
+    pub user_data_len: usize,
+}
+
+impl Config {
+    /// Domain 0, loopback, multicast on, default timings.
+    pub fn new(guid_prefix: GuidPrefix) -> Config {
+        Config {
+            domain_id: 0,
+            participant_id: 0,
+            guid_prefix,
+            unicast_address: [127, 0, 0, 1],
+            lease_duration: Span::from_secs(10),
+            announce_period: Span::from_secs(3),
+            heartbeat_period: Span::from_millis(100),
+            peers: [None; MAX_PEERS],
+            multicast: true,
+            mtu: 1472,
+            user_data: [0; MAX_USER_DATA],
+            user_data_len: 0,
+        }
+    }
+
+    /// Adds an initial peer; false when the list is full.
+    pub fn add_peer(&mut self, peer: Peer) -> bool {
+        match self.peers.iter_mut().find(|p| p.is_none()) {
+            Some(slot) => {
+                *slot = Some(peer);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sets the participant USER_DATA; false when it is too long.
+    pub fn set_user_data(&mut self, data: &[u8]) -> bool {
+        if data.len() > MAX_USER_DATA {
+            return false;
+        }
+        self.user_data[..data.len()].copy_from_slice(data);
+        self.user_data_len = data.len();
+        true
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.domain_id > 232 {
+            return Err(ConfigError::DomainId);
+        }
+        let top = ports::user_unicast(self.domain_id, self.participant_id);
+        if top > u16::MAX as u32 {
+            return Err(ConfigError::ParticipantId);
+        }
+        if self.mtu < 512 || self.mtu > 65_507 {
+            return Err(ConfigError::Mtu);
+        }
+        if self.guid_prefix == GuidPrefix::UNKNOWN {
+            return Err(ConfigError::GuidPrefix);
+        }
+        if self.lease_duration.micros() < 1_000_000 || self.announce_period.micros() == 0 {
+            return Err(ConfigError::Timing);
+        }
+        if self.heartbeat_period.micros() == 0 {
+            return Err(ConfigError::Timing);
+        }
+        Ok(())
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Domain id above 232.
+    DomainId,
+    /// Participant id puts the ports above 65535.
+    ParticipantId,
+    /// MTU outside 512..=65507.
+    Mtu,
+    /// GUID prefix all zero.
+    GuidPrefix,
+    /// A zero period or a lease under one second.
+    Timing,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConfigError::DomainId => "domain id must be at most 232",
+            ConfigError::ParticipantId => "participant id puts the ports above 65535",
+            ConfigError::Mtu => "mtu must be within 512..=65507",
+            ConfigError::GuidPrefix => "guid prefix must not be all zero",
+            ConfigError::Timing => "periods must be non-zero and the lease at least 1 s",
+        })
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+/// The RTPS port mapping (PB 7400, DG 250, PG 2, d0 0, d1 10, d2 1, d3 11).
+pub mod ports {
+    /// SPDP multicast group 239.255.0.1.
+    pub const SPDP_MULTICAST_GROUP: [u8; 4] = [239, 255, 0, 1];
+
+    /// Multicast metatraffic (SPDP) port.
+    pub const fn spdp_multicast(domain: u32) -> u32 {
+        7400 + 250 * domain
+    }
+
+    /// Unicast metatraffic port of a participant.
+    pub const fn metatraffic_unicast(domain: u32, participant: u16) -> u32 {
+        7400 + 250 * domain + 10 + 2 * participant as u32
+    }
+
+    /// Unicast user-data port of a participant.
+    pub const fn user_unicast(domain: u32, participant: u16) -> u32 {
+        7400 + 250 * domain + 11 + 2 * participant as u32
+    }
+}

@@ -1,0 +1,206 @@
+//! Discovery state: remote participants (SPDP), remote endpoints (SEDP) and matching.
+
+mod matching;
+
+pub(crate) use matching::{check_match, MatchResult};
+
+use crate::limits::{MAX_NAME, MAX_PARTITIONS, MAX_PARTITION_NAME};
+use crate::qos::{Durability, Reliability};
+use crate::time::{Instant, Span};
+use crate::wire::{
+    self, BuiltinEndpointSet, DataRepresentations, EndpointData, Guid, GuidPrefix, Locator,
+    LocatorKind, ParticipantData, ProtocolVersion, ReliabilityKind, VendorId,
+};
+
+/// A string stored inline with a fixed capacity.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Name<const N: usize> {
+    bytes: [u8; N],
+    len: u16,
+}
+
+impl<const N: usize> Name<N> {
+    pub(crate) const fn empty() -> Self {
+        Name {
+            bytes: [0; N],
+            len: 0,
+        }
+    }
+
+    /// `None` when `s` is longer than `N` bytes.
+    pub(crate) fn new(s: &str) -> Option<Self> {
+        if s.len() > N {
+            return None;
+        }
+        let mut n = Self::empty();
+        n.bytes[..s.len()].copy_from_slice(s.as_bytes());
+        n.len = s.len() as u16;
+        Some(n)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ever filled from a &str, so the bytes are valid UTF-8.
+        core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl<const N: usize> core::fmt::Debug for Name<N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+/// A bounded list of partition names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Partitions {
+    names: [Name<MAX_PARTITION_NAME>; MAX_PARTITIONS],
+    len: u8,
+}
+
+impl Partitions {
+    pub(crate) const fn empty() -> Self {
+        Partitions {
+            names: [Name::empty(); MAX_PARTITIONS],
+            len: 0,
+        }
+    }
+
+    /// `None` when there are too many or one is too long.
+    pub(crate) fn from_iter<'a>(it: impl Iterator<Item = &'a str>) -> Option<Self> {
+        let mut p = Self::empty();
+        for s in it {
+            if p.len as usize == MAX_PARTITIONS {
+                return None;
+            }
+            p.names[p.len as usize] = Name::new(s)?;
+            p.len += 1;
+        }
+        Some(p)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        self.names[..self.len as usize].iter().map(|n| n.as_str())
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// A remote participant learnt from SPDP.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RemoteParticipant {
+    pub prefix: GuidPrefix,
+    pub vendor: VendorId,
+    pub version: ProtocolVersion,
+    pub builtin: BuiltinEndpointSet,
+    pub lease: Span,
+    pub last_seen: Instant,
+    pub metatraffic: Option<Locator>,
+    pub default_unicast: Option<Locator>,
+    /// Directed SPDP announcements still owed to it (a prompt reply to a newcomer).
+    pub directed_spdp_owed: u8,
+}
+
+/// Picks the first UDPv4 locator of a list.
+pub(crate) fn first_udpv4(list: &[Locator]) -> Option<Locator> {
+    list.iter()
+        .copied()
+        .find(|l| l.kind() == LocatorKind::UdpV4 && l.ipv4().is_some())
+}
+
+impl RemoteParticipant {
+    pub(crate) fn from_data(d: &ParticipantData<'_>, vendor: VendorId, now: Instant) -> Self {
+        let lease = d
+            .lease()
+            .to_micros()
+            .map_or(Span::from_secs(100 * 365 * 86400), Span::from_micros);
+        let metatraffic = first_udpv4(d.metatraffic_unicast.as_slice());
+        let default_unicast = first_udpv4(d.default_unicast.as_slice());
+        RemoteParticipant {
+            prefix: d.guid.prefix,
+            vendor,
+            version: d.protocol_version.unwrap_or(ProtocolVersion::V2_1),
+            builtin: d.builtin_endpoints,
+            lease,
+            last_seen: now,
+            metatraffic: metatraffic.or(default_unicast),
+            default_unicast: default_unicast.or(metatraffic),
+            directed_spdp_owed: 0,
+        }
+    }
+}
+
+/// A user endpoint as matching sees it: a remote one learnt from SEDP or a local one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EndpointInfo {
+    pub guid: Guid,
+    pub is_writer: bool,
+    pub keyed: bool,
+    pub topic: Name<MAX_NAME>,
+    pub type_name: Name<MAX_NAME>,
+    pub partitions: Partitions,
+    pub reliability: Reliability,
+    pub durability: Durability,
+    /// Deadline period in µs (`u64::MAX` = infinite).
+    pub deadline_us: u64,
+    /// Liveliness lease in µs (`u64::MAX` = infinite).
+    pub liveliness_us: u64,
+    pub exclusive_ownership: bool,
+    pub data_representation: DataRepresentations,
+    pub has_data_representation: bool,
+    pub locator: Option<Locator>,
+}
+
+/// Why SEDP data was not turned into a remote endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndpointRefused {
+    /// Names or partitions exceed the fixed capacities.
+    TooLarge,
+    /// The endpoint's kind does not fit the SEDP writer it came from.
+    WrongKind,
+}
+
+impl EndpointInfo {
+    pub(crate) fn from_data(
+        d: &EndpointData<'_>,
+        is_writer: bool,
+    ) -> Result<Self, EndpointRefused> {
+        let e = d.endpoint_guid.entity;
+        if (is_writer && !e.is_writer()) || (!is_writer && !e.is_reader()) {
+            return Err(EndpointRefused::WrongKind);
+        }
+        let partitions = match &d.partition {
+            Some(p) => Partitions::from_iter(p.iter()).ok_or(EndpointRefused::TooLarge)?,
+            None => Partitions::empty(),
+        };
+        // DDSI defaults: writers reliable, readers best effort; volatile.
+        let reliability = match d.reliability.map(|r| r.kind) {
+            Some(ReliabilityKind::Reliable) => Reliability::Reliable,
+            Some(ReliabilityKind::BestEffort) => Reliability::BestEffort,
+            None if is_writer => Reliability::Reliable,
+            None => Reliability::BestEffort,
+        };
+        let durability = match d.durability {
+            Some(wire::Durability::Volatile) | None => Durability::Volatile,
+            Some(_) => Durability::TransientLocal,
+        };
+        let us = |x: Option<wire::Duration>| x.and_then(|d| d.to_micros()).unwrap_or(u64::MAX);
+        Ok(EndpointInfo {
+            guid: d.endpoint_guid,
+            is_writer,
+            keyed: e.is_keyed(),
+            topic: Name::new(d.topic_name).ok_or(EndpointRefused::TooLarge)?,
+            type_name: Name::new(d.type_name).ok_or(EndpointRefused::TooLarge)?,
+            partitions,
+            reliability,
+            durability,
+            deadline_us: us(d.deadline),
+            liveliness_us: us(d.liveliness.map(|l| l.lease_duration)),
+            exclusive_ownership: d.ownership == Some(wire::Ownership::Exclusive),
+            data_representation: d.data_representation.unwrap_or_default(),
+            has_data_representation: d.data_representation.is_some(),
+            locator: first_udpv4(d.unicast_locators.as_slice()),
+        })
+    }
+}

@@ -1,0 +1,45 @@
+//! Every capacity of the engine, in one place.
+//!
+//! The engine's memory is `size_of::<Engine>()` and nothing else: these constants fix it at
+//! build time. A full table refuses new entries (an error for application calls, a counted drop
+//! for remote input); it never grows. The README lists each with what it costs.
+
+/// Remote participants tracked at once. A new one beyond this is dropped and counted until a
+/// lease expires.
+pub const MAX_PARTICIPANTS: usize = 16;
+/// Local user writers.
+pub const MAX_WRITERS: usize = 8;
+/// Local user readers.
+pub const MAX_READERS: usize = 8;
+/// Remote user endpoints (writers and readers together) remembered from SEDP.
+pub const MAX_REMOTE_ENDPOINTS: usize = 64;
+/// Matched remote endpoints per local endpoint (reader proxies of a writer, writer proxies of a
+/// reader). Builtin SEDP endpoints have one per remote participant.
+pub const MAX_MATCHED: usize = MAX_PARTICIPANTS;
+/// Samples a writer's history can hold (the upper bound of KEEP_LAST depth and KEEP_ALL).
+pub const MAX_HISTORY: usize = 64;
+/// Samples a reader holds for `take`, plus out-of-order samples waiting for a gap to fill.
+pub const MAX_READER_SAMPLES: usize = 64;
+/// Initial unicast peers.
+pub const MAX_PEERS: usize = 8;
+/// For a peer without a port: participant ids probed (metatraffic ports 7410 + 2i).
+pub const PEER_PARTICIPANT_IDS: u16 = 10;
+/// Partitions per local endpoint.
+pub const MAX_PARTITIONS: usize = 4;
+/// Bytes of a topic or type name (longer names are refused or, from remote, dropped).
+pub const MAX_NAME: usize = 128;
+/// Bytes of a partition name.
+pub const MAX_PARTITION_NAME: usize = 64;
+/// Bytes of user data per participant or endpoint.
+pub const MAX_USER_DATA: usize = 64;
+/// Bytes of one payload-pool block.
+pub const POOL_BLOCK: usize = 256;
+/// Blocks in the payload pool shared by all histories and reader queues (256 KiB).
+pub const POOL_BLOCKS: usize = 1024;
+/// Largest sample the engine accepts, including the 4-byte encapsulation header. Samples up to
+/// this size travel as one DATA; fragmentation comes with its own issue.
+pub const MAX_SAMPLE: usize = 8192;
+/// Pending application events; beyond this, events are dropped and counted.
+pub const MAX_EVENTS: usize = 64;
+/// Remote participants a new one is announced to by directed SPDP at once.
+pub const MAX_DIRECTED_SPDP: usize = 4;

@@ -1,0 +1,567 @@
+//! The reader state machine: writer proxies, ordered exactly-once delivery, ACKNACK.
+//!
+//! Received samples live in the payload pool; a reader owns a bounded set of slots holding
+//! both samples delivered and waiting for `take` and out-of-order samples waiting for a hole to
+//! fill. A reliable reader that has no room does not acknowledge, so the writer repairs later:
+//! nothing accepted is ever lost.
+
+use crate::limits::{MAX_MATCHED, MAX_READER_SAMPLES};
+use crate::pool::{Bytes, Pool};
+use crate::qos::History;
+use crate::time::{Instant, Span};
+use crate::wire::{
+    AckNackRepr, Count, EntityId, GapRepr, Guid, HeartbeatRepr, Locator, SequenceNumber,
+    SequenceNumberSet, StatusInfo, Time, MAX_SET_BITS,
+};
+
+/// Period of pre-emptive ACKNACKs until the first HEARTBEAT.
+const PREEMPTIVE_PERIOD: Span = Span::from_secs(1);
+
+/// What a reader knows about one matched remote writer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WriterProxy {
+    pub guid: Guid,
+    pub locator: Locator,
+    pub reliable: bool,
+    /// Every SN below this was delivered or is irrelevant.
+    pub next: i64,
+    /// Highest SN the writer said it has.
+    pub last_available: i64,
+    pub last_heartbeat_count: Option<Count>,
+    pub heartbeat_seen: bool,
+    pub ack_owed: bool,
+    pub next_preemptive: Option<Instant>,
+}
+
+/// A received sample.
+#[derive(Debug)]
+pub(crate) struct Sample {
+    pub writer: Guid,
+    pub sn: i64,
+    /// `None` for an SN a GAP declared irrelevant (kept only while out of order).
+    pub data: Option<Bytes>,
+    pub timestamp: Option<Time>,
+    pub status: StatusInfo,
+    pub key_hash: Option<[u8; 16]>,
+    /// Delivery order; `None` while waiting for earlier SNs.
+    pub order: Option<u64>,
+}
+
+/// What happened to a received DATA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Received {
+    /// Stored; `delivered` samples became available to `take`.
+    Accepted { delivered: usize },
+    /// Already delivered or buffered.
+    Duplicate,
+    /// No room now; a reliable writer will repair it.
+    NoSpace,
+    /// Not from a matched writer.
+    Unknown,
+}
+
+/// A sample as handed to the engine by `on_data`.
+pub(crate) struct Incoming<'a> {
+    pub writer: Guid,
+    pub sn: i64,
+    pub payload: &'a [u8],
+    pub timestamp: Option<Time>,
+    pub status: StatusInfo,
+    pub key_hash: Option<[u8; 16]>,
+}
+
+pub(crate) struct Reader {
+    pub guid: Guid,
+    pub reliable: bool,
+    pub history: History,
+    pub max_samples: usize,
+    pub proxies: [Option<WriterProxy>; MAX_MATCHED],
+    slots: [Option<Sample>; MAX_READER_SAMPLES],
+    next_order: u64,
+    pub acknack_count: u32,
+    /// Set when samples were delivered since the application last emptied the queue.
+    pub notify: bool,
+}
+
+impl Reader {
+    pub(crate) fn new(
+        guid: Guid,
+        reliable: bool,
+        history: History,
+        max_samples: usize,
+    ) -> Self {
+        Reader {
+            guid,
+            reliable,
+            history,
+            max_samples: max_samples.clamp(1, MAX_READER_SAMPLES),
+            proxies: [None; MAX_MATCHED],
+            slots: [const { None }; MAX_READER_SAMPLES],
+            next_order: 0,
+            acknack_count: 0,
+            notify: false,
+        }
+    }
+
+    pub(crate) fn entity(&self) -> EntityId {
+        self.guid.entity
+    }
+
+    pub(crate) fn add_proxy(
+        &mut self,
+        now: Instant,
+        guid: Guid,
+        locator: Locator,
+        reliable: bool,
+    ) -> bool {
+        if let Some(p) = self.proxies.iter_mut().flatten().find(|p| p.guid == guid) {
+            p.locator = locator;
+            return true;
+        }
+        let Some(slot) = self.proxies.iter_mut().find(|p| p.is_none()) else {
+            return false;
+        };
+        let reliable = reliable && self.reliable;
+        *slot = Some(WriterProxy {
+            guid,
+            locator,
+            reliable,
+            next: 1,
+            last_available: 0,
+            last_heartbeat_count: None,
+            heartbeat_seen: false,
+            ack_owed: reliable,
+            next_preemptive: if reliable {
+                Some(now + PREEMPTIVE_PERIOD)
+            } else {
+                None
+            },
+        });
+        true
+    }
+
+    /// Removes a writer proxy and the samples still waiting for order from it.
+    pub(crate) fn remove_proxy(&mut self, guid: Guid, pool: &mut Pool) -> bool {
+        let mut found = false;
+        for p in self.proxies.iter_mut() {
+            if p.is_some_and(|p| p.guid == guid) {
+                *p = None;
+                found = true;
+            }
+        }
+        for s in self.slots.iter_mut() {
+            if s.as_ref().is_some_and(|s| s.writer == guid && s.order.is_none()) {
+                if let Some(Sample { data: Some(d), .. }) = s.take() {
+                    pool.free(d);
+                }
+            }
+        }
+        found
+    }
+
+    pub(crate) fn proxy(&self, guid: Guid) -> Option<&WriterProxy> {
+        self.proxies.iter().flatten().find(|p| p.guid == guid)
+    }
+
+    fn proxy_mut(&mut self, guid: Guid) -> Option<&mut WriterProxy> {
+        self.proxies.iter_mut().flatten().find(|p| p.guid == guid)
+    }
+
+    fn delivered_count(&self) -> usize {
+        self.slots
+            .iter()
+            .flatten()
+            .filter(|s| s.order.is_some())
+            .count()
+    }
+
+    fn find_slot(&self, writer: Guid, sn: i64) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.writer == writer && s.sn == sn))
+    }
+
+    /// Room for one more delivered sample? KEEP_LAST makes room by dropping the oldest.
+    fn make_room(&mut self, pool: &mut Pool, replaced: &mut u64) -> bool {
+        let limit = match self.history {
+            History::KeepLast(n) => (n as usize).clamp(1, self.max_samples),
+            History::KeepAll => self.max_samples,
+        };
+        if self.delivered_count() < limit {
+            return true;
+        }
+        if self.history == History::KeepAll {
+            return false;
+        }
+        if let Some(i) = self.oldest_delivered() {
+            if let Some(Sample { data: Some(d), .. }) = self.slots[i].take() {
+                pool.free(d);
+            }
+            *replaced += 1;
+        }
+        true
+    }
+
+    fn oldest_delivered(&self) -> Option<usize> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().and_then(|s| s.order).map(|o| (o, i)))
+            .min()
+            .map(|(_, i)| i)
+    }
+
+    fn mark_delivered(&mut self, i: usize) {
+        if let Some(s) = self.slots[i].as_mut() {
+            s.order = Some(self.next_order);
+            self.next_order += 1;
+            self.notify = true;
+        }
+    }
+
+    /// Delivers buffered samples that are now in order; returns how many.
+    fn drain_in_order(&mut self, pool: &mut Pool, writer: Guid, replaced: &mut u64) -> usize {
+        let mut n = 0;
+        loop {
+            let Some(next) = self.proxy(writer).map(|p| p.next) else {
+                return n;
+            };
+            let Some(i) = self.find_slot(writer, next) else {
+                return n;
+            };
+            let is_gap = self.slots[i].as_ref().is_some_and(|s| s.data.is_none());
+            if is_gap {
+                self.slots[i] = None;
+            } else {
+                if !self.make_room(pool, replaced) {
+                    return n;
+                }
+                self.mark_delivered(i);
+                n += 1;
+            }
+            if let Some(p) = self.proxy_mut(writer) {
+                p.next += 1;
+            }
+        }
+    }
+
+    /// Takes in a DATA from `s.writer`.
+    pub(crate) fn on_data(
+        &mut self,
+        pool: &mut Pool,
+        s: Incoming<'_>,
+        replaced: &mut u64,
+    ) -> Received {
+        let Some(p) = self.proxy(s.writer).copied() else {
+            return Received::Unknown;
+        };
+        if s.sn < p.next {
+            return Received::Duplicate;
+        }
+        if !p.reliable {
+            // Best effort: deliver anything newer, never anything twice.
+            if !self.make_room(pool, replaced) {
+                return Received::NoSpace;
+            }
+            let Some(i) = self.store(pool, &s) else {
+                return Received::NoSpace;
+            };
+            self.mark_delivered(i);
+            if let Some(p) = self.proxy_mut(s.writer) {
+                p.next = s.sn + 1;
+            }
+            return Received::Accepted { delivered: 1 };
+        }
+        if self.find_slot(s.writer, s.sn).is_some() {
+            return Received::Duplicate;
+        }
+        if s.sn - p.next >= MAX_SET_BITS as i64 {
+            // Too far ahead to track; the writer will send it again.
+            return Received::NoSpace;
+        }
+        if s.sn == p.next {
+            // In order: deliver only if there is room, else let the writer repair later.
+            let limit = match self.history {
+                History::KeepAll => self.max_samples,
+                History::KeepLast(_) => usize::MAX,
+            };
+            if self.delivered_count() >= limit {
+                return Received::NoSpace;
+            }
+        }
+        if self.store(pool, &s).is_none() {
+            // The sample everything waits for must not be starved by samples buffered ahead of
+            // it: give it the slot of the highest buffered one (which will be repaired again).
+            if s.sn != p.next || !self.evict_highest_pending(pool) || self.store(pool, &s).is_none()
+            {
+                return Received::NoSpace;
+            }
+        }
+        let delivered = self.drain_in_order(pool, s.writer, replaced);
+        Received::Accepted { delivered }
+    }
+
+    fn evict_highest_pending(&mut self, pool: &mut Pool) -> bool {
+        let victim = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (s, i)))
+            .filter(|(s, _)| s.order.is_none())
+            .map(|(s, i)| (s.sn, i))
+            .max();
+        match victim {
+            Some((_, i)) => {
+                if let Some(Sample { data: Some(d), .. }) = self.slots[i].take() {
+                    pool.free(d);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn store(&mut self, pool: &mut Pool, s: &Incoming<'_>) -> Option<usize> {
+        let i = self.slots.iter().position(|x| x.is_none())?;
+        let data = pool.store(&[s.payload])?;
+        self.slots[i] = Some(Sample {
+            writer: s.writer,
+            sn: s.sn,
+            data: Some(data),
+            timestamp: s.timestamp,
+            status: s.status,
+            key_hash: s.key_hash,
+            order: None,
+        });
+        Some(i)
+    }
+
+    /// Skips every SN below `upto` from `writer`: delivers what is buffered, drops the rest.
+    fn skip_below(&mut self, pool: &mut Pool, writer: Guid, upto: i64, replaced: &mut u64) -> usize {
+        let mut n = 0;
+        loop {
+            let Some(p) = self.proxy(writer).copied() else {
+                return n;
+            };
+            if p.next >= upto {
+                break;
+            }
+            // Deliver the lowest buffered SN below `upto`, or jump.
+            let lowest = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.as_ref().map(|s| (s, i)))
+                .filter(|(s, _)| s.writer == writer && s.order.is_none() && s.sn < upto)
+                .map(|(s, i)| (s.sn, i))
+                .min();
+            match lowest {
+                Some((sn, _)) => {
+                    if let Some(p) = self.proxy_mut(writer) {
+                        p.next = sn;
+                    }
+                    n += self.drain_in_order(pool, writer, replaced);
+                    if self.proxy(writer).is_some_and(|p| p.next == sn) {
+                        // No room to deliver: stop here, the rest stays buffered.
+                        return n;
+                    }
+                }
+                None => {
+                    if let Some(p) = self.proxy_mut(writer) {
+                        p.next = upto;
+                    }
+                }
+            }
+        }
+        n + self.drain_in_order(pool, writer, replaced)
+    }
+
+    /// Applies a HEARTBEAT; returns delivered count or `None` if stale or unknown.
+    pub(crate) fn on_heartbeat(
+        &mut self,
+        pool: &mut Pool,
+        writer: Guid,
+        hb: &HeartbeatRepr,
+        replaced: &mut u64,
+    ) -> Option<usize> {
+        let p = self.proxy_mut(writer)?;
+        if let Some(prev) = p.last_heartbeat_count {
+            if !hb.count.is_newer_than(prev) {
+                return None;
+            }
+        }
+        p.last_heartbeat_count = Some(hb.count);
+        p.heartbeat_seen = true;
+        p.next_preemptive = None;
+        if !p.reliable {
+            return Some(0);
+        }
+        p.last_available = p.last_available.max(hb.last_sn.0);
+        let first = hb.first_sn.0;
+        let delivered = self.skip_below(pool, writer, first, replaced);
+        let final_flag = hb.final_flag;
+        let missing = self.missing(writer).num_bits > 0;
+        if let Some(p) = self.proxy_mut(writer) {
+            if !final_flag || missing {
+                p.ack_owed = true;
+            }
+        }
+        Some(delivered)
+    }
+
+    /// Applies a GAP; returns delivered count or `None` if unknown.
+    pub(crate) fn on_gap(
+        &mut self,
+        pool: &mut Pool,
+        writer: Guid,
+        gap: &GapRepr,
+        replaced: &mut u64,
+    ) -> Option<usize> {
+        let p = self.proxy(writer).copied()?;
+        if !p.reliable {
+            return Some(0);
+        }
+        let mut delivered = 0;
+        let start = gap.gap_start.0;
+        let base = gap.gap_list.base.0;
+        if start <= p.next && base > p.next {
+            // The irrelevant interval covers our next SN: drop what is buffered inside it.
+            for s in self.slots.iter_mut() {
+                if s.as_ref().is_some_and(|s| {
+                    s.writer == writer && s.order.is_none() && s.sn < base
+                }) {
+                    if let Some(Sample { data: Some(d), .. }) = s.take() {
+                        pool.free(d);
+                    }
+                }
+            }
+            if let Some(p) = self.proxy_mut(writer) {
+                p.next = base;
+            }
+        } else if start > p.next {
+            // Out of order: remember each irrelevant SN inside the window as a placeholder.
+            let end = base.min(p.next + MAX_SET_BITS as i64);
+            let mut sn = start;
+            while sn < end {
+                self.mark_irrelevant(writer, sn);
+                sn += 1;
+            }
+        }
+        for sn in gap.gap_list.iter() {
+            let next = self.proxy(writer).map_or(i64::MAX, |p| p.next);
+            if sn.0 == next {
+                if let Some(p) = self.proxy_mut(writer) {
+                    p.next += 1;
+                }
+                delivered += self.drain_in_order(pool, writer, replaced);
+            } else if sn.0 > next && sn.0 - next < MAX_SET_BITS as i64 {
+                self.mark_irrelevant(writer, sn.0);
+            }
+        }
+        delivered += self.drain_in_order(pool, writer, replaced);
+        Some(delivered)
+    }
+
+    fn mark_irrelevant(&mut self, writer: Guid, sn: i64) {
+        if self.find_slot(writer, sn).is_some() {
+            return;
+        }
+        if let Some(i) = self.slots.iter().position(|x| x.is_none()) {
+            self.slots[i] = Some(Sample {
+                writer,
+                sn,
+                data: None,
+                timestamp: None,
+                status: StatusInfo(0),
+                key_hash: None,
+                order: None,
+            });
+        }
+    }
+
+    /// The SNs from `writer` that are known to exist and are missing here.
+    pub(crate) fn missing(&self, writer: Guid) -> SequenceNumberSet {
+        let Some(p) = self.proxy(writer) else {
+            return SequenceNumberSet::new(SequenceNumber(1), 0);
+        };
+        let base = p.next;
+        let span = (p.last_available - base + 1).clamp(0, MAX_SET_BITS as i64) as u32;
+        let mut set = SequenceNumberSet::new(SequenceNumber(base), span);
+        let mut highest = 0u32;
+        for i in 0..span {
+            let sn = base + i as i64;
+            if self.find_slot(writer, sn).is_none() {
+                set.insert(SequenceNumber(sn));
+                highest = i + 1;
+            }
+        }
+        set.num_bits = highest;
+        set
+    }
+
+    /// The ACKNACK owed to `writer`, if any; marks it sent.
+    pub(crate) fn take_acknack(&mut self, now: Instant, writer: Guid) -> Option<AckNackRepr> {
+        let p = self.proxy(writer).copied()?;
+        let preemptive_due = p.next_preemptive.is_some_and(|t| now >= t);
+        if !p.reliable || !(p.ack_owed || preemptive_due) {
+            return None;
+        }
+        let state = if p.heartbeat_seen {
+            self.missing(writer)
+        } else {
+            SequenceNumberSet::new(SequenceNumber(p.next), 0)
+        };
+        self.acknack_count = self.acknack_count.wrapping_add(1);
+        let count = Count(self.acknack_count);
+        let reader_id = self.entity();
+        if let Some(p) = self.proxy_mut(writer) {
+            p.ack_owed = false;
+            if !p.heartbeat_seen {
+                p.next_preemptive = Some(now + PREEMPTIVE_PERIOD);
+            }
+        }
+        Some(AckNackRepr {
+            final_flag: p.heartbeat_seen,
+            reader_id,
+            writer_id: writer.entity,
+            reader_sn_state: state,
+            count,
+        })
+    }
+
+    /// Earliest timer of this reader.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.proxies
+            .iter()
+            .flatten()
+            .filter_map(|p| p.next_preemptive)
+            .min()
+    }
+
+    /// Whether any ACKNACK is owed now.
+    pub(crate) fn acknack_owed(&self, now: Instant) -> bool {
+        self.proxies.iter().flatten().any(|p| {
+            p.reliable && (p.ack_owed || p.next_preemptive.is_some_and(|t| now >= t))
+        })
+    }
+
+    /// The oldest delivered sample, removed from the reader; `None` when empty.
+    pub(crate) fn pop(&mut self) -> Option<Sample> {
+        let i = self.oldest_delivered()?;
+        self.slots[i].take()
+    }
+
+    /// The oldest delivered sample, left in place.
+    pub(crate) fn peek(&self) -> Option<&Sample> {
+        self.oldest_delivered().and_then(|i| self.slots[i].as_ref())
+    }
+
+    /// Frees every sample (the reader is being deleted).
+    pub(crate) fn clear(&mut self, pool: &mut Pool) {
+        for s in self.slots.iter_mut() {
+            if let Some(Sample { data: Some(d), .. }) = s.take() {
+                pool.free(d);
+            }
+        }
+    }
+}

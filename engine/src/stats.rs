@@ -1,0 +1,78 @@
+//! Counters: what the engine received, sent and dropped, by reason.
+
+/// Everything the engine counts. Untrusted input is never an error: it lands here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams handed to `handle_datagram`.
+    pub datagrams_in: u64,
+    /// Datagrams produced by `poll_transmit`.
+    pub datagrams_out: u64,
+    /// Bytes produced by `poll_transmit`.
+    pub bytes_out: u64,
+    /// Datagrams without the RTPS magic or too short.
+    pub dropped_not_rtps: u64,
+    /// Datagrams with an unsupported protocol version.
+    pub dropped_version: u64,
+    /// Our own datagrams looped back to us.
+    pub dropped_own: u64,
+    /// Submessages that failed to frame or parse (the rest of their message is dropped).
+    pub dropped_malformed: u64,
+    /// Submessages that parsed but break a protocol rule (bad heartbeat range, bad set...).
+    pub dropped_invalid: u64,
+    /// Submessages addressed to another participant by INFO_DST.
+    pub dropped_not_for_us: u64,
+    /// Submessages for a local endpoint or remote writer we do not know or have not matched.
+    pub dropped_unknown_endpoint: u64,
+    /// Discovery data that did not parse or lacked required fields.
+    pub dropped_bad_discovery: u64,
+    /// Discovery data for another domain.
+    pub dropped_foreign_domain: u64,
+    /// Remote participants or endpoints refused because a table was full.
+    pub dropped_table_full: u64,
+    /// Samples dropped because the payload pool or a reader queue was full.
+    pub dropped_no_space: u64,
+    /// Samples larger than the engine accepts.
+    pub dropped_too_large: u64,
+    /// Duplicate samples (already delivered or buffered).
+    pub dropped_duplicate: u64,
+    /// Samples delivered to local readers.
+    pub samples_delivered: u64,
+    /// Samples replaced in a reader's queue by KEEP_LAST before being taken.
+    pub samples_replaced: u64,
+    /// Samples written by local writers.
+    pub samples_written: u64,
+    /// DATA retransmitted on request.
+    pub retransmits: u64,
+    /// GAPs sent for samples no longer available.
+    pub gaps_sent: u64,
+    /// HEARTBEATs sent.
+    pub heartbeats_sent: u64,
+    /// ACKNACKs sent.
+    pub acknacks_sent: u64,
+    /// Events dropped because the event queue was full.
+    pub events_dropped: u64,
+    /// Inputs whose `now` was earlier than one seen before (clamped).
+    pub time_went_backwards: u64,
+    /// Remote participants discovered.
+    pub participants_discovered: u64,
+    /// Remote participants lost (lease expiry or dispose).
+    pub participants_lost: u64,
+}
+
+impl Stats {
+    /// All drops of received input together.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped_not_rtps
+            + self.dropped_version
+            + self.dropped_malformed
+            + self.dropped_invalid
+            + self.dropped_not_for_us
+            + self.dropped_unknown_endpoint
+            + self.dropped_bad_discovery
+            + self.dropped_foreign_domain
+            + self.dropped_table_full
+            + self.dropped_no_space
+            + self.dropped_too_large
+            + self.dropped_duplicate
+    }
+}

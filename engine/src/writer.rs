@@ -1,0 +1,386 @@
+//! The writer state machine: history cache, reader proxies, first sends, repairs, heartbeats.
+//!
+//! One type serves the builtin SEDP/PMD writers and user writers: the difference is only in
+//! what the engine does with it. The writer never builds datagrams itself; it answers "what is
+//! owed to this proxy" and the engine packs the answer.
+
+use crate::limits::{MAX_HISTORY, MAX_MATCHED};
+use crate::pool::{Bytes, Pool};
+use crate::qos::{Durability, History};
+use crate::time::{Instant, Span};
+use crate::wire::{
+    AckNackRepr, Count, Guid, Locator, SequenceNumber, SequenceNumberSet, StatusInfo, Time,
+};
+
+/// One sample in a writer's history.
+#[derive(Debug)]
+pub(crate) struct Change {
+    pub sn: i64,
+    pub data: Bytes,
+    pub timestamp: Option<Time>,
+    /// Key hash sent as inline QoS (state changes, builtin data).
+    pub key_hash: Option<[u8; 16]>,
+    /// Non-zero for dispose/unregister; the payload is then the serialized key (may be empty).
+    pub status: StatusInfo,
+}
+
+/// What a writer knows about one matched remote reader.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReaderProxy {
+    pub guid: Guid,
+    pub locator: Locator,
+    pub reliable: bool,
+    /// The first SN this reader is entitled to (later for volatile matches).
+    pub start: i64,
+    /// Every SN up to and including this is acknowledged.
+    pub acked: i64,
+    /// The first SN not yet sent for the first time.
+    pub next_unsent: i64,
+    /// SNs the reader asked for again.
+    pub requested: SequenceNumberSet,
+    pub last_ack_count: Option<Count>,
+    /// A HEARTBEAT is owed to this reader (after a non-final ACKNACK or at match time).
+    pub heartbeat_owed: bool,
+}
+
+impl ReaderProxy {
+    pub(crate) fn has_repairs(&self) -> bool {
+        self.requested.num_bits > 0 && self.requested.bitmap.iter().any(|w| *w != 0)
+    }
+}
+
+pub(crate) struct Writer {
+    pub guid: Guid,
+    pub reliable: bool,
+    pub durability: Durability,
+    pub history: History,
+    pub max_samples: usize,
+    /// Ordered by SN; `len` entries from `head`, possibly with holes (None) left by KEEP_LAST
+    /// per-instance replacement.
+    cache: [Option<Change>; MAX_HISTORY],
+    head: usize,
+    len: usize,
+    /// The SN the next write gets.
+    pub next_sn: i64,
+    pub proxies: [Option<ReaderProxy>; MAX_MATCHED],
+    pub heartbeat_count: u32,
+    pub next_heartbeat: Option<Instant>,
+    pub heartbeat_period: Span,
+    /// Set when all reliable proxies have acknowledged everything (for AllAcknowledged).
+    pub all_acked_reported: bool,
+}
+
+/// Why a sample was not added to a history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AddError {
+    /// KEEP_ALL and the history holds `max_samples` unacknowledged samples.
+    Full,
+    /// The payload pool has no room even after evicting what KEEP_LAST allows.
+    NoSpace,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        guid: Guid,
+        reliable: bool,
+        durability: Durability,
+        history: History,
+        max_samples: usize,
+        heartbeat_period: Span,
+    ) -> Self {
+        Writer {
+            guid,
+            reliable,
+            durability,
+            history,
+            max_samples: max_samples.clamp(1, MAX_HISTORY),
+            cache: [const { None }; MAX_HISTORY],
+            head: 0,
+            len: 0,
+            next_sn: 1,
+            proxies: [None; MAX_MATCHED],
+            heartbeat_count: 0,
+            next_heartbeat: None,
+            heartbeat_period,
+            all_acked_reported: true,
+        }
+    }
+
+    fn slot(&self, i: usize) -> usize {
+        (self.head + i) % MAX_HISTORY
+    }
+
+    /// Iterates the changes held, oldest first.
+    pub(crate) fn changes(&self) -> impl Iterator<Item = &Change> + '_ {
+        (0..self.len).filter_map(move |i| self.cache[self.slot(i)].as_ref())
+    }
+
+    pub(crate) fn change(&self, sn: i64) -> Option<&Change> {
+        // Binary search over the ring by SN (holes make a linear scan simpler and MAX_HISTORY
+        // is small).
+        self.changes().find(|c| c.sn == sn)
+    }
+
+    /// Lowest SN still held (next_sn when empty).
+    pub(crate) fn first_sn(&self) -> i64 {
+        self.changes().next().map_or(self.next_sn, |c| c.sn)
+    }
+
+    pub(crate) fn last_sn(&self) -> i64 {
+        self.next_sn - 1
+    }
+
+    pub(crate) fn held(&self) -> usize {
+        self.changes().count()
+    }
+
+    fn drop_oldest(&mut self, pool: &mut Pool) {
+        while self.len > 0 {
+            let s = self.slot(0);
+            let c = self.cache[s].take();
+            self.head = (self.head + 1) % MAX_HISTORY;
+            self.len -= 1;
+            if let Some(c) = c {
+                pool.free(c.data);
+                break;
+            }
+        }
+        self.trim_front();
+    }
+
+    fn trim_front(&mut self) {
+        while self.len > 0 && self.cache[self.slot(0)].is_none() {
+            self.head = (self.head + 1) % MAX_HISTORY;
+            self.len -= 1;
+        }
+    }
+
+    /// Removes the change with key hash `key` (KEEP_LAST 1 per instance for builtin data).
+    pub(crate) fn remove_instance(&mut self, key: &[u8; 16], pool: &mut Pool) {
+        for i in 0..self.len {
+            let s = self.slot(i);
+            if self.cache[s].as_ref().is_some_and(|c| c.key_hash.as_ref() == Some(key)) {
+                if let Some(c) = self.cache[s].take() {
+                    pool.free(c.data);
+                }
+            }
+        }
+        self.trim_front();
+    }
+
+    /// Whether every reliable proxy acknowledged `sn`.
+    fn acked_by_all(&self, sn: i64) -> bool {
+        self.proxies
+            .iter()
+            .flatten()
+            .filter(|p| p.reliable)
+            .all(|p| p.acked >= sn)
+    }
+
+    /// Drops what is no longer needed: for a volatile KEEP_ALL writer, samples every reliable
+    /// reader acknowledged.
+    pub(crate) fn release_acknowledged(&mut self, pool: &mut Pool) {
+        if self.durability != Durability::Volatile || self.history != History::KeepAll {
+            return;
+        }
+        loop {
+            let oldest = self.changes().next().map(|c| c.sn);
+            match oldest {
+                Some(sn) if self.acked_by_all(sn) => self.drop_oldest(pool),
+                _ => break,
+            }
+        }
+    }
+
+    /// Adds a sample with the next SN. KEEP_LAST evicts the oldest; KEEP_ALL refuses when full.
+    pub(crate) fn add(
+        &mut self,
+        pool: &mut Pool,
+        parts: &[&[u8]],
+        timestamp: Option<Time>,
+        key_hash: Option<[u8; 16]>,
+        status: StatusInfo,
+    ) -> Result<i64, AddError> {
+        let depth = match self.history {
+            History::KeepLast(n) => (n as usize).clamp(1, MAX_HISTORY),
+            History::KeepAll => self.max_samples,
+        };
+        self.release_acknowledged(pool);
+        if self.held() >= depth || self.len == MAX_HISTORY {
+            match self.history {
+                History::KeepLast(_) => self.drop_oldest(pool),
+                History::KeepAll => return Err(AddError::Full),
+            }
+        }
+        let need = Pool::blocks_for(parts.iter().map(|p| p.len()).sum());
+        while pool.free_blocks() < need && self.len > 0 {
+            if self.history == History::KeepAll {
+                return Err(AddError::NoSpace);
+            }
+            self.drop_oldest(pool);
+        }
+        let data = pool.store(parts).ok_or(AddError::NoSpace)?;
+        let sn = self.next_sn;
+        self.next_sn += 1;
+        let s = self.slot(self.len);
+        self.cache[s] = Some(Change {
+            sn,
+            data,
+            timestamp,
+            key_hash,
+            status,
+        });
+        self.len += 1;
+        if self.reliable && self.proxies.iter().flatten().any(|p| p.reliable) {
+            self.all_acked_reported = false;
+        }
+        Ok(sn)
+    }
+
+    /// Frees every sample (the writer is being deleted).
+    pub(crate) fn clear(&mut self, pool: &mut Pool) {
+        while self.len > 0 {
+            self.drop_oldest(pool);
+        }
+    }
+
+    /// Adds a matched reader. A transient-local writer gives a transient-local reader its
+    /// history; otherwise the reader starts with the next sample written.
+    pub(crate) fn add_proxy(
+        &mut self,
+        now: Instant,
+        guid: Guid,
+        locator: Locator,
+        reliable: bool,
+        reader_durability: Durability,
+    ) -> bool {
+        if let Some(p) = self.proxies.iter_mut().flatten().find(|p| p.guid == guid) {
+            p.locator = locator;
+            return true;
+        }
+        let start = if self.durability == Durability::TransientLocal
+            && reader_durability == Durability::TransientLocal
+        {
+            self.first_sn()
+        } else {
+            self.next_sn
+        };
+        let Some(slot) = self.proxies.iter_mut().find(|p| p.is_none()) else {
+            return false;
+        };
+        let reliable = reliable && self.reliable;
+        *slot = Some(ReaderProxy {
+            guid,
+            locator,
+            reliable,
+            start,
+            acked: start - 1,
+            next_unsent: start,
+            requested: SequenceNumberSet::new(SequenceNumber(start), 0),
+            last_ack_count: None,
+            heartbeat_owed: reliable,
+        });
+        if reliable {
+            self.schedule_heartbeat(now);
+        }
+        true
+    }
+
+    pub(crate) fn remove_proxy(&mut self, guid: Guid) -> bool {
+        for p in self.proxies.iter_mut() {
+            if p.is_some_and(|p| p.guid == guid) {
+                *p = None;
+                return true;
+            }
+        }
+        false
+    }
+
+    pub(crate) fn proxy_mut(&mut self, guid: Guid) -> Option<&mut ReaderProxy> {
+        self.proxies.iter_mut().flatten().find(|p| p.guid == guid)
+    }
+
+    /// Whether any reliable reader still misses something.
+    pub(crate) fn unacknowledged(&self) -> bool {
+        let last = self.last_sn();
+        self.proxies
+            .iter()
+            .flatten()
+            .any(|p| p.reliable && p.acked < last)
+    }
+
+    pub(crate) fn schedule_heartbeat(&mut self, now: Instant) {
+        if self.next_heartbeat.is_none() {
+            self.next_heartbeat = Some(now + self.heartbeat_period);
+        }
+    }
+
+    /// Timer: owe a heartbeat to every reliable reader that misses data.
+    pub(crate) fn on_timeout(&mut self, now: Instant) {
+        let Some(t) = self.next_heartbeat else { return };
+        if now < t {
+            return;
+        }
+        self.next_heartbeat = None;
+        let last = self.last_sn();
+        let mut any = false;
+        for p in self.proxies.iter_mut().flatten() {
+            if p.reliable && p.acked < last {
+                p.heartbeat_owed = true;
+                any = true;
+            }
+        }
+        if any {
+            self.next_heartbeat = Some(now + self.heartbeat_period);
+        }
+    }
+
+    /// Applies an ACKNACK from a matched reader; returns false if it was stale or unknown.
+    pub(crate) fn on_acknack(&mut self, now: Instant, reader: Guid, a: &AckNackRepr) -> bool {
+        let last = self.last_sn();
+        let Some(p) = self.proxy_mut(reader) else {
+            return false;
+        };
+        if !p.reliable {
+            return false;
+        }
+        if let Some(prev) = p.last_ack_count {
+            if !a.count.is_newer_than(prev) {
+                return false;
+            }
+        }
+        p.last_ack_count = Some(a.count);
+        // Base 0 is the pre-emptive ACKNACK of some vendors: read it as base 1.
+        let base = a.reader_sn_state.base.0.max(1);
+        let acked = (base - 1).min(last);
+        if acked > p.acked {
+            p.acked = acked;
+        }
+        // A reader that acknowledges more than we sent for the first time has it already.
+        if p.next_unsent <= p.acked {
+            p.next_unsent = p.acked + 1;
+        }
+        // Keep the requests for SNs that exist; the rest are bogus.
+        let mut req = SequenceNumberSet::new(a.reader_sn_state.base, a.reader_sn_state.num_bits);
+        for sn in a.reader_sn_state.iter().filter(|s| s.0 >= 1 && s.0 <= last) {
+            req.insert(sn);
+        }
+        p.requested = req;
+        if !a.final_flag || (p.acked < last && !p.has_repairs()) {
+            p.heartbeat_owed = true;
+        }
+        if p.acked < last {
+            self.schedule_heartbeat(now);
+        }
+        true
+    }
+
+    /// Whether everything written was acknowledged by every reliable reader (and there is one).
+    pub(crate) fn take_all_acknowledged(&mut self) -> bool {
+        if self.all_acked_reported || self.unacknowledged() {
+            return false;
+        }
+        self.all_acked_reported = true;
+        true
+    }
+}
