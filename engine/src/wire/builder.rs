@@ -1,6 +1,9 @@
 //! Packs submessages into a caller's buffer behind an RTPS header.
 
-use super::{Error, HeaderRepr, SubmessageRepr, HEADER_LEN};
+use super::{
+    align4, submessage_id, Endian, Error, HeaderRepr, SubmessageRepr, HEADER_LEN,
+    SUBMESSAGE_HEADER_LEN,
+};
 use core::fmt;
 
 /// Why a submessage was not added to a message.
@@ -46,24 +49,40 @@ impl<'a> MessageBuilder<'a> {
     }
 
     /// Appends a submessage if it fits.
+    ///
+    /// Every submessage is kept 4-aligned: a body whose length is not a multiple of 4 (a DATA
+    /// payload, a DATA_FRAG tail, PAD or an opaque body) is followed by zero bytes counted in
+    /// its `octetsToNextHeader`, as Fast DDS does; otherwise receivers reject everything after
+    /// it. A DATA payload thus arrives with up to 3 trailing zero bytes.
     pub fn push(&mut self, sub: &SubmessageRepr<'_>) -> Result<(), BuildError> {
         let need = sub.buffer_len();
-        if need > u16::MAX as usize + 4 {
+        let padded = align4(need);
+        if padded > u16::MAX as usize + 4 {
             return Err(BuildError::Invalid(Error::TooLarge));
         }
-        if need > self.remaining() {
+        if padded > self.remaining() {
             return Err(BuildError::Full);
         }
         let n = sub
             .emit(&mut self.buf[self.len..])
             .map_err(BuildError::Invalid)?;
-        self.len += n;
+        if padded != n {
+            let start = self.len;
+            self.buf[start + n..start + padded].fill(0);
+            let otnh = (padded - SUBMESSAGE_HEADER_LEN) as u16;
+            let b = Endian::from_flags(self.buf[start + 1]).u16_bytes(otnh);
+            self.buf[start + 2..start + 4].copy_from_slice(&b);
+        }
+        self.len += padded;
         self.count += 1;
         Ok(())
     }
 
     /// Appends a submessage whose body the caller writes in place: `write` gets exactly
-    /// `body_len` bytes. The header uses little-endian and the given id and flags.
+    /// `body_len` bytes. The header uses little-endian and the given id and flags. The body is
+    /// zero-padded to a multiple of 4 like in [`MessageBuilder::push`]; an empty body is
+    /// refused except for PAD and INFO_TS (for other ids `octetsToNextHeader` = 0 means "to
+    /// the end of the message").
     pub fn push_with(
         &mut self,
         id: u8,
@@ -71,16 +90,21 @@ impl<'a> MessageBuilder<'a> {
         body_len: usize,
         write: impl FnOnce(&mut [u8]),
     ) -> Result<(), BuildError> {
-        let otnh = u16::try_from(body_len).map_err(|_| BuildError::Invalid(Error::TooLarge))?;
-        if 4 + body_len > self.remaining() {
+        if body_len == 0 && id != submessage_id::PAD && id != submessage_id::INFO_TS {
+            return Err(BuildError::Invalid(Error::BadSubmessageLength));
+        }
+        let padded = align4(body_len);
+        let otnh = u16::try_from(padded).map_err(|_| BuildError::Invalid(Error::TooLarge))?;
+        if 4 + padded > self.remaining() {
             return Err(BuildError::Full);
         }
-        let out = &mut self.buf[self.len..self.len + 4 + body_len];
+        let out = &mut self.buf[self.len..self.len + 4 + padded];
         out[0] = id;
         out[1] = flags | 0x01;
         out[2..4].copy_from_slice(&otnh.to_le_bytes());
-        write(&mut out[4..]);
-        self.len += 4 + body_len;
+        out[4 + body_len..].fill(0);
+        write(&mut out[4..4 + body_len]);
+        self.len += 4 + padded;
         self.count += 1;
         Ok(())
     }

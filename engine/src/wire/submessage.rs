@@ -881,9 +881,19 @@ impl<'a> SubmessageRepr<'a> {
 
     /// Writes the submessage (header and body) at the start of `buf`; returns its length.
     ///
-    /// `octetsToNextHeader` is always the exact body length, never the "to the end" 0.
+    /// `octetsToNextHeader` is always the exact body length, never the "to the end" 0: an
+    /// empty HEADER_EXTENSION, vendor or unknown body cannot be framed and is refused with
+    /// [`Error::BadSubmessageLength`] (PAD and INFO_TS may be empty).
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
         let body_len = self.body_len();
+        if body_len == 0
+            && !matches!(
+                self,
+                SubmessageRepr::Pad { .. } | SubmessageRepr::InfoTs(_)
+            )
+        {
+            return Err(Error::BadSubmessageLength);
+        }
         let otnh = u16::try_from(body_len).map_err(|_| Error::TooLarge)?;
         let total = SUBMESSAGE_HEADER_LEN + body_len;
         let out = buf.get_mut(..total).ok_or(Error::BufferTooSmall)?;
