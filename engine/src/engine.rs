@@ -1613,3 +1613,12 @@ impl fmt::Debug for Engine {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn engine_size() {
+        extern crate std;
+        std::println!("Engine is {} bytes", core::mem::size_of::<super::Engine>());
+    }
+}

@@ -1,0 +1,418 @@
+//! SimNet: a deterministic simulated network for Pollen engines.
+//!
+//! A virtual clock, seeded per-link loss, delay, jitter, duplication, corruption and
+//! partitions, and a multicast group. Each node is one [`Engine`] at its own IPv4 address;
+//! datagrams go to the node owning the destination address and port, multicast to every other
+//! node. The same seed always gives the same trace (see [`SimNet::digest`]).
+
+use pollen_engine::wire::{GuidPrefix, Locator};
+use pollen_engine::{Config, Destination, Engine, Event, Instant, Peer};
+use std::collections::{BTreeMap, BinaryHeap};
+
+/// A small deterministic PRNG (xorshift64*), so traces do not depend on any crate's version.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeds the generator (0 is remapped).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+}
+
+/// How a link mistreats datagrams.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Link {
+    /// Probability a datagram is lost.
+    pub loss: f64,
+    /// Fixed delay in µs.
+    pub delay_us: u64,
+    /// Extra uniform random delay in µs (reorders datagrams).
+    pub jitter_us: u64,
+    /// Probability a datagram is delivered twice.
+    pub duplicate: f64,
+    /// Probability a datagram has random bytes flipped.
+    pub corrupt: f64,
+}
+
+impl Link {
+    /// A perfect link with 100 µs latency.
+    pub const fn perfect() -> Link {
+        Link {
+            loss: 0.0,
+            delay_us: 100,
+            jitter_us: 0,
+            duplicate: 0.0,
+            corrupt: 0.0,
+        }
+    }
+
+    /// A lossy link: `loss`, duplication, 1 ms jitter that reorders.
+    pub const fn lossy(loss: f64) -> Link {
+        Link {
+            loss,
+            delay_us: 200,
+            jitter_us: 1000,
+            duplicate: 0.05,
+            corrupt: 0.0,
+        }
+    }
+}
+
+/// One simulated participant.
+pub struct Node {
+    /// The engine, `None` while crashed.
+    pub engine: Option<Box<Engine>>,
+    /// Its address.
+    pub address: [u8; 4],
+    /// Events the engine produced, in order.
+    pub events: Vec<Event>,
+    config: Config,
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct InFlight {
+    at: u64,
+    seq: u64,
+    to: usize,
+    src: Locator,
+    dst: Locator,
+    data: Vec<u8>,
+}
+
+/// The simulated network.
+pub struct SimNet {
+    now: u64,
+    rng: Rng,
+    /// Nodes by index.
+    pub nodes: Vec<Node>,
+    default_link: Link,
+    links: BTreeMap<(usize, usize), Link>,
+    blocked: BTreeMap<(usize, usize), bool>,
+    queue: BinaryHeap<std::cmp::Reverse<InFlight>>,
+    seq: u64,
+    digest: u64,
+    /// Datagrams sent by all nodes.
+    pub sent: u64,
+    /// Datagrams dropped by loss or partitions.
+    pub lost: u64,
+    buf: Vec<u8>,
+}
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+impl SimNet {
+    /// An empty network with a seed and a default link.
+    pub fn new(seed: u64, default_link: Link) -> SimNet {
+        SimNet {
+            now: 1_000_000,
+            rng: Rng::new(seed),
+            nodes: Vec::new(),
+            default_link,
+            links: BTreeMap::new(),
+            blocked: BTreeMap::new(),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            digest: 0xcbf2_9ce4_8422_2325,
+            sent: 0,
+            lost: 0,
+            buf: vec![0; 65536],
+        }
+    }
+
+    /// The virtual clock.
+    pub fn now(&self) -> Instant {
+        Instant(self.now)
+    }
+
+    /// A configuration for a new node: its address, a seeded GUID prefix, loopback-free
+    /// simulated addressing. `multicast` selects SPDP multicast; without it every other node is
+    /// an initial peer.
+    pub fn config(&mut self, multicast: bool) -> Config {
+        let i = self.nodes.len();
+        let address = [10, 0, (i / 250) as u8, (i % 250 + 1) as u8];
+        let mut prefix = [0u8; 12];
+        prefix[..8].copy_from_slice(&self.rng.next_u64().to_le_bytes());
+        prefix[8..].copy_from_slice(&(i as u32).to_be_bytes());
+        let mut c = Config::new(GuidPrefix(prefix));
+        c.unicast_address = address;
+        c.multicast = multicast;
+        c
+    }
+
+    /// Adds a node; without multicast, pass peers in its config.
+    pub fn add(&mut self, config: Config) -> usize {
+        let engine = Engine::new(config.clone(), Instant(self.now)).expect("valid config");
+        self.nodes.push(Node {
+            engine: Some(Box::new(engine)),
+            address: config.unicast_address,
+            events: Vec::new(),
+            config,
+        });
+        self.nodes.len() - 1
+    }
+
+    /// Adds `n` nodes that discover each other by multicast.
+    pub fn add_multicast_nodes(&mut self, n: usize) -> Vec<usize> {
+        (0..n)
+            .map(|_| {
+                let c = self.config(true);
+                self.add(c)
+            })
+            .collect()
+    }
+
+    /// Adds `n` nodes that discover each other through unicast peers only.
+    pub fn add_unicast_nodes(&mut self, n: usize) -> Vec<usize> {
+        let first = self.nodes.len();
+        (0..n)
+            .map(|_| {
+                let mut c = self.config(false);
+                for j in first..first + n {
+                    let addr = [10, 0, (j / 250) as u8, (j % 250 + 1) as u8];
+                    if addr != c.unicast_address {
+                        c.add_peer(Peer {
+                            address: addr,
+                            port: None,
+                        });
+                    }
+                }
+                self.add(c)
+            })
+            .collect()
+    }
+
+    /// The engine of node `i` (panics if crashed: a test bug).
+    pub fn engine(&mut self, i: usize) -> &mut Engine {
+        self.nodes[i].engine.as_mut().expect("node is up")
+    }
+
+    /// Sets the link from `a` to `b`.
+    pub fn set_link(&mut self, a: usize, b: usize, link: Link) {
+        self.links.insert((a, b), link);
+    }
+
+    /// Cuts (or with `false`, heals) both directions between `a` and `b`.
+    pub fn partition(&mut self, a: usize, b: usize, cut: bool) {
+        self.blocked.insert((a, b), cut);
+        self.blocked.insert((b, a), cut);
+    }
+
+    /// Stops node `i` without a goodbye; its in-flight datagrams are still delivered.
+    pub fn crash(&mut self, i: usize) {
+        self.nodes[i].engine = None;
+    }
+
+    /// Restarts node `i` with a fresh GUID prefix.
+    pub fn restart(&mut self, i: usize) {
+        let mut c = self.nodes[i].config.clone();
+        let mut prefix = c.guid_prefix.0;
+        prefix[..8].copy_from_slice(&self.rng.next_u64().to_le_bytes());
+        c.guid_prefix = GuidPrefix(prefix);
+        self.nodes[i].engine = Some(Box::new(
+            Engine::new(c.clone(), Instant(self.now)).expect("valid config"),
+        ));
+        self.nodes[i].config = c;
+    }
+
+    /// A digest of every datagram sent so far, with its time, sender and destination.
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
+    fn owner(&self, dst: &Locator) -> Vec<usize> {
+        let Some((ip, port)) = dst.ipv4() else {
+            return Vec::new();
+        };
+        if ip[0] >= 224 && ip[0] < 240 {
+            return self
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| {
+                    n.engine.as_ref().is_some_and(|e| {
+                        e.listen_locators()
+                            .any(|l| l.multicast && l.locator.ipv4() == Some((ip, port)))
+                    })
+                })
+                .map(|(i, _)| i)
+                .collect();
+        }
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| {
+                n.address == ip
+                    && n.engine.as_ref().is_some_and(|e| {
+                        e.listen_locators()
+                            .any(|l| !l.multicast && l.locator.ipv4() == Some((ip, port)))
+                    })
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn send(&mut self, from: usize, dst: Locator, len: usize) {
+        self.sent += 1;
+        let data = self.buf[..len].to_vec();
+        self.digest = fnv(self.digest, &self.now.to_le_bytes());
+        self.digest = fnv(self.digest, &(from as u64).to_le_bytes());
+        self.digest = fnv(self.digest, &dst.address);
+        self.digest = fnv(self.digest, &data);
+        let src = Locator::udpv4(self.nodes[from].address, 7410);
+        for to in self.owner(&dst) {
+            if to == from {
+                continue;
+            }
+            if self.blocked.get(&(from, to)).copied().unwrap_or(false) {
+                self.lost += 1;
+                continue;
+            }
+            let link = self
+                .links
+                .get(&(from, to))
+                .copied()
+                .unwrap_or(self.default_link);
+            if self.rng.chance(link.loss) {
+                self.lost += 1;
+                continue;
+            }
+            let copies = if self.rng.chance(link.duplicate) { 2 } else { 1 };
+            for _ in 0..copies {
+                let mut d = data.clone();
+                if self.rng.chance(link.corrupt) && !d.is_empty() {
+                    for _ in 0..1 + self.rng.below(3) {
+                        let at = self.rng.below(d.len() as u64) as usize;
+                        d[at] ^= 1 << self.rng.below(8);
+                    }
+                }
+                let jitter = if link.jitter_us > 0 {
+                    self.rng.below(link.jitter_us)
+                } else {
+                    0
+                };
+                self.seq += 1;
+                self.queue.push(std::cmp::Reverse(InFlight {
+                    at: self.now + link.delay_us + jitter,
+                    seq: self.seq,
+                    to,
+                    src,
+                    dst,
+                    data: d,
+                }));
+            }
+        }
+    }
+
+    /// Drains every node's transmits and events.
+    fn drain(&mut self) {
+        let now = Instant(self.now);
+        for i in 0..self.nodes.len() {
+            loop {
+                let mut buf = std::mem::take(&mut self.buf);
+                let t = match self.nodes[i].engine.as_mut() {
+                    Some(e) => e.poll_transmit(now, &mut buf),
+                    None => None,
+                };
+                self.buf = buf;
+                let Some(t) = t else { break };
+                let Destination::Udp(dst) = t.destination;
+                self.send(i, dst, t.len);
+            }
+            let node = &mut self.nodes[i];
+            if let Some(e) = node.engine.as_mut() {
+                while let Some(ev) = e.poll_event() {
+                    node.events.push(ev);
+                }
+            }
+        }
+    }
+
+    /// Runs the network for `us` microseconds of virtual time.
+    pub fn run_for(&mut self, us: u64) {
+        let end = self.now + us;
+        self.run_until(|_| false, end);
+    }
+
+    /// Runs until `done` returns true (checked after each step) or the clock reaches `end`.
+    /// Returns whether `done` became true.
+    pub fn run_until(&mut self, mut done: impl FnMut(&mut SimNet) -> bool, end: u64) -> bool {
+        loop {
+            self.drain();
+            if done(self) {
+                return true;
+            }
+            let next_packet = self.queue.peek().map(|r| r.0.at);
+            let next_timer = self
+                .nodes
+                .iter()
+                .filter_map(|n| n.engine.as_ref().and_then(|e| e.poll_timeout()))
+                .map(|t| t.0)
+                .min();
+            let next = match (next_packet, next_timer) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => a.or(b).unwrap_or(end),
+            }
+            .max(self.now);
+            if next > end {
+                self.now = end;
+                return false;
+            }
+            self.now = next;
+            let now = Instant(self.now);
+            while self.queue.peek().is_some_and(|r| r.0.at <= self.now) {
+                let p = self.queue.pop().expect("peeked").0;
+                if let Some(e) = self.nodes[p.to].engine.as_mut() {
+                    e.handle_datagram(now, p.src, p.dst, &p.data);
+                }
+            }
+            for n in self.nodes.iter_mut() {
+                if let Some(e) = n.engine.as_mut() {
+                    if e.poll_timeout().is_some_and(|t| t <= now) {
+                        e.handle_timeout(now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether every live node knows every other live node.
+    pub fn fully_discovered(&self) -> bool {
+        let live: Vec<GuidPrefix> = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.engine.as_ref().map(|e| e.guid_prefix()))
+            .collect();
+        self.nodes.iter().filter_map(|n| n.engine.as_ref()).all(|e| {
+            live.iter()
+                .filter(|p| **p != e.guid_prefix())
+                .all(|p| e.participants().any(|s| s.guid_prefix == *p))
+        })
+    }
+}

@@ -1,0 +1,250 @@
+//! Engine scenarios in the simulated network.
+
+use pollen_engine::wire::Time;
+use pollen_engine::{
+    Durability, Event, History, ReaderHandle, ReaderQos, Reliability, TopicSpec, WriterHandle,
+    WriterQos,
+};
+use pollen_tests::{Link, SimNet};
+
+const SECOND: u64 = 1_000_000;
+
+fn topic() -> TopicSpec<'static> {
+    TopicSpec::new("sim/topic", "Counter")
+}
+
+fn sample(i: u32) -> [u8; 12] {
+    let mut b = [0u8; 12];
+    b[..4].copy_from_slice(&[0, 1, 0, 0]);
+    b[4..8].copy_from_slice(&i.to_le_bytes());
+    b[8..].copy_from_slice(&(!i).to_le_bytes());
+    b
+}
+
+fn value(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[4], b[5], b[6], b[7]])
+}
+
+fn reliable_writer(depth: History, durability: Durability) -> WriterQos {
+    WriterQos {
+        reliability: Reliability::Reliable,
+        durability,
+        history: depth,
+        ..WriterQos::default()
+    }
+}
+
+fn reliable_reader(durability: Durability) -> ReaderQos {
+    ReaderQos {
+        reliability: Reliability::Reliable,
+        durability,
+        history: History::KeepAll,
+        ..ReaderQos::default()
+    }
+}
+
+fn matched(net: &SimNet, node: usize) -> bool {
+    net.nodes[node]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Matched { .. }))
+}
+
+/// Takes everything available from `r` into `got`.
+fn drain(net: &mut SimNet, node: usize, r: ReaderHandle, got: &mut Vec<u32>) {
+    let mut buf = [0u8; 64];
+    while let Some(info) = net.engine(node).take(r, &mut buf).expect("take") {
+        got.push(value(&buf[..info.len]));
+    }
+}
+
+#[test]
+fn two_participants_discover_by_multicast() {
+    let mut net = SimNet::new(1, Link::perfect());
+    net.add_multicast_nodes(2);
+    assert!(net.run_until(|n| n.fully_discovered(), 5 * SECOND));
+}
+
+#[test]
+fn twenty_participants_discover_by_unicast_peers() {
+    let mut net = SimNet::new(2, Link::perfect());
+    net.add_unicast_nodes(16);
+    assert!(net.run_until(|n| n.fully_discovered(), 10 * SECOND));
+}
+
+/// Writes `count` samples as fast as the history allows and checks exactly-once, in-order
+/// delivery.
+fn reliable_transfer(seed: u64, link: Link, count: u32) -> (u64, Vec<u32>) {
+    let mut net = SimNet::new(seed, link);
+    let ids = net.add_multicast_nodes(2);
+    let (a, b) = (ids[0], ids[1]);
+    let now = net.now();
+    let w = net
+        .engine(a)
+        .create_writer(now, &topic(), &reliable_writer(History::KeepAll, Durability::Volatile))
+        .unwrap();
+    let r = net
+        .engine(b)
+        .create_reader(now, &topic(), &reliable_reader(Durability::Volatile))
+        .unwrap();
+    assert!(
+        net.run_until(|n| matched(n, a) && matched(n, b), 30 * SECOND),
+        "seed {seed}: endpoints never matched"
+    );
+    let mut got = Vec::new();
+    let mut next = 0u32;
+    let deadline = net.now().0 + 600 * SECOND;
+    while got.len() < count as usize && net.now().0 < deadline {
+        let now = net.now();
+        while next < count {
+            match net.engine(a).write(now, w, &sample(next), Time::ZERO) {
+                Ok(_) => next += 1,
+                Err(_) => break,
+            }
+        }
+        let t = net.now().0 + 20_000;
+        net.run_until(|_| false, t);
+        drain(&mut net, b, r, &mut got);
+    }
+    (net.digest(), got)
+}
+
+#[test]
+fn reliable_delivery_on_a_perfect_link() {
+    let (_, got) = reliable_transfer(3, Link::perfect(), 1000);
+    assert_eq!(got, (0..1000).collect::<Vec<_>>());
+}
+
+#[test]
+fn reliable_delivery_under_loss_duplication_and_reordering() {
+    for seed in 0..100 {
+        let (_, got) = reliable_transfer(1000 + seed, Link::lossy(0.3), 1000);
+        assert_eq!(got.len(), 1000, "seed {seed}: got {} samples", got.len());
+        assert!(
+            got.iter().copied().eq(0..1000),
+            "seed {seed}: out of order or duplicated"
+        );
+    }
+}
+
+#[test]
+fn same_seed_same_trace() {
+    let a = reliable_transfer(77, Link::lossy(0.2), 200);
+    let b = reliable_transfer(77, Link::lossy(0.2), 200);
+    let c = reliable_transfer(78, Link::lossy(0.2), 200);
+    assert_eq!(a, b);
+    assert_ne!(a.0, c.0);
+}
+
+#[test]
+fn best_effort_never_duplicates() {
+    let mut net = SimNet::new(5, Link::lossy(0.2));
+    let ids = net.add_multicast_nodes(2);
+    let now = net.now();
+    let qos = WriterQos {
+        reliability: Reliability::BestEffort,
+        ..WriterQos::default()
+    };
+    let w = net.engine(ids[0]).create_writer(now, &topic(), &qos).unwrap();
+    let r = net
+        .engine(ids[1])
+        .create_reader(now, &topic(), &ReaderQos::default())
+        .unwrap();
+    assert!(net.run_until(|n| matched(n, ids[0]) && matched(n, ids[1]), 30 * SECOND));
+    let mut got = Vec::new();
+    for i in 0..500 {
+        let now = net.now();
+        net.engine(ids[0]).write(now, w, &sample(i), Time::ZERO).unwrap();
+        let t = net.now().0 + 2_000;
+        net.run_until(|_| false, t);
+        drain(&mut net, ids[1], r, &mut got);
+    }
+    net.run_for(SECOND);
+    drain(&mut net, ids[1], r, &mut got);
+    assert!(got.len() > 300, "best effort lost too much: {}", got.len());
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "duplicated or reordered");
+}
+
+fn late_joiner(history: History, written: u32) -> Vec<u32> {
+    let mut net = SimNet::new(6, Link::lossy(0.1));
+    let ids = net.add_multicast_nodes(2);
+    let now = net.now();
+    let w: WriterHandle = net
+        .engine(ids[0])
+        .create_writer(now, &topic(), &reliable_writer(history, Durability::TransientLocal))
+        .unwrap();
+    for i in 0..written {
+        let now = net.now();
+        net.engine(ids[0]).write(now, w, &sample(i), Time::ZERO).unwrap();
+    }
+    net.run_for(2 * SECOND);
+    let now = net.now();
+    let r = net
+        .engine(ids[1])
+        .create_reader(now, &topic(), &reliable_reader(Durability::TransientLocal))
+        .unwrap();
+    net.run_for(10 * SECOND);
+    let mut got = Vec::new();
+    drain(&mut net, ids[1], r, &mut got);
+    got
+}
+
+#[test]
+fn late_joiner_gets_transient_local_history() {
+    assert_eq!(late_joiner(History::KeepLast(10), 10), (0..10).collect::<Vec<_>>());
+}
+
+#[test]
+fn keep_last_depth_is_honoured() {
+    assert_eq!(late_joiner(History::KeepLast(5), 20), (15..20).collect::<Vec<_>>());
+}
+
+#[test]
+fn partitioned_participant_is_lost_then_found() {
+    let mut net = SimNet::new(8, Link::perfect());
+    let ids = net.add_multicast_nodes(2);
+    assert!(net.run_until(|n| n.fully_discovered(), 5 * SECOND));
+    net.partition(ids[0], ids[1], true);
+    net.run_for(12 * SECOND);
+    let lost = |n: &SimNet, i: usize| {
+        n.nodes[i]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::ParticipantLost(_)))
+    };
+    assert!(lost(&net, ids[0]) && lost(&net, ids[1]));
+    assert!(!net.fully_discovered());
+    net.partition(ids[0], ids[1], false);
+    assert!(net.run_until(|n| n.fully_discovered(), 10 * SECOND));
+}
+
+#[test]
+fn restarted_participant_is_found_and_the_old_one_expires() {
+    let mut net = SimNet::new(9, Link::perfect());
+    let ids = net.add_multicast_nodes(2);
+    assert!(net.run_until(|n| n.fully_discovered(), 5 * SECOND));
+    let old = net.engine(ids[1]).guid_prefix();
+    net.crash(ids[1]);
+    net.restart(ids[1]);
+    let new = net.engine(ids[1]).guid_prefix();
+    assert_ne!(old, new);
+    assert!(net.run_until(|n| n.fully_discovered(), 5 * SECOND));
+    net.run_for(12 * SECOND);
+    let known: Vec<_> = net
+        .engine(ids[0])
+        .participants()
+        .map(|p| p.guid_prefix)
+        .collect();
+    assert_eq!(known, vec![new]);
+}
+
+#[test]
+fn corrupted_datagrams_never_panic_and_are_counted() {
+    let link = Link {
+        corrupt: 0.1,
+        ..Link::lossy(0.1)
+    };
+    let (_, got) = reliable_transfer(11, link, 300);
+    // Corruption may hit payload bytes (no checksum in RTPS), so only completeness is checked.
+    assert_eq!(got.len(), 300);
+}
