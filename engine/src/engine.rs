@@ -7,17 +7,16 @@ use crate::discovery::{
 use crate::event::{Endpoint, Event, EventQueue, ReaderHandle, WriterHandle};
 use crate::limits::*;
 use crate::pool::Pool;
-use crate::qos::{Durability, History, Reliability, ReaderQos, TopicSpec, WriterQos};
+use crate::qos::{Durability, History, ReaderQos, Reliability, TopicSpec, WriterQos};
 use crate::reader::{Incoming, Reader, Received};
 use crate::stats::Stats;
 use crate::time::{Instant, Span};
 use crate::transmit::{self, Destination, Transmit};
 use crate::wire::{
-    self, AckNackRepr, BuiltinEndpointSet, DataRepr, DataRepresentations, Duration,
-    EndpointData, EntityId, Error as WireError, GapRepr, Guid, GuidPrefix, HeaderRepr,
-    HeartbeatRepr, InfoDstRepr, InlineQos, Locator, LocatorList, Message, MessageBuilder,
-    ParticipantData, ProtocolVersion, SequenceNumber, StatusInfo, StringSeq, SubmessageRepr,
-    Time, VendorId,
+    self, AckNackRepr, BuiltinEndpointSet, DataRepr, DataRepresentations, Duration, EndpointData,
+    EntityId, Error as WireError, GapRepr, Guid, GuidPrefix, HeaderRepr, HeartbeatRepr,
+    InfoDstRepr, InlineQos, Locator, LocatorList, Message, MessageBuilder, ParticipantData,
+    ProtocolVersion, SequenceNumber, StatusInfo, StringSeq, SubmessageRepr, Time, VendorId,
 };
 use crate::writer::{AddError, Writer};
 use core::fmt;
@@ -450,8 +449,8 @@ impl Engine {
 
     fn expire_leases(&mut self, now: Instant) {
         for i in 0..MAX_PARTICIPANTS {
-            let expired = self.participants[i]
-                .is_some_and(|p| now.saturating_since(p.last_seen) > p.lease);
+            let expired =
+                self.participants[i].is_some_and(|p| now.saturating_since(p.last_seen) > p.lease);
             if expired {
                 if let Some(p) = self.participants[i] {
                     self.remove_participant(p.prefix);
@@ -558,13 +557,17 @@ impl Engine {
         let mut replaced = 0;
         let mut delivered = None;
         if let Some(i) = BUILTIN_WRITER_IDS.iter().position(|id| *id == h.writer_id) {
-            delivered = self.builtin_readers[i].on_heartbeat(&mut self.pool, writer, h, &mut replaced);
+            delivered =
+                self.builtin_readers[i].on_heartbeat(&mut self.pool, writer, h, &mut replaced);
         } else {
             for lr in self.readers.iter_mut().flatten() {
                 if h.reader_id != EntityId::UNKNOWN && h.reader_id != lr.reader.entity() {
                     continue;
                 }
-                if let Some(n) = lr.reader.on_heartbeat(&mut self.pool, writer, h, &mut replaced) {
+                if let Some(n) = lr
+                    .reader
+                    .on_heartbeat(&mut self.pool, writer, h, &mut replaced)
+                {
                     delivered = Some(delivered.unwrap_or(0) + n);
                 }
             }
@@ -721,7 +724,13 @@ impl Engine {
         for (i, (detector, announcer)) in pairs.iter().enumerate() {
             if bes.has(*detector) {
                 let reader = Guid::new(p.prefix, BUILTIN_READER_IDS[i]);
-                self.builtin_writers[i].add_proxy(now, reader, loc, true, Durability::TransientLocal);
+                self.builtin_writers[i].add_proxy(
+                    now,
+                    reader,
+                    loc,
+                    true,
+                    Durability::TransientLocal,
+                );
             }
             if bes.has(*announcer) {
                 let writer = Guid::new(p.prefix, BUILTIN_WRITER_IDS[i]);
@@ -741,7 +750,8 @@ impl Engine {
         *slot = None;
         for i in 0..3 {
             self.builtin_writers[i].remove_proxy(Guid::new(prefix, BUILTIN_READER_IDS[i]));
-            self.builtin_readers[i].remove_proxy(Guid::new(prefix, BUILTIN_WRITER_IDS[i]), &mut self.pool);
+            self.builtin_readers[i]
+                .remove_proxy(Guid::new(prefix, BUILTIN_WRITER_IDS[i]), &mut self.pool);
         }
         for i in 0..MAX_REMOTE_ENDPOINTS {
             if let Some(r) = self.remote[i] {
@@ -754,7 +764,7 @@ impl Engine {
         self.emit(Event::ParticipantLost(prefix));
     }
 
-    fn spdp_destination_count(&self) -> usize {
+    fn configured_destination_count(&self) -> usize {
         let mut n = self.cfg.multicast as usize;
         for p in self.cfg.peers.iter().flatten() {
             n += if p.port.is_some() {
@@ -766,7 +776,31 @@ impl Engine {
         n
     }
 
-    fn spdp_destination(&self, mut i: usize) -> Option<Locator> {
+    /// Multicast, the initial peers, then every known participant's metatraffic locator that
+    /// the first two do not already cover (so unicast-only peers keep hearing from us).
+    fn spdp_destination_count(&self) -> usize {
+        self.configured_destination_count() + MAX_PARTICIPANTS
+    }
+
+    fn spdp_destination(&self, i: usize) -> Option<Locator> {
+        let configured = self.configured_destination_count();
+        if i < configured {
+            return self.configured_destination(i);
+        }
+        let loc = self
+            .participants
+            .get(i - configured)?
+            .as_ref()?
+            .metatraffic?;
+        let covered = (0..configured).any(|j| self.configured_destination(j) == Some(loc));
+        if covered {
+            None
+        } else {
+            Some(loc)
+        }
+    }
+
+    fn configured_destination(&self, mut i: usize) -> Option<Locator> {
         if self.cfg.multicast {
             if i == 0 {
                 return Some(self.spdp_multicast_locator());
@@ -827,8 +861,10 @@ impl Engine {
         let mut b = MessageBuilder::new(buf, &HeaderRepr::new(self.cfg.guid_prefix)).ok()?;
         let reader_id = match to {
             Some(prefix) => {
-                b.push(&SubmessageRepr::InfoDst(InfoDstRepr { guid_prefix: prefix }))
-                    .ok()?;
+                b.push(&SubmessageRepr::InfoDst(InfoDstRepr {
+                    guid_prefix: prefix,
+                }))
+                .ok()?;
                 EntityId::SPDP_READER
             }
             None => EntityId::UNKNOWN,
@@ -839,7 +875,11 @@ impl Engine {
             writer_id: EntityId::SPDP_WRITER,
             writer_sn: SequenceNumber(self.spdp_sn),
             inline_qos: Some(&qbuf[..qlen]),
-            payload: if plen > 0 { Some(&payload[..plen]) } else { None },
+            payload: if plen > 0 {
+                Some(&payload[..plen])
+            } else {
+                None
+            },
             key_flag: false,
             non_standard: false,
         };
@@ -870,7 +910,16 @@ impl Engine {
         key[..12].copy_from_slice(&self.cfg.guid_prefix.0);
         key[12..].copy_from_slice(&[0, 0, 0, 1]);
         let w = &mut self.builtin_writers[PMD];
-        if w.add(&mut self.pool, &[&body], None, Some(key), StatusInfo(0)).is_err() {
+        if w.add(
+            now,
+            &mut self.pool,
+            &[&body],
+            None,
+            Some(key),
+            StatusInfo(0),
+        )
+        .is_err()
+        {
             self.stats.dropped_no_space += 1;
         }
         let period = Span::from_micros((self.cfg.lease_duration.micros() / 2).max(500_000));
@@ -919,8 +968,10 @@ impl Engine {
     }
 
     fn remote_locator(&self, info: &EndpointInfo) -> Option<Locator> {
-        info.locator
-            .or_else(|| self.participant(info.guid.prefix).and_then(|p| p.default_unicast))
+        info.locator.or_else(|| {
+            self.participant(info.guid.prefix)
+                .and_then(|p| p.default_unicast)
+        })
     }
 
     fn add_remote_endpoint(&mut self, now: Instant, info: EndpointInfo) {
@@ -928,7 +979,12 @@ impl Engine {
             self.stats.dropped_unknown_endpoint += 1;
             return;
         }
-        if let Some(r) = self.remote.iter_mut().flatten().find(|r| r.guid == info.guid) {
+        if let Some(r) = self
+            .remote
+            .iter_mut()
+            .flatten()
+            .find(|r| r.guid == info.guid)
+        {
             // An update: refresh the locator; QoS changes take effect on re-match.
             *r = info;
         } else {
@@ -954,8 +1010,16 @@ impl Engine {
     }
 
     fn match_writer(&mut self, now: Instant, i: usize, remote: &EndpointInfo, loc: Locator) {
-        let Some(lw) = self.writers[i].as_mut() else { return };
-        if lw.writer.proxies.iter().flatten().any(|p| p.guid == remote.guid) {
+        let Some(lw) = self.writers[i].as_mut() else {
+            return;
+        };
+        if lw
+            .writer
+            .proxies
+            .iter()
+            .flatten()
+            .any(|p| p.guid == remote.guid)
+        {
             return;
         }
         let ev = match check_match(&lw.info, remote) {
@@ -967,7 +1031,10 @@ impl Engine {
             },
             MatchResult::Match => {
                 let reliable = remote.reliability == Reliability::Reliable;
-                if !lw.writer.add_proxy(now, remote.guid, loc, reliable, remote.durability) {
+                if !lw
+                    .writer
+                    .add_proxy(now, remote.guid, loc, reliable, remote.durability)
+                {
                     self.stats.dropped_table_full += 1;
                     return;
                 }
@@ -981,7 +1048,9 @@ impl Engine {
     }
 
     fn match_reader(&mut self, now: Instant, i: usize, remote: &EndpointInfo, loc: Locator) {
-        let Some(lr) = self.readers[i].as_mut() else { return };
+        let Some(lr) = self.readers[i].as_mut() else {
+            return;
+        };
         if lr.reader.proxy(remote.guid).is_some() {
             return;
         }
@@ -1045,7 +1114,10 @@ impl Engine {
         self.builtin_writers[which].remove_instance(&key, &mut self.pool);
         let mut buf = [0u8; 1024];
         let (len, status) = if dispose {
-            (0, StatusInfo(StatusInfo::DISPOSED | StatusInfo::UNREGISTERED))
+            (
+                0,
+                StatusInfo(StatusInfo::DISPOSED | StatusInfo::UNREGISTERED),
+            )
         } else {
             let mut parts = [""; MAX_PARTITIONS];
             let mut np = 0;
@@ -1103,9 +1175,15 @@ impl Engine {
             }
         };
         let w = &mut self.builtin_writers[which];
-        if w
-            .add(&mut self.pool, &[&buf[..len]], None, Some(key), status)
-            .is_err()
+        if w.add(
+            self.now,
+            &mut self.pool,
+            &[&buf[..len]],
+            None,
+            Some(key),
+            status,
+        )
+        .is_err()
         {
             self.stats.dropped_no_space += 1;
         }
@@ -1299,14 +1377,18 @@ impl Engine {
         }
         let sn = lw
             .writer
-            .add(&mut self.pool, &[payload], Some(source_time), key_hash, status)
+            .add(
+                now,
+                &mut self.pool,
+                &[payload],
+                Some(source_time),
+                key_hash,
+                status,
+            )
             .map_err(|e| match e {
                 AddError::Full => WriteError::HistoryFull,
                 AddError::NoSpace => WriteError::OutOfMemory,
             })?;
-        if lw.writer.reliable {
-            lw.writer.schedule_heartbeat(now);
-        }
         self.stats.samples_written += 1;
         Ok(SequenceNumber(sn))
     }
@@ -1434,12 +1516,15 @@ impl Engine {
 
     /// The remote participants currently known.
     pub fn participants(&self) -> impl Iterator<Item = ParticipantSummary> + '_ {
-        self.participants.iter().flatten().map(|p| ParticipantSummary {
-            guid_prefix: p.prefix,
-            vendor: p.vendor,
-            version: p.version,
-            lease: p.lease,
-        })
+        self.participants
+            .iter()
+            .flatten()
+            .map(|p| ParticipantSummary {
+                guid_prefix: p.prefix,
+                vendor: p.vendor,
+                version: p.version,
+                lease: p.lease,
+            })
     }
 
     // ----------------------------------------------------------------------------------------
@@ -1480,7 +1565,9 @@ impl Engine {
         }
         // SPDP: a prompt directed reply to newcomers.
         for i in 0..MAX_PARTICIPANTS {
-            let Some(p) = self.participants[i] else { continue };
+            let Some(p) = self.participants[i] else {
+                continue;
+            };
             if p.directed_spdp_owed == 0 {
                 continue;
             }
@@ -1516,7 +1603,9 @@ impl Engine {
         }
         for wi in 0..MAX_WRITERS {
             for pi in 0..MAX_MATCHED {
-                let Some(lw) = self.writers[wi].as_mut() else { break };
+                let Some(lw) = self.writers[wi].as_mut() else {
+                    break;
+                };
                 if let Some((len, dst, packed)) =
                     transmit::writer_datagram(&mut lw.writer, pi, &self.pool, own, false, buf)
                 {
@@ -1540,7 +1629,9 @@ impl Engine {
                 continue;
             }
             for pi in 0..MAX_MATCHED {
-                let Some(p) = reader.proxies[pi] else { continue };
+                let Some(p) = reader.proxies[pi] else {
+                    continue;
+                };
                 let Some(a) = reader.take_acknack(now, p.guid) else {
                     continue;
                 };

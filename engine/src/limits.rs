@@ -6,7 +6,7 @@
 
 /// Remote participants tracked at once. A new one beyond this is dropped and counted until a
 /// lease expires.
-pub const MAX_PARTICIPANTS: usize = 16;
+pub const MAX_PARTICIPANTS: usize = 32;
 /// Local user writers.
 pub const MAX_WRITERS: usize = 8;
 /// Local user readers.

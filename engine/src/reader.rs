@@ -84,12 +84,7 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    pub(crate) fn new(
-        guid: Guid,
-        reliable: bool,
-        history: History,
-        max_samples: usize,
-    ) -> Self {
+    pub(crate) fn new(guid: Guid, reliable: bool, history: History, max_samples: usize) -> Self {
         Reader {
             guid,
             reliable,
@@ -150,7 +145,9 @@ impl Reader {
             }
         }
         for s in self.slots.iter_mut() {
-            if s.as_ref().is_some_and(|s| s.writer == guid && s.order.is_none()) {
+            if s.as_ref()
+                .is_some_and(|s| s.writer == guid && s.order.is_none())
+            {
                 if let Some(Sample { data: Some(d), .. }) = s.take() {
                     pool.free(d);
                 }
@@ -337,7 +334,13 @@ impl Reader {
     }
 
     /// Skips every SN below `upto` from `writer`: delivers what is buffered, drops the rest.
-    fn skip_below(&mut self, pool: &mut Pool, writer: Guid, upto: i64, replaced: &mut u64) -> usize {
+    fn skip_below(
+        &mut self,
+        pool: &mut Pool,
+        writer: Guid,
+        upto: i64,
+        replaced: &mut u64,
+    ) -> usize {
         let mut n = 0;
         loop {
             let Some(p) = self.proxy(writer).copied() else {
@@ -427,9 +430,9 @@ impl Reader {
         if start <= p.next && base > p.next {
             // The irrelevant interval covers our next SN: drop what is buffered inside it.
             for s in self.slots.iter_mut() {
-                if s.as_ref().is_some_and(|s| {
-                    s.writer == writer && s.order.is_none() && s.sn < base
-                }) {
+                if s.as_ref()
+                    .is_some_and(|s| s.writer == writer && s.order.is_none() && s.sn < base)
+                {
                     if let Some(Sample { data: Some(d), .. }) = s.take() {
                         pool.free(d);
                     }
@@ -540,9 +543,10 @@ impl Reader {
 
     /// Whether any ACKNACK is owed now.
     pub(crate) fn acknack_owed(&self, now: Instant) -> bool {
-        self.proxies.iter().flatten().any(|p| {
-            p.reliable && (p.ack_owed || p.next_preemptive.is_some_and(|t| now >= t))
-        })
+        self.proxies
+            .iter()
+            .flatten()
+            .any(|p| p.reliable && (p.ack_owed || p.next_preemptive.is_some_and(|t| now >= t)))
     }
 
     /// The oldest delivered sample, removed from the reader; `None` when empty.

@@ -3,9 +3,9 @@
 
 use crate::pool::Pool;
 use crate::wire::{
-    flags, submessage_id, BuildError, Endian, EntityId, GapRepr, GuidPrefix, HeaderRepr,
+    flags, submessage_id, BuildError, Count, Endian, EntityId, GapRepr, GuidPrefix, HeaderRepr,
     HeartbeatRepr, InfoDstRepr, InfoTsRepr, InlineQos, Locator, MessageBuilder, SequenceNumber,
-    SequenceNumberSet, SubmessageRepr, Count,
+    SequenceNumberSet, SubmessageRepr,
 };
 use crate::writer::{Change, ReaderProxy, Writer};
 
@@ -168,10 +168,12 @@ pub(crate) fn writer_datagram(
                 push_gap(&mut b, w.guid.entity, p.guid.entity, sn.0, sn.0 + 1).map(|_| 1)
             } else {
                 match w.change(sn.0) {
-                    Some(c) => push_data(&mut b, pool, w.guid.entity, p.guid.entity, c, builtin)
-                        .map(|_| 0),
-                    None => push_gap(&mut b, w.guid.entity, p.guid.entity, sn.0, sn.0 + 1)
-                        .map(|_| 1),
+                    Some(c) => {
+                        push_data(&mut b, pool, w.guid.entity, p.guid.entity, c, builtin).map(|_| 0)
+                    }
+                    None => {
+                        push_gap(&mut b, w.guid.entity, p.guid.entity, sn.0, sn.0 + 1).map(|_| 1)
+                    }
                 }
             };
             match r {
@@ -192,7 +194,15 @@ pub(crate) fn writer_datagram(
     if !proxy.has_repairs() {
         if proxy.next_unsent < first && proxy.next_unsent <= last {
             let to = first.min(last + 1);
-            if push_gap(&mut b, w.guid.entity, EntityId::UNKNOWN, proxy.next_unsent, to).is_ok() {
+            if push_gap(
+                &mut b,
+                w.guid.entity,
+                EntityId::UNKNOWN,
+                proxy.next_unsent,
+                to,
+            )
+            .is_ok()
+            {
                 proxy.next_unsent = to;
                 packed.gaps += 1;
             }
@@ -202,7 +212,9 @@ pub(crate) fn writer_datagram(
             let r = match w.change(sn) {
                 Some(c) => push_data(&mut b, pool, w.guid.entity, EntityId::UNKNOWN, c, builtin)
                     .map(|_| false),
-                None => push_gap(&mut b, w.guid.entity, EntityId::UNKNOWN, sn, sn + 1).map(|_| true),
+                None => {
+                    push_gap(&mut b, w.guid.entity, EntityId::UNKNOWN, sn, sn + 1).map(|_| true)
+                }
             };
             match r {
                 Ok(gap) => {

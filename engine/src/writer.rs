@@ -159,7 +159,10 @@ impl Writer {
     pub(crate) fn remove_instance(&mut self, key: &[u8; 16], pool: &mut Pool) {
         for i in 0..self.len {
             let s = self.slot(i);
-            if self.cache[s].as_ref().is_some_and(|c| c.key_hash.as_ref() == Some(key)) {
+            if self.cache[s]
+                .as_ref()
+                .is_some_and(|c| c.key_hash.as_ref() == Some(key))
+            {
                 if let Some(c) = self.cache[s].take() {
                     pool.free(c.data);
                 }
@@ -195,6 +198,7 @@ impl Writer {
     /// Adds a sample with the next SN. KEEP_LAST evicts the oldest; KEEP_ALL refuses when full.
     pub(crate) fn add(
         &mut self,
+        now: Instant,
         pool: &mut Pool,
         parts: &[&[u8]],
         timestamp: Option<Time>,
@@ -233,6 +237,8 @@ impl Writer {
         self.len += 1;
         if self.reliable && self.proxies.iter().flatten().any(|p| p.reliable) {
             self.all_acked_reported = false;
+            // If the first send is lost, the periodic heartbeat makes the reader ask again.
+            self.schedule_heartbeat(now);
         }
         Ok(sn)
     }

@@ -197,10 +197,11 @@ impl SimNet {
                 for j in first..first + n {
                     let addr = [10, 0, (j / 250) as u8, (j % 250 + 1) as u8];
                     if addr != c.unicast_address {
-                        c.add_peer(Peer {
+                        let added = c.add_peer(Peer {
                             address: addr,
                             port: None,
                         });
+                        assert!(added, "more unicast nodes than MAX_PEERS + 1");
                     }
                 }
                 self.add(c)
@@ -303,7 +304,11 @@ impl SimNet {
                 self.lost += 1;
                 continue;
             }
-            let copies = if self.rng.chance(link.duplicate) { 2 } else { 1 };
+            let copies = if self.rng.chance(link.duplicate) {
+                2
+            } else {
+                1
+            };
             for _ in 0..copies {
                 let mut d = data.clone();
                 if self.rng.chance(link.corrupt) && !d.is_empty() {
@@ -356,13 +361,13 @@ impl SimNet {
 
     /// Runs the network for `us` microseconds of virtual time.
     pub fn run_for(&mut self, us: u64) {
-        let end = self.now + us;
-        self.run_until(|_| false, end);
+        self.run_until(|_| false, us);
     }
 
-    /// Runs until `done` returns true (checked after each step) or the clock reaches `end`.
-    /// Returns whether `done` became true.
-    pub fn run_until(&mut self, mut done: impl FnMut(&mut SimNet) -> bool, end: u64) -> bool {
+    /// Runs until `done` returns true (checked after each step) or `within_us` microseconds of
+    /// virtual time have passed. Returns whether `done` became true.
+    pub fn run_until(&mut self, mut done: impl FnMut(&mut SimNet) -> bool, within_us: u64) -> bool {
+        let end = self.now + within_us;
         loop {
             self.drain();
             if done(self) {
@@ -409,10 +414,13 @@ impl SimNet {
             .iter()
             .filter_map(|n| n.engine.as_ref().map(|e| e.guid_prefix()))
             .collect();
-        self.nodes.iter().filter_map(|n| n.engine.as_ref()).all(|e| {
-            live.iter()
-                .filter(|p| **p != e.guid_prefix())
-                .all(|p| e.participants().any(|s| s.guid_prefix == *p))
-        })
+        self.nodes
+            .iter()
+            .filter_map(|n| n.engine.as_ref())
+            .all(|e| {
+                live.iter()
+                    .filter(|p| **p != e.guid_prefix())
+                    .all(|p| e.participants().any(|s| s.guid_prefix == *p))
+            })
     }
 }

@@ -66,9 +66,16 @@ fn two_participants_discover_by_multicast() {
 }
 
 #[test]
-fn twenty_participants_discover_by_unicast_peers() {
-    let mut net = SimNet::new(2, Link::perfect());
-    net.add_unicast_nodes(16);
+fn twenty_participants_discover_by_multicast() {
+    let mut net = SimNet::new(2, Link::lossy(0.1));
+    net.add_multicast_nodes(20);
+    assert!(net.run_until(|n| n.fully_discovered(), 10 * SECOND));
+}
+
+#[test]
+fn participants_discover_by_unicast_peers_only() {
+    let mut net = SimNet::new(3, Link::lossy(0.1));
+    net.add_unicast_nodes(pollen_engine::limits::MAX_PEERS + 1);
     assert!(net.run_until(|n| n.fully_discovered(), 10 * SECOND));
 }
 
@@ -81,7 +88,11 @@ fn reliable_transfer(seed: u64, link: Link, count: u32) -> (u64, Vec<u32>) {
     let now = net.now();
     let w = net
         .engine(a)
-        .create_writer(now, &topic(), &reliable_writer(History::KeepAll, Durability::Volatile))
+        .create_writer(
+            now,
+            &topic(),
+            &reliable_writer(History::KeepAll, Durability::Volatile),
+        )
         .unwrap();
     let r = net
         .engine(b)
@@ -102,8 +113,7 @@ fn reliable_transfer(seed: u64, link: Link, count: u32) -> (u64, Vec<u32>) {
                 Err(_) => break,
             }
         }
-        let t = net.now().0 + 20_000;
-        net.run_until(|_| false, t);
+        net.run_for(20_000);
         drain(&mut net, b, r, &mut got);
     }
     (net.digest(), got)
@@ -145,7 +155,10 @@ fn best_effort_never_duplicates() {
         reliability: Reliability::BestEffort,
         ..WriterQos::default()
     };
-    let w = net.engine(ids[0]).create_writer(now, &topic(), &qos).unwrap();
+    let w = net
+        .engine(ids[0])
+        .create_writer(now, &topic(), &qos)
+        .unwrap();
     let r = net
         .engine(ids[1])
         .create_reader(now, &topic(), &ReaderQos::default())
@@ -154,15 +167,19 @@ fn best_effort_never_duplicates() {
     let mut got = Vec::new();
     for i in 0..500 {
         let now = net.now();
-        net.engine(ids[0]).write(now, w, &sample(i), Time::ZERO).unwrap();
-        let t = net.now().0 + 2_000;
-        net.run_until(|_| false, t);
+        net.engine(ids[0])
+            .write(now, w, &sample(i), Time::ZERO)
+            .unwrap();
+        net.run_for(2_000);
         drain(&mut net, ids[1], r, &mut got);
     }
     net.run_for(SECOND);
     drain(&mut net, ids[1], r, &mut got);
     assert!(got.len() > 300, "best effort lost too much: {}", got.len());
-    assert!(got.windows(2).all(|w| w[0] < w[1]), "duplicated or reordered");
+    assert!(
+        got.windows(2).all(|w| w[0] < w[1]),
+        "duplicated or reordered"
+    );
 }
 
 fn late_joiner(history: History, written: u32) -> Vec<u32> {
@@ -171,11 +188,17 @@ fn late_joiner(history: History, written: u32) -> Vec<u32> {
     let now = net.now();
     let w: WriterHandle = net
         .engine(ids[0])
-        .create_writer(now, &topic(), &reliable_writer(history, Durability::TransientLocal))
+        .create_writer(
+            now,
+            &topic(),
+            &reliable_writer(history, Durability::TransientLocal),
+        )
         .unwrap();
     for i in 0..written {
         let now = net.now();
-        net.engine(ids[0]).write(now, w, &sample(i), Time::ZERO).unwrap();
+        net.engine(ids[0])
+            .write(now, w, &sample(i), Time::ZERO)
+            .unwrap();
     }
     net.run_for(2 * SECOND);
     let now = net.now();
@@ -191,12 +214,18 @@ fn late_joiner(history: History, written: u32) -> Vec<u32> {
 
 #[test]
 fn late_joiner_gets_transient_local_history() {
-    assert_eq!(late_joiner(History::KeepLast(10), 10), (0..10).collect::<Vec<_>>());
+    assert_eq!(
+        late_joiner(History::KeepLast(10), 10),
+        (0..10).collect::<Vec<_>>()
+    );
 }
 
 #[test]
 fn keep_last_depth_is_honoured() {
-    assert_eq!(late_joiner(History::KeepLast(5), 20), (15..20).collect::<Vec<_>>());
+    assert_eq!(
+        late_joiner(History::KeepLast(5), 20),
+        (15..20).collect::<Vec<_>>()
+    );
 }
 
 #[test]

@@ -71,7 +71,9 @@ fn accepts_representation(reader: &EndpointInfo, id: i16) -> bool {
 
 /// Compares a writer and a reader (either may be local or remote).
 pub(crate) fn check_match(w: &EndpointInfo, r: &EndpointInfo) -> MatchResult {
-    if w.topic != r.topic || w.type_name != r.type_name || !partitions_match(&w.partitions, &r.partitions)
+    if w.topic != r.topic
+        || w.type_name != r.type_name
+        || !partitions_match(&w.partitions, &r.partitions)
     {
         return MatchResult::Unrelated;
     }
