@@ -504,7 +504,7 @@ impl Arbitrary for ArbParticipant {
             minor: u8::arbitrary(g),
         });
         p.vendor_id = opt(g, |g| VendorId(<[u8; 2]>::arbitrary(g)));
-        p.domain_id = opt(g, |g| u32::arbitrary(g));
+        p.domain_id = opt(g, u32::arbitrary);
         p.domain_tag = opt(g, string);
         p.lease_duration = opt(g, duration);
         p.metatraffic_unicast = locators(g);
@@ -513,7 +513,7 @@ impl Arbitrary for ArbParticipant {
         p.default_multicast = locators(g);
         p.user_data = opt(g, |g| leak(bytes(g, 40)));
         p.entity_name = opt(g, string);
-        p.builtin_endpoint_qos = opt(g, |g| u32::arbitrary(g));
+        p.builtin_endpoint_qos = opt(g, u32::arbitrary);
         ArbParticipant(p)
     }
 }
@@ -592,8 +592,8 @@ impl Arbitrary for ArbEndpoint {
                 Ownership::Shared
             }
         });
-        d.ownership_strength = opt(g, |g| i32::arbitrary(g));
-        d.destination_order = opt(g, |g| u32::arbitrary(g));
+        d.ownership_strength = opt(g, i32::arbitrary);
+        d.destination_order = opt(g, u32::arbitrary);
         d.partition = opt(g, |g| {
             let names: Vec<&'static str> = (0..below(g, 5)).map(|_| string(g)).collect();
             StringSeq::List(Box::leak(names.into_boxed_slice()))
@@ -607,7 +607,7 @@ impl Arbitrary for ArbEndpoint {
                 .collect();
             DataRepresentations::new(&ids)
         });
-        d.expects_inline_qos = opt(g, |g| bool::arbitrary(g));
+        d.expects_inline_qos = opt(g, bool::arbitrary);
         d.unicast_locators = locators(g);
         d.multicast_locators = locators(g);
         ArbEndpoint(d)
