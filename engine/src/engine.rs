@@ -154,6 +154,34 @@ pub struct ParticipantSummary {
     pub lease: Span,
 }
 
+/// A remote user endpoint as `Engine::remote_endpoints` reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct EndpointSummary<'a> {
+    /// Its GUID.
+    pub guid: Guid,
+    /// A writer (publication) or a reader (subscription).
+    pub is_writer: bool,
+    /// Topic name.
+    pub topic: &'a str,
+    /// Type name.
+    pub type_name: &'a str,
+    /// Keyed (from its entity kind).
+    pub keyed: bool,
+    /// Reliability (DDSI defaults applied when it did not say).
+    pub reliability: Reliability,
+    /// Durability.
+    pub durability: Durability,
+    /// Number of partitions (see `partitions`).
+    partitions: &'a crate::discovery::Partitions,
+}
+
+impl<'a> EndpointSummary<'a> {
+    /// Its partitions; empty means the default partition.
+    pub fn partitions(&self) -> impl Iterator<Item = &'a str> + 'a {
+        self.partitions.iter()
+    }
+}
+
 /// What a driver must open: a socket per entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListenLocator {
@@ -1525,6 +1553,36 @@ impl Engine {
                 version: p.version,
                 lease: p.lease,
             })
+    }
+
+    /// The remote user endpoints currently known from SEDP.
+    pub fn remote_endpoints(&self) -> impl Iterator<Item = EndpointSummary<'_>> + '_ {
+        self.remote.iter().flatten().map(|r| EndpointSummary {
+            guid: r.guid,
+            is_writer: r.is_writer,
+            topic: r.topic.as_str(),
+            type_name: r.type_name.as_str(),
+            keyed: r.keyed,
+            reliability: r.reliability,
+            durability: r.durability,
+            partitions: &r.partitions,
+        })
+    }
+
+    /// The GUID of a local writer.
+    pub fn writer_guid(&self, w: WriterHandle) -> Option<Guid> {
+        self.writers
+            .get(w.0 as usize)
+            .and_then(|s| s.as_ref())
+            .map(|lw| lw.writer.guid)
+    }
+
+    /// The GUID of a local reader.
+    pub fn reader_guid(&self, r: ReaderHandle) -> Option<Guid> {
+        self.readers
+            .get(r.0 as usize)
+            .and_then(|s| s.as_ref())
+            .map(|lr| lr.reader.guid)
     }
 
     // ----------------------------------------------------------------------------------------

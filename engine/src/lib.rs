@@ -31,7 +31,8 @@ pub mod fuzzing;
 
 pub use config::{Config, ConfigError, Peer};
 pub use engine::{
-    CreateError, Engine, InstanceState, ListenLocator, ParticipantSummary, SampleInfo, TakeError, WriteError,
+    CreateError, EndpointSummary, Engine, InstanceState, ListenLocator, ParticipantSummary,
+    SampleInfo, TakeError, WriteError,
 };
 pub use event::{Endpoint, Event, QosPolicy, ReaderHandle, WriterHandle};
 pub use qos::{Durability, History, ReaderQos, Reliability, TopicSpec, WriterQos};

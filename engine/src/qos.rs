@@ -58,7 +58,10 @@ impl<'a> TopicSpec<'a> {
         self.name.len() <= MAX_NAME
             && self.type_name.len() <= MAX_NAME
             && self.partitions.len() <= MAX_PARTITIONS
-            && self.partitions.iter().all(|p| p.len() <= MAX_PARTITION_NAME)
+            && self
+                .partitions
+                .iter()
+                .all(|p| p.len() <= MAX_PARTITION_NAME)
     }
 }
 

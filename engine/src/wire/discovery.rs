@@ -7,10 +7,12 @@
 //! the fixed lengths Fast DDS checks, always in PL_CDR_LE.
 
 use super::endian::{Cursor, Writer};
-use super::parameter::{pid, read_string, write_string, Parameter, ParameterListIter, ParameterListWriter};
+use super::parameter::{
+    pid, read_string, write_string, Parameter, ParameterListIter, ParameterListWriter,
+};
 use super::{
-    Duration, Encapsulation, EncapsulationKind, Endian, Error, Guid, Locator, ProtocolVersion, Result,
-    SerializedPayload, VendorId,
+    Duration, Encapsulation, EncapsulationKind, Endian, Error, Guid, Locator, ProtocolVersion,
+    Result, SerializedPayload, VendorId,
 };
 
 /// Most locators kept per locator list; further ones are counted in `LocatorList::dropped`.
@@ -541,7 +543,10 @@ impl<'a> ParticipantData<'a> {
         w.u32(pid::BUILTIN_ENDPOINT_SET, self.builtin_endpoints.0)?;
         for (id, list) in [
             (pid::METATRAFFIC_UNICAST_LOCATOR, &self.metatraffic_unicast),
-            (pid::METATRAFFIC_MULTICAST_LOCATOR, &self.metatraffic_multicast),
+            (
+                pid::METATRAFFIC_MULTICAST_LOCATOR,
+                &self.metatraffic_multicast,
+            ),
             (pid::DEFAULT_UNICAST_LOCATOR, &self.default_unicast),
             (pid::DEFAULT_MULTICAST_LOCATOR, &self.default_multicast),
         ] {

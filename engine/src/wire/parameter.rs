@@ -87,9 +87,7 @@ pub fn pid_name(id: u16, vendor: VendorId) -> Option<&'static str> {
             }
             (VendorId::ECLIPSE, ADLINK_TYPE_DESCRIPTION) => Some("ADLINK_TYPE_DESCRIPTION"),
             (VendorId::ECLIPSE, 0x800f) => Some("ADLINK_SUBSCRIPTION_KEYS"),
-            (VendorId::ECLIPSE, CYCLONE_RECEIVE_BUFFER_SIZE) => {
-                Some("CYCLONE_RECEIVE_BUFFER_SIZE")
-            }
+            (VendorId::ECLIPSE, CYCLONE_RECEIVE_BUFFER_SIZE) => Some("CYCLONE_RECEIVE_BUFFER_SIZE"),
             (VendorId::ECLIPSE, 0x801a) => Some("CYCLONE_TYPE_INFORMATION"),
             (VendorId::ECLIPSE, 0x801b) => Some("CYCLONE_TOPIC_GUID"),
             (VendorId::ECLIPSE, CYCLONE_REQUESTS_KEYHASH) => Some("CYCLONE_REQUESTS_KEYHASH"),
@@ -193,7 +191,9 @@ impl<'a> Parameter<'a> {
 
     /// The value as a u32.
     pub fn as_u32(&self) -> Result<u32> {
-        self.cursor().u32().map_err(|_| Error::BadParameter(self.id))
+        self.cursor()
+            .u32()
+            .map_err(|_| Error::BadParameter(self.id))
     }
 
     /// The value as a Duration.

@@ -136,17 +136,26 @@ impl EntityId {
 
     /// A writer of either key kind.
     pub fn is_writer(self) -> bool {
-        matches!(self.kind(), EntityKind::WriterWithKey | EntityKind::WriterNoKey)
+        matches!(
+            self.kind(),
+            EntityKind::WriterWithKey | EntityKind::WriterNoKey
+        )
     }
 
     /// A reader of either key kind.
     pub fn is_reader(self) -> bool {
-        matches!(self.kind(), EntityKind::ReaderWithKey | EntityKind::ReaderNoKey)
+        matches!(
+            self.kind(),
+            EntityKind::ReaderWithKey | EntityKind::ReaderNoKey
+        )
     }
 
     /// A keyed writer or reader.
     pub fn is_keyed(self) -> bool {
-        matches!(self.kind(), EntityKind::WriterWithKey | EntityKind::ReaderWithKey)
+        matches!(
+            self.kind(),
+            EntityKind::WriterWithKey | EntityKind::ReaderWithKey
+        )
     }
 
     pub(crate) fn read(c: &mut Cursor<'_>) -> Result<Self> {

@@ -4,8 +4,8 @@ use super::endian::{Cursor, Writer};
 use super::header::{Header, HeaderRepr, HEADER_LEN};
 use super::parameter::ParameterListIter;
 use super::{
-    Count, Endian, EntityId, Error, FragmentNumberSet, GuidPrefix, Locator, ProtocolVersion, Result,
-    SequenceNumber, SequenceNumberSet, Time, VendorId,
+    Count, Endian, EntityId, Error, FragmentNumberSet, GuidPrefix, Locator, ProtocolVersion,
+    Result, SequenceNumber, SequenceNumberSet, Time, VendorId,
 };
 
 /// Length of a submessage header.
@@ -442,7 +442,8 @@ pub struct DataRepr<'a> {
 impl<'a> DataRepr<'a> {
     /// Iterates the inline QoS parameters.
     pub fn inline_qos_params(&self) -> Option<ParameterListIter<'a>> {
-        self.inline_qos.map(|q| ParameterListIter::new(q, self.endian))
+        self.inline_qos
+            .map(|q| ParameterListIter::new(q, self.endian))
     }
 }
 
@@ -480,7 +481,9 @@ impl<'a> DataFragRepr<'a> {
     /// and bytes beyond `sample_size` dropped); `None` if the fields are inconsistent.
     pub fn fragment_bytes(&self) -> Option<(usize, &'a [u8])> {
         let fs = self.fragment_size as usize;
-        let start = (self.fragment_starting_num as usize).checked_sub(1)?.checked_mul(fs)?;
+        let start = (self.fragment_starting_num as usize)
+            .checked_sub(1)?
+            .checked_mul(fs)?;
         let sample = self.sample_size as usize;
         if start >= sample {
             return None;
@@ -886,11 +889,7 @@ impl<'a> SubmessageRepr<'a> {
     /// [`Error::BadSubmessageLength`] (PAD and INFO_TS may be empty).
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
         let body_len = self.body_len();
-        if body_len == 0
-            && !matches!(
-                self,
-                SubmessageRepr::Pad { .. } | SubmessageRepr::InfoTs(_)
-            )
+        if body_len == 0 && !matches!(self, SubmessageRepr::Pad { .. } | SubmessageRepr::InfoTs(_))
         {
             return Err(Error::BadSubmessageLength);
         }
