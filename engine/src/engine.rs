@@ -1226,16 +1226,15 @@ impl Engine {
         id
     }
 
+    /// `qos` = (reliability, durability, deadline, liveliness lease).
     fn local_info(
         &self,
         guid: Guid,
         topic: &TopicSpec<'_>,
         is_writer: bool,
-        reliability: Reliability,
-        durability: Durability,
-        deadline: Option<Span>,
-        liveliness: Option<Span>,
+        qos: (Reliability, Durability, Option<Span>, Option<Span>),
     ) -> Result<EndpointInfo, CreateError> {
+        let (reliability, durability, deadline, liveliness) = qos;
         if !topic.fits() {
             return Err(CreateError::TooLarge);
         }
@@ -1290,10 +1289,12 @@ impl Engine {
             guid,
             topic,
             true,
-            qos.reliability,
-            qos.durability,
-            qos.deadline,
-            qos.liveliness_lease,
+            (
+                qos.reliability,
+                qos.durability,
+                qos.deadline,
+                qos.liveliness_lease,
+            ),
         )?;
         let writer = Writer::new(
             guid,
@@ -1335,10 +1336,12 @@ impl Engine {
             guid,
             topic,
             false,
-            qos.reliability,
-            qos.durability,
-            qos.deadline,
-            qos.liveliness_lease,
+            (
+                qos.reliability,
+                qos.durability,
+                qos.deadline,
+                qos.liveliness_lease,
+            ),
         )?;
         let reader = Reader::new(
             guid,
@@ -1400,7 +1403,7 @@ impl Engine {
             .get_mut(w.0 as usize)
             .and_then(|s| s.as_mut())
             .ok_or(WriteError::UnknownWriter)?;
-        if status.0 != 0 && !lw.info.keyed {
+        if (status.0 != 0 || key_hash.is_some()) && !lw.info.keyed {
             return Err(WriteError::NotKeyed);
         }
         let sn = lw
@@ -1431,6 +1434,19 @@ impl Engine {
         source_time: Time,
     ) -> Result<SequenceNumber, WriteError> {
         self.write_change(now, w, payload, source_time, None, StatusInfo(0))
+    }
+
+    /// Writes one sample of a keyed topic with its 16-byte key hash: KEEP_LAST then keeps the
+    /// newest samples per instance, and the hash travels as inline QoS.
+    pub fn write_keyed(
+        &mut self,
+        now: Instant,
+        w: WriterHandle,
+        payload: &[u8],
+        key_hash: [u8; 16],
+        source_time: Time,
+    ) -> Result<SequenceNumber, WriteError> {
+        self.write_change(now, w, payload, source_time, Some(key_hash), StatusInfo(0))
     }
 
     /// Disposes an instance of a keyed topic. `key` is the serialized key (encapsulation header

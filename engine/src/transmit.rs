@@ -36,7 +36,7 @@ pub(crate) const fn datagram_overhead() -> usize {
 }
 
 fn inline_qos(c: &Change, builtin: bool, buf: &mut [u8; MAX_INLINE_QOS]) -> Option<usize> {
-    if c.status.0 == 0 && !builtin {
+    if c.status.0 == 0 && c.key_hash.is_none() && !builtin {
         return None;
     }
     let q = InlineQos {

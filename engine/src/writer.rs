@@ -155,6 +155,37 @@ impl Writer {
         }
     }
 
+    fn instance_count(&self, key: &[u8; 16]) -> usize {
+        self.changes()
+            .filter(|c| c.key_hash.as_ref() == Some(key))
+            .count()
+    }
+
+    /// How many instances' worth of samples the history may hold: keyed KEEP_LAST keeps
+    /// `depth` per instance (bounded by `MAX_HISTORY` overall); otherwise one.
+    fn instances_bound(&self, key: Option<[u8; 16]>) -> usize {
+        match (self.history, key) {
+            (History::KeepLast(_), Some(_)) => MAX_HISTORY,
+            _ => 1,
+        }
+    }
+
+    fn remove_oldest_of(&mut self, key: &[u8; 16], pool: &mut Pool) {
+        for i in 0..self.len {
+            let s = self.slot(i);
+            if self.cache[s]
+                .as_ref()
+                .is_some_and(|c| c.key_hash.as_ref() == Some(key))
+            {
+                if let Some(c) = self.cache[s].take() {
+                    pool.free(c.data);
+                }
+                break;
+            }
+        }
+        self.trim_front();
+    }
+
     /// Removes the change with key hash `key` (KEEP_LAST 1 per instance for builtin data).
     pub(crate) fn remove_instance(&mut self, key: &[u8; 16], pool: &mut Pool) {
         for i in 0..self.len {
@@ -210,7 +241,13 @@ impl Writer {
             History::KeepAll => self.max_samples,
         };
         self.release_acknowledged(pool);
-        if self.held() >= depth || self.len == MAX_HISTORY {
+        if let (History::KeepLast(_), Some(key)) = (self.history, key_hash) {
+            // KEEP_LAST counts per instance: replace the oldest sample of this one.
+            if self.instance_count(&key) >= depth {
+                self.remove_oldest_of(&key, pool);
+            }
+        }
+        if self.held() >= depth * self.instances_bound(key_hash) || self.len == MAX_HISTORY {
             match self.history {
                 History::KeepLast(_) => self.drop_oldest(pool),
                 History::KeepAll => return Err(AddError::Full),

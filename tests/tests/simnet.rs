@@ -277,3 +277,123 @@ fn corrupted_datagrams_never_panic_and_are_counted() {
     // Corruption may hit payload bytes (no checksum in RTPS), so only completeness is checked.
     assert_eq!(got.len(), 300);
 }
+
+fn keyed_topic() -> TopicSpec<'static> {
+    TopicSpec {
+        keyed: true,
+        ..TopicSpec::new("sim/keyed", "Keyed")
+    }
+}
+
+fn key(k: u8) -> [u8; 16] {
+    let mut h = [0u8; 16];
+    h[3] = k;
+    h
+}
+
+#[test]
+fn keyed_keep_last_is_per_instance_and_dispose_reaches_the_reader() {
+    let mut net = SimNet::new(12, Link::lossy(0.1));
+    let ids = net.add_multicast_nodes(2);
+    let now = net.now();
+    let w = net
+        .engine(ids[0])
+        .create_writer(
+            now,
+            &keyed_topic(),
+            &reliable_writer(History::KeepLast(2), Durability::TransientLocal),
+        )
+        .unwrap();
+    // Three instances, five samples each: the history keeps the last two of each.
+    for i in 0..15u32 {
+        let now = net.now();
+        net.engine(ids[0])
+            .write_keyed(now, w, &sample(i), key((i % 3) as u8), Time::ZERO)
+            .unwrap();
+    }
+    let now = net.now();
+    net.engine(ids[0])
+        .dispose(now, w, &[], key(1), Time::ZERO)
+        .unwrap();
+    let r = net
+        .engine(ids[1])
+        .create_reader(
+            now,
+            &keyed_topic(),
+            &reliable_reader(Durability::TransientLocal),
+        )
+        .unwrap();
+    net.run_for(10 * SECOND);
+    let mut buf = [0u8; 64];
+    let mut alive = Vec::new();
+    let mut disposed = Vec::new();
+    while let Some(info) = net.engine(ids[1]).take(r, &mut buf).unwrap() {
+        match info.state {
+            pollen_engine::InstanceState::Alive => alive.push(value(&buf[..info.len])),
+            pollen_engine::InstanceState::Disposed => disposed.push(info.key_hash),
+            s => panic!("unexpected state {s:?}"),
+        }
+    }
+    // Instance 1 keeps its last two changes: sample 13 and the dispose (10 was replaced).
+    assert_eq!(alive, vec![9, 11, 12, 13, 14]);
+    assert_eq!(disposed, vec![Some(key(1))]);
+}
+
+#[test]
+fn incompatible_qos_is_reported_with_the_policy() {
+    let mut net = SimNet::new(13, Link::perfect());
+    let ids = net.add_multicast_nodes(2);
+    let now = net.now();
+    let best_effort = WriterQos {
+        reliability: Reliability::BestEffort,
+        ..WriterQos::default()
+    };
+    net.engine(ids[0])
+        .create_writer(now, &topic(), &best_effort)
+        .unwrap();
+    net.engine(ids[1])
+        .create_reader(now, &topic(), &reliable_reader(Durability::Volatile))
+        .unwrap();
+    net.run_for(3 * SECOND);
+    for i in ids {
+        assert!(
+            net.nodes[i].events.iter().any(|e| matches!(
+                e,
+                Event::IncompatibleQos {
+                    policy: pollen_engine::QosPolicy::Reliability,
+                    ..
+                }
+            )),
+            "node {i}: {:?}",
+            net.nodes[i].events
+        );
+        assert!(!matched(&net, i));
+    }
+}
+
+#[test]
+fn shutdown_is_seen_at_once_not_after_the_lease() {
+    let mut net = SimNet::new(14, Link::perfect());
+    let ids = net.add_multicast_nodes(2);
+    assert!(net.run_until(|n| n.fully_discovered(), 5 * SECOND));
+    let now = net.now();
+    net.engine(ids[1]).shutdown(now);
+    net.run_for(SECOND / 10);
+    assert!(net.nodes[ids[0]]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::ParticipantLost(_))));
+}
+
+#[test]
+fn corruption_is_counted() {
+    let link = Link {
+        corrupt: 0.1,
+        ..Link::lossy(0.1)
+    };
+    let mut net = SimNet::new(15, link);
+    net.add_multicast_nodes(3);
+    net.run_for(30 * SECOND);
+    let dropped: u64 = (0..3).map(|i| net.engine(i).stats().dropped_total()).sum();
+    assert!(dropped > 0, "corrupted datagrams were not counted");
+}
