@@ -237,7 +237,7 @@ impl Reader {
                 n += 1;
             }
             if let Some(p) = self.proxy_mut(writer) {
-                p.next += 1;
+                p.next = p.next.saturating_add(1);
             }
         }
     }
@@ -265,7 +265,7 @@ impl Reader {
             };
             self.mark_delivered(i);
             if let Some(p) = self.proxy_mut(s.writer) {
-                p.next = s.sn + 1;
+                p.next = s.sn.saturating_add(1);
             }
             return Received::Accepted { delivered: 1 };
         }
@@ -443,7 +443,7 @@ impl Reader {
             }
         } else if start > p.next {
             // Out of order: remember each irrelevant SN inside the window as a placeholder.
-            let end = base.min(p.next + MAX_SET_BITS as i64);
+            let end = base.min(p.next.saturating_add(MAX_SET_BITS as i64));
             let mut sn = start;
             while sn < end {
                 self.mark_irrelevant(writer, sn);
@@ -454,7 +454,7 @@ impl Reader {
             let next = self.proxy(writer).map_or(i64::MAX, |p| p.next);
             if sn.0 == next {
                 if let Some(p) = self.proxy_mut(writer) {
-                    p.next += 1;
+                    p.next = p.next.saturating_add(1);
                 }
                 delivered += self.drain_in_order(pool, writer, replaced);
             } else if sn.0 > next && sn.0 - next < MAX_SET_BITS as i64 {

@@ -94,7 +94,14 @@ pub(crate) fn push_data(
             out[at..at + n].copy_from_slice(&qbuf[..n]);
             at += n;
         }
-        pool.read(&c.data, &mut out[at..]);
+        let n = pool.read(&c.data, &mut out[at..]);
+        // The builder pads the submessage to 4 bytes; say so in the encapsulation options
+        // (their low two bits count padding), as Cyclone does, so XCDR2 readers see the true
+        // end of the data.
+        let pad = (4 - n % 4) % 4;
+        if pad > 0 && n >= 4 && c.status.0 == 0 && out[at + 3] & 3 == 0 {
+            out[at + 3] |= pad as u8;
+        }
     })
 }
 
