@@ -63,7 +63,7 @@ pub(crate) fn push_data(
     let qlen = inline_qos(c, builtin, &mut qbuf);
     let body = DATA_FIXED + qlen.unwrap_or(0) + c.data.len();
     let ts_len = if c.timestamp.is_some() { 12 } else { 0 };
-    if ts_len + 4 + body > b.remaining() {
+    if ts_len + 4 + ((body + 3) & !3) > b.remaining() {
         return Err(BuildError::Full);
     }
     if let Some(ts) = c.timestamp {
