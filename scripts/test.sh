@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Runs every check of the Pollen repository, in named stages.
+#
+#   ./scripts/test.sh                 # all stages, in order
+#   ./scripts/test.sh clippy tests    # only the named stages
+#   ./scripts/test.sh --list          # the stage names
+#
+# Each stage is a function `stage_<name>`; add a stage by writing the function and listing it
+# in STAGES below (interop stages that install Debian packages, the Python cyclonedds package or
+# wasmtime go after `fuzz_crate`). Installation of what a stage needs happens inside that stage
+# or in `setup`, and only when it is missing, so the script works on a fresh machine and is
+# cheap on a prepared one.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+STAGES=(
+    setup
+    fmt
+    clippy
+    doc
+    engine_features
+    no_std
+    tests
+    fuzz_replay
+    fuzz_crate
+)
+
+NO_STD_TARGET=thumbv7em-none-eabihf
+
+log() { printf '\n==> %s\n' "$*"; }
+run() {
+    printf '+ %s\n' "$*"
+    "$@"
+}
+
+# --- stages -----------------------------------------------------------------------------------
+
+stage_setup() {
+    local installed
+    installed="$(rustup component list --installed 2>/dev/null || true)"
+    for comp in rustfmt clippy; do
+        if ! grep -q "^${comp}" <<<"$installed"; then
+            run rustup component add "$comp"
+        fi
+    done
+    if ! rustup target list --installed | grep -qx "$NO_STD_TARGET"; then
+        run rustup target add "$NO_STD_TARGET"
+    fi
+    rustc --version
+    cargo --version
+}
+
+stage_fmt() {
+    run cargo fmt --all --check
+    (cd fuzz && run cargo fmt --check)
+}
+
+stage_clippy() {
+    run cargo clippy --workspace --all-targets -- -D warnings
+}
+
+stage_doc() {
+    RUSTDOCFLAGS="-D warnings" run cargo doc --workspace --no-deps
+}
+
+# The engine must build and be lint-clean in every feature combination users can pick.
+stage_engine_features() {
+    local combos=("" "--features alloc" "--features std" "--features fuzzing" "--all-features")
+    for f in "${combos[@]}"; do
+        # shellcheck disable=SC2086 # $f is deliberately split into words
+        run cargo build -p pollen-engine $f
+        # shellcheck disable=SC2086
+        run cargo clippy -p pollen-engine --all-targets $f -- -D warnings
+    done
+}
+
+# The default engine builds for a bare-metal target and references no allocator.
+stage_no_std() {
+    run cargo build -p pollen-engine --target "$NO_STD_TARGET" --release
+    local rlib="target/$NO_STD_TARGET/release/libpollen_engine.rlib"
+    [[ -f "$rlib" ]] || { echo "no rlib at $rlib" >&2; return 1; }
+    local nm_tool
+    nm_tool="$(command -v llvm-nm || command -v nm || true)"
+    local symbols
+    if [[ -n "$nm_tool" ]]; then
+        symbols="$("$nm_tool" "$rlib" 2>/dev/null || true)"
+    else
+        # No nm: fall back to the raw bytes, where symbol names sit in the string tables.
+        symbols="$(strings -a "$rlib" 2>/dev/null || grep -a -o '__r[a-z_]*' "$rlib" || true)"
+    fi
+    # Guard against a vacuous pass: the listing must show the crate's own code.
+    if ! grep -q 'pollen_engine' <<<"$symbols"; then
+        echo "symbol listing of $rlib is empty or unreadable; cannot prove it is allocation-free" >&2
+        return 1
+    fi
+    # Monomorphic code only: generic functions are instantiated by the caller and are covered
+    # by the counting-allocator tests instead.
+    local alloc_syms
+    alloc_syms="$(grep -E '__rust_(alloc|dealloc|realloc|alloc_zeroed)|__rdl_alloc|__rg_alloc|__rust_no_alloc_shim' <<<"$symbols" || true)"
+    if [[ -n "$alloc_syms" ]]; then
+        echo "the no_std engine references allocator symbols:" >&2
+        echo "$alloc_syms" >&2
+        return 1
+    fi
+    echo "no allocator symbols in $rlib"
+}
+
+stage_tests() {
+    run cargo test --workspace
+}
+
+# Replays fuzz/seeds/* and fuzz/regressions/* through pollen_engine::fuzzing on stable.
+stage_fuzz_replay() {
+    run cargo test -p pollen-engine --features fuzzing
+}
+
+# The cargo-fuzz crate (its own workspace) must keep compiling; running it needs cargo-fuzz and
+# RUSTC_BOOTSTRAP=1 (see fuzz/README.md), checking it does not.
+stage_fuzz_crate() {
+    (cd fuzz && run cargo check --bins && run cargo clippy --bins -- -D warnings)
+}
+
+# --- driver -----------------------------------------------------------------------------------
+
+if [[ "${1:-}" == "--list" ]]; then
+    printf '%s\n' "${STAGES[@]}"
+    exit 0
+fi
+
+selected=("$@")
+if [[ ${#selected[@]} -eq 0 ]]; then
+    selected=("${STAGES[@]}")
+fi
+
+start=$SECONDS
+for stage in "${selected[@]}"; do
+    if ! declare -F "stage_$stage" >/dev/null; then
+        echo "unknown stage: $stage (try --list)" >&2
+        exit 2
+    fi
+    log "stage $stage"
+    t=$SECONDS
+    "stage_$stage"
+    echo "stage $stage passed in $((SECONDS - t)) s"
+done
+log "all ${#selected[@]} stages passed in $((SECONDS - start)) s"
