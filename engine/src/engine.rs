@@ -1781,9 +1781,29 @@ impl fmt::Debug for Engine {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    /// Prints what each capacity costs (`cargo test -p pollen-engine sizes -- --nocapture`);
+    /// the README's table comes from here.
     #[test]
-    fn engine_size() {
+    fn sizes() {
         extern crate std;
-        std::println!("Engine is {} bytes", core::mem::size_of::<super::Engine>());
+        use core::mem::size_of;
+        let rows = [
+            ("Engine", size_of::<super::Engine>()),
+            ("payload pool", size_of::<crate::pool::Pool>()),
+            ("remote participant", size_of::<Option<RemoteParticipant>>()),
+            ("remote endpoint", size_of::<Option<EndpointInfo>>()),
+            ("writer (with its history and proxies)", size_of::<Option<LocalWriter>>()),
+            ("reader (with its slots and proxies)", size_of::<Option<LocalReader>>()),
+            ("history entry", size_of::<Option<crate::writer::Change>>()),
+            ("reader proxy", size_of::<Option<crate::writer::ReaderProxy>>()),
+            ("reader sample slot", size_of::<Option<crate::reader::Sample>>()),
+            ("writer proxy", size_of::<Option<crate::reader::WriterProxy>>()),
+            ("event", size_of::<Option<Event>>()),
+        ];
+        for (name, size) in rows {
+            std::println!("{name}: {size} bytes");
+        }
+        assert!(size_of::<super::Engine>() > size_of::<crate::pool::Pool>());
     }
 }
