@@ -3,8 +3,12 @@
 //! Each subcommand lives in its own module; `main` only parses the command line and dispatches.
 
 mod capture;
+mod cli;
 mod decode;
+mod ls;
 mod params;
+mod pubsub;
+mod types;
 
 use std::process::ExitCode;
 
@@ -22,11 +26,20 @@ struct Cli {
 enum Command {
     /// Decode RTPS datagrams from raw datagram files and pcap/pcapng captures.
     Decode(decode::DecodeArgs),
+    /// Publish samples: a message given as argument, generated, or one per line of stdin.
+    Pub(pubsub::PubArgs),
+    /// Subscribe to a topic and print one line per sample.
+    Sub(pubsub::SubArgs),
+    /// List the participants, topics and endpoints discovered on a domain.
+    Ls(ls::LsArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Decode(args) => decode::run(&args),
+        Command::Pub(args) => pubsub::run_pub(&args),
+        Command::Sub(args) => pubsub::run_sub(&args),
+        Command::Ls(args) => ls::run(&args),
     }
 }

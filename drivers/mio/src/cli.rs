@@ -1,0 +1,207 @@
+//! Flags shared by `pub`, `sub` and `ls`, and what they turn into.
+
+use pollen_engine::{Durability, History, Peer, ReaderQos, Reliability, WriterQos};
+use pollen_mio::Options;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// Where the participant lives on the network.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NetArgs {
+    /// DDS domain id.
+    #[arg(long, short = 'd', default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=232))]
+    pub domain: u32,
+    /// Interface name or IPv4 address to announce and send multicast through [default:
+    /// $POLLEN_INTERFACE, else loopback 127.0.0.1].
+    #[arg(long, short = 'i', value_name = "NAME|ADDR")]
+    pub interface: Option<String>,
+    /// Initial unicast peer, repeatable. Without a port the participant ids 0..9 of that
+    /// address are probed (metatraffic ports 7410 + 250·domain + 2·id). On loopback with no
+    /// --peer, 127.0.0.1 is the peer: Cyclone DDS 0.10 does not use multicast on `lo`, and
+    /// it and Fast DDS announce to those ports.
+    #[arg(long = "peer", value_name = "ADDR[:PORT]", value_parser = parse_peer)]
+    pub peers: Vec<Peer>,
+    /// No SPDP multicast: discover through --peer only.
+    #[arg(long)]
+    pub no_multicast: bool,
+}
+
+fn parse_peer(s: &str) -> Result<Peer, String> {
+    let (addr, port) = match s.rsplit_once(':') {
+        Some((a, p)) => (
+            a,
+            Some(
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| format!("bad port {p:?}"))?,
+            ),
+        ),
+        None => (s, None),
+    };
+    let ip = if addr == "localhost" {
+        Ipv4Addr::LOCALHOST
+    } else {
+        addr.parse::<Ipv4Addr>()
+            .map_err(|_| format!("{addr:?} is not an IPv4 address"))?
+    };
+    Ok(Peer {
+        address: ip.octets(),
+        port,
+    })
+}
+
+impl NetArgs {
+    /// Driver options for these flags.
+    pub fn options(&self) -> Result<Options, String> {
+        let interface =
+            pollen_mio::resolve_interface(self.interface.as_deref()).map_err(|e| e.to_string())?;
+        if self.peers.len() > pollen_engine::limits::MAX_PEERS {
+            return Err(format!(
+                "at most {} --peer flags",
+                pollen_engine::limits::MAX_PEERS
+            ));
+        }
+        let mut peers = self.peers.clone();
+        if peers.is_empty() && interface.is_loopback() {
+            peers.push(Peer {
+                address: [127, 0, 0, 1],
+                port: None,
+            });
+        }
+        Ok(Options {
+            domain_id: self.domain,
+            interface,
+            peers,
+            multicast: !self.no_multicast,
+            ..Options::default()
+        })
+    }
+}
+
+/// Durability on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DurabilityArg {
+    /// Only samples written after the match.
+    Volatile,
+    /// Late joiners get the writer's history.
+    TransientLocal,
+}
+
+/// Endpoint QoS. Defaults: reliable, volatile, KEEP_ALL (bounded by the engine's history
+/// limits), the default partition. KEEP_ALL because a newcomer expects `pub` | `sub` to lose
+/// nothing: a KEEP_LAST 1 writer would overwrite unacknowledged samples when writing fast.
+#[derive(Debug, Clone, clap::Args)]
+pub struct QosArgs {
+    /// Reliable (the default).
+    #[arg(long, conflicts_with = "best_effort")]
+    pub reliable: bool,
+    /// Best effort.
+    #[arg(long)]
+    pub best_effort: bool,
+    /// Durability.
+    #[arg(long, value_enum, default_value = "volatile")]
+    pub durability: DurabilityArg,
+    /// KEEP_LAST history of this depth (1..=64) instead of KEEP_ALL.
+    #[arg(long, value_name = "N", conflicts_with = "keep_all")]
+    pub keep_last: Option<u16>,
+    /// KEEP_ALL history (the default).
+    #[arg(long)]
+    pub keep_all: bool,
+    /// Partition, repeatable (none = the default partition).
+    #[arg(long = "partition", value_name = "P")]
+    pub partitions: Vec<String>,
+}
+
+impl QosArgs {
+    fn reliability(&self) -> Reliability {
+        if self.best_effort {
+            Reliability::BestEffort
+        } else {
+            Reliability::Reliable
+        }
+    }
+
+    fn durability(&self) -> Durability {
+        match self.durability {
+            DurabilityArg::Volatile => Durability::Volatile,
+            DurabilityArg::TransientLocal => Durability::TransientLocal,
+        }
+    }
+
+    fn history(&self) -> History {
+        match self.keep_last {
+            Some(n) => History::KeepLast(n),
+            None => History::KeepAll,
+        }
+    }
+
+    /// Writer QoS.
+    pub fn writer(&self) -> WriterQos {
+        WriterQos {
+            reliability: self.reliability(),
+            durability: self.durability(),
+            history: self.history(),
+            ..WriterQos::default()
+        }
+    }
+
+    /// Reader QoS.
+    pub fn reader(&self) -> ReaderQos {
+        ReaderQos {
+            reliability: self.reliability(),
+            durability: self.durability(),
+            history: self.history(),
+            ..ReaderQos::default()
+        }
+    }
+
+    /// Whether endpoints are reliable.
+    pub fn is_reliable(&self) -> bool {
+        self.reliability() == Reliability::Reliable
+    }
+}
+
+/// Parses seconds (fractions allowed) into a duration.
+pub fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if !(0.0..=1e9).contains(&v) {
+        return Err(format!("{s} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+/// The DDS topic name for a user topic: ROS 2 topics live under `rt/`.
+pub fn dds_topic(topic: &str, ros: bool) -> String {
+    if ros {
+        format!("rt/{}", topic.trim_start_matches('/'))
+    } else {
+        topic.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_parse() {
+        assert_eq!(
+            parse_peer("127.0.0.1").unwrap(),
+            Peer {
+                address: [127, 0, 0, 1],
+                port: None
+            }
+        );
+        assert_eq!(parse_peer("localhost:7412").unwrap().port, Some(7412));
+        assert!(parse_peer("127.0.0.1:0").is_err());
+        assert!(parse_peer("host.example").is_err());
+    }
+
+    #[test]
+    fn ros_topics() {
+        assert_eq!(dds_topic("/chatter", true), "rt/chatter");
+        assert_eq!(dds_topic("chatter", true), "rt/chatter");
+        assert_eq!(dds_topic("chatter", false), "chatter");
+    }
+}

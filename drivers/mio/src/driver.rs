@@ -1,0 +1,543 @@
+//! The driver: one engine, its sockets, its clock; and a ready event loop.
+
+use crate::clock::Clock;
+use crate::socket;
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use pollen_engine::config::ports;
+use pollen_engine::limits::MAX_PEERS;
+use pollen_engine::wire::{GuidPrefix, Locator};
+use pollen_engine::{Config, Destination, Engine, Instant, Peer};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest datagram a socket can deliver.
+const MAX_DATAGRAM: usize = 65_536;
+/// Participant ids tried when none is given (ports up to 7410 + 2·119 in domain 0).
+const MAX_PROBED_PARTICIPANT_ID: u16 = 119;
+
+/// How to start a participant.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// DDS domain id.
+    pub domain_id: u32,
+    /// The interface address: announced in our locators and used for multicast.
+    pub interface: Ipv4Addr,
+    /// Initial unicast peers (at most `MAX_PEERS`).
+    pub peers: Vec<Peer>,
+    /// SPDP over multicast (239.255.0.1) besides the unicast peers.
+    pub multicast: bool,
+    /// A fixed participant id, or `None` for the first whose two unicast ports are free.
+    pub participant_id: Option<u16>,
+    /// A fixed GUID prefix, or `None` for a random one ([`crate::random_guid_prefix`]).
+    pub guid_prefix: Option<GuidPrefix>,
+    /// Participant USER_DATA.
+    pub user_data: Vec<u8>,
+    /// Largest datagram the engine emits; `None` picks 16384 on loopback, 1472 elsewhere.
+    pub mtu: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            domain_id: 0,
+            interface: Ipv4Addr::LOCALHOST,
+            peers: Vec::new(),
+            multicast: true,
+            participant_id: None,
+            guid_prefix: None,
+            user_data: Vec::new(),
+            mtu: None,
+        }
+    }
+}
+
+/// What the driver itself counts (the engine counts the protocol in `Engine::stats`).
+#[derive(Debug, Clone, Default)]
+pub struct DriverStats {
+    /// Datagrams received from the sockets.
+    pub datagrams_received: u64,
+    /// Datagrams handed to the kernel.
+    pub datagrams_sent: u64,
+    /// Times a send met a full socket buffer (the datagram was kept and retried).
+    pub send_would_block: u64,
+    /// Datagrams the kernel refused with an error other than WouldBlock (dropped; reliable
+    /// writers repair them).
+    pub send_errors: u64,
+    /// Datagrams not sent because their destination was outside loopback while the driver is
+    /// pinned to loopback.
+    pub refused_off_loopback: u64,
+    /// Receive errors other than WouldBlock.
+    pub receive_errors: u64,
+    /// The last send or receive error, for diagnostics.
+    pub last_error: Option<String>,
+}
+
+struct Sock {
+    socket: UdpSocket,
+    locator: Locator,
+}
+
+/// A datagram the kernel would not take yet: its bytes stay at the start of `tx`.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    len: usize,
+    to: SocketAddrV4,
+}
+
+/// One participant bound to UDP sockets.
+///
+/// Call [`Driver::flush`] after every engine command (write, create_*, take that may owe an
+/// ACKNACK); `handle_readable` and `handle_timeout` flush by themselves.
+pub struct Driver {
+    engine: Box<Engine>,
+    clock: Clock,
+    interface: Ipv4Addr,
+    participant_id: u16,
+    sockets: Vec<Sock>,
+    sender: usize,
+    first_token: Option<Token>,
+    tx: Vec<u8>,
+    rx: Vec<u8>,
+    pending: Option<Pending>,
+    stats: DriverStats,
+}
+
+fn to_locator(a: SocketAddr) -> Locator {
+    match a {
+        SocketAddr::V4(v4) => Locator::udpv4(v4.ip().octets(), v4.port()),
+        SocketAddr::V6(v6) => {
+            let mut l = Locator::INVALID;
+            l.kind = 2;
+            l.port = v6.port() as u32;
+            l.address = v6.ip().octets();
+            l
+        }
+    }
+}
+
+impl Driver {
+    /// Opens the sockets and creates the engine.
+    pub fn new(opts: Options) -> io::Result<Driver> {
+        let clock = Clock::new();
+        if opts.peers.len() > MAX_PEERS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("at most {MAX_PEERS} peers"),
+            ));
+        }
+        let (participant_id, meta, user) = Self::bind_unicast_pair(&opts)?;
+        let prefix = match opts.guid_prefix {
+            Some(p) => p,
+            None => crate::random_guid_prefix()?,
+        };
+        let mut cfg = Config::new(prefix);
+        cfg.domain_id = opts.domain_id;
+        cfg.participant_id = participant_id;
+        cfg.unicast_address = opts.interface.octets();
+        cfg.multicast = opts.multicast;
+        cfg.mtu = opts.mtu.unwrap_or(if opts.interface.is_loopback() {
+            16_384
+        } else {
+            1472
+        });
+        for p in &opts.peers {
+            cfg.add_peer(*p);
+        }
+        if !cfg.set_user_data(&opts.user_data) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "participant user data too long",
+            ));
+        }
+        let mtu = cfg.mtu;
+        let engine = Engine::new(cfg, clock.now())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let engine = Box::new(engine);
+
+        let mut meta = Some(meta);
+        let mut user = Some(user);
+        let mut sockets = Vec::new();
+        let mut sender = None;
+        for l in engine.listen_locators() {
+            let Some((ip, port)) = l.locator.ipv4() else {
+                continue;
+            };
+            let std_socket = if l.multicast {
+                socket::bind_multicast(Ipv4Addr::from(ip), port, opts.interface)?
+            } else if l.metatraffic {
+                sender = Some(sockets.len());
+                meta.take()
+                    .ok_or_else(|| io::Error::other("two metatraffic sockets"))?
+            } else {
+                user.take()
+                    .ok_or_else(|| io::Error::other("two user sockets"))?
+            };
+            sockets.push(Sock {
+                socket: UdpSocket::from_std(std_socket),
+                locator: l.locator,
+            });
+        }
+        let sender =
+            sender.ok_or_else(|| io::Error::other("engine asked for no unicast socket"))?;
+        Ok(Driver {
+            engine,
+            clock,
+            interface: opts.interface,
+            participant_id,
+            sockets,
+            sender,
+            first_token: None,
+            tx: vec![0; mtu],
+            rx: vec![0; MAX_DATAGRAM],
+            pending: None,
+            stats: DriverStats::default(),
+        })
+    }
+
+    /// Binds the metatraffic and user unicast ports of the first free participant id.
+    fn bind_unicast_pair(
+        opts: &Options,
+    ) -> io::Result<(u16, std::net::UdpSocket, std::net::UdpSocket)> {
+        let ids = match opts.participant_id {
+            Some(id) => id..=id,
+            None => 0..=MAX_PROBED_PARTICIPANT_ID,
+        };
+        let mut last = None;
+        for id in ids {
+            let meta_port = ports::metatraffic_unicast(opts.domain_id, id);
+            let user_port = ports::user_unicast(opts.domain_id, id);
+            if user_port > u16::MAX as u32 {
+                break;
+            }
+            let meta = match socket::bind_unicast(meta_port as u16, opts.interface) {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                    last = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            match socket::bind_unicast(user_port as u16, opts.interface) {
+                Ok(user) => return Ok((id, meta, user)),
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "no free participant id")))
+    }
+
+    /// The engine, for queries.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The engine, for commands (`create_writer`, `write`, `take`, ...). Call
+    /// [`Driver::flush`] afterwards.
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    /// The current engine instant.
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// The driver's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The participant id whose ports were bound.
+    pub fn participant_id(&self) -> u16 {
+        self.participant_id
+    }
+
+    /// The interface address.
+    pub fn interface(&self) -> Ipv4Addr {
+        self.interface
+    }
+
+    /// The driver's counters.
+    pub fn stats(&self) -> &DriverStats {
+        &self.stats
+    }
+
+    /// How many tokens [`Driver::register`] uses.
+    pub fn token_count(&self) -> usize {
+        self.sockets.len()
+    }
+
+    /// Registers the sockets with `registry` as tokens `first .. first + token_count()`.
+    pub fn register(&mut self, registry: &Registry, first: Token) -> io::Result<()> {
+        for (i, s) in self.sockets.iter_mut().enumerate() {
+            let interest = if i == self.sender {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            registry.register(&mut s.socket, Token(first.0 + i), interest)?;
+        }
+        self.first_token = Some(first);
+        Ok(())
+    }
+
+    /// Removes the sockets from `registry`.
+    pub fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        for s in self.sockets.iter_mut() {
+            registry.deregister(&mut s.socket)?;
+        }
+        self.first_token = None;
+        Ok(())
+    }
+
+    /// Handles readiness of `token`: reads every queued datagram into the engine and flushes.
+    /// Returns false when the token is not one of ours.
+    pub fn handle_readable(&mut self, token: Token) -> io::Result<bool> {
+        let Some(first) = self.first_token else {
+            return Ok(false);
+        };
+        let Some(i) = token
+            .0
+            .checked_sub(first.0)
+            .filter(|i| *i < self.sockets.len())
+        else {
+            return Ok(false);
+        };
+        self.receive(i);
+        self.flush()?;
+        Ok(true)
+    }
+
+    /// Reads every socket until it would block (for loops that do not track tokens).
+    pub fn handle_all_readable(&mut self) -> io::Result<()> {
+        for i in 0..self.sockets.len() {
+            self.receive(i);
+        }
+        self.flush()
+    }
+
+    fn receive(&mut self, i: usize) {
+        let mut errors = 0;
+        loop {
+            let s = &self.sockets[i];
+            match s.socket.recv_from(&mut self.rx) {
+                Ok((n, src)) => {
+                    self.stats.datagrams_received += 1;
+                    let now = self.clock.now();
+                    let dst = s.locator;
+                    self.engine
+                        .handle_datagram(now, to_locator(src), dst, &self.rx[..n]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.stats.receive_errors += 1;
+                    self.stats.last_error = Some(e.to_string());
+                    errors += 1;
+                    if errors > 64 {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs the engine's timers if they are due, then flushes.
+    pub fn handle_timeout(&mut self) -> io::Result<()> {
+        let now = self.clock.now();
+        if self.engine.poll_timeout().is_some_and(|t| t <= now) {
+            self.engine.handle_timeout(now);
+        }
+        self.flush()
+    }
+
+    /// When [`Driver::handle_timeout`] must run next.
+    pub fn next_deadline(&self) -> Option<std::time::Instant> {
+        self.engine.poll_timeout().map(|t| self.clock.to_std(t))
+    }
+
+    /// Whether a datagram waits for the socket to become writable.
+    pub fn is_blocked(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Sends everything the engine owes. On a full socket buffer the one datagram in hand is
+    /// kept and retried on the next call (the sending socket is registered for writability).
+    pub fn flush(&mut self) -> io::Result<()> {
+        if let Some(p) = self.pending {
+            if !self.send(p)? {
+                return Ok(());
+            }
+            self.pending = None;
+        }
+        loop {
+            let now = self.clock.now();
+            let Some(t) = self.engine.poll_transmit(now, &mut self.tx) else {
+                return Ok(());
+            };
+            let Destination::Udp(loc) = t.destination;
+            let Some((ip, port)) = loc.ipv4() else {
+                self.stats.send_errors += 1;
+                self.stats.last_error = Some(format!("cannot send to {loc}"));
+                continue;
+            };
+            let ip = Ipv4Addr::from(ip);
+            if self.interface.is_loopback() && !ip.is_loopback() && !ip.is_multicast() {
+                self.stats.refused_off_loopback += 1;
+                continue;
+            }
+            let p = Pending {
+                len: t.len,
+                to: SocketAddrV4::new(ip, port),
+            };
+            if !self.send(p)? {
+                self.pending = Some(p);
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends the datagram at the start of `tx`; false when it would block.
+    fn send(&mut self, p: Pending) -> io::Result<bool> {
+        let s = &self.sockets[self.sender].socket;
+        loop {
+            match s.send_to(&self.tx[..p.len], SocketAddr::V4(p.to)) {
+                Ok(_) => {
+                    self.stats.datagrams_sent += 1;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.stats.send_would_block += 1;
+                    return Ok(false);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // Unreachable networks, refused ports: the datagram is lost like on the
+                    // wire; counted, and reliable writers repair.
+                    self.stats.send_errors += 1;
+                    self.stats.last_error = Some(format!("send to {}: {e}", p.to));
+                    return Ok(true);
+                }
+            }
+        }
+    }
+
+    /// Says goodbye (SPDP dispose to everyone) and flushes for at most `linger`.
+    pub fn shutdown(&mut self, linger: Duration) -> io::Result<()> {
+        let now = self.clock.now();
+        self.engine.shutdown(now);
+        let end = std::time::Instant::now() + linger;
+        loop {
+            self.flush()?;
+            if self.pending.is_none() || std::time::Instant::now() >= end {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("guid_prefix", &self.engine.guid_prefix())
+            .field("participant_id", &self.participant_id)
+            .field("interface", &self.interface)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A ready event loop around one [`Driver`]: poll with the engine deadline as timeout.
+pub struct Runner {
+    poll: Poll,
+    events: Events,
+    driver: Driver,
+    waker: Option<Arc<Waker>>,
+}
+
+/// The token of the runner's waker (the driver's sockets start at 0).
+const WAKER: Token = Token(usize::MAX);
+
+impl Runner {
+    /// Registers the driver's sockets with a new poll.
+    pub fn new(mut driver: Driver) -> io::Result<Runner> {
+        let poll = Poll::new()?;
+        driver.register(poll.registry(), Token(0))?;
+        Ok(Runner {
+            poll,
+            events: Events::with_capacity(64),
+            driver,
+            waker: None,
+        })
+    }
+
+    /// A waker other threads can use to make [`Runner::run`] call the application again.
+    pub fn waker(&mut self) -> io::Result<Arc<Waker>> {
+        if let Some(w) = &self.waker {
+            return Ok(w.clone());
+        }
+        let w = Arc::new(Waker::new(self.poll.registry(), WAKER)?);
+        self.waker = Some(w.clone());
+        Ok(w)
+    }
+
+    /// The driver.
+    pub fn driver(&mut self) -> &mut Driver {
+        &mut self.driver
+    }
+
+    /// Consumes the runner, returning the driver.
+    pub fn into_driver(self) -> Driver {
+        self.driver
+    }
+
+    /// Runs until `app` breaks. `app` is called after every wake-up (I/O, a timer, the waker)
+    /// to drain events, take samples and write; it returns `Continue(Some(t))` to be called
+    /// again no later than `t`, or `Continue(None)` to wait for the next wake-up.
+    pub fn run<T>(
+        &mut self,
+        mut app: impl FnMut(&mut Driver) -> ControlFlow<T, Option<std::time::Instant>>,
+    ) -> io::Result<T> {
+        loop {
+            self.driver.handle_timeout()?;
+            let wake = match app(&mut self.driver) {
+                ControlFlow::Break(t) => return Ok(t),
+                ControlFlow::Continue(w) => w,
+            };
+            self.driver.flush()?;
+            let deadline = match (self.driver.next_deadline(), wake) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timeout = deadline.map(|d| {
+                // Round up so that a deadline a few microseconds away does not spin.
+                let left = d.saturating_duration_since(std::time::Instant::now());
+                left + Duration::from_micros(if left.is_zero() { 0 } else { 500 })
+            });
+            match self.poll.poll(&mut self.events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            for ev in self.events.iter() {
+                if ev.token() != WAKER {
+                    self.driver.handle_readable(ev.token())?;
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("driver", &self.driver)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,489 @@
+//! `pollen pub` and `pollen sub`.
+
+use std::io::{self, BufRead, Write};
+use std::ops::ControlFlow;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use pollen_engine::wire::Time;
+use pollen_engine::{Event, InstanceState, ReaderHandle, TakeError, TopicSpec, WriteError};
+use pollen_mio::{Clock, Driver, Runner};
+use serde_json::json;
+
+use crate::cli::{dds_topic, parse_seconds, NetArgs, QosArgs};
+use crate::types::{self, DataType};
+
+/// Arguments of `pollen sub`.
+#[derive(Debug, clap::Args)]
+pub struct SubArgs {
+    /// Topic name (with --ros, the ROS name: `chatter` becomes `rt/chatter`).
+    pub topic: String,
+    /// Data type.
+    #[arg(long = "type", value_enum, default_value = "string")]
+    pub ty: DataType,
+    /// DDS type name to match instead of the type's default.
+    #[arg(long, value_name = "NAME")]
+    pub type_name: Option<String>,
+    /// ROS 2 naming: topic `rt/TOPIC`, type `std_msgs::msg::dds_::String_`.
+    #[arg(long)]
+    pub ros: bool,
+    /// Exit after this many samples (status 0), or with status 1 if --timeout passes first.
+    #[arg(long, short = 'n', value_name = "N")]
+    pub count: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub timeout: Option<Duration>,
+    /// One JSON object per sample: writer, sn, source_timestamp (ns since the Unix epoch),
+    /// state, value.
+    #[arg(long)]
+    pub json: bool,
+    /// Report discovery and matching on stderr.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
+    #[command(flatten)]
+    pub qos: QosArgs,
+}
+
+/// Arguments of `pollen pub`.
+#[derive(Debug, clap::Args)]
+pub struct PubArgs {
+    /// Topic name (with --ros, the ROS name: `chatter` becomes `rt/chatter`).
+    pub topic: String,
+    /// The message (hex of the whole serialized payload for --type raw, the baggage for
+    /// keyedseq). Without it, and without --size, one sample per line of standard input.
+    pub message: Option<String>,
+    /// Data type.
+    #[arg(long = "type", value_enum, default_value = "string")]
+    pub ty: DataType,
+    /// DDS type name to announce instead of the type's default.
+    #[arg(long, value_name = "NAME")]
+    pub type_name: Option<String>,
+    /// ROS 2 naming: topic `rt/TOPIC`, type `std_msgs::msg::dds_::String_`.
+    #[arg(long)]
+    pub ros: bool,
+    /// Samples to write (default 1 with a message or --size; with stdin, at most this many
+    /// lines).
+    #[arg(long, short = 'n', value_name = "N")]
+    pub count: Option<u64>,
+    /// Samples per second (default: as fast as the readers acknowledge).
+    #[arg(long, value_name = "HZ")]
+    pub rate: Option<f64>,
+    /// Generate samples of this many bytes of string or baggage instead of a message.
+    #[arg(long, value_name = "BYTES")]
+    pub size: Option<usize>,
+    /// The key of keyedseq samples.
+    #[arg(long, default_value_t = 0)]
+    pub keyval: u32,
+    /// Matched readers to wait for before the first write.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub wait_readers: usize,
+    /// Give up (status 1) after this many seconds.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub timeout: Option<Duration>,
+    /// Report discovery and matching on stderr.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
+    #[command(flatten)]
+    pub qos: QosArgs,
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("pollen: {msg}");
+    ExitCode::from(2)
+}
+
+fn start(net: &NetArgs, ros: bool) -> Result<Runner, String> {
+    let mut opts = net.options()?;
+    if ros {
+        opts.user_data = b"enclave=/;".to_vec();
+    }
+    let driver = Driver::new(opts).map_err(|e| format!("cannot open sockets: {e}"))?;
+    Runner::new(driver).map_err(|e| e.to_string())
+}
+
+/// The type name and key-ness of a topic: given, or learnt from a remote endpoint.
+fn topic_type(
+    d: &Driver,
+    topic: &str,
+    ty: DataType,
+    type_name: Option<&str>,
+    ros: bool,
+) -> Option<(String, bool)> {
+    let learnt = || {
+        d.engine()
+            .remote_endpoints()
+            .find(|e| e.topic == topic)
+            .map(|e| (e.type_name.to_string(), e.keyed))
+    };
+    match (type_name.or(ty.type_name(ros)), ty.keyed()) {
+        (Some(n), Some(k)) => Some((n.to_string(), k)),
+        (Some(n), None) => Some((n.to_string(), learnt().is_some_and(|(_, k)| k))),
+        (None, _) => learnt(),
+    }
+}
+
+fn report(ev: &Event, verbose: bool) {
+    if !verbose {
+        return;
+    }
+    match ev {
+        Event::ParticipantDiscovered(p) => eprintln!("pollen: participant {p} discovered"),
+        Event::ParticipantLost(p) => eprintln!("pollen: participant {p} lost"),
+        Event::Matched { remote, .. } => eprintln!("pollen: matched {remote}"),
+        Event::Unmatched { remote, .. } => eprintln!("pollen: unmatched {remote}"),
+        Event::IncompatibleQos { remote, policy, .. } => {
+            eprintln!("pollen: {remote} has incompatible QoS ({policy:?})")
+        }
+        _ => {}
+    }
+}
+
+/// Runs `pollen sub`.
+pub fn run_sub(args: &SubArgs) -> ExitCode {
+    let mut runner = match start(&args.net, args.ros) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let topic = dds_topic(&args.topic, args.ros);
+    let started = Instant::now();
+    let deadline = args.timeout.map(|t| started + t);
+    let mut reader: Option<ReaderHandle> = None;
+    let mut received = 0u64;
+    let mut buf = vec![0u8; 65_536];
+    let stdout = io::stdout();
+    let result = runner.run(|d| {
+        if reader.is_none() {
+            if let Some((type_name, keyed)) =
+                topic_type(d, &topic, args.ty, args.type_name.as_deref(), args.ros)
+            {
+                let spec_parts: Vec<&str> =
+                    args.qos.partitions.iter().map(|s| s.as_str()).collect();
+                let spec = TopicSpec {
+                    name: &topic,
+                    type_name: &type_name,
+                    keyed,
+                    partitions: &spec_parts,
+                };
+                let now = d.now();
+                match d.engine_mut().create_reader(now, &spec, &args.qos.reader()) {
+                    Ok(r) => {
+                        reader = Some(r);
+                        if args.verbose {
+                            eprintln!("pollen: reading {topic:?} as {type_name:?}");
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("pollen: cannot create the reader: {e}");
+                        return ControlFlow::Break(ExitCode::from(2));
+                    }
+                }
+            }
+        }
+        while let Some(ev) = d.engine_mut().poll_event() {
+            report(&ev, args.verbose);
+        }
+        if let Some(r) = reader {
+            loop {
+                let info = match d.engine_mut().take(r, &mut buf) {
+                    Ok(Some(info)) => info,
+                    Ok(None) => break,
+                    Err(TakeError::BufferTooSmall { needed }) => {
+                        buf.resize(needed, 0);
+                        continue;
+                    }
+                    Err(e) => {
+                        eprintln!("pollen: take: {e}");
+                        return ControlFlow::Break(ExitCode::from(2));
+                    }
+                };
+                let payload = &buf[..info.len];
+                let state = match info.state {
+                    InstanceState::Alive => "alive",
+                    InstanceState::Disposed => "disposed",
+                    InstanceState::Unregistered => "unregistered",
+                };
+                let (text, value) = if info.state == InstanceState::Alive {
+                    types::show(args.ty, payload)
+                } else {
+                    let key = info
+                        .key_hash
+                        .map_or_else(|| types::hex(payload), |k| types::hex(&k));
+                    (format!("[{state}] key {key}"), json!({ "key": key }))
+                };
+                let mut out = stdout.lock();
+                let line = if args.json {
+                    json!({
+                        "writer": info.writer.to_string(),
+                        "sn": info.sn.0,
+                        "source_timestamp": info.source_timestamp.map(|t| t.to_nanos()),
+                        "state": state,
+                        "value": value,
+                    })
+                    .to_string()
+                } else {
+                    text
+                };
+                if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+                    // stdout closed: nobody is listening any more.
+                    return ControlFlow::Break(ExitCode::SUCCESS);
+                }
+                received += 1;
+                if args.count.is_some_and(|n| received >= n) {
+                    return ControlFlow::Break(ExitCode::SUCCESS);
+                }
+            }
+        }
+        match deadline {
+            Some(t) if Instant::now() >= t => {
+                if let Some(n) = args.count {
+                    eprintln!(
+                        "pollen: timed out with {received} of {n} samples (matched writers: {})",
+                        reader.map_or(0, |r| d.engine().matched_writers(r))
+                    );
+                    ControlFlow::Break(ExitCode::from(1))
+                } else {
+                    ControlFlow::Break(ExitCode::SUCCESS)
+                }
+            }
+            _ => ControlFlow::Continue(
+                deadline.or(Some(Instant::now() + Duration::from_millis(200))),
+            ),
+        }
+    });
+    let code = match result {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let _ = runner.driver().shutdown(Duration::from_millis(100));
+    code
+}
+
+/// Where `pub` gets its samples.
+enum Source {
+    /// The same message (or generated text) `count` times.
+    Repeat { text: String, count: u64 },
+    /// One per line of standard input.
+    Stdin(mpsc::Receiver<String>),
+}
+
+fn encode(args: &PubArgs, text: &str, index: u64) -> Result<Vec<u8>, String> {
+    Ok(match args.ty {
+        DataType::String => types::encode_string(text),
+        DataType::Keyedseq => types::encode_keyed_seq(index as u32, args.keyval, text.as_bytes()),
+        DataType::Raw => {
+            let p = types::parse_hex(text).ok_or_else(|| format!("{text:?} is not hex"))?;
+            if p.len() < 4 {
+                return Err("a raw payload needs at least its 4-byte encapsulation header".into());
+            }
+            p
+        }
+    })
+}
+
+/// The source timestamp of a sample: the wall clock with the nanosecond LSB cleared, because
+/// Cyclone's ddsperf takes a data sample with an odd timestamp for an embedded ping and tries
+/// to answer it (rtps-wire.md §10.2).
+fn source_time() -> Time {
+    Time::from_nanos(Clock::wall_time().to_nanos() & !1)
+}
+
+/// Runs `pollen pub`.
+pub fn run_pub(args: &PubArgs) -> ExitCode {
+    if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        return fail("--rate must be positive");
+    }
+    let mut runner = match start(&args.net, args.ros) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let generated = args.size.map(|n| match args.ty {
+        DataType::Raw => types::hex(&[0, 1, 0, 0]) + &"00".repeat(n),
+        DataType::Keyedseq => "\0".repeat(n),
+        DataType::String => "x".repeat(n),
+    });
+    let mut source = match args.message.clone().or(generated) {
+        Some(text) => match encode(args, &text, 0) {
+            Ok(_) => Source::Repeat {
+                text,
+                count: args.count.unwrap_or(1),
+            },
+            Err(e) => return fail(e),
+        },
+        None => {
+            let (tx, rx) = mpsc::channel();
+            let waker = match runner.waker() {
+                Ok(w) => w,
+                Err(e) => return fail(e),
+            };
+            std::thread::spawn(move || {
+                for line in io::stdin().lock().lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                    let _ = waker.wake();
+                }
+                drop(tx);
+                let _ = waker.wake();
+            });
+            Source::Stdin(rx)
+        }
+    };
+    let limit = args.count.unwrap_or(u64::MAX);
+    let topic = dds_topic(&args.topic, args.ros);
+    let started = Instant::now();
+    let deadline = args.timeout.map(|t| started + t);
+    let period = args.rate.map(|r| Duration::from_secs_f64(1.0 / r));
+    let mut writer = None;
+    let mut written = 0u64;
+    let mut next_write = started;
+    let mut ready = false;
+    let mut told_waiting = false;
+    let mut held: Option<Vec<u8>> = None;
+    let mut finished_at: Option<Instant> = None;
+    let reliable = args.qos.is_reliable();
+    let result = runner.run(|d| {
+        let now = Instant::now();
+        while let Some(ev) = d.engine_mut().poll_event() {
+            report(&ev, args.verbose);
+        }
+        if writer.is_none() {
+            if let Some((type_name, keyed)) =
+                topic_type(d, &topic, args.ty, args.type_name.as_deref(), args.ros)
+            {
+                let parts: Vec<&str> = args.qos.partitions.iter().map(|s| s.as_str()).collect();
+                let spec = TopicSpec {
+                    name: &topic,
+                    type_name: &type_name,
+                    keyed,
+                    partitions: &parts,
+                };
+                let t = d.now();
+                match d.engine_mut().create_writer(t, &spec, &args.qos.writer()) {
+                    Ok(w) => writer = Some(w),
+                    Err(e) => {
+                        eprintln!("pollen: cannot create the writer: {e}");
+                        return ControlFlow::Break(ExitCode::from(2));
+                    }
+                }
+            }
+        }
+        if deadline.is_some_and(|t| now >= t) {
+            let matched = writer.map_or(0, |w| d.engine().matched_readers(w));
+            if !ready {
+                eprintln!(
+                    "pollen: timed out waiting for {} reader(s) on {topic:?} ({matched} matched)",
+                    args.wait_readers
+                );
+            } else {
+                eprintln!(
+                    "pollen: timed out with {written} samples written, acknowledged: {}",
+                    writer.is_some_and(|w| d.engine().is_acknowledged(w))
+                );
+            }
+            return ControlFlow::Break(ExitCode::from(1));
+        }
+        let Some(w) = writer else {
+            return ControlFlow::Continue(Some(now + Duration::from_millis(100)));
+        };
+        if !ready {
+            if d.engine().matched_readers(w) < args.wait_readers {
+                if !told_waiting && now >= started + Duration::from_secs(2) {
+                    told_waiting = true;
+                    eprintln!(
+                        "pollen: waiting for {} reader(s) on {topic:?}...",
+                        args.wait_readers
+                    );
+                }
+                return ControlFlow::Continue(Some(now + Duration::from_millis(100)));
+            }
+            ready = true;
+            next_write = now;
+        }
+        // Write what is due.
+        let mut burst = 0;
+        while finished_at.is_none() {
+            if written >= limit {
+                finished_at = Some(now);
+                break;
+            }
+            if Instant::now() < next_write {
+                return ControlFlow::Continue(Some(next_write));
+            }
+            if held.is_none() {
+                held = match &mut source {
+                    Source::Repeat { text, count } => {
+                        if written >= *count {
+                            finished_at = Some(now);
+                            break;
+                        }
+                        encode(args, text, written).ok()
+                    }
+                    Source::Stdin(rx) => match rx.try_recv() {
+                        Ok(line) => match encode(args, &line, written) {
+                            Ok(p) => Some(p),
+                            Err(e) => {
+                                eprintln!("pollen: {e}");
+                                return ControlFlow::Break(ExitCode::from(2));
+                            }
+                        },
+                        Err(mpsc::TryRecvError::Empty) => return ControlFlow::Continue(None),
+                        Err(mpsc::TryRecvError::Disconnected) => {
+                            finished_at = Some(now);
+                            break;
+                        }
+                    },
+                };
+            }
+            let Some(p) = held.as_deref() else { break };
+            let t = d.now();
+            match d.engine_mut().write(t, w, p, source_time()) {
+                Ok(_) => {
+                    held = None;
+                    written += 1;
+                    if let Some(period) = period {
+                        next_write += period;
+                    }
+                    burst += 1;
+                    if burst >= 16 {
+                        // Let the runner flush and read acknowledgements.
+                        return ControlFlow::Continue(Some(Instant::now()));
+                    }
+                }
+                Err(WriteError::HistoryFull) | Err(WriteError::OutOfMemory) => {
+                    // Wait for acknowledgements (they wake the loop); poll now and then too.
+                    return ControlFlow::Continue(Some(now + Duration::from_millis(10)));
+                }
+                Err(e) => {
+                    eprintln!("pollen: write: {e}");
+                    return ControlFlow::Break(ExitCode::from(2));
+                }
+            }
+        }
+        let done = finished_at.unwrap_or(now);
+        if reliable {
+            if d.engine().is_acknowledged(w) {
+                return ControlFlow::Break(ExitCode::SUCCESS);
+            }
+            ControlFlow::Continue(Some(now + Duration::from_millis(50)))
+        } else if now >= done + Duration::from_millis(50) {
+            ControlFlow::Break(ExitCode::SUCCESS)
+        } else {
+            ControlFlow::Continue(Some(done + Duration::from_millis(50)))
+        }
+    });
+    let code = match result {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    if args.verbose {
+        eprintln!("pollen: {written} samples written");
+    }
+    let _ = runner.driver().shutdown(Duration::from_millis(100));
+    code
+}
