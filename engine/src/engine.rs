@@ -231,7 +231,7 @@ pub struct Engine {
     announce_cursor: Option<usize>,
     next_liveliness: Instant,
     shutting_down: bool,
-    scratch: [u8; MAX_SAMPLE],
+    scratch: [u8; MAX_DISCOVERY_DATA],
 }
 
 impl Engine {
@@ -284,7 +284,7 @@ impl Engine {
             announce_cursor: Some(0),
             next_liveliness: now,
             shutting_down: false,
-            scratch: [0; MAX_SAMPLE],
+            scratch: [0; MAX_DISCOVERY_DATA],
             cfg,
         };
         e.assert_liveliness(now);

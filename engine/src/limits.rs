@@ -33,12 +33,25 @@ pub const MAX_PARTITION_NAME: usize = 64;
 /// Bytes of user data per participant or endpoint.
 pub const MAX_USER_DATA: usize = 64;
 /// Bytes of one payload-pool block.
-pub const POOL_BLOCK: usize = 256;
-/// Blocks in the payload pool shared by all histories and reader queues (256 KiB).
-pub const POOL_BLOCKS: usize = 1024;
-/// Largest sample the engine accepts, including the 4-byte encapsulation header. Samples up to
-/// this size travel as one DATA; fragmentation comes with its own issue.
-pub const MAX_SAMPLE: usize = 8192;
+pub const POOL_BLOCK: usize = if cfg!(feature = "large") { 1024 } else { 256 };
+/// Blocks in the payload pool shared by all histories, reader queues and reassembly buffers:
+/// 256 KiB by default, 8 MiB with the `large` feature (for 1 MiB samples on hosts).
+pub const POOL_BLOCKS: usize = if cfg!(feature = "large") { 8192 } else { 1024 };
+/// Largest sample the engine sends or reassembles, including the 4-byte encapsulation header:
+/// 64 KiB by default, 4 MiB with the `large` feature. Samples larger than a fragment travel as
+/// DATA_FRAG.
+pub const MAX_SAMPLE: usize = if cfg!(feature = "large") {
+    4 << 20
+} else {
+    64 << 10
+};
+/// Largest discovery payload (SPDP/SEDP parameter list) the engine processes.
+pub const MAX_DISCOVERY_DATA: usize = 8192;
+/// Fragments of one sample a reader tracks (bounds the reassembly bitmap).
+pub const MAX_FRAGMENTS: usize = 4096;
+/// Partially received samples held per reader; beyond that the one with the highest sequence
+/// number is evicted (it will be repaired) or the newcomer is dropped.
+pub const MAX_REASSEMBLIES: usize = 4;
 /// Pending application events; beyond this, events are dropped and counted.
 pub const MAX_EVENTS: usize = 64;
 /// Remote participants a new one is announced to by directed SPDP at once.

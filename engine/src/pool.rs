@@ -20,8 +20,25 @@ impl Bytes {
     }
 }
 
+/// The blocks live inline in the engine without `alloc`, and in one heap allocation made at
+/// creation with it (so a large pool never passes through the stack).
+#[cfg(not(feature = "alloc"))]
+type Blocks = [[u8; POOL_BLOCK]; POOL_BLOCKS];
+#[cfg(feature = "alloc")]
+type Blocks = alloc::boxed::Box<[[u8; POOL_BLOCK]]>;
+
+#[cfg(not(feature = "alloc"))]
+fn new_blocks() -> Blocks {
+    [[0; POOL_BLOCK]; POOL_BLOCKS]
+}
+
+#[cfg(feature = "alloc")]
+fn new_blocks() -> Blocks {
+    alloc::vec![[0u8; POOL_BLOCK]; POOL_BLOCKS].into_boxed_slice()
+}
+
 pub(crate) struct Pool {
-    blocks: [[u8; POOL_BLOCK]; POOL_BLOCKS],
+    blocks: Blocks,
     next: [u16; POOL_BLOCKS],
     free_head: u16,
     free_count: usize,
@@ -34,7 +51,7 @@ impl Pool {
             *n = (i + 1) as u16;
         }
         Pool {
-            blocks: [[0; POOL_BLOCK]; POOL_BLOCKS],
+            blocks: new_blocks(),
             next,
             free_head: 0,
             free_count: POOL_BLOCKS,
@@ -52,11 +69,21 @@ impl Pool {
     /// Stores the concatenation of `parts`; `None` when the pool lacks room.
     pub(crate) fn store(&mut self, parts: &[&[u8]]) -> Option<Bytes> {
         let len: usize = parts.iter().map(|p| p.len()).sum();
+        let b = self.reserve(len)?;
+        let mut at = 0;
+        for part in parts {
+            self.write_at(&b, at, part);
+            at += part.len();
+        }
+        Some(b)
+    }
+
+    /// Reserves `len` bytes whose content the caller fills with [`Pool::write_at`].
+    pub(crate) fn reserve(&mut self, len: usize) -> Option<Bytes> {
         let need = Self::blocks_for(len);
         if need > self.free_count || len > u32::MAX as usize {
             return None;
         }
-        // Detach `need` blocks from the free list.
         let first = self.free_head;
         let mut last = first;
         for _ in 1..need {
@@ -65,26 +92,57 @@ impl Pool {
         self.free_head = self.next[last as usize];
         self.next[last as usize] = END;
         self.free_count -= need;
-        // Copy the parts in.
-        let mut block = first;
-        let mut off = 0;
-        for part in parts {
-            let mut src = *part;
-            while !src.is_empty() {
-                if off == POOL_BLOCK {
-                    block = self.next[block as usize];
-                    off = 0;
-                }
-                let n = src.len().min(POOL_BLOCK - off);
-                self.blocks[block as usize][off..off + n].copy_from_slice(&src[..n]);
-                off += n;
-                src = &src[n..];
-            }
-        }
         Some(Bytes {
             first,
             len: len as u32,
         })
+    }
+
+    fn block_at(&self, b: &Bytes, offset: usize) -> u16 {
+        let mut block = b.first;
+        for _ in 0..offset / POOL_BLOCK {
+            block = self.next[block as usize];
+        }
+        block
+    }
+
+    /// Copies `data` into a payload at `offset`; bytes beyond the payload's end are ignored.
+    pub(crate) fn write_at(&mut self, b: &Bytes, offset: usize, data: &[u8]) {
+        let end = (offset + data.len()).min(b.len());
+        if offset >= end {
+            return;
+        }
+        let mut src = &data[..end - offset];
+        let mut block = self.block_at(b, offset);
+        let mut off = offset % POOL_BLOCK;
+        while !src.is_empty() && block != END {
+            let n = src.len().min(POOL_BLOCK - off);
+            self.blocks[block as usize][off..off + n].copy_from_slice(&src[..n]);
+            src = &src[n..];
+            off = 0;
+            block = self.next[block as usize];
+        }
+    }
+
+    /// Copies `out.len()` bytes of a payload starting at `offset` (fewer at its end); returns
+    /// how many.
+    pub(crate) fn read_at(&self, b: &Bytes, offset: usize, out: &mut [u8]) -> usize {
+        let end = (offset + out.len()).min(b.len());
+        if offset >= end {
+            return 0;
+        }
+        let total = end - offset;
+        let mut block = self.block_at(b, offset);
+        let mut off = offset % POOL_BLOCK;
+        let mut pos = 0;
+        while pos < total && block != END {
+            let n = (total - pos).min(POOL_BLOCK - off);
+            out[pos..pos + n].copy_from_slice(&self.blocks[block as usize][off..off + n]);
+            pos += n;
+            off = 0;
+            block = self.next[block as usize];
+        }
+        pos
     }
 
     /// Copies a payload into `out` (which must hold `b.len()` bytes); returns the length.
@@ -136,6 +194,25 @@ mod tests {
         let e = p.store(&[]).unwrap();
         assert_eq!(e.len(), 0);
         p.free(e);
+        assert_eq!(p.free_blocks(), POOL_BLOCKS);
+    }
+
+    #[test]
+    fn random_access() {
+        let mut p = Pool::new();
+        let b = p.reserve(1000).unwrap();
+        let src: [u8; 1000] = core::array::from_fn(|i| i as u8);
+        for chunk in (0..1000).step_by(300).rev() {
+            let end = (chunk + 300).min(1000);
+            p.write_at(&b, chunk, &src[chunk..end]);
+        }
+        let mut out = [0u8; 1000];
+        assert_eq!(p.read(&b, &mut out), 1000);
+        assert_eq!(out, src);
+        let mut part = [0u8; 100];
+        assert_eq!(p.read_at(&b, 950, &mut part), 50);
+        assert_eq!(part[..50], src[950..]);
+        p.free(b);
         assert_eq!(p.free_blocks(), POOL_BLOCKS);
     }
 
