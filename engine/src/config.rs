@@ -39,6 +39,8 @@ pub struct Config {
     pub multicast: bool,
     /// Largest datagram the engine emits.
     pub mtu: usize,
+    /// Bytes per DATA_FRAG fragment for samples larger than that (shrunk to fit the MTU).
+    pub fragment_size: usize,
     /// Participant USER_DATA.
     pub user_data: [u8; MAX_USER_DATA],
     /// Bytes of `user_data` in use.
@@ -59,6 +61,7 @@ impl Config {
             peers: [None; MAX_PEERS],
             multicast: true,
             mtu: 1472,
+            fragment_size: 1344,
             user_data: [0; MAX_USER_DATA],
             user_data_len: 0,
         }

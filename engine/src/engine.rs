@@ -8,15 +8,16 @@ use crate::event::{Endpoint, Event, EventQueue, ReaderHandle, WriterHandle};
 use crate::limits::*;
 use crate::pool::Pool;
 use crate::qos::{Durability, History, ReaderQos, Reliability, TopicSpec, WriterQos};
-use crate::reader::{Incoming, Reader, Received};
+use crate::reader::{Incoming, IncomingFrag, Payload, Reader, Received};
 use crate::stats::Stats;
 use crate::time::{Instant, Span};
 use crate::transmit::{self, Destination, Transmit};
 use crate::wire::{
-    self, AckNackRepr, BuiltinEndpointSet, DataRepr, DataRepresentations, Duration, EndpointData,
-    EntityId, Error as WireError, GapRepr, Guid, GuidPrefix, HeaderRepr, HeartbeatRepr,
-    InfoDstRepr, InlineQos, Locator, LocatorList, Message, MessageBuilder, ParticipantData,
-    ProtocolVersion, SequenceNumber, StatusInfo, StringSeq, SubmessageRepr, Time, VendorId,
+    self, AckNackRepr, BuiltinEndpointSet, DataFragRepr, DataRepr, DataRepresentations, Duration,
+    EndpointData, EntityId, Error as WireError, GapRepr, Guid, GuidPrefix, HeaderRepr,
+    HeartbeatRepr, InfoDstRepr, InlineQos, Locator, LocatorList, Message, MessageBuilder,
+    NackFragRepr, ParameterListIter, ParticipantData, ProtocolVersion, SequenceNumber, StatusInfo,
+    StringSeq, SubmessageRepr, Time, VendorId,
 };
 use crate::writer::{AddError, Writer};
 use core::fmt;
@@ -40,7 +41,7 @@ const BUILTIN_READER_IDS: [EntityId; 3] = [
 pub enum WriteError {
     /// No such writer.
     UnknownWriter,
-    /// Larger than `MAX_SAMPLE` or than one datagram of the configured MTU.
+    /// Larger than `MAX_SAMPLE`.
     TooLarge,
     /// KEEP_ALL history full of unacknowledged samples: retry after acknowledgements.
     HistoryFull,
@@ -416,6 +417,7 @@ impl Engine {
                 SubmessageRepr::Heartbeat(h) if rx.for_us => self.on_heartbeat(&rx, &h),
                 SubmessageRepr::Gap(g) if rx.for_us => self.on_gap(&rx, &g),
                 SubmessageRepr::AckNack(a) if rx.for_us => self.on_acknack(now, &rx, &a),
+                SubmessageRepr::NackFrag(n) if rx.for_us => self.on_nack_frag(&rx, &n),
                 SubmessageRepr::Data(_)
                 | SubmessageRepr::Heartbeat(_)
                 | SubmessageRepr::Gap(_)
@@ -427,8 +429,7 @@ impl Engine {
                 {
                     self.stats.dropped_not_for_us += 1
                 }
-                // Fragments come with their own issue; count them as not handled.
-                SubmessageRepr::DataFrag(_) => self.stats.dropped_too_large += 1,
+                SubmessageRepr::DataFrag(d) if rx.for_us => self.on_data_frag(&rx, &d),
                 _ => {}
             }
         }
@@ -509,39 +510,48 @@ impl Engine {
             return;
         }
         let writer = Guid::new(rx.source, d.writer_id);
-        let incoming = Incoming {
+        let payload = d.payload.unwrap_or(&[]);
+        if payload.len() > MAX_SAMPLE {
+            self.stats.dropped_too_large += 1;
+            return;
+        }
+        let incoming = || Incoming {
             writer,
             sn: d.writer_sn.0,
-            payload: d.payload.unwrap_or(&[]),
+            payload: Payload::Slice(payload),
             timestamp: rx.timestamp,
             status: q.status_info.unwrap_or_default(),
             key_hash: q.key_hash,
         };
-        if incoming.payload.len() > MAX_SAMPLE {
-            self.stats.dropped_too_large += 1;
-            return;
-        }
+        self.deliver(writer, d.reader_id, |r, pool, replaced| {
+            r.on_data(pool, incoming(), replaced)
+        });
+    }
+
+    /// Hands something from `writer` to every local reader matched with it (or the builtin
+    /// reader for a builtin writer), honouring a specific `reader_id`, and counts the outcome.
+    fn deliver(
+        &mut self,
+        writer: Guid,
+        reader_id: EntityId,
+        mut f: impl FnMut(&mut Reader, &mut Pool, &mut u64) -> Received,
+    ) {
         let mut replaced = 0;
         let mut outcome = Received::Unknown;
-        if let Some(i) = BUILTIN_WRITER_IDS.iter().position(|id| *id == d.writer_id) {
-            outcome = self.builtin_readers[i].on_data(&mut self.pool, incoming, &mut replaced);
+        if let Some(i) = BUILTIN_WRITER_IDS
+            .iter()
+            .position(|id| *id == writer.entity)
+        {
+            outcome = f(&mut self.builtin_readers[i], &mut self.pool, &mut replaced);
         } else {
             for lr in self.readers.iter_mut().flatten() {
-                if d.reader_id != EntityId::UNKNOWN && d.reader_id != lr.reader.entity() {
+                if reader_id != EntityId::UNKNOWN && reader_id != lr.reader.entity() {
                     continue;
                 }
                 if lr.reader.proxy(writer).is_none() {
                     continue;
                 }
-                let inc = Incoming {
-                    writer,
-                    sn: incoming.sn,
-                    payload: incoming.payload,
-                    timestamp: incoming.timestamp,
-                    status: incoming.status,
-                    key_hash: incoming.key_hash,
-                };
-                let r = lr.reader.on_data(&mut self.pool, inc, &mut replaced);
+                let r = f(&mut lr.reader, &mut self.pool, &mut replaced);
                 if outcome == Received::Unknown || matches!(r, Received::Accepted { .. }) {
                     outcome = r;
                 }
@@ -552,12 +562,47 @@ impl Engine {
         self.notify_readers();
     }
 
+    fn on_data_frag(&mut self, rx: &Receiver, d: &DataFragRepr<'_>) {
+        let q = match d
+            .inline_qos
+            .map(|q| InlineQos::parse(ParameterListIter::new(q, d.endian)))
+        {
+            None => InlineQos::default(),
+            Some(Ok(q)) => q,
+            Some(Err(_)) => {
+                self.stats.dropped_malformed += 1;
+                return;
+            }
+        };
+        if d.writer_sn.0 < 1 {
+            self.stats.dropped_invalid += 1;
+            return;
+        }
+        let writer = Guid::new(rx.source, d.writer_id);
+        let frag = IncomingFrag {
+            writer,
+            sn: d.writer_sn.0,
+            sample_size: d.sample_size,
+            fragment_size: d.fragment_size,
+            first: d.fragment_starting_num,
+            count: d.fragments_in_submessage,
+            data: d.data,
+            timestamp: rx.timestamp,
+            status: q.status_info.unwrap_or_default(),
+            key_hash: q.key_hash,
+        };
+        self.deliver(writer, d.reader_id, |r, pool, replaced| {
+            r.on_data_frag(pool, &frag, replaced)
+        });
+    }
+
     fn count_received(&mut self, r: Received) {
         match r {
             Received::Accepted { delivered } => self.stats.samples_delivered += delivered as u64,
             Received::Duplicate => self.stats.dropped_duplicate += 1,
             Received::NoSpace => self.stats.dropped_no_space += 1,
             Received::Unknown => self.stats.dropped_unknown_endpoint += 1,
+            Received::Invalid => self.stats.dropped_invalid += 1,
         }
     }
 
@@ -655,6 +700,22 @@ impl Engine {
         }
         for lw in self.writers.iter_mut().flatten() {
             lw.writer.release_acknowledged(&mut self.pool);
+        }
+    }
+
+    fn on_nack_frag(&mut self, rx: &Receiver, n: &NackFragRepr) {
+        let reader = Guid::new(rx.source, n.reader_id);
+        let known = if let Some(i) = BUILTIN_WRITER_IDS.iter().position(|id| *id == n.writer_id) {
+            self.builtin_writers[i].on_nack_frag(reader, n)
+        } else {
+            self.writers
+                .iter_mut()
+                .flatten()
+                .find(|lw| lw.writer.guid.entity == n.writer_id)
+                .is_some_and(|lw| lw.writer.on_nack_frag(reader, n))
+        };
+        if !known {
+            self.stats.dropped_unknown_endpoint += 1;
         }
     }
 
@@ -1393,9 +1454,7 @@ impl Engine {
         status: StatusInfo,
     ) -> Result<SequenceNumber, WriteError> {
         let now = self.tick(now);
-        if payload.len() > MAX_SAMPLE
-            || payload.len() + transmit::datagram_overhead() > self.cfg.mtu
-        {
+        if payload.len() > MAX_SAMPLE {
             return Err(WriteError::TooLarge);
         }
         let lw = self
@@ -1660,12 +1719,13 @@ impl Engine {
             return None;
         }
         let own = self.cfg.guid_prefix;
+        let fragment_size = self.fragment_size();
         // Writers: repairs, new data, heartbeats.
         for i in 0..3 {
             for pi in 0..MAX_MATCHED {
                 let w = &mut self.builtin_writers[i];
                 if let Some((len, dst, packed)) =
-                    transmit::writer_datagram(w, pi, &self.pool, own, true, buf)
+                    transmit::writer_datagram(w, pi, &self.pool, own, true, fragment_size, buf)
                 {
                     self.count_packed(packed);
                     return Some(Transmit {
@@ -1680,9 +1740,15 @@ impl Engine {
                 let Some(lw) = self.writers[wi].as_mut() else {
                     break;
                 };
-                if let Some((len, dst, packed)) =
-                    transmit::writer_datagram(&mut lw.writer, pi, &self.pool, own, false, buf)
-                {
+                if let Some((len, dst, packed)) = transmit::writer_datagram(
+                    &mut lw.writer,
+                    pi,
+                    &self.pool,
+                    own,
+                    false,
+                    fragment_size,
+                    buf,
+                ) {
                     self.count_packed(packed);
                     return Some(Transmit {
                         destination: Destination::Udp(dst),
@@ -1716,6 +1782,12 @@ impl Engine {
                 .ok()?;
                 b.push(&SubmessageRepr::AckNack(a)).ok()?;
                 self.stats.acknacks_sent += 1;
+                if a.final_flag {
+                    // After a HEARTBEAT: ask for the fragments of a partial sample too.
+                    if let Some(nf) = reader.nack_frag(p.guid) {
+                        let _ = b.push(&SubmessageRepr::NackFrag(nf));
+                    }
+                }
                 return Some(Transmit {
                     destination: Destination::Udp(p.locator),
                     len: b.finish(),
@@ -1723,6 +1795,13 @@ impl Engine {
             }
         }
         None
+    }
+
+    /// Bytes per DATA_FRAG fragment: the configured size, shrunk to what one datagram of the
+    /// MTU can carry, a multiple of 4.
+    fn fragment_size(&self) -> usize {
+        let fit = self.cfg.mtu.saturating_sub(transmit::fragment_overhead());
+        (self.cfg.fragment_size.min(fit) & !3).max(4)
     }
 
     fn count_packed(&mut self, p: transmit::Packed) {
@@ -1793,12 +1872,27 @@ mod tests {
             ("payload pool", size_of::<crate::pool::Pool>()),
             ("remote participant", size_of::<Option<RemoteParticipant>>()),
             ("remote endpoint", size_of::<Option<EndpointInfo>>()),
-            ("writer (with its history and proxies)", size_of::<Option<LocalWriter>>()),
-            ("reader (with its slots and proxies)", size_of::<Option<LocalReader>>()),
+            (
+                "writer (with its history and proxies)",
+                size_of::<Option<LocalWriter>>(),
+            ),
+            (
+                "reader (with its slots and proxies)",
+                size_of::<Option<LocalReader>>(),
+            ),
             ("history entry", size_of::<Option<crate::writer::Change>>()),
-            ("reader proxy", size_of::<Option<crate::writer::ReaderProxy>>()),
-            ("reader sample slot", size_of::<Option<crate::reader::Sample>>()),
-            ("writer proxy", size_of::<Option<crate::reader::WriterProxy>>()),
+            (
+                "reader proxy",
+                size_of::<Option<crate::writer::ReaderProxy>>(),
+            ),
+            (
+                "reader sample slot",
+                size_of::<Option<crate::reader::Sample>>(),
+            ),
+            (
+                "writer proxy",
+                size_of::<Option<crate::reader::WriterProxy>>(),
+            ),
             ("event", size_of::<Option<Event>>()),
         ];
         for (name, size) in rows {

@@ -10,12 +10,19 @@
 //! A broken property is reported with `assert!`, so a fuzzer records it as a crash. The
 //! functions allocate nothing (all scratch space is on the stack) and are replayed on stable by
 //! `engine/tests/fuzz_replay.rs` over the committed seeds and regressions.
+//!
+//! [`fuzz_engine`] is the whole-engine target: two engines in memory, driven by a sequence of
+//! operations (see [`engine`](self::engine)). It boxes the engines, which is why the `fuzzing`
+//! feature turns on `alloc`.
 
 use crate::wire::{
     self, DataFragRepr, DataRepr, Endian, EndpointData, EntityId, InlineQos, LocatorList, Message,
     MessageBuilder, ParameterListIter, ParticipantData, SubmessageIter, SubmessageRepr, HEADER_LEN,
     SUBMESSAGE_HEADER_LEN,
 };
+
+pub mod engine;
+pub use self::engine::{engine_traffic, fuzz_engine, EngineOp};
 
 /// Scratch space for one re-emitted element: a whole submessage body fits (at most 65535
 /// bytes), and so does the discovery data of any parameter list of about that size.

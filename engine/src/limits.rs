@@ -56,3 +56,10 @@ pub const MAX_REASSEMBLIES: usize = 4;
 pub const MAX_EVENTS: usize = 64;
 /// Remote participants a new one is announced to by directed SPDP at once.
 pub const MAX_DIRECTED_SPDP: usize = 4;
+/// Bytes a writer may have sent to one reliable reader without acknowledgement before it
+/// waits (flow control; the sample being sent always completes).
+pub const MAX_IN_FLIGHT: usize = if cfg!(feature = "large") {
+    2 << 20
+} else {
+    128 << 10
+};

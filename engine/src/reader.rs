@@ -5,13 +5,13 @@
 //! fill. A reliable reader that has no room does not acknowledge, so the writer repairs later:
 //! nothing accepted is ever lost.
 
-use crate::limits::{MAX_MATCHED, MAX_READER_SAMPLES};
+use crate::limits::{MAX_FRAGMENTS, MAX_MATCHED, MAX_READER_SAMPLES, MAX_REASSEMBLIES, MAX_SAMPLE};
 use crate::pool::{Bytes, Pool};
 use crate::qos::History;
 use crate::time::{Instant, Span};
 use crate::wire::{
-    AckNackRepr, Count, EntityId, GapRepr, Guid, HeartbeatRepr, Locator, SequenceNumber,
-    SequenceNumberSet, StatusInfo, Time, MAX_SET_BITS,
+    AckNackRepr, Count, EntityId, FragmentNumberSet, GapRepr, Guid, HeartbeatRepr, Locator,
+    NackFragRepr, SequenceNumber, SequenceNumberSet, StatusInfo, Time, MAX_SET_BITS,
 };
 
 /// Period of pre-emptive ACKNACKs until the first HEARTBEAT.
@@ -58,16 +58,77 @@ pub(crate) enum Received {
     NoSpace,
     /// Not from a matched writer.
     Unknown,
+    /// Inconsistent fragment fields (sizes, numbers).
+    Invalid,
+}
+
+/// Where a received payload is: still in the datagram, or already in the pool (a reassembled
+/// sample).
+pub(crate) enum Payload<'a> {
+    Slice(&'a [u8]),
+    Stored(Bytes),
 }
 
 /// A sample as handed to the engine by `on_data`.
 pub(crate) struct Incoming<'a> {
     pub writer: Guid,
     pub sn: i64,
-    pub payload: &'a [u8],
+    pub payload: Payload<'a>,
     pub timestamp: Option<Time>,
     pub status: StatusInfo,
     pub key_hash: Option<[u8; 16]>,
+}
+
+impl Incoming<'_> {
+    /// Returns a pool-held payload that was not kept.
+    fn discard(self, pool: &mut Pool) {
+        if let Payload::Stored(b) = self.payload {
+            pool.free(b);
+        }
+    }
+}
+
+/// Some fragments of a sample, as handed to the engine by `on_data_frag`.
+pub(crate) struct IncomingFrag<'a> {
+    pub writer: Guid,
+    pub sn: i64,
+    pub sample_size: u32,
+    pub fragment_size: u16,
+    /// First fragment number carried (1-based).
+    pub first: u32,
+    pub count: u16,
+    pub data: &'a [u8],
+    pub timestamp: Option<Time>,
+    pub status: StatusInfo,
+    pub key_hash: Option<[u8; 16]>,
+}
+
+/// A sample being put back together from its fragments.
+pub(crate) struct Reassembly {
+    writer: Guid,
+    sn: i64,
+    sample_size: u32,
+    fragment_size: u16,
+    total: u32,
+    received: u32,
+    bits: [u32; MAX_FRAGMENTS / 32],
+    data: Bytes,
+    timestamp: Option<Time>,
+    status: StatusInfo,
+    key_hash: Option<[u8; 16]>,
+}
+
+impl Reassembly {
+    fn has(&self, n: u32) -> bool {
+        let i = (n - 1) as usize;
+        self.bits[i / 32] & (1 << (i % 32)) != 0
+    }
+
+    fn set(&mut self, n: u32) {
+        let i = (n - 1) as usize;
+        self.bits[i / 32] |= 1 << (i % 32);
+        self.received += 1;
+    }
 }
 
 pub(crate) struct Reader {
@@ -77,8 +138,10 @@ pub(crate) struct Reader {
     pub max_samples: usize,
     pub proxies: [Option<WriterProxy>; MAX_MATCHED],
     slots: [Option<Sample>; MAX_READER_SAMPLES],
+    frags: [Option<Reassembly>; MAX_REASSEMBLIES],
     next_order: u64,
     pub acknack_count: u32,
+    nack_frag_count: u32,
     /// Set when samples were delivered since the application last emptied the queue.
     pub notify: bool,
 }
@@ -92,8 +155,10 @@ impl Reader {
             max_samples: max_samples.clamp(1, MAX_READER_SAMPLES),
             proxies: [None; MAX_MATCHED],
             slots: [const { None }; MAX_READER_SAMPLES],
+            frags: [const { None }; MAX_REASSEMBLIES],
             next_order: 0,
             acknack_count: 0,
+            nack_frag_count: 0,
             notify: false,
         }
     }
@@ -242,7 +307,7 @@ impl Reader {
         }
     }
 
-    /// Takes in a DATA from `s.writer`.
+    /// Takes in a DATA (or a reassembled DATA_FRAG sample) from `s.writer`.
     pub(crate) fn on_data(
         &mut self,
         pool: &mut Pool,
@@ -250,30 +315,33 @@ impl Reader {
         replaced: &mut u64,
     ) -> Received {
         let Some(p) = self.proxy(s.writer).copied() else {
+            s.discard(pool);
             return Received::Unknown;
         };
-        if s.sn < p.next {
+        if s.sn < p.next || (p.reliable && self.find_slot(s.writer, s.sn).is_some()) {
+            s.discard(pool);
             return Received::Duplicate;
         }
         if !p.reliable {
             // Best effort: deliver anything newer, never anything twice.
             if !self.make_room(pool, replaced) {
+                s.discard(pool);
                 return Received::NoSpace;
             }
-            let Some(i) = self.store(pool, &s) else {
+            let (writer, sn) = (s.writer, s.sn);
+            let Ok(i) = self.store(pool, s) else {
                 return Received::NoSpace;
             };
             self.mark_delivered(i);
-            if let Some(p) = self.proxy_mut(s.writer) {
-                p.next = s.sn.saturating_add(1);
+            if let Some(p) = self.proxy_mut(writer) {
+                p.next = sn.saturating_add(1);
             }
+            self.drop_reassemblies_below(pool, writer, sn.saturating_add(1));
             return Received::Accepted { delivered: 1 };
-        }
-        if self.find_slot(s.writer, s.sn).is_some() {
-            return Received::Duplicate;
         }
         if s.sn - p.next >= MAX_SET_BITS as i64 {
             // Too far ahead to track; the writer will send it again.
+            s.discard(pool);
             return Received::NoSpace;
         }
         if s.sn == p.next {
@@ -283,18 +351,23 @@ impl Reader {
                 History::KeepLast(_) => usize::MAX,
             };
             if self.delivered_count() >= limit {
+                s.discard(pool);
                 return Received::NoSpace;
             }
         }
-        if self.store(pool, &s).is_none() {
+        let (writer, sn) = (s.writer, s.sn);
+        if let Err(s) = self.store(pool, s) {
             // The sample everything waits for must not be starved by samples buffered ahead of
             // it: give it the slot of the highest buffered one (which will be repaired again).
-            if s.sn != p.next || !self.evict_highest_pending(pool) || self.store(pool, &s).is_none()
-            {
+            if sn != p.next || !self.evict_highest_pending(pool) {
+                s.discard(pool);
+                return Received::NoSpace;
+            }
+            if self.store(pool, s).is_err() {
                 return Received::NoSpace;
             }
         }
-        let delivered = self.drain_in_order(pool, s.writer, replaced);
+        let delivered = self.drain_in_order(pool, writer, replaced);
         Received::Accepted { delivered }
     }
 
@@ -318,9 +391,19 @@ impl Reader {
         }
     }
 
-    fn store(&mut self, pool: &mut Pool, s: &Incoming<'_>) -> Option<usize> {
-        let i = self.slots.iter().position(|x| x.is_none())?;
-        let data = pool.store(&[s.payload])?;
+    /// Puts a sample in a free slot (copying a borrowed payload into the pool); gives it back
+    /// when there is no slot or no pool space (the caller then discards it).
+    fn store<'a>(&mut self, pool: &mut Pool, s: Incoming<'a>) -> Result<usize, Incoming<'a>> {
+        let Some(i) = self.slots.iter().position(|x| x.is_none()) else {
+            return Err(s);
+        };
+        let data = match s.payload {
+            Payload::Stored(b) => b,
+            Payload::Slice(p) => match pool.store(&[p]) {
+                Some(b) => b,
+                None => return Err(s),
+            },
+        };
         self.slots[i] = Some(Sample {
             writer: s.writer,
             sn: s.sn,
@@ -330,7 +413,195 @@ impl Reader {
             key_hash: s.key_hash,
             order: None,
         });
-        Some(i)
+        Ok(i)
+    }
+
+    /// Takes in some fragments of a sample; when the last one arrives the whole sample goes
+    /// the way of a DATA.
+    pub(crate) fn on_data_frag(
+        &mut self,
+        pool: &mut Pool,
+        f: &IncomingFrag<'_>,
+        replaced: &mut u64,
+    ) -> Received {
+        let Some(p) = self.proxy(f.writer).copied() else {
+            return Received::Unknown;
+        };
+        if f.sn < p.next || (p.reliable && self.find_slot(f.writer, f.sn).is_some()) {
+            return Received::Duplicate;
+        }
+        let size = f.sample_size as usize;
+        let fs = f.fragment_size as usize;
+        if fs == 0 || size == 0 || size > MAX_SAMPLE || size.div_ceil(fs) > MAX_FRAGMENTS {
+            return Received::Invalid;
+        }
+        let total = size.div_ceil(fs) as u32;
+        if f.first == 0 || f.first > total {
+            return Received::Invalid;
+        }
+        if p.reliable && f.sn - p.next >= MAX_SET_BITS as i64 {
+            return Received::NoSpace;
+        }
+        let ri = match self.reassembly(f.writer, f.sn) {
+            Some(ri) => {
+                let r = self.frags[ri]
+                    .as_ref()
+                    .map(|r| (r.sample_size, r.fragment_size));
+                if r != Some((f.sample_size, f.fragment_size)) {
+                    return Received::Invalid;
+                }
+                ri
+            }
+            None => match self.new_reassembly(pool, f, total) {
+                Some(ri) => ri,
+                None => return Received::NoSpace,
+            },
+        };
+        let Some(r) = self.frags[ri].as_mut() else {
+            return Received::NoSpace;
+        };
+        let mut added = false;
+        for k in 0..f.count as u32 {
+            let n = f.first + k;
+            if n > total {
+                break;
+            }
+            let off = (n as usize - 1) * fs;
+            let len = fs.min(size - off);
+            let at = k as usize * fs;
+            let Some(bytes) = f.data.get(at..at + len) else {
+                break;
+            };
+            if r.has(n) {
+                continue;
+            }
+            pool.write_at(&r.data, off, bytes);
+            r.set(n);
+            added = true;
+        }
+        if f.timestamp.is_some() && r.timestamp.is_none() {
+            r.timestamp = f.timestamp;
+        }
+        if f.key_hash.is_some() {
+            r.key_hash = f.key_hash;
+        }
+        if f.status.0 != 0 {
+            r.status = f.status;
+        }
+        if r.received < r.total {
+            return if added {
+                Received::Accepted { delivered: 0 }
+            } else {
+                Received::Duplicate
+            };
+        }
+        let Some(r) = self.frags[ri].take() else {
+            return Received::NoSpace;
+        };
+        self.on_data(
+            pool,
+            Incoming {
+                writer: r.writer,
+                sn: r.sn,
+                payload: Payload::Stored(r.data),
+                timestamp: r.timestamp,
+                status: r.status,
+                key_hash: r.key_hash,
+            },
+            replaced,
+        )
+    }
+
+    fn reassembly(&self, writer: Guid, sn: i64) -> Option<usize> {
+        self.frags
+            .iter()
+            .position(|r| r.as_ref().is_some_and(|r| r.writer == writer && r.sn == sn))
+    }
+
+    /// A free reassembly slot with room for the sample, evicting the partial sample with the
+    /// highest sequence number if it is later than this one.
+    fn new_reassembly(
+        &mut self,
+        pool: &mut Pool,
+        f: &IncomingFrag<'_>,
+        total: u32,
+    ) -> Option<usize> {
+        let ri = match self.frags.iter().position(|r| r.is_none()) {
+            Some(ri) => ri,
+            None => {
+                let (sn, ri) = self
+                    .frags
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, r)| r.as_ref().map(|r| (r.sn, i)))
+                    .max()?;
+                if sn <= f.sn {
+                    return None;
+                }
+                if let Some(old) = self.frags[ri].take() {
+                    pool.free(old.data);
+                }
+                ri
+            }
+        };
+        let data = pool.reserve(f.sample_size as usize)?;
+        self.frags[ri] = Some(Reassembly {
+            writer: f.writer,
+            sn: f.sn,
+            sample_size: f.sample_size,
+            fragment_size: f.fragment_size,
+            total,
+            received: 0,
+            bits: [0; MAX_FRAGMENTS / 32],
+            data,
+            timestamp: None,
+            status: StatusInfo(0),
+            key_hash: None,
+        });
+        Some(ri)
+    }
+
+    /// Drops partial samples of `writer` below `upto` (a GAP or HEARTBEAT said they are gone,
+    /// or a later sample was delivered best-effort).
+    fn drop_reassemblies_below(&mut self, pool: &mut Pool, writer: Guid, upto: i64) {
+        for r in self.frags.iter_mut() {
+            if r.as_ref()
+                .is_some_and(|r| r.writer == writer && r.sn < upto)
+            {
+                if let Some(old) = r.take() {
+                    pool.free(old.data);
+                }
+            }
+        }
+    }
+
+    /// The NACK_FRAG owed for the lowest partial sample of `writer` the writer has finished
+    /// sending (its HEARTBEAT covers it): base = first missing fragment, up to 256 of them.
+    pub(crate) fn nack_frag(&mut self, writer: Guid) -> Option<NackFragRepr> {
+        let p = self.proxy(writer).copied()?;
+        let r = self
+            .frags
+            .iter()
+            .flatten()
+            .filter(|r| r.writer == writer && r.sn <= p.last_available)
+            .min_by_key(|r| r.sn)?;
+        let first = (1..=r.total).find(|n| !r.has(*n))?;
+        let span = (r.total - first + 1).min(MAX_SET_BITS);
+        let mut set = FragmentNumberSet::new(first, span);
+        for n in first..first + span {
+            if !r.has(n) {
+                set.insert(n);
+            }
+        }
+        let (sn, reader_id) = (r.sn, self.entity());
+        self.nack_frag_count = self.nack_frag_count.wrapping_add(1);
+        Some(NackFragRepr {
+            reader_id,
+            writer_id: writer.entity,
+            writer_sn: SequenceNumber(sn),
+            fragment_number_state: set,
+            count: Count(self.nack_frag_count),
+        })
     }
 
     /// Skips every SN below `upto` from `writer`: delivers what is buffered, drops the rest.
@@ -376,6 +647,7 @@ impl Reader {
                 }
             }
         }
+        self.drop_reassemblies_below(pool, writer, upto);
         n + self.drain_in_order(pool, writer, replaced)
     }
 
@@ -441,6 +713,7 @@ impl Reader {
             if let Some(p) = self.proxy_mut(writer) {
                 p.next = base;
             }
+            self.drop_reassemblies_below(pool, writer, base);
         } else if start > p.next {
             // Out of order: remember each irrelevant SN inside the window as a placeholder.
             let end = base.min(p.next.saturating_add(MAX_SET_BITS as i64));
@@ -493,7 +766,8 @@ impl Reader {
         let mut highest = 0u32;
         for i in 0..span {
             let sn = base + i as i64;
-            if self.find_slot(writer, sn).is_none() {
+            // A partial sample is asked for by NACK_FRAG, not here.
+            if self.find_slot(writer, sn).is_none() && self.reassembly(writer, sn).is_none() {
                 set.insert(SequenceNumber(sn));
                 highest = i + 1;
             }
@@ -562,6 +836,11 @@ impl Reader {
 
     /// Frees every sample (the reader is being deleted).
     pub(crate) fn clear(&mut self, pool: &mut Pool) {
+        for r in self.frags.iter_mut() {
+            if let Some(old) = r.take() {
+                pool.free(old.data);
+            }
+        }
         for s in self.slots.iter_mut() {
             if let Some(Sample { data: Some(d), .. }) = s.take() {
                 pool.free(d);

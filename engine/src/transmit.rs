@@ -1,11 +1,12 @@
 //! Building datagrams in the caller's buffer: what a writer owes one reader, and the
 //! submessages every datagram shares.
 
+use crate::limits::MAX_IN_FLIGHT;
 use crate::pool::Pool;
 use crate::wire::{
-    flags, submessage_id, BuildError, Count, Endian, EntityId, GapRepr, GuidPrefix, HeaderRepr,
-    HeartbeatRepr, InfoDstRepr, InfoTsRepr, InlineQos, Locator, MessageBuilder, SequenceNumber,
-    SequenceNumberSet, SubmessageRepr,
+    flags, submessage_id, BuildError, Count, Endian, EntityId, FragmentNumberSet, GapRepr,
+    GuidPrefix, HeaderRepr, HeartbeatRepr, InfoDstRepr, InfoTsRepr, InlineQos, Locator,
+    MessageBuilder, SequenceNumber, SequenceNumberSet, SubmessageRepr,
 };
 use crate::writer::{Change, ReaderProxy, Writer};
 
@@ -30,9 +31,10 @@ const DATA_FIXED: usize = 20;
 /// Room for inline QoS with a key hash and status info.
 const MAX_INLINE_QOS: usize = 4 + 16 + 4 + 4 + 4;
 
-/// Upper bound of a datagram carrying one DATA of `payload` bytes with INFO_DST and INFO_TS.
-pub(crate) const fn datagram_overhead() -> usize {
-    20 + 16 + 12 + 4 + DATA_FIXED + MAX_INLINE_QOS
+/// Bytes of a datagram around the fragment data of one DATA_FRAG: header, INFO_DST, INFO_TS,
+/// the DATA_FRAG header and inline QoS, and a closing HEARTBEAT.
+pub(crate) const fn fragment_overhead() -> usize {
+    20 + 16 + 12 + 4 + 32 + MAX_INLINE_QOS + 32
 }
 
 fn inline_qos(c: &Change, builtin: bool, buf: &mut [u8; MAX_INLINE_QOS]) -> Option<usize> {
@@ -143,19 +145,152 @@ pub(crate) struct Packed {
     pub heartbeats: u32,
 }
 
-/// Builds the next datagram a writer owes proxy `pi`: repairs first, then new samples, then a
-/// heartbeat. Returns `None` when nothing is owed.
+/// Appends INFO_TS (when the change has a timestamp) and one DATA_FRAG carrying as many whole
+/// fragments from `first` as fit (at most `max`); returns how many it carried.
+#[allow(clippy::too_many_arguments)]
+fn push_data_frag(
+    b: &mut MessageBuilder<'_>,
+    pool: &Pool,
+    writer_id: EntityId,
+    reader_id: EntityId,
+    c: &Change,
+    fragment_size: usize,
+    first: u32,
+    max: u32,
+    builtin: bool,
+) -> Result<u32, BuildError> {
+    let len = c.data.len();
+    let total = len.div_ceil(fragment_size) as u32;
+    if first == 0 || first > total {
+        return Err(BuildError::Full);
+    }
+    let mut qbuf = [0u8; MAX_INLINE_QOS];
+    // Inline QoS travels with the first fragment only.
+    let qlen = if first == 1 {
+        inline_qos(c, builtin, &mut qbuf)
+    } else {
+        None
+    };
+    let ts_len = if c.timestamp.is_some() { 12 } else { 0 };
+    let fixed = 4 + 32 + qlen.unwrap_or(0) + ts_len;
+    let space = b.remaining().saturating_sub(fixed);
+    let offset = (first as usize - 1) * fragment_size;
+    let bytes_for = |k: u32| (k as usize * fragment_size).min(len - offset);
+    let mut k = max.min(total - first + 1);
+    while k > 0 && (bytes_for(k) + 3) & !3 > space {
+        k -= 1;
+    }
+    if k == 0 {
+        return Err(BuildError::Full);
+    }
+    let bytes = bytes_for(k);
+    if let Some(ts) = c.timestamp {
+        b.push(&SubmessageRepr::InfoTs(InfoTsRepr {
+            timestamp: Some(ts),
+        }))?;
+    }
+    let mut fl = 0;
+    if qlen.is_some() {
+        fl |= flags::DATA_FRAG_INLINE_QOS;
+    }
+    if c.status.0 != 0 {
+        fl |= flags::DATA_FRAG_KEY;
+    }
+    let body = 32 + qlen.unwrap_or(0) + bytes;
+    b.push_with(submessage_id::DATA_FRAG, fl, body, |out| {
+        out[0..2].copy_from_slice(&0u16.to_le_bytes());
+        out[2..4].copy_from_slice(&28u16.to_le_bytes());
+        out[4..8].copy_from_slice(&reader_id.0);
+        out[8..12].copy_from_slice(&writer_id.0);
+        out[12..16].copy_from_slice(&((c.sn >> 32) as i32).to_le_bytes());
+        out[16..20].copy_from_slice(&(c.sn as u32).to_le_bytes());
+        out[20..24].copy_from_slice(&first.to_le_bytes());
+        out[24..26].copy_from_slice(&(k as u16).to_le_bytes());
+        out[26..28].copy_from_slice(&(fragment_size as u16).to_le_bytes());
+        out[28..32].copy_from_slice(&(len as u32).to_le_bytes());
+        let mut at = 32;
+        if let Some(n) = qlen {
+            out[at..at + n].copy_from_slice(&qbuf[..n]);
+            at += n;
+        }
+        pool.read_at(&c.data, offset, &mut out[at..at + bytes]);
+    })?;
+    Ok(k)
+}
+
+/// Sends a whole sample: as one DATA when it fits a fragment, else as DATA_FRAGs from
+/// `*cursor` (the next fragment number, 1-based) on. Returns whether the sample is complete;
+/// `Err` when nothing fitted.
+#[allow(clippy::too_many_arguments)]
+fn push_sample(
+    b: &mut MessageBuilder<'_>,
+    pool: &Pool,
+    writer_id: EntityId,
+    reader_id: EntityId,
+    c: &Change,
+    fragment_size: usize,
+    cursor: &mut u32,
+    builtin: bool,
+) -> Result<bool, BuildError> {
+    if c.data.len() <= fragment_size {
+        push_data(b, pool, writer_id, reader_id, c, builtin)?;
+        return Ok(true);
+    }
+    let total = c.data.len().div_ceil(fragment_size) as u32;
+    let mut progress = false;
+    while (*cursor).max(1) <= total {
+        let from = (*cursor).max(1);
+        match push_data_frag(
+            b,
+            pool,
+            writer_id,
+            reader_id,
+            c,
+            fragment_size,
+            from,
+            u32::MAX,
+            builtin,
+        ) {
+            Ok(k) => {
+                *cursor = from + k;
+                progress = true;
+            }
+            Err(e) if !progress => return Err(e),
+            Err(_) => return Ok(false),
+        }
+    }
+    *cursor = 1;
+    Ok(true)
+}
+
+/// Bytes of samples sent to a reliable reader and not yet acknowledged (the sample being sent
+/// counts in full once started).
+fn in_flight(w: &Writer, p: &ReaderProxy) -> usize {
+    w.changes()
+        .filter(|c| {
+            c.sn > p.acked && (c.sn < p.next_unsent || (c.sn == p.next_unsent && p.frag_next > 1))
+        })
+        .map(|c| c.data.len())
+        .sum()
+}
+
+/// Builds the next datagram a writer owes proxy `pi`: fragment repairs, sample repairs, then
+/// new samples (within the flow-control window), then a heartbeat. Returns `None` when
+/// nothing is owed.
 pub(crate) fn writer_datagram(
     w: &mut Writer,
     pi: usize,
     pool: &Pool,
     own: GuidPrefix,
     builtin: bool,
+    fragment_size: usize,
     buf: &mut [u8],
 ) -> Option<(usize, Locator, Packed)> {
     let p = w.proxies[pi]?;
     let last = w.last_sn();
-    let owes_data = p.next_unsent <= last || p.has_repairs();
+    let window_open = !p.reliable || in_flight(w, &p) < MAX_IN_FLIGHT;
+    let owes_data =
+        (p.next_unsent <= last && window_open) || p.has_repairs() || p.nack_frag.is_some();
     if !owes_data && !p.heartbeat_owed {
         return None;
     }
@@ -167,70 +302,124 @@ pub(crate) fn writer_datagram(
     let mut packed = Packed::default();
     let mut proxy = p;
     let first = w.first_sn();
-    // Repairs, lowest first; what is gone becomes a GAP.
-    if proxy.has_repairs() {
-        let mut left = proxy.requested;
-        for sn in proxy.requested.iter() {
-            let r = if sn.0 < proxy.start || sn.0 < first {
-                push_gap(&mut b, w.guid.entity, p.guid.entity, sn.0, sn.0 + 1).map(|_| 1)
-            } else {
-                match w.change(sn.0) {
-                    Some(c) => {
-                        push_data(&mut b, pool, w.guid.entity, p.guid.entity, c, builtin).map(|_| 0)
-                    }
-                    None => {
-                        push_gap(&mut b, w.guid.entity, p.guid.entity, sn.0, sn.0 + 1).map(|_| 1)
+    let (wid, rid) = (w.guid.entity, p.guid.entity);
+    let mut full = false;
+    // Fragments a reader asked for by NACK_FRAG.
+    if let Some((sn, mut set)) = proxy.nack_frag {
+        match w.change(sn) {
+            Some(c) if c.data.len() > fragment_size => {
+                let asked = set;
+                for n in asked.iter() {
+                    match push_data_frag(&mut b, pool, wid, rid, c, fragment_size, n, 1, builtin) {
+                        Ok(_) => {
+                            clear_fragment(&mut set, n);
+                            packed.repairs += 1;
+                        }
+                        Err(_) => {
+                            full = true;
+                            break;
+                        }
                     }
                 }
+                proxy.nack_frag = if set.iter().next().is_some() {
+                    Some((sn, set))
+                } else {
+                    None
+                };
+            }
+            _ => proxy.nack_frag = None,
+        }
+    }
+    // Samples a reader asked for again, lowest first; what is gone becomes a GAP.
+    if !full && proxy.has_repairs() {
+        let mut left = proxy.requested;
+        for sn in proxy.requested.iter() {
+            let change = if sn.0 < proxy.start || sn.0 < first {
+                None
+            } else {
+                w.change(sn.0)
+            };
+            let r = match change {
+                Some(c) => {
+                    let mut cursor = if proxy.repair_frag.0 == sn.0 {
+                        proxy.repair_frag.1
+                    } else {
+                        1
+                    };
+                    let r = push_sample(
+                        &mut b,
+                        pool,
+                        wid,
+                        rid,
+                        c,
+                        fragment_size,
+                        &mut cursor,
+                        builtin,
+                    );
+                    proxy.repair_frag = (sn.0, cursor);
+                    r.map(|done| (done, false))
+                }
+                None => push_gap(&mut b, wid, rid, sn.0, sn.0 + 1).map(|_| (true, true)),
             };
             match r {
-                Ok(gap) => {
+                Ok((true, gap)) => {
                     clear(&mut left, sn);
-                    if gap == 1 {
+                    proxy.repair_frag = (0, 1);
+                    if gap {
                         packed.gaps += 1;
                     } else {
                         packed.repairs += 1;
                     }
                 }
-                Err(_) => break,
+                Ok((false, _)) | Err(_) => {
+                    full = true;
+                    break;
+                }
             }
         }
         proxy.requested = left;
     }
     // First-time sends.
-    if !proxy.has_repairs() {
+    if !full && !proxy.has_repairs() && window_open {
         if proxy.next_unsent < first && proxy.next_unsent <= last {
             let to = first.min(last + 1);
-            if push_gap(
-                &mut b,
-                w.guid.entity,
-                EntityId::UNKNOWN,
-                proxy.next_unsent,
-                to,
-            )
-            .is_ok()
-            {
+            if push_gap(&mut b, wid, EntityId::UNKNOWN, proxy.next_unsent, to).is_ok() {
                 proxy.next_unsent = to;
                 packed.gaps += 1;
             }
         }
         while proxy.next_unsent <= last {
+            if proxy.reliable && in_flight(w, &proxy) >= MAX_IN_FLIGHT {
+                break;
+            }
             let sn = proxy.next_unsent;
             let r = match w.change(sn) {
-                Some(c) => push_data(&mut b, pool, w.guid.entity, EntityId::UNKNOWN, c, builtin)
-                    .map(|_| false),
-                None => {
-                    push_gap(&mut b, w.guid.entity, EntityId::UNKNOWN, sn, sn + 1).map(|_| true)
-                }
+                Some(c) => push_sample(
+                    &mut b,
+                    pool,
+                    wid,
+                    EntityId::UNKNOWN,
+                    c,
+                    fragment_size,
+                    &mut proxy.frag_next,
+                    builtin,
+                )
+                .map(|done| (done, false)),
+                None => push_gap(&mut b, wid, EntityId::UNKNOWN, sn, sn + 1).map(|_| (true, true)),
             };
             match r {
-                Ok(gap) => {
+                Ok((true, gap)) => {
                     proxy.next_unsent += 1;
+                    proxy.frag_next = 1;
                     if gap {
                         packed.gaps += 1;
                     } else {
                         packed.data += 1;
                     }
+                }
+                Ok((false, _)) => {
+                    packed.data += 1;
+                    break;
                 }
                 Err(_) => break,
             }
@@ -248,13 +437,19 @@ pub(crate) fn writer_datagram(
     } else if !proxy.reliable {
         proxy.heartbeat_owed = false;
     }
+    w.proxies[pi] = Some(proxy);
     if b.submessage_count() <= 1 {
-        // Only INFO_DST: nothing fitted (cannot happen for samples sized at write time).
-        w.proxies[pi] = Some(proxy);
+        // Only INFO_DST: nothing fitted.
         return None;
     }
-    w.proxies[pi] = Some(proxy);
     Some((b.finish(), p.locator, packed))
+}
+
+fn clear_fragment(set: &mut FragmentNumberSet, n: u32) {
+    let d = n.wrapping_sub(set.base);
+    if d < set.num_bits {
+        set.bitmap[(d / 32) as usize] &= !(0x8000_0000 >> (d % 32));
+    }
 }
 
 fn clear(set: &mut SequenceNumberSet, sn: SequenceNumber) {

@@ -9,7 +9,8 @@ use crate::pool::{Bytes, Pool};
 use crate::qos::{Durability, History};
 use crate::time::{Instant, Span};
 use crate::wire::{
-    AckNackRepr, Count, Guid, Locator, SequenceNumber, SequenceNumberSet, StatusInfo, Time,
+    AckNackRepr, Count, FragmentNumberSet, Guid, Locator, NackFragRepr, SequenceNumber,
+    SequenceNumberSet, StatusInfo, Time,
 };
 
 /// One sample in a writer's history.
@@ -39,12 +40,20 @@ pub(crate) struct ReaderProxy {
     /// SNs the reader asked for again.
     pub requested: SequenceNumberSet,
     pub last_ack_count: Option<Count>,
+    pub last_nack_frag_count: Option<Count>,
+    /// Next fragment (1-based) of `next_unsent` when it is sent as DATA_FRAG.
+    pub frag_next: u32,
+    /// The fragmented sample being repaired whole, and its next fragment.
+    pub repair_frag: (i64, u32),
+    /// Fragments a reader asked for by NACK_FRAG.
+    pub nack_frag: Option<(i64, FragmentNumberSet)>,
     /// A HEARTBEAT is owed to this reader (after a non-final ACKNACK or at match time).
     pub heartbeat_owed: bool,
 }
 
 impl ReaderProxy {
     pub(crate) fn has_repairs(&self) -> bool {
+        // (a NACK_FRAG is tracked separately in `nack_frag`)
         self.requested.num_bits > 0 && self.requested.bitmap.iter().any(|w| *w != 0)
     }
 }
@@ -321,6 +330,10 @@ impl Writer {
             next_unsent: start,
             requested: SequenceNumberSet::new(SequenceNumber(start), 0),
             last_ack_count: None,
+            last_nack_frag_count: None,
+            frag_next: 1,
+            repair_frag: (0, 1),
+            nack_frag: None,
             heartbeat_owed: reliable,
         });
         if reliable {
@@ -414,6 +427,32 @@ impl Writer {
         }
         if p.acked < last {
             self.schedule_heartbeat(now);
+        }
+        true
+    }
+
+    /// Applies a NACK_FRAG; returns false if it was stale or unknown.
+    pub(crate) fn on_nack_frag(&mut self, reader: Guid, n: &NackFragRepr) -> bool {
+        let held = self.change(n.writer_sn.0).is_some();
+        let Some(p) = self.proxy_mut(reader) else {
+            return false;
+        };
+        if !p.reliable {
+            return false;
+        }
+        if let Some(prev) = p.last_nack_frag_count {
+            if !n.count.is_newer_than(prev) {
+                return false;
+            }
+        }
+        p.last_nack_frag_count = Some(n.count);
+        if n.writer_sn.0 < p.start || !held {
+            // Gone: the repair path answers with a GAP.
+            let mut req = SequenceNumberSet::new(n.writer_sn, 1);
+            req.insert(n.writer_sn);
+            p.requested = req;
+        } else {
+            p.nack_frag = Some((n.writer_sn.0, n.fragment_number_state));
         }
         true
     }

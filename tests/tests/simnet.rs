@@ -397,3 +397,76 @@ fn corruption_is_counted() {
     let dropped: u64 = (0..3).map(|i| net.engine(i).stats().dropped_total()).sum();
     assert!(dropped > 0, "corrupted datagrams were not counted");
 }
+
+fn big_sample(i: u32, len: usize) -> Vec<u8> {
+    let mut b = vec![0u8; len];
+    b[..4].copy_from_slice(&[0, 1, 0, 0]);
+    b[4..8].copy_from_slice(&i.to_le_bytes());
+    for (j, x) in b[8..].iter_mut().enumerate() {
+        *x = (j as u32).wrapping_mul(31).wrapping_add(i) as u8;
+    }
+    b
+}
+
+/// Large samples travel as DATA_FRAG and arrive whole, exactly once, in order, under loss.
+fn fragmented_transfer(seed: u64, loss: f64, len: usize, count: u32) {
+    let mut net = SimNet::new(seed, Link::lossy(loss));
+    let ids = net.add_multicast_nodes(2);
+    let (a, b) = (ids[0], ids[1]);
+    let now = net.now();
+    let w = net
+        .engine(a)
+        .create_writer(
+            now,
+            &topic(),
+            &reliable_writer(History::KeepAll, Durability::Volatile),
+        )
+        .unwrap();
+    let r = net
+        .engine(b)
+        .create_reader(now, &topic(), &reliable_reader(Durability::Volatile))
+        .unwrap();
+    assert!(net.run_until(|n| matched(n, a) && matched(n, b), 30 * SECOND));
+    let mut out = vec![0u8; len];
+    let mut got = 0u32;
+    let mut next = 0u32;
+    let deadline = net.now().0 + 300 * SECOND;
+    while got < count && net.now().0 < deadline {
+        let now = net.now();
+        while next < count {
+            match net
+                .engine(a)
+                .write(now, w, &big_sample(next, len), Time::ZERO)
+            {
+                Ok(_) => next += 1,
+                Err(_) => break,
+            }
+        }
+        net.run_for(50_000);
+        while let Some(info) = net.engine(b).take(r, &mut out).unwrap() {
+            assert_eq!(info.len, len);
+            assert!(
+                out == big_sample(got, len),
+                "seed {seed}: sample {got} corrupted"
+            );
+            got += 1;
+        }
+    }
+    assert_eq!(
+        got, count,
+        "seed {seed}: only {got} of {count} large samples arrived"
+    );
+    assert!(net.engine(b).stats().samples_delivered >= count as u64);
+}
+
+#[test]
+fn fragmented_samples_arrive_whole_under_loss() {
+    for seed in 0..5 {
+        fragmented_transfer(2000 + seed, 0.2, 100_000, 10);
+    }
+}
+
+#[test]
+fn one_mebibyte_samples_arrive_under_twenty_percent_loss() {
+    fragmented_transfer(3000, 0.2, 1 << 20, 3);
+}

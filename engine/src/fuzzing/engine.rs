@@ -1,0 +1,830 @@
+//! The whole-engine fuzz target: two engines in memory, the input drives engine A.
+//!
+//! [`fuzz_engine`] builds two participants, A and B, with fixed GUID prefixes, lets them
+//! discover each other and match reliable endpoints on three topics, then reads the input as
+//! a sequence of [`EngineOp`]s. Most of them act on A: datagrams fed to it (raw bytes from the
+//! input, or a datagram B really sent with some bytes overwritten, which reaches deep states
+//! without the fuzzer having to invent an RTPS message), time going forward or backward,
+//! writes, takes, disposes, endpoints recreated. The rest keep the pair talking: writes on B,
+//! pumping every owed datagram between the two (optionally losing some of them), letting the
+//! clock run so heartbeats and repairs happen.
+//!
+//! After every operation, for both engines:
+//!
+//! - nothing panicked (a panic is the fuzzer's crash);
+//! - every datagram `poll_transmit` produced is at most `Config::mtu` bytes, parses as an RTPS
+//!   message with the engine's own GUID prefix, and each of its submessages frames and parses;
+//! - a drain of `poll_transmit` ends (the engine goes quiet at a fixed `now`), and so does the
+//!   exchange between the two;
+//! - after timeouts were handled and transmits drained, `poll_timeout` is not in the past;
+//! - every counter in `Stats` is monotonic, and `datagrams_in` counts each datagram once;
+//! - `take` never reports more bytes than the buffer holds, and the reliable KEEP_ALL reader on
+//!   A delivers each writer's samples in strictly increasing sequence numbers while matched.
+//!
+//! ## Input format
+//!
+//! A sequence of operations until the input runs out; each starts with one byte whose value
+//! modulo [`OPS`] picks the operation, followed by its arguments (multi-byte integers little
+//! endian). An operation cut short by the end of the input is not run. [`EngineOp::encode`]
+//! writes this format, so seed generators need not know it.
+
+use crate::wire::{Guid, GuidPrefix, Locator, Message, Time};
+use crate::{
+    Config, Destination, Durability, Engine, Event, History, Instant, ReaderHandle, ReaderQos,
+    Reliability, Span, Stats, TakeError, TopicSpec, WriterHandle, WriterQos,
+};
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// A's GUID prefix.
+pub const PREFIX_A: GuidPrefix = GuidPrefix([0x01, 0x0f, 0xaa, 0xaa, 1, 2, 3, 4, 5, 6, 7, 8]);
+/// B's GUID prefix.
+pub const PREFIX_B: GuidPrefix = GuidPrefix([0x01, 0x0f, 0xbb, 0xbb, 1, 2, 3, 4, 5, 6, 7, 8]);
+/// A's MTU: smaller than B's so that A's packing limits are exercised.
+pub const MTU_A: usize = 1024;
+
+/// Number of operation codes (the first byte of an operation is taken modulo this).
+pub const OPS: u8 = 13;
+
+/// Most datagrams of B kept for splicing: the first [`KEPT_SETUP`] (discovery) stay, the rest
+/// rotate.
+const CAPTURED: usize = 64;
+const KEPT_SETUP: usize = 32;
+/// Datagrams one drain may produce at one instant before the engine counts as never quiet.
+const MAX_DRAIN: usize = 4096;
+/// Exchanges between the two engines before the pair counts as never quiet.
+const MAX_ROUNDS: usize = 256;
+/// Time steps while discovering before the setup counts as failed.
+const MAX_SETUP_STEPS: usize = 1000;
+/// The step of [`EngineOp::Advance`] and [`EngineOp::Run`].
+const TICK_UNIT_US: u64 = 256;
+const RUN_STEP_US: u64 = 10_000;
+
+/// The unkeyed topic A writes and B reads (reliable, KEEP_ALL).
+const TOPIC_A2B: TopicSpec<'static> = TopicSpec::new("fuzz/a2b", "Blob");
+/// The unkeyed topic B writes and A reads (reliable, KEEP_ALL).
+const TOPIC_B2A: TopicSpec<'static> = TopicSpec::new("fuzz/b2a", "Blob");
+/// The keyed topic both write and both read (reliable, transient local, KEEP_LAST).
+const TOPIC_KEYED: TopicSpec<'static> = TopicSpec {
+    name: "fuzz/keyed",
+    type_name: "Keyed",
+    keyed: true,
+    partitions: &[],
+};
+
+/// One step of the whole-engine target, as decoded from (or encoded to) the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineOp<'a> {
+    /// Feeds these bytes to A as one datagram (length: u16).
+    Datagram(&'a [u8]),
+    /// Takes captured datagram `from` of B (modulo the number captured), overwrites `bytes`
+    /// at `offset` (modulo its length; the datagram grows if they run past its end) and feeds
+    /// it to A. With no bytes, replays B's datagram unchanged.
+    Splice {
+        /// Which captured datagram.
+        from: u8,
+        /// Where to write.
+        offset: u16,
+        /// What to write (length: u8).
+        bytes: &'a [u8],
+    },
+    /// Feeds A the first `len` bytes (modulo its length + 1) of captured datagram `from`.
+    Truncate {
+        /// Which captured datagram.
+        from: u8,
+        /// How many bytes to keep.
+        len: u16,
+    },
+    /// Moves the clock forward by `units` × 256 µs and handles the timeouts that are due
+    /// (always on A, when due on B). Nothing is exchanged.
+    Advance {
+        /// Steps of 256 µs.
+        units: u16,
+    },
+    /// Calls A's `handle_timeout` with a time `ms` milliseconds in the past.
+    Backwards {
+        /// Milliseconds.
+        ms: u8,
+    },
+    /// Writes a sample on A: `sel` even = the unkeyed writer, odd = the keyed one (key
+    /// `sel / 2`); `len` payload bytes (×16 when `sel & 0x80`), all `fill`.
+    WriteA {
+        /// Writer and key.
+        sel: u8,
+        /// Payload length code.
+        len: u8,
+        /// Payload byte.
+        fill: u8,
+    },
+    /// Writes a sample on B, as [`EngineOp::WriteA`].
+    WriteB {
+        /// Writer and key.
+        sel: u8,
+        /// Payload length code.
+        len: u8,
+        /// Payload byte.
+        fill: u8,
+    },
+    /// Disposes (bit 1 clear) or unregisters (bit 1 set) key `sel >> 2` on the keyed writer
+    /// of A (bit 0 clear) or B (bit 0 set).
+    Dispose {
+        /// Engine, kind and key.
+        sel: u8,
+    },
+    /// Takes every available sample from reader `sel % 2` of A (0 = from B's unkeyed writer,
+    /// 1 = keyed); with `sel & 2`, into an 8-byte buffer that is usually too small.
+    Take {
+        /// Reader and buffer.
+        sel: u8,
+    },
+    /// Exchanges datagrams until both engines are quiet; bit i of `loss` drops the i-th
+    /// datagram of the exchange (so at most the first 8 are lost).
+    Pump {
+        /// Loss mask.
+        loss: u8,
+    },
+    /// Lets the pair run for `steps % 32 + 1` steps of 10 ms: time forward, timeouts, a
+    /// lossless exchange.
+    Run {
+        /// Number of steps.
+        steps: u8,
+    },
+    /// Drops every datagram owed by A (`sel` bit 0 clear) or B (set).
+    Drop {
+        /// Engine.
+        sel: u8,
+    },
+    /// Deletes and recreates A's keyed reader (`sel` even) or keyed writer (odd).
+    Recreate {
+        /// Endpoint.
+        sel: u8,
+    },
+}
+
+impl<'a> EngineOp<'a> {
+    /// Appends this operation in the input format.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match *self {
+            EngineOp::Datagram(d) => {
+                let d = &d[..d.len().min(u16::MAX as usize)];
+                out.push(0);
+                out.extend_from_slice(&(d.len() as u16).to_le_bytes());
+                out.extend_from_slice(d);
+            }
+            EngineOp::Splice {
+                from,
+                offset,
+                bytes,
+            } => {
+                let bytes = &bytes[..bytes.len().min(255)];
+                out.extend_from_slice(&[1, from]);
+                out.extend_from_slice(&offset.to_le_bytes());
+                out.push(bytes.len() as u8);
+                out.extend_from_slice(bytes);
+            }
+            EngineOp::Truncate { from, len } => {
+                out.extend_from_slice(&[2, from]);
+                out.extend_from_slice(&len.to_le_bytes());
+            }
+            EngineOp::Advance { units } => {
+                out.push(3);
+                out.extend_from_slice(&units.to_le_bytes());
+            }
+            EngineOp::Backwards { ms } => out.extend_from_slice(&[4, ms]),
+            EngineOp::WriteA { sel, len, fill } => out.extend_from_slice(&[5, sel, len, fill]),
+            EngineOp::WriteB { sel, len, fill } => out.extend_from_slice(&[6, sel, len, fill]),
+            EngineOp::Dispose { sel } => out.extend_from_slice(&[7, sel]),
+            EngineOp::Take { sel } => out.extend_from_slice(&[8, sel]),
+            EngineOp::Pump { loss } => out.extend_from_slice(&[9, loss]),
+            EngineOp::Run { steps } => out.extend_from_slice(&[10, steps]),
+            EngineOp::Drop { sel } => out.extend_from_slice(&[11, sel]),
+            EngineOp::Recreate { sel } => out.extend_from_slice(&[12, sel]),
+        }
+    }
+
+    /// Decodes the next operation; `None` at the end of the input or when it is cut short.
+    pub fn decode(input: &mut &'a [u8]) -> Option<EngineOp<'a>> {
+        let mut r = Reader(input);
+        let op = r.byte()? % OPS;
+        let decoded = match op {
+            0 => {
+                let n = r.u16()? as usize;
+                let rest = r.0.len();
+                EngineOp::Datagram(r.bytes(n.min(rest))?)
+            }
+            1 => {
+                let from = r.byte()?;
+                let offset = r.u16()?;
+                let n = r.byte()? as usize;
+                EngineOp::Splice {
+                    from,
+                    offset,
+                    bytes: r.bytes(n)?,
+                }
+            }
+            2 => EngineOp::Truncate {
+                from: r.byte()?,
+                len: r.u16()?,
+            },
+            3 => EngineOp::Advance { units: r.u16()? },
+            4 => EngineOp::Backwards { ms: r.byte()? },
+            5 => EngineOp::WriteA {
+                sel: r.byte()?,
+                len: r.byte()?,
+                fill: r.byte()?,
+            },
+            6 => EngineOp::WriteB {
+                sel: r.byte()?,
+                len: r.byte()?,
+                fill: r.byte()?,
+            },
+            7 => EngineOp::Dispose { sel: r.byte()? },
+            8 => EngineOp::Take { sel: r.byte()? },
+            9 => EngineOp::Pump { loss: r.byte()? },
+            10 => EngineOp::Run { steps: r.byte()? },
+            11 => EngineOp::Drop { sel: r.byte()? },
+            _ => EngineOp::Recreate { sel: r.byte()? },
+        };
+        *input = r.0;
+        Some(decoded)
+    }
+}
+
+/// A cursor over the remaining input.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        if n > self.0.len() {
+            return None;
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Some(head)
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        self.bytes(1).map(|b| b[0])
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        self.bytes(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
+    }
+}
+
+/// Every counter of `Stats`, for the monotonicity check.
+fn counters(s: &Stats) -> [(&'static str, u64); 27] {
+    [
+        ("datagrams_in", s.datagrams_in),
+        ("datagrams_out", s.datagrams_out),
+        ("bytes_out", s.bytes_out),
+        ("dropped_not_rtps", s.dropped_not_rtps),
+        ("dropped_version", s.dropped_version),
+        ("dropped_own", s.dropped_own),
+        ("dropped_malformed", s.dropped_malformed),
+        ("dropped_invalid", s.dropped_invalid),
+        ("dropped_not_for_us", s.dropped_not_for_us),
+        ("dropped_unknown_endpoint", s.dropped_unknown_endpoint),
+        ("dropped_bad_discovery", s.dropped_bad_discovery),
+        ("dropped_foreign_domain", s.dropped_foreign_domain),
+        ("dropped_table_full", s.dropped_table_full),
+        ("dropped_no_space", s.dropped_no_space),
+        ("dropped_too_large", s.dropped_too_large),
+        ("dropped_duplicate", s.dropped_duplicate),
+        ("samples_delivered", s.samples_delivered),
+        ("samples_replaced", s.samples_replaced),
+        ("samples_written", s.samples_written),
+        ("retransmits", s.retransmits),
+        ("gaps_sent", s.gaps_sent),
+        ("heartbeats_sent", s.heartbeats_sent),
+        ("acknacks_sent", s.acknacks_sent),
+        ("events_dropped", s.events_dropped),
+        ("time_went_backwards", s.time_went_backwards),
+        ("participants_discovered", s.participants_discovered),
+        ("participants_lost", s.participants_lost),
+    ]
+}
+
+fn check_monotonic(who: &str, before: &Stats, after: &Stats) {
+    for ((name, b), (_, a)) in counters(before).iter().zip(counters(after).iter()) {
+        assert!(a >= b, "{}: counter {} went from {} to {}", who, name, b, a);
+    }
+}
+
+/// Checks one datagram an engine produced: size, header, every submessage.
+fn check_datagram(who: &str, own: GuidPrefix, mtu: usize, data: &[u8]) {
+    assert!(
+        data.len() <= mtu,
+        "{}: {}-byte datagram exceeds the {}-byte MTU",
+        who,
+        data.len(),
+        mtu
+    );
+    let msg = match Message::parse(data) {
+        Ok(m) => m,
+        Err(e) => panic!("{}: emitted datagram does not parse: {}", who, e),
+    };
+    assert_eq!(
+        msg.header.guid_prefix, own,
+        "{}: emitted header prefix",
+        who
+    );
+    let mut count = 0usize;
+    for raw in msg.submessages() {
+        let raw = match raw {
+            Ok(r) => r,
+            Err(e) => panic!(
+                "{}: emitted submessage {} does not frame: {}",
+                who, count, e
+            ),
+        };
+        if let Err(e) = raw.parse() {
+            panic!(
+                "{}: emitted submessage {} (id {:#04x}) does not parse: {}",
+                who, count, raw.id, e
+            );
+        }
+        count += 1;
+    }
+    assert!(
+        count > 0,
+        "{}: emitted an RTPS message without submessages",
+        who
+    );
+}
+
+/// Which engine.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    A,
+    B,
+}
+
+/// One participant and its endpoints.
+struct Participant {
+    engine: Box<Engine>,
+    name: &'static str,
+    plain_writer: WriterHandle,
+    plain_reader: ReaderHandle,
+    keyed_writer: WriterHandle,
+    keyed_reader: ReaderHandle,
+}
+
+fn writer_qos(history: History, durability: Durability) -> WriterQos {
+    WriterQos {
+        reliability: Reliability::Reliable,
+        durability,
+        history,
+        ..WriterQos::default()
+    }
+}
+
+fn reader_qos(history: History, durability: Durability) -> ReaderQos {
+    ReaderQos {
+        reliability: Reliability::Reliable,
+        durability,
+        history,
+        ..ReaderQos::default()
+    }
+}
+
+const KEYED_WRITER_HISTORY: History = History::KeepLast(2);
+const KEYED_READER_HISTORY: History = History::KeepLast(4);
+
+impl Participant {
+    fn new(
+        name: &'static str,
+        prefix: GuidPrefix,
+        address: u8,
+        mtu: usize,
+        a: bool,
+    ) -> Participant {
+        let mut cfg = Config::new(prefix);
+        cfg.unicast_address = [10, 0, 0, address];
+        cfg.mtu = mtu;
+        let now = Instant::ZERO;
+        let mut engine = Box::new(Engine::new(cfg, now).expect("fuzz config is valid"));
+        let keep_all = History::KeepAll;
+        let vol = Durability::Volatile;
+        let tl = Durability::TransientLocal;
+        let (out_topic, in_topic) = if a {
+            (TOPIC_A2B, TOPIC_B2A)
+        } else {
+            (TOPIC_B2A, TOPIC_A2B)
+        };
+        let plain_writer = engine
+            .create_writer(now, &out_topic, &writer_qos(keep_all, vol))
+            .expect("writer");
+        let plain_reader = engine
+            .create_reader(now, &in_topic, &reader_qos(keep_all, vol))
+            .expect("reader");
+        let keyed_writer = engine
+            .create_writer(now, &TOPIC_KEYED, &writer_qos(KEYED_WRITER_HISTORY, tl))
+            .expect("keyed writer");
+        let keyed_reader = engine
+            .create_reader(now, &TOPIC_KEYED, &reader_qos(KEYED_READER_HISTORY, tl))
+            .expect("keyed reader");
+        Participant {
+            engine,
+            name,
+            plain_writer,
+            plain_reader,
+            keyed_writer,
+            keyed_reader,
+        }
+    }
+
+    fn matched(&self) -> bool {
+        let e = &self.engine;
+        e.matched_readers(self.plain_writer) > 0
+            && e.matched_writers(self.plain_reader) > 0
+            && e.matched_readers(self.keyed_writer) > 0
+            && e.matched_writers(self.keyed_reader) > 0
+    }
+}
+
+/// Per-writer delivery order on A's reliable KEEP_ALL reader.
+#[derive(Default)]
+struct Order {
+    last: Option<(Guid, i64)>,
+}
+
+/// The two engines, the clock and what B has said.
+struct Pair {
+    a: Participant,
+    b: Participant,
+    now: Instant,
+    buf: Vec<u8>,
+    captured: Vec<Vec<u8>>,
+    captured_total: usize,
+    order: Order,
+    /// Set when A loses a match or a participant: its readers may start over.
+    a_reset: bool,
+    /// Every datagram B emitted, when a seed generator asks for them.
+    log: Option<Vec<Vec<u8>>>,
+}
+
+const SRC_A: Locator = Locator::udpv4([10, 0, 0, 1], 7411);
+const SRC_B: Locator = Locator::udpv4([10, 0, 0, 2], 7411);
+
+impl Pair {
+    fn new(log: bool) -> Pair {
+        let a = Participant::new("A", PREFIX_A, 1, MTU_A, true);
+        let b = Participant::new("B", PREFIX_B, 2, 1472, false);
+        let mut pair = Pair {
+            a,
+            b,
+            now: Instant::ZERO,
+            buf: vec![0u8; 64 * 1024],
+            captured: Vec::new(),
+            captured_total: 0,
+            order: Order::default(),
+            a_reset: false,
+            log: if log { Some(Vec::new()) } else { None },
+        };
+        let mut steps = 0;
+        while !(pair.a.matched() && pair.b.matched()) {
+            steps += 1;
+            assert!(steps < MAX_SETUP_STEPS, "the fuzz pair never matched");
+            pair.step(RUN_STEP_US);
+        }
+        // Let the first heartbeats and acknowledgements settle.
+        for _ in 0..5 {
+            pair.step(RUN_STEP_US);
+        }
+        pair
+    }
+
+    fn peer(&mut self, side: Side) -> &mut Participant {
+        match side {
+            Side::A => &mut self.a,
+            Side::B => &mut self.b,
+        }
+    }
+
+    fn record(&mut self, len: usize) {
+        let d = self.buf[..len].to_vec();
+        if let Some(log) = self.log.as_mut() {
+            log.push(d.clone());
+        }
+        if self.captured.len() < CAPTURED {
+            self.captured.push(d);
+        } else {
+            let slot = KEPT_SETUP + self.captured_total % (CAPTURED - KEPT_SETUP);
+            self.captured[slot] = d;
+        }
+        self.captured_total += 1;
+    }
+
+    /// The next datagram `side` owes, checked; its length in `self.buf`.
+    fn poll(&mut self, side: Side) -> Option<usize> {
+        let now = self.now;
+        let (engine, name) = match side {
+            Side::A => (&mut self.a.engine, self.a.name),
+            Side::B => (&mut self.b.engine, self.b.name),
+        };
+        let before = engine.stats().datagrams_out;
+        let t = engine.poll_transmit(now, &mut self.buf)?;
+        let Destination::Udp(dst) = t.destination;
+        assert!(dst.port != 0, "{}: transmit to port 0", name);
+        assert!(
+            t.len <= self.buf.len(),
+            "{}: transmit longer than buffer",
+            name
+        );
+        let cfg = engine.config();
+        check_datagram(name, cfg.guid_prefix, cfg.mtu, &self.buf[..t.len]);
+        assert_eq!(
+            engine.stats().datagrams_out,
+            before + 1,
+            "{}: datagrams_out counts each transmit",
+            name
+        );
+        if side == Side::B {
+            self.record(t.len);
+        }
+        Some(t.len)
+    }
+
+    /// Hands the datagram in `self.buf[..len]` to `to`.
+    fn deliver(&mut self, to: Side, len: usize) {
+        let now = self.now;
+        let (peer, src, dst) = match to {
+            Side::A => (&mut self.a, SRC_B, SRC_A),
+            Side::B => (&mut self.b, SRC_A, SRC_B),
+        };
+        let before = peer.engine.stats().datagrams_in;
+        peer.engine.handle_datagram(now, src, dst, &self.buf[..len]);
+        assert_eq!(
+            peer.engine.stats().datagrams_in,
+            before + 1,
+            "{}: datagrams_in counts each datagram",
+            peer.name
+        );
+    }
+
+    fn feed_a(&mut self, data: &[u8]) {
+        let before = self.a.engine.stats().datagrams_in;
+        self.a.engine.handle_datagram(self.now, SRC_B, SRC_A, data);
+        assert_eq!(self.a.engine.stats().datagrams_in, before + 1);
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(e) = self.a.engine.poll_event() {
+            if matches!(e, Event::Unmatched { .. } | Event::ParticipantLost(_)) {
+                self.a_reset = true;
+            }
+        }
+        while self.b.engine.poll_event().is_some() {}
+    }
+
+    /// Moves datagrams both ways until both engines are quiet; bit i of `loss` drops the
+    /// i-th datagram.
+    fn pump(&mut self, loss: u8) {
+        let mut n = 0u32;
+        for _ in 0..MAX_ROUNDS {
+            let mut moved = false;
+            for (from, to) in [(Side::A, Side::B), (Side::B, Side::A)] {
+                let mut drained = 0;
+                while let Some(len) = self.poll(from) {
+                    drained += 1;
+                    assert!(drained < MAX_DRAIN, "{}: never quiet", self.peer(from).name);
+                    let lost = n < 8 && loss & (1 << n) != 0;
+                    n = n.saturating_add(1);
+                    if !lost {
+                        self.deliver(to, len);
+                    }
+                    moved = true;
+                }
+            }
+            self.drain_events();
+            if !moved {
+                return;
+            }
+        }
+        panic!("the pair never went quiet");
+    }
+
+    /// Discards every datagram `side` owes.
+    fn drop_owed(&mut self, side: Side) {
+        let mut drained = 0;
+        while self.poll(side).is_some() {
+            drained += 1;
+            assert!(drained < MAX_DRAIN, "never quiet");
+        }
+        self.drain_events();
+    }
+
+    fn timeouts(&mut self, a_always: bool) {
+        let now = self.now;
+        for side in [Side::A, Side::B] {
+            let force = a_always && side == Side::A;
+            let e = &mut self.peer(side).engine;
+            if force || e.poll_timeout().is_some_and(|t| t <= now) {
+                e.handle_timeout(now);
+            }
+        }
+    }
+
+    /// Time forward by `us`, timeouts, a lossless exchange; then no timeout may be overdue.
+    fn step(&mut self, us: u64) {
+        self.now = Instant(self.now.0 + us);
+        self.timeouts(false);
+        self.pump(0);
+        let now = self.now;
+        for side in [Side::A, Side::B] {
+            let p = self.peer(side);
+            if let Some(t) = p.engine.poll_timeout() {
+                assert!(
+                    t > now,
+                    "{}: poll_timeout {:?} is not after now {:?} once timeouts were handled \
+                     and transmits drained",
+                    p.name,
+                    t,
+                    now
+                );
+            }
+        }
+    }
+
+    fn write(&mut self, side: Side, sel: u8, len: u8, fill: u8) {
+        let now = self.now;
+        let len = if sel & 0x80 != 0 {
+            len as usize * 16
+        } else {
+            len as usize
+        };
+        let mut payload = [fill; 4 + 255 * 16];
+        payload[..4].copy_from_slice(&[0, 1, 0, 0]);
+        let payload = &payload[..4 + len];
+        let p = self.peer(side);
+        let before = p.engine.stats().samples_written;
+        let result = if sel & 1 == 0 {
+            p.engine.write(now, p.plain_writer, payload, Time::ZERO)
+        } else {
+            let key = [(sel >> 1) & 0x3f; 16];
+            p.engine
+                .write_keyed(now, p.keyed_writer, payload, key, Time::ZERO)
+        };
+        let after = p.engine.stats().samples_written;
+        match result {
+            Ok(_) => assert_eq!(after, before + 1, "{}: samples_written", p.name),
+            Err(_) => assert_eq!(after, before, "{}: a refused write counted", p.name),
+        }
+    }
+
+    fn dispose(&mut self, sel: u8) {
+        let now = self.now;
+        let side = if sel & 1 == 0 { Side::A } else { Side::B };
+        let key_hash = [(sel >> 2) & 0x3f; 16];
+        let key = [0, 1, 0, 0, (sel >> 2) & 0x3f, 0, 0, 0];
+        let p = self.peer(side);
+        let w = p.keyed_writer;
+        let _ = if sel & 2 == 0 {
+            p.engine.dispose(now, w, &key, key_hash, Time::ZERO)
+        } else {
+            p.engine.unregister(now, w, &key, key_hash, Time::ZERO)
+        };
+    }
+
+    fn take(&mut self, sel: u8) {
+        let mut big = [0u8; 8192];
+        let out: &mut [u8] = if sel & 2 != 0 {
+            &mut big[..8]
+        } else {
+            &mut big
+        };
+        let keyed = sel & 1 == 1;
+        let r = if keyed {
+            self.a.keyed_reader
+        } else {
+            self.a.plain_reader
+        };
+        if self.a_reset {
+            self.order = Order::default();
+            self.a_reset = false;
+        }
+        for _ in 0..4 * crate::limits::MAX_READER_SAMPLES {
+            match self.a.engine.take(r, out) {
+                Ok(Some(info)) => {
+                    assert!(info.len <= out.len(), "take reports more than it copied");
+                    if !keyed {
+                        if let Some((w, sn)) = self.order.last {
+                            if w == info.writer {
+                                assert!(
+                                    info.sn.0 > sn,
+                                    "reliable KEEP_ALL reader delivered {:?} after {}",
+                                    info.sn,
+                                    sn
+                                );
+                            }
+                        }
+                        self.order.last = Some((info.writer, info.sn.0));
+                    }
+                }
+                Ok(None) => return,
+                Err(TakeError::BufferTooSmall { needed }) => {
+                    assert!(needed > out.len(), "BufferTooSmall for a sample that fits");
+                    return;
+                }
+                Err(e) => panic!("take on a live reader: {}", e),
+            }
+        }
+        panic!("take never ran out of samples");
+    }
+
+    fn recreate(&mut self, sel: u8) {
+        let now = self.now;
+        let e = &mut self.a.engine;
+        if sel & 1 == 0 {
+            assert!(e.delete_reader(now, self.a.keyed_reader));
+            let q = reader_qos(KEYED_READER_HISTORY, Durability::TransientLocal);
+            self.a.keyed_reader = e
+                .create_reader(now, &TOPIC_KEYED, &q)
+                .expect("recreating a reader in the slot just freed");
+        } else {
+            assert!(e.delete_writer(now, self.a.keyed_writer));
+            let q = writer_qos(KEYED_WRITER_HISTORY, Durability::TransientLocal);
+            self.a.keyed_writer = e
+                .create_writer(now, &TOPIC_KEYED, &q)
+                .expect("recreating a writer in the slot just freed");
+        }
+    }
+
+    fn captured(&self, from: u8) -> &[u8] {
+        &self.captured[from as usize % self.captured.len()]
+    }
+
+    fn run(&mut self, op: EngineOp<'_>) {
+        match op {
+            EngineOp::Datagram(d) => self.feed_a(d),
+            EngineOp::Splice {
+                from,
+                offset,
+                bytes,
+            } => {
+                let mut d = self.captured(from).to_vec();
+                let at = offset as usize % d.len().max(1);
+                if d.len() < at + bytes.len() {
+                    d.resize(at + bytes.len(), 0);
+                }
+                d[at..at + bytes.len()].copy_from_slice(bytes);
+                self.feed_a(&d);
+            }
+            EngineOp::Truncate { from, len } => {
+                let d = self.captured(from).to_vec();
+                let n = len as usize % (d.len() + 1);
+                self.feed_a(&d[..n]);
+            }
+            EngineOp::Advance { units } => {
+                self.now = Instant(self.now.0 + units as u64 * TICK_UNIT_US);
+                self.timeouts(true);
+            }
+            EngineOp::Backwards { ms } => {
+                let past = Instant(self.now.0.saturating_sub(ms as u64 * 1000));
+                self.a.engine.handle_timeout(past);
+            }
+            EngineOp::WriteA { sel, len, fill } => self.write(Side::A, sel, len, fill),
+            EngineOp::WriteB { sel, len, fill } => self.write(Side::B, sel, len, fill),
+            EngineOp::Dispose { sel } => self.dispose(sel),
+            EngineOp::Take { sel } => self.take(sel),
+            EngineOp::Pump { loss } => self.pump(loss),
+            EngineOp::Run { steps } => {
+                for _ in 0..steps % 32 + 1 {
+                    self.step(RUN_STEP_US);
+                }
+            }
+            EngineOp::Drop { sel } => self.drop_owed(if sel & 1 == 0 { Side::A } else { Side::B }),
+            EngineOp::Recreate { sel } => self.recreate(sel),
+        }
+        self.drain_events();
+    }
+}
+
+/// Runs the operations of `data` on a freshly discovered pair; returns every datagram B
+/// emitted, setup included, when `log` (for seed generators), else nothing.
+fn drive(mut data: &[u8], log: bool) -> Vec<Vec<u8>> {
+    let mut pair = Pair::new(log);
+    while let Some(op) = EngineOp::decode(&mut data) {
+        let sa = *pair.a.engine.stats();
+        let sb = *pair.b.engine.stats();
+        pair.run(op);
+        check_monotonic("A", &sa, pair.a.engine.stats());
+        check_monotonic("B", &sb, pair.b.engine.stats());
+    }
+    pair.log.take().unwrap_or_default()
+}
+
+/// The whole-engine fuzz target (see the module documentation for the input format and the
+/// invariants checked).
+pub fn fuzz_engine(data: &[u8]) {
+    drive(data, false);
+}
+
+/// Runs `data` like [`fuzz_engine`] and returns the datagrams B emitted, in order, starting
+/// with the discovery exchange of the setup (the first of them are what [`EngineOp::Splice`]
+/// index 0, 1, ... refers to). For seed generators.
+pub fn engine_traffic(data: &[u8]) -> Vec<Vec<u8>> {
+    drive(data, true)
+}
