@@ -112,7 +112,7 @@ stage_tests() {
 
 # Replays fuzz/seeds/* and fuzz/regressions/* through pollen_engine::fuzzing on stable.
 stage_fuzz_replay() {
-    run cargo test -p pollen-engine --features fuzzing
+    run cargo test -p pollen-engine --features fuzzing,large
 }
 
 # The cargo-fuzz crate (its own workspace) must keep compiling; running it needs cargo-fuzz and
