@@ -83,6 +83,11 @@ pub struct PubArgs {
     /// Give up (status 1) after this many seconds.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
+    /// Stay in the domain this many seconds after the last sample was sent (and
+    /// acknowledged), before saying goodbye: some readers (ddsperf) forget samples of a writer
+    /// that left before they took them.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub linger: Option<Duration>,
     /// Report discovery and matching on stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,
@@ -483,6 +488,20 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
     };
     if args.verbose {
         eprintln!("pollen: {written} samples written");
+    }
+    if let (Some(linger), true) = (args.linger, code == ExitCode::SUCCESS) {
+        let end = Instant::now() + linger;
+        let r = runner.run(|d| {
+            while d.engine_mut().poll_event().is_some() {}
+            if Instant::now() >= end {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(Some(end))
+            }
+        });
+        if let Err(e) = r {
+            return fail(e);
+        }
     }
     let _ = runner.driver().shutdown(Duration::from_millis(100));
     code

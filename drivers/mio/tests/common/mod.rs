@@ -1,0 +1,192 @@
+//! Process helpers for the network tests: every child is killed when its guard drops (also
+//! when an assertion fails), every wait is bounded, every participant is pinned to loopback.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A domain id of its own for each test (`slot` < 10) and each test process, so that parallel
+/// tests, repeated runs and other DDS programs on the host (domain 0) do not hear each other.
+pub fn domain(slot: u32) -> u32 {
+    assert!(slot < 10);
+    20 + (std::process::id() % 20) * 10 + slot
+}
+
+/// The `pollen` binary, pinned to loopback.
+pub fn pollen(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pollen"));
+    c.args(args)
+        .args(["--interface", "127.0.0.1"])
+        .env("POLLEN_INTERFACE", "127.0.0.1");
+    c
+}
+
+/// A Cyclone DDS configuration that keeps Cyclone (0.10 and 11) on `lo` with unicast
+/// discovery on the well-known ports (shared/PEERS.md).
+pub fn cyclone_uri() -> String {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join("cyclone-lo.xml");
+    let xml = r#"<CycloneDDS xmlns="https://cdds.io/config"><Domain id="any">
+  <General><Interfaces><NetworkInterface name="lo"/></Interfaces><AllowMulticast>false</AllowMulticast></General>
+  <Discovery><ParticipantIndex>auto</ParticipantIndex><Peers><Peer address="127.0.0.1"/></Peers></Discovery>
+</Domain></CycloneDDS>
+"#;
+    std::fs::write(&path, xml).expect("write the Cyclone configuration");
+    format!("file://{}", path.display())
+}
+
+/// A running child: killed and reaped on drop. Its stdout and stderr lines are collected by
+/// threads.
+pub struct Proc {
+    pub name: String,
+    child: Child,
+    stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+    pub out: Vec<String>,
+    pub err: Vec<String>,
+    status: Option<ExitStatus>,
+}
+
+fn lines(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(r).lines() {
+            let Ok(l) = l else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Proc {
+    /// Starts `cmd` with piped stdin, stdout and stderr.
+    pub fn spawn(name: &str, mut cmd: Command) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let stdout = lines(child.stdout.take().unwrap());
+        let stderr = lines(child.stderr.take().unwrap());
+        Proc {
+            name: name.to_string(),
+            child,
+            stdout,
+            stderr,
+            out: Vec::new(),
+            err: Vec::new(),
+            status: None,
+        }
+    }
+
+    /// Writes to the child's stdin; `close` ends it.
+    pub fn feed(&mut self, text: &str, close: bool) {
+        if let Some(stdin) = self.child.stdin.as_mut() {
+            stdin.write_all(text.as_bytes()).expect("write stdin");
+        }
+        if close {
+            drop(self.child.stdin.take());
+        }
+    }
+
+    fn collect(&mut self) {
+        self.out.extend(self.stdout.try_iter());
+        self.err.extend(self.stderr.try_iter());
+    }
+
+    /// Waits for the exit, at most `limit`; None if it is still running (it is then killed).
+    pub fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let end = Instant::now() + limit;
+        loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                self.status = Some(s);
+                // Let the reader threads drain the pipes.
+                std::thread::sleep(Duration::from_millis(50));
+                self.collect();
+                return Some(s);
+            }
+            if Instant::now() >= end {
+                self.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until a stdout line satisfies `f`, at most `limit`.
+    pub fn wait_for_line(&mut self, limit: Duration, f: impl Fn(&str) -> bool) -> bool {
+        let end = Instant::now() + limit;
+        loop {
+            self.collect();
+            if self.out.iter().any(|l| f(l)) {
+                return true;
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if let Ok(l) = self
+                .stdout
+                .recv_timeout(left.min(Duration::from_millis(100)))
+            {
+                self.out.push(l);
+            }
+        }
+    }
+
+    /// Kills the child (if running) and collects its output.
+    pub fn kill(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            self.status = self.child.wait().ok();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        self.collect();
+    }
+
+    /// Everything it printed, for assertion messages.
+    pub fn transcript(&mut self) -> String {
+        self.collect();
+        format!(
+            "--- {} stdout ---\n{}\n--- {} stderr ---\n{}\n",
+            self.name,
+            self.out.join("\n"),
+            self.name,
+            self.err.join("\n")
+        )
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Whether an executable exists; if not, says loudly that the test is skipped.
+pub fn have(path: &str, what: &str) -> bool {
+    if std::path::Path::new(path).exists() {
+        return true;
+    }
+    eprintln!("SKIPPED: {what} not found at {path}; install it to run this test (shared/PEERS.md)");
+    false
+}
+
+/// The Python with the `cyclonedds` package: $POLLEN_PEERS_PYTHON or `.venv-peers` at the
+/// workspace root.
+pub fn peers_python() -> String {
+    std::env::var("POLLEN_PEERS_PYTHON").unwrap_or_else(|_| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        root.join(".venv-peers/bin/python").display().to_string()
+    })
+}

@@ -1,0 +1,131 @@
+//! The `Driver` inside somebody else's mio loop: two participants registered in one `Poll`
+//! with their own token ranges, a reliable writer and reader, loopback only.
+
+mod common;
+
+use mio::{Events, Poll, Token};
+use pollen_engine::{Durability, History};
+use pollen_engine::{Event, Peer, ReaderQos, Reliability, TopicSpec, WriterQos};
+use pollen_mio::{Clock, Driver, Options};
+use std::time::{Duration, Instant};
+
+fn options(domain: u32) -> Options {
+    Options {
+        domain_id: domain,
+        multicast: false,
+        peers: vec![Peer {
+            address: [127, 0, 0, 1],
+            port: None,
+        }],
+        ..Options::default()
+    }
+}
+
+#[test]
+fn two_drivers_in_one_foreign_poll() {
+    let domain = common::domain(9);
+    let mut a = Driver::new(options(domain)).expect("driver a");
+    let mut b = Driver::new(options(domain)).expect("driver b");
+    assert_ne!(a.participant_id(), b.participant_id());
+    assert_eq!(a.interface(), std::net::Ipv4Addr::LOCALHOST);
+
+    let mut poll = Poll::new().unwrap();
+    // The application owns tokens 0..10; the drivers get ranges after it.
+    let (a_first, b_first) = (Token(10), Token(10 + a.token_count()));
+    a.register(poll.registry(), a_first).unwrap();
+    b.register(poll.registry(), b_first).unwrap();
+
+    let topic = TopicSpec::new("driver/test", "DDS::String");
+    let wq = WriterQos {
+        reliability: Reliability::Reliable,
+        durability: Durability::Volatile,
+        history: History::KeepAll,
+        ..WriterQos::default()
+    };
+    let rq = ReaderQos {
+        reliability: Reliability::Reliable,
+        history: History::KeepAll,
+        ..ReaderQos::default()
+    };
+    let now = a.now();
+    let w = a.engine_mut().create_writer(now, &topic, &wq).unwrap();
+    let now = b.now();
+    let r = b.engine_mut().create_reader(now, &topic, &rq).unwrap();
+    a.flush().unwrap();
+    b.flush().unwrap();
+
+    const N: u32 = 300;
+    let mut written = 0u32;
+    let mut got = Vec::new();
+    let mut events = Events::with_capacity(16);
+    let end = Instant::now() + Duration::from_secs(20);
+    let mut buf = [0u8; 256];
+    while got.len() < N as usize {
+        assert!(
+            Instant::now() < end,
+            "timed out: {written} written, {} taken",
+            got.len()
+        );
+        if a.engine().matched_readers(w) > 0 {
+            while written < N {
+                let mut payload = vec![0, 1, 0, 0];
+                payload.extend_from_slice(&written.to_le_bytes());
+                let now = a.now();
+                match a.engine_mut().write(now, w, &payload, Clock::wall_time()) {
+                    Ok(_) => written += 1,
+                    Err(_) => break, // history full: wait for acknowledgements
+                }
+            }
+            a.flush().unwrap();
+        }
+        while let Some(info) = b.engine_mut().take(r, &mut buf).unwrap() {
+            got.push(u32::from_le_bytes(buf[4..8].try_into().unwrap()));
+            assert_eq!(info.len, 8);
+        }
+        b.flush().unwrap();
+        while b.engine_mut().poll_event().is_some() {}
+        while let Some(e) = a.engine_mut().poll_event() {
+            if let Event::IncompatibleQos { .. } = e {
+                panic!("{e:?}");
+            }
+        }
+        let deadline = [a.next_deadline(), b.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min();
+        let timeout = deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_millis(100))
+            .min(Duration::from_millis(100));
+        poll.poll(&mut events, Some(timeout)).unwrap();
+        for ev in events.iter() {
+            let mine =
+                a.handle_readable(ev.token()).unwrap() || b.handle_readable(ev.token()).unwrap();
+            assert!(mine, "token {:?} belongs to neither driver", ev.token());
+        }
+        a.handle_timeout().unwrap();
+        b.handle_timeout().unwrap();
+    }
+    assert_eq!(got, (0..N).collect::<Vec<_>>());
+    assert_eq!(a.stats().refused_off_loopback, 0);
+    assert_eq!(a.stats().send_errors, 0, "{:?}", a.stats());
+    a.shutdown(Duration::from_millis(50)).unwrap();
+    b.shutdown(Duration::from_millis(50)).unwrap();
+}
+
+#[test]
+fn fixed_participant_id_in_use_is_refused() {
+    let domain = common::domain(9);
+    let a = Driver::new(Options {
+        participant_id: Some(40),
+        ..options(domain)
+    })
+    .expect("first");
+    let err = Driver::new(Options {
+        participant_id: Some(40),
+        ..options(domain)
+    })
+    .expect_err("the ports are taken");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    drop(a);
+}
