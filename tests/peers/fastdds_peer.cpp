@@ -1,7 +1,8 @@
 // A small Fast DDS 2.9 program for Pollen's interop tests: publishes or subscribes a string
-// topic (std_msgs String_ layout) or a keyed topic (interop::KeyedSample), pinned to loopback.
+// topic (std_msgs String_ layout), a keyed topic (interop::KeyedSample) or ddsperf's KeyedSeq,
+// pinned to loopback.
 //
-//   fastdds_peer pub|sub --topic T --type string|keyed [--count N] [--timeout S]
+//   fastdds_peer pub|sub --topic T --type string|keyed|keyedseq [--count N] [--timeout S]
 //                [--domain D] [--transient-local] [--dispose ID]
 //
 // sub prints one line per sample ("alive <id> <seq> <text>" or "disposed <id>") and exits 0
@@ -34,11 +35,15 @@ using namespace eprosima::fastdds::dds;
 using eprosima::fastrtps::rtps::InstanceHandle_t;
 using eprosima::fastrtps::rtps::SerializedPayload_t;
 
+// One struct for the three types: string uses `text`; keyed uses id (key), seq, text;
+// keyedseq uses seq, id as keyval (key) and `text` as the octet-sequence baggage.
 struct Sample {
     int32_t id = 0;
     uint32_t seq = 0;
     std::string text;
 };
+
+enum class Kind { String, Keyed, KeyedSeq };
 
 // Little-endian XCDR1 helpers over a SerializedPayload_t.
 static void put_u32(SerializedPayload_t* p, uint32_t v) {
@@ -76,10 +81,12 @@ struct Reader {
 
 class SampleType : public TopicDataType {
 public:
-    explicit SampleType(bool keyed) : keyed_(keyed) {
-        setName(keyed ? "interop::KeyedSample" : "std_msgs::msg::dds_::String_");
-        m_typeSize = 4 + 4 + 4 + 4 + 1024;
-        m_isGetKeyDefined = keyed;
+    explicit SampleType(Kind kind) : kind_(kind) {
+        setName(kind == Kind::Keyed      ? "interop::KeyedSample"
+                : kind == Kind::KeyedSeq ? "KeyedSeq"
+                                         : "std_msgs::msg::dds_::String_");
+        m_typeSize = 4 + 4 + 4 + 4 + 70000;
+        m_isGetKeyDefined = kind != Kind::String;
     }
 
     bool serialize(void* data, SerializedPayload_t* p) override {
@@ -87,11 +94,23 @@ public:
         p->data[0] = 0; p->data[1] = 1; p->data[2] = 0; p->data[3] = 0;
         p->encapsulation = CDR_LE;
         p->length = 4;
-        if (keyed_) {
+        switch (kind_) {
+        case Kind::Keyed:
             put_u32(p, static_cast<uint32_t>(s->id));
             put_u32(p, s->seq);
+            put_string(p, s->text);
+            break;
+        case Kind::KeyedSeq:
+            put_u32(p, s->seq);
+            put_u32(p, static_cast<uint32_t>(s->id));
+            put_u32(p, static_cast<uint32_t>(s->text.size()));
+            std::memcpy(p->data + p->length, s->text.data(), s->text.size());
+            p->length += static_cast<uint32_t>(s->text.size());
+            break;
+        case Kind::String:
+            put_string(p, s->text);
+            break;
         }
-        put_string(p, s->text);
         return true;
     }
 
@@ -99,25 +118,37 @@ public:
         auto* s = static_cast<Sample*>(data);
         Reader r{p};
         if (p->length < 4 || p->data[0] != 0 || p->data[1] != 1) return false;
-        if (keyed_) {
+        switch (kind_) {
+        case Kind::Keyed:
             s->id = static_cast<int32_t>(r.u32());
             s->seq = r.u32();
+            s->text = r.str();
+            break;
+        case Kind::KeyedSeq: {
+            s->seq = r.u32();
+            s->id = static_cast<int32_t>(r.u32());
+            uint32_t n = r.u32();
+            if (!r.ok || r.pos + n > p->length) return false;
+            s->text.assign(reinterpret_cast<const char*>(p->data + r.pos), n);
+            break;
         }
-        s->text = r.str();
+        case Kind::String:
+            s->text = r.str();
+            break;
+        }
         return r.ok;
     }
 
     std::function<uint32_t()> getSerializedSizeProvider(void* data) override {
         auto* s = static_cast<Sample*>(data);
-        bool keyed = keyed_;
-        return [s, keyed]() { return static_cast<uint32_t>(4 + (keyed ? 8 : 0) + 4 + s->text.size() + 1 + 3); };
+        return [s]() { return static_cast<uint32_t>(4 + 8 + 4 + s->text.size() + 1 + 3); };
     }
 
     void* createData() override { return new Sample(); }
     void deleteData(void* data) override { delete static_cast<Sample*>(data); }
 
     bool getKey(void* data, InstanceHandle_t* h, bool) override {
-        if (!keyed_) return false;
+        if (kind_ == Kind::String) return false;
         auto* s = static_cast<Sample*>(data);
         // A 4-byte key: its big-endian serialization zero-padded to 16 bytes.
         std::memset(h->value, 0, 16);
@@ -127,7 +158,7 @@ public:
     }
 
 private:
-    bool keyed_;
+    Kind kind_;
 };
 
 int main(int argc, char** argv) {
@@ -152,7 +183,8 @@ int main(int argc, char** argv) {
         else if (a == "--transient-local") transient = true;
         else { std::cerr << "unknown argument " << a << std::endl; return 2; }
     }
-    bool keyed = type == "keyed";
+    Kind kind = type == "keyed" ? Kind::Keyed : type == "keyedseq" ? Kind::KeyedSeq : Kind::String;
+    bool keyed = kind != Kind::String;
 
     // Loopback only: no builtin transports, one UDPv4 transport whitelisted to 127.0.0.1.
     DomainParticipantQos pqos;
@@ -165,7 +197,7 @@ int main(int argc, char** argv) {
     auto* factory = DomainParticipantFactory::get_instance();
     DomainParticipant* dp = factory->create_participant(domain, pqos);
     if (!dp) { std::cerr << "participant failed" << std::endl; return 2; }
-    TypeSupport ts(new SampleType(keyed));
+    TypeSupport ts(new SampleType(kind));
     ts.register_type(dp);
     Topic* topic = dp->create_topic(topic_name, ts.get_type_name(), TOPIC_QOS_DEFAULT);
 
@@ -193,7 +225,7 @@ int main(int argc, char** argv) {
             Sample s;
             s.id = i % 3;
             s.seq = static_cast<uint32_t>(i);
-            s.text = keyed ? "sample " + std::to_string(i) : "hello " + std::to_string(i);
+            s.text = kind == Kind::String ? "hello " + std::to_string(i) : "sample " + std::to_string(i);
             w->write(&s);
         }
         if (dispose >= 0) {
