@@ -16,6 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 STAGES=(
     setup
+    peers
     fmt
     clippy
     doc
@@ -49,6 +50,36 @@ stage_setup() {
     fi
     rustc --version
     cargo --version
+}
+
+# The real DDS implementations the interop tests talk to, all pinned to loopback by the tests
+# (see PEERS.md in the shared notes): Cyclone DDS 0.10 (ddsperf), Cyclone DDS 11 (Python
+# package), Fast DDS 2.9 (library, for our small C++ peer), plus tcpdump for the no-leak test.
+PEERS_VENV=.venv-peers
+FASTDDS_PEER=target/peers/fastdds_peer
+
+stage_peers() {
+    local missing=()
+    command -v ddsperf >/dev/null || missing+=(cyclonedds-tools)
+    [[ -f /usr/include/fastdds/dds/domain/DomainParticipant.hpp ]] || missing+=(libfastrtps-dev)
+    command -v tcpdump >/dev/null || missing+=(tcpdump)
+    command -v g++ >/dev/null || missing+=(g++)
+    command -v ip >/dev/null || missing+=(iproute2)
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        run apt-get update -q
+        DEBIAN_FRONTEND=noninteractive run apt-get install -y -q "${missing[@]}"
+    fi
+    if ! "$PEERS_VENV/bin/python" -c 'import cyclonedds' 2>/dev/null; then
+        run python3 -m venv "$PEERS_VENV"
+        run "$PEERS_VENV/bin/pip" install -q cyclonedds==11.0.1
+    fi
+    local src=tests/peers/fastdds_peer.cpp
+    if [[ ! -x "$FASTDDS_PEER" || "$src" -nt "$FASTDDS_PEER" ]]; then
+        mkdir -p "$(dirname "$FASTDDS_PEER")"
+        run g++ -std=c++17 -O1 "$src" -o "$FASTDDS_PEER" -lfastrtps -lfastcdr
+    fi
+    export POLLEN_PEERS_PYTHON="$PWD/$PEERS_VENV/bin/python"
+    export POLLEN_FASTDDS_PEER="$PWD/$FASTDDS_PEER"
 }
 
 stage_fmt() {
@@ -107,6 +138,9 @@ stage_no_std() {
 }
 
 stage_tests() {
+    # Interop tests find the peers through these (set by stage_peers, or here when run alone).
+    export POLLEN_PEERS_PYTHON="${POLLEN_PEERS_PYTHON:-$PWD/$PEERS_VENV/bin/python}"
+    export POLLEN_FASTDDS_PEER="${POLLEN_FASTDDS_PEER:-$PWD/$FASTDDS_PEER}"
     run cargo test --workspace
 }
 
