@@ -109,7 +109,9 @@ fn main() -> std::io::Result<()> {
         }
         // 2. Send everything owed, from the metatraffic socket.
         while let Some(t) = engine.poll_transmit(now(), &mut tx) {
-            let Destination::Udp(loc) = t.destination;
+            let Destination::Udp(loc) = t.destination else {
+                continue; // a TCP peer: this example speaks UDP only
+            };
             if let Some((ip, port)) = loc.ipv4() {
                 meta.send_to(&tx[..t.len], (Ipv4Addr::from(ip), port))?;
             }

@@ -70,6 +70,8 @@ pub struct DriverStats {
     /// Datagrams not sent because their destination was outside loopback while the driver is
     /// pinned to loopback.
     pub refused_off_loopback: u64,
+    /// Transmits to a transport the driver does not have (TCP), skipped.
+    pub unsupported_destination: u64,
     /// Receive errors other than WouldBlock.
     pub receive_errors: u64,
     /// The last send or receive error, for diagnostics.
@@ -119,6 +121,19 @@ fn to_locator(a: SocketAddr) -> Locator {
     }
 }
 
+/// Creates the engine on a helper thread with a large stack: the engine is a few hundred KiB
+/// and a debug build copies it several times on the way into its box, more than the 2 MiB
+/// stack of an ordinary spawned thread holds.
+fn new_engine(cfg: Config, now: Instant) -> io::Result<Box<Engine>> {
+    std::thread::Builder::new()
+        .name("pollen-engine-init".into())
+        .stack_size(32 << 20)
+        .spawn(move || Engine::new(cfg, now).map(Box::new))?
+        .join()
+        .map_err(|_| io::Error::other("engine construction panicked"))?
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
+}
+
 impl Driver {
     /// Opens the sockets and creates the engine.
     pub fn new(opts: Options) -> io::Result<Driver> {
@@ -154,9 +169,7 @@ impl Driver {
             ));
         }
         let mtu = cfg.mtu;
-        let engine = Engine::new(cfg, clock.now())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        let engine = Box::new(engine);
+        let engine = new_engine(cfg, clock.now())?;
 
         let mut meta = Some(meta);
         let mut user = Some(user);
@@ -380,7 +393,16 @@ impl Driver {
             let Some(t) = self.engine.poll_transmit(now, &mut self.tx) else {
                 return Ok(());
             };
-            let Destination::Udp(loc) = t.destination;
+            let loc = match t.destination {
+                Destination::Udp(loc) => loc,
+                // Stream transports are not bound by this driver (yet): the engine only
+                // addresses TCP peers that announced TCP locators.
+                other => {
+                    self.stats.unsupported_destination += 1;
+                    self.stats.last_error = Some(format!("no transport for {other:?}"));
+                    continue;
+                }
+            };
             let Some((ip, port)) = loc.ipv4() else {
                 self.stats.send_errors += 1;
                 self.stats.last_error = Some(format!("cannot send to {loc}"));
