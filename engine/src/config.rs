@@ -37,6 +37,13 @@ pub struct Config {
     pub peers: [Option<Peer>; MAX_PEERS],
     /// Announce to and listen on the SPDP multicast group.
     pub multicast: bool,
+    /// Listen for RTPS over TCP (Cyclone DDS framing) on this port and announce TCPv4 locators
+    /// beside the UDP ones.
+    pub tcp_port: Option<u16>,
+    /// Initial peers reached over TCP (a peer without a port probes the metatraffic ports).
+    pub tcp_peers: [Option<Peer>; MAX_PEERS],
+    /// When a remote announces both, send over TCP rather than UDP.
+    pub prefer_tcp: bool,
     /// Largest datagram the engine emits.
     pub mtu: usize,
     /// Bytes per DATA_FRAG fragment for samples larger than that (shrunk to fit the MTU).
@@ -60,6 +67,9 @@ impl Config {
             heartbeat_period: Span::from_millis(100),
             peers: [None; MAX_PEERS],
             multicast: true,
+            tcp_port: None,
+            tcp_peers: [None; MAX_PEERS],
+            prefer_tcp: false,
             mtu: 1472,
             fragment_size: 1344,
             user_data: [0; MAX_USER_DATA],
@@ -70,6 +80,17 @@ impl Config {
     /// Adds an initial peer; false when the list is full.
     pub fn add_peer(&mut self, peer: Peer) -> bool {
         match self.peers.iter_mut().find(|p| p.is_none()) {
+            Some(slot) => {
+                *slot = Some(peer);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds an initial peer reached over TCP; false when the list is full.
+    pub fn add_tcp_peer(&mut self, peer: Peer) -> bool {
+        match self.tcp_peers.iter_mut().find(|p| p.is_none()) {
             Some(slot) => {
                 *slot = Some(peer);
                 true

@@ -10,14 +10,15 @@ use crate::pool::Pool;
 use crate::qos::{Durability, History, ReaderQos, Reliability, TopicSpec, WriterQos};
 use crate::reader::{Incoming, IncomingFrag, Payload, Reader, Received};
 use crate::stats::Stats;
+use crate::stream::{CycloneFraming, Deframe, Framing, StreamId};
 use crate::time::{Instant, Span};
 use crate::transmit::{self, Destination, Transmit};
 use crate::wire::{
     self, AckNackRepr, BuiltinEndpointSet, DataFragRepr, DataRepr, DataRepresentations, Duration,
     EndpointData, EntityId, Error as WireError, GapRepr, Guid, GuidPrefix, HeaderRepr,
-    HeartbeatRepr, InfoDstRepr, InlineQos, Locator, LocatorList, Message, MessageBuilder,
-    NackFragRepr, ParameterListIter, ParticipantData, ProtocolVersion, SequenceNumber, StatusInfo,
-    StringSeq, SubmessageRepr, Time, VendorId,
+    HeartbeatRepr, InfoDstRepr, InlineQos, Locator, LocatorKind, LocatorList, Message,
+    MessageBuilder, NackFragRepr, ParameterListIter, ParticipantData, ProtocolVersion,
+    SequenceNumber, StatusInfo, StringSeq, SubmessageRepr, Time, VendorId,
 };
 use crate::writer::{AddError, Writer};
 use core::fmt;
@@ -232,6 +233,7 @@ pub struct Engine {
     announce_cursor: Option<usize>,
     next_liveliness: Instant,
     shutting_down: bool,
+    framing: CycloneFraming,
     scratch: [u8; MAX_DISCOVERY_DATA],
 }
 
@@ -285,6 +287,7 @@ impl Engine {
             announce_cursor: Some(0),
             next_liveliness: now,
             shutting_down: false,
+            framing: CycloneFraming::new(),
             scratch: [0; MAX_DISCOVERY_DATA],
             cfg,
         };
@@ -332,6 +335,12 @@ impl Engine {
         Locator::udpv4(self.cfg.unicast_address, port as u16)
     }
 
+    fn tcp_locator(&self) -> Option<Locator> {
+        self.cfg
+            .tcp_port
+            .map(|port| Locator::tcpv4(self.cfg.unicast_address, port))
+    }
+
     fn spdp_multicast_locator(&self) -> Locator {
         Locator::udpv4(
             ports::SPDP_MULTICAST_GROUP,
@@ -357,10 +366,16 @@ impl Engine {
             multicast: false,
             metatraffic: false,
         };
+        let tcp = self.tcp_locator().map(|locator| ListenLocator {
+            locator,
+            multicast: false,
+            metatraffic: true,
+        });
         let multicast = self.cfg.multicast;
         [mc, meta, user]
             .into_iter()
             .filter(move |l| multicast || !l.multicast)
+            .chain(tcp)
     }
 
     // ----------------------------------------------------------------------------------------
@@ -371,6 +386,45 @@ impl Engine {
         let _ = (src, dst);
         let now = self.tick(now);
         self.stats.datagrams_in += 1;
+        self.handle_message(now, data);
+    }
+
+    /// Feeds bytes received on stream connection `conn` (TCP); returns how many it consumed:
+    /// every whole framed message at the front of `data`. The driver keeps the rest and offers
+    /// it again with more, so messages may be split anywhere. A malformed or oversized frame
+    /// consumes everything and raises [`Event::StreamError`]: the driver must close `conn`.
+    pub fn handle_stream(&mut self, now: Instant, conn: StreamId, data: &[u8]) -> usize {
+        let now = self.tick(now);
+        let mut used = 0;
+        while used < data.len() {
+            match self.framing.deframe(&data[used..]) {
+                Deframe::Frame(n) => {
+                    self.stats.stream_messages_in += 1;
+                    self.handle_message(now, &data[used..used + n]);
+                    used += n;
+                }
+                Deframe::Need(_) => break,
+                Deframe::Bad(error) => {
+                    self.stats.dropped_bad_stream += 1;
+                    self.emit(Event::StreamError { conn, error });
+                    return data.len();
+                }
+            }
+        }
+        used
+    }
+
+    /// A stream connection ended (closed by the peer, by an error or by the driver). The engine
+    /// keeps no per-connection state: later transmits to the peer's TCP locator make the
+    /// driver connect again.
+    pub fn handle_stream_closed(&mut self, now: Instant, conn: StreamId) {
+        let _ = conn;
+        self.tick(now);
+        self.stats.streams_closed += 1;
+    }
+
+    /// One RTPS message, from a datagram or a stream frame.
+    fn handle_message(&mut self, now: Instant, data: &[u8]) {
         let msg = match Message::parse(data) {
             Ok(m) => m,
             Err(WireError::UnsupportedVersion) => {
@@ -770,7 +824,7 @@ impl Engine {
             self.stats.dropped_foreign_domain += 1;
             return;
         }
-        let fresh = RemoteParticipant::from_data(&pd, rx.vendor, now);
+        let fresh = RemoteParticipant::from_data(&pd, rx.vendor, now, self.cfg.prefer_tcp);
         if fresh.metatraffic.is_none() {
             self.stats.dropped_bad_discovery += 1;
             return;
@@ -855,7 +909,13 @@ impl Engine {
 
     fn configured_destination_count(&self) -> usize {
         let mut n = self.cfg.multicast as usize;
-        for p in self.cfg.peers.iter().flatten() {
+        for p in self
+            .cfg
+            .peers
+            .iter()
+            .chain(self.cfg.tcp_peers.iter())
+            .flatten()
+        {
             n += if p.port.is_some() {
                 1
             } else {
@@ -896,16 +956,28 @@ impl Engine {
             }
             i -= 1;
         }
-        for p in self.cfg.peers.iter().flatten() {
-            match p.port {
-                Some(port) if i == 0 => return Some(Locator::udpv4(p.address, port)),
-                Some(_) => i -= 1,
-                None if i < PEER_PARTICIPANT_IDS as usize => {
-                    let port = ports::metatraffic_unicast(self.cfg.domain_id, i as u16);
-                    return Some(Locator::udpv4(p.address, port as u16));
+        let udp = self.cfg.peers.iter().flatten().map(|p| (p, false));
+        let tcp = self.cfg.tcp_peers.iter().flatten().map(|p| (p, true));
+        for (p, is_tcp) in udp.chain(tcp) {
+            let port = match p.port {
+                Some(port) if i == 0 => port,
+                Some(_) => {
+                    i -= 1;
+                    continue;
                 }
-                None => i -= PEER_PARTICIPANT_IDS as usize,
-            }
+                None if i < PEER_PARTICIPANT_IDS as usize => {
+                    ports::metatraffic_unicast(self.cfg.domain_id, i as u16) as u16
+                }
+                None => {
+                    i -= PEER_PARTICIPANT_IDS as usize;
+                    continue;
+                }
+            };
+            return Some(if is_tcp {
+                Locator::tcpv4(p.address, port)
+            } else {
+                Locator::udpv4(p.address, port)
+            });
         }
         None
     }
@@ -917,8 +989,11 @@ impl Engine {
         d.vendor_id = Some(VendorId::POLLEN);
         d.domain_id = Some(self.cfg.domain_id);
         d.lease_duration = Some(Duration::from_micros(self.cfg.lease_duration.micros()));
-        d.metatraffic_unicast = LocatorList::from_iter([self.metatraffic_locator()]);
-        d.default_unicast = LocatorList::from_iter([self.user_locator()]);
+        let tcp = self.tcp_locator();
+        d.metatraffic_unicast =
+            LocatorList::from_iter(Some(self.metatraffic_locator()).into_iter().chain(tcp));
+        d.default_unicast =
+            LocatorList::from_iter(Some(self.user_locator()).into_iter().chain(tcp));
         if self.cfg.multicast {
             d.metatraffic_multicast = LocatorList::from_iter([self.spdp_multicast_locator()]);
         }
@@ -1040,7 +1115,7 @@ impl Engine {
                 let info = EndpointData::parse(&self.scratch[..n])
                     .ok()
                     .filter(|d| d.endpoint_guid.prefix == s.writer.prefix)
-                    .map(|d| EndpointInfo::from_data(&d, i == SEDP_PUB));
+                    .map(|d| EndpointInfo::from_data(&d, i == SEDP_PUB, self.cfg.prefer_tcp));
                 match info {
                     Some(Ok(info)) => self.add_remote_endpoint(now, info),
                     Some(Err(_)) => self.stats.dropped_table_full += 1,
@@ -1257,7 +1332,11 @@ impl Engine {
                 d.partition = Some(StringSeq::List(&parts[..np]));
             }
             d.data_representation = Some(DataRepresentations::new(reps));
-            d.unicast_locators = LocatorList::from_iter([self.user_locator()]);
+            d.unicast_locators = LocatorList::from_iter(
+                Some(self.user_locator())
+                    .into_iter()
+                    .chain(self.tcp_locator()),
+            );
             match d.emit(&mut buf) {
                 Ok(n) => (n, StatusInfo(0)),
                 Err(_) => return,
@@ -1668,8 +1747,15 @@ impl Engine {
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let now = self.tick(now);
         let mtu = self.cfg.mtu.min(buf.len());
-        let buf = &mut buf[..mtu];
-        let t = self.next_transmit(now, buf)?;
+        // Leave room to frame the message for a stream.
+        let build = mtu.saturating_sub(CycloneFraming::OVERHEAD);
+        let mut t = self.next_transmit(now, &mut buf[..build])?;
+        if let Destination::Udp(loc) = t.destination {
+            if loc.kind() == LocatorKind::TcpV4 {
+                t.len = self.framing.frame(&mut buf[..mtu], t.len)?;
+                t.destination = Destination::Tcp(loc);
+            }
+        }
         self.stats.datagrams_out += 1;
         self.stats.bytes_out += t.len as u64;
         Some(t)

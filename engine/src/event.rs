@@ -1,6 +1,7 @@
 //! Events for the application, queued in a bounded ring.
 
 use crate::limits::MAX_EVENTS;
+use crate::stream::{FrameError, StreamId};
 use crate::wire::{Guid, GuidPrefix};
 
 /// A local writer, as returned by `create_writer`.
@@ -73,6 +74,13 @@ pub enum Event {
     DataAvailable(ReaderHandle),
     /// Every sample a reliable writer has written was acknowledged by all its matched readers.
     AllAcknowledged(WriterHandle),
+    /// A stream carried bytes that are not framed RTPS: the driver must close it.
+    StreamError {
+        /// The connection.
+        conn: StreamId,
+        /// What was wrong.
+        error: FrameError,
+    },
 }
 
 /// Bounded FIFO of events; overflow drops the newest and is counted by the caller.

@@ -21,6 +21,7 @@ mod pool;
 mod qos;
 mod reader;
 mod stats;
+pub mod stream;
 mod time;
 mod transmit;
 pub mod wire;
@@ -37,5 +38,6 @@ pub use engine::{
 pub use event::{Endpoint, Event, QosPolicy, ReaderHandle, WriterHandle};
 pub use qos::{Durability, History, ReaderQos, Reliability, TopicSpec, WriterQos};
 pub use stats::Stats;
+pub use stream::StreamId;
 pub use time::{Instant, Span};
 pub use transmit::{Destination, Transmit};

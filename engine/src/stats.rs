@@ -57,6 +57,12 @@ pub struct Stats {
     pub participants_discovered: u64,
     /// Remote participants lost (lease expiry or dispose).
     pub participants_lost: u64,
+    /// Messages received on streams.
+    pub stream_messages_in: u64,
+    /// Streams found carrying something other than framed RTPS.
+    pub dropped_bad_stream: u64,
+    /// Stream connections the driver reported closed.
+    pub streams_closed: u64,
 }
 
 impl Stats {

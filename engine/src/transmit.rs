@@ -15,6 +15,9 @@ use crate::writer::{Change, ReaderProxy, Writer};
 pub enum Destination {
     /// One UDP locator (unicast or multicast).
     Udp(Locator),
+    /// The stream connection to this TCPv4 locator: the driver uses the connection it has to
+    /// it or opens one. The bytes are already framed.
+    Tcp(Locator),
 }
 
 /// A datagram the engine wrote into the caller's buffer.

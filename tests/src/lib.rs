@@ -95,6 +95,8 @@ struct InFlight {
     at: u64,
     seq: u64,
     to: usize,
+    /// Bytes of a stream from node `from` (ordered, never lost while the link is up).
+    stream_from: Option<usize>,
     src: Locator,
     dst: Locator,
     data: Vec<u8>,
@@ -116,6 +118,8 @@ pub struct SimNet {
     pub sent: u64,
     /// Datagrams dropped by loss or partitions.
     pub lost: u64,
+    /// Bytes received on each stream (from, to) and not yet consumed by the engine.
+    streams: BTreeMap<(usize, usize), Vec<u8>>,
     buf: Vec<u8>,
 }
 
@@ -142,6 +146,7 @@ impl SimNet {
             digest: 0xcbf2_9ce4_8422_2325,
             sent: 0,
             lost: 0,
+            streams: BTreeMap::new(),
             buf: vec![0; 65536],
         }
     }
@@ -183,6 +188,30 @@ impl SimNet {
         (0..n)
             .map(|_| {
                 let c = self.config(true);
+                self.add(c)
+            })
+            .collect()
+    }
+
+    /// Adds `n` nodes that talk only over TCP (Cyclone framing), discovering each other through
+    /// TCP peers.
+    pub fn add_tcp_nodes(&mut self, n: usize) -> Vec<usize> {
+        let first = self.nodes.len();
+        (0..n)
+            .map(|_| {
+                let mut c = self.config(false);
+                c.tcp_port = Some(7500);
+                c.prefer_tcp = true;
+                for j in first..first + n {
+                    let addr = [10, 0, (j / 250) as u8, (j % 250 + 1) as u8];
+                    if addr != c.unicast_address {
+                        let added = c.add_tcp_peer(Peer {
+                            address: addr,
+                            port: Some(7500),
+                        });
+                        assert!(added, "more TCP nodes than MAX_PEERS + 1");
+                    }
+                }
                 self.add(c)
             })
             .collect()
@@ -251,6 +280,19 @@ impl SimNet {
         let Some((ip, port)) = dst.ipv4() else {
             return Vec::new();
         };
+        if dst.kind() == pollen_engine::wire::LocatorKind::TcpV4 {
+            return self
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| {
+                    n.engine
+                        .as_ref()
+                        .is_some_and(|e| e.listen_locators().any(|l| l.locator == *dst))
+                })
+                .map(|(i, _)| i)
+                .collect();
+        }
         if ip[0] >= 224 && ip[0] < 240 {
             return self
                 .nodes
@@ -327,12 +369,68 @@ impl SimNet {
                     at: self.now + link.delay_us + jitter,
                     seq: self.seq,
                     to,
+                    stream_from: None,
                     src,
                     dst,
                     data: d,
                 }));
             }
         }
+    }
+
+    /// A framed message on the stream to the node listening at `dst`: delivered in order after
+    /// the link delay; a partition drops whole messages (as a broken connection would).
+    fn send_stream(&mut self, from: usize, dst: Locator, len: usize) {
+        self.sent += 1;
+        let data = self.buf[..len].to_vec();
+        self.digest = fnv(self.digest, &self.now.to_le_bytes());
+        self.digest = fnv(self.digest, &data);
+        let src = Locator::tcpv4(self.nodes[from].address, 0);
+        for to in self.owner(&dst) {
+            if to == from || self.blocked.get(&(from, to)).copied().unwrap_or(false) {
+                self.lost += 1;
+                continue;
+            }
+            let link = self
+                .links
+                .get(&(from, to))
+                .copied()
+                .unwrap_or(self.default_link);
+            self.seq += 1;
+            self.queue.push(std::cmp::Reverse(InFlight {
+                at: self.now + link.delay_us,
+                seq: self.seq,
+                to,
+                stream_from: Some(from),
+                src,
+                dst,
+                data: data.clone(),
+            }));
+        }
+    }
+
+    /// Hands stream bytes to the engine in pieces of random size, keeping what it does not
+    /// consume, as a driver reading a socket would.
+    fn feed_stream(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
+        let now = Instant(self.now);
+        let mut pending = self.streams.remove(&(from, to)).unwrap_or_default();
+        pending.extend_from_slice(&bytes);
+        let mut offered = 0;
+        while offered < pending.len() {
+            offered =
+                (offered + 1 + self.rng.below(pending.len() as u64) as usize).min(pending.len());
+            let Some(e) = self.nodes[to].engine.as_mut() else {
+                return;
+            };
+            let used = e.handle_stream(
+                now,
+                pollen_engine::StreamId(from as u32),
+                &pending[..offered],
+            );
+            pending.drain(..used);
+            offered -= used;
+        }
+        self.streams.insert((from, to), pending);
     }
 
     /// Drains every node's transmits and events.
@@ -347,8 +445,10 @@ impl SimNet {
                 };
                 self.buf = buf;
                 let Some(t) = t else { break };
-                let Destination::Udp(dst) = t.destination;
-                self.send(i, dst, t.len);
+                match t.destination {
+                    Destination::Udp(dst) => self.send(i, dst, t.len),
+                    Destination::Tcp(dst) => self.send_stream(i, dst, t.len),
+                }
             }
             let node = &mut self.nodes[i];
             if let Some(e) = node.engine.as_mut() {
@@ -393,7 +493,9 @@ impl SimNet {
             let now = Instant(self.now);
             while self.queue.peek().is_some_and(|r| r.0.at <= self.now) {
                 let p = self.queue.pop().expect("peeked").0;
-                if let Some(e) = self.nodes[p.to].engine.as_mut() {
+                if let Some(from) = p.stream_from {
+                    self.feed_stream(from, p.to, p.data);
+                } else if let Some(e) = self.nodes[p.to].engine.as_mut() {
                     e.handle_datagram(now, p.src, p.dst, &p.data);
                 }
             }

@@ -84,7 +84,16 @@ fn participants_discover_by_unicast_peers_only() {
 fn reliable_transfer(seed: u64, link: Link, count: u32) -> (u64, Vec<u32>) {
     let mut net = SimNet::new(seed, link);
     let ids = net.add_multicast_nodes(2);
-    let (a, b) = (ids[0], ids[1]);
+    transfer_between(&mut net, ids[0], ids[1], seed, count)
+}
+
+fn transfer_between(
+    net: &mut SimNet,
+    a: usize,
+    b: usize,
+    seed: u64,
+    count: u32,
+) -> (u64, Vec<u32>) {
     let now = net.now();
     let w = net
         .engine(a)
@@ -114,9 +123,28 @@ fn reliable_transfer(seed: u64, link: Link, count: u32) -> (u64, Vec<u32>) {
             }
         }
         net.run_for(20_000);
-        drain(&mut net, b, r, &mut got);
+        drain(net, b, r, &mut got);
     }
     (net.digest(), got)
+}
+
+#[test]
+fn tcp_only_discovery_and_reliable_delivery_over_streams() {
+    let mut net = SimNet::new(21, Link::perfect());
+    let ids = net.add_tcp_nodes(3);
+    assert!(net.run_until(|n| n.fully_discovered(), 10 * SECOND));
+    let (_, got) = transfer_between(&mut net, ids[0], ids[2], 21, 1000);
+    assert_eq!(got, (0..1000).collect::<Vec<_>>());
+    let streamed: u64 = ids
+        .iter()
+        .map(|&i| net.engine(i).stats().stream_messages_in)
+        .sum();
+    let datagrams: u64 = ids
+        .iter()
+        .map(|&i| net.engine(i).stats().datagrams_in)
+        .sum();
+    assert!(streamed > 0);
+    assert_eq!(datagrams, 0, "TCP-only nodes received UDP");
 }
 
 #[test]

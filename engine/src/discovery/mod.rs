@@ -102,21 +102,34 @@ pub(crate) struct RemoteParticipant {
     pub directed_spdp_owed: u8,
 }
 
-/// Picks the first UDPv4 locator of a list.
-pub(crate) fn first_udpv4(list: &[Locator]) -> Option<Locator> {
-    list.iter()
-        .copied()
-        .find(|l| l.kind() == LocatorKind::UdpV4 && l.ipv4().is_some())
+/// Picks the first UDPv4 or TCPv4 locator of a list, the preferred kind first.
+pub(crate) fn pick_locator(list: &[Locator], prefer_tcp: bool) -> Option<Locator> {
+    let (first, second) = if prefer_tcp {
+        (LocatorKind::TcpV4, LocatorKind::UdpV4)
+    } else {
+        (LocatorKind::UdpV4, LocatorKind::TcpV4)
+    };
+    let of = |k| {
+        list.iter()
+            .copied()
+            .find(move |l| l.kind() == k && l.ipv4().is_some())
+    };
+    of(first).or_else(|| of(second))
 }
 
 impl RemoteParticipant {
-    pub(crate) fn from_data(d: &ParticipantData<'_>, vendor: VendorId, now: Instant) -> Self {
+    pub(crate) fn from_data(
+        d: &ParticipantData<'_>,
+        vendor: VendorId,
+        now: Instant,
+        prefer_tcp: bool,
+    ) -> Self {
         let lease = d
             .lease()
             .to_micros()
             .map_or(Span::from_secs(100 * 365 * 86400), Span::from_micros);
-        let metatraffic = first_udpv4(d.metatraffic_unicast.as_slice());
-        let default_unicast = first_udpv4(d.default_unicast.as_slice());
+        let metatraffic = pick_locator(d.metatraffic_unicast.as_slice(), prefer_tcp);
+        let default_unicast = pick_locator(d.default_unicast.as_slice(), prefer_tcp);
         RemoteParticipant {
             prefix: d.guid.prefix,
             vendor,
@@ -165,6 +178,7 @@ impl EndpointInfo {
     pub(crate) fn from_data(
         d: &EndpointData<'_>,
         is_writer: bool,
+        prefer_tcp: bool,
     ) -> Result<Self, EndpointRefused> {
         let e = d.endpoint_guid.entity;
         if (is_writer && !e.is_writer()) || (!is_writer && !e.is_reader()) {
@@ -200,7 +214,7 @@ impl EndpointInfo {
             exclusive_ownership: d.ownership == Some(wire::Ownership::Exclusive),
             data_representation: d.data_representation.unwrap_or_default(),
             has_data_representation: d.data_representation.is_some(),
-            locator: first_udpv4(d.unicast_locators.as_slice()),
+            locator: pick_locator(d.unicast_locators.as_slice(), prefer_tcp),
         })
     }
 }
