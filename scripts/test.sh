@@ -97,7 +97,8 @@ stage_doc() {
 
 # The engine must build and be lint-clean in every feature combination users can pick.
 stage_engine_features() {
-    local combos=("" "--features alloc" "--features std" "--features fuzzing" "--all-features")
+    local combos=("" "--features alloc" "--features std" "--features fuzzing" "--features small"
+        "--features large" "--features std,fuzzing,large" "--features small,fuzzing")
     for f in "${combos[@]}"; do
         # shellcheck disable=SC2086 # $f is deliberately split into words
         run cargo build -p pollen-engine $f
