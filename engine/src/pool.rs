@@ -185,7 +185,7 @@ mod tests {
         let mut p = Pool::new();
         let a = [7u8; 600];
         let b = p.store(&[&a[..10], &a[10..]]).unwrap();
-        assert_eq!(p.free_blocks(), POOL_BLOCKS - 3);
+        assert_eq!(p.free_blocks(), POOL_BLOCKS - Pool::blocks_for(600));
         let mut out = [0u8; 600];
         assert_eq!(p.read(&b, &mut out), 600);
         assert_eq!(out, a);
