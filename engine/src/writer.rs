@@ -211,13 +211,17 @@ impl Writer {
         self.trim_front();
     }
 
-    /// Whether every reliable proxy acknowledged `sn`.
+    /// Whether every reliable proxy acknowledged `sn` and every best-effort proxy was sent it
+    /// (a best-effort reader never acknowledges, but must not lose a sample before its first
+    /// send).
     fn acked_by_all(&self, sn: i64) -> bool {
-        self.proxies
-            .iter()
-            .flatten()
-            .filter(|p| p.reliable)
-            .all(|p| p.acked >= sn)
+        self.proxies.iter().flatten().all(|p| {
+            if p.reliable {
+                p.acked >= sn
+            } else {
+                p.next_unsent > sn
+            }
+        })
     }
 
     /// Drops what is no longer needed: for a volatile KEEP_ALL writer, samples every reliable
@@ -464,5 +468,48 @@ impl Writer {
         }
         self.all_acked_reported = true;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{EntityId, GuidPrefix};
+
+    #[test]
+    fn best_effort_keep_all_keeps_samples_until_sent() {
+        let mut pool = Pool::new();
+        let prefix = GuidPrefix([1; 12]);
+        let mut w = Writer::new(
+            Guid::new(prefix, EntityId::new(1, 0x03)),
+            false,
+            Durability::Volatile,
+            History::KeepAll,
+            MAX_HISTORY,
+            Span::from_millis(100),
+        );
+        let reader = Guid::new(GuidPrefix([2; 12]), EntityId::new(1, 0x04));
+        let loc = Locator::udpv4([127, 0, 0, 1], 7411);
+        assert!(w.add_proxy(Instant::ZERO, reader, loc, false, Durability::Volatile));
+        for _ in 0..3 {
+            let r = w.add(
+                Instant::ZERO,
+                &mut pool,
+                &[&[0, 1, 0, 0]],
+                None,
+                None,
+                StatusInfo(0),
+            );
+            assert!(r.is_ok());
+        }
+        // Nothing was sent yet: all three must still be there for the first send.
+        assert_eq!(w.held(), 3);
+        // Once sent, a best-effort reader needs them no more.
+        let next = w.next_sn;
+        if let Some(p) = w.proxy_mut(reader) {
+            p.next_unsent = next;
+        }
+        w.release_acknowledged(&mut pool);
+        assert_eq!(w.held(), 0);
     }
 }
