@@ -383,6 +383,7 @@ pub(crate) fn writer_datagram(
         proxy.requested = left;
     }
     // First-time sends.
+    let gaps_repaired = packed.gaps;
     if !full && !proxy.has_repairs() && window_open {
         if proxy.next_unsent < first && proxy.next_unsent <= last {
             let to = first.min(last + 1);
@@ -428,9 +429,12 @@ pub(crate) fn writer_datagram(
             }
         }
     }
-    // A heartbeat closes reliable datagrams that carried data, and answers what is owed.
-    let sent_something = packed.data + packed.repairs + packed.gaps > 0;
-    if proxy.reliable && (sent_something || proxy.heartbeat_owed) {
+    // A heartbeat closes reliable datagrams that carried new samples (or GAPs for them), and
+    // answers what is owed. Repairs alone carry none: the reader answers a heartbeat at once,
+    // so a reader that cannot keep the repaired sample (a full KEEP_ALL queue) would ask for it
+    // again and again, as fast as the round trip. The periodic heartbeat covers lost repairs.
+    let sent_new = packed.data > 0 || packed.gaps > gaps_repaired;
+    if proxy.reliable && (sent_new || proxy.heartbeat_owed) {
         let hb = heartbeat(w, &proxy, w.heartbeat_count.wrapping_add(1));
         if b.push(&hb).is_ok() {
             w.heartbeat_count = w.heartbeat_count.wrapping_add(1);
