@@ -2,7 +2,8 @@
 //!
 //! Every file under `fuzz/seeds/<target>/` and `fuzz/regressions/<target>/` (except README
 //! files) goes through the entry point of that target in `pollen_engine::fuzzing`. A panic
-//! there is a broken wire-layer property; the failing files are named in the message.
+//! there is a broken wire-layer or engine property; the failing files are named in the
+//! message.
 //!
 //! Run with `cargo test -p pollen-engine --features fuzzing`.
 #![cfg(feature = "fuzzing")]
@@ -74,6 +75,58 @@ fn parameter_list_seeds_and_regressions() {
 }
 
 #[test]
+fn engine_seeds_and_regressions() {
+    let n = replay("engine", pollen_engine::fuzzing::fuzz_engine);
+    // Scenarios, replays and splices of real traffic.
+    assert!(n >= 20, "only {} engine inputs found", n);
+}
+
+#[test]
+fn engine_op_encoding_round_trips() {
+    use pollen_engine::fuzzing::EngineOp;
+    let ops = [
+        EngineOp::Datagram(b"RTPS"),
+        EngineOp::Splice {
+            from: 3,
+            offset: 517,
+            bytes: &[1, 2, 3],
+        },
+        EngineOp::Truncate { from: 1, len: 40 },
+        EngineOp::Advance { units: 4000 },
+        EngineOp::Backwards { ms: 9 },
+        EngineOp::WriteA {
+            sel: 1,
+            len: 2,
+            fill: 3,
+        },
+        EngineOp::WriteB {
+            sel: 4,
+            len: 5,
+            fill: 6,
+        },
+        EngineOp::Dispose { sel: 7 },
+        EngineOp::Take { sel: 2 },
+        EngineOp::Pump { loss: 0x81 },
+        EngineOp::Run { steps: 4 },
+        EngineOp::Drop { sel: 1 },
+        EngineOp::Recreate { sel: 0 },
+    ];
+    let mut bytes = Vec::new();
+    for op in &ops {
+        op.encode(&mut bytes);
+    }
+    let mut rest = &bytes[..];
+    for op in &ops {
+        assert_eq!(EngineOp::decode(&mut rest).as_ref(), Some(op));
+    }
+    assert!(rest.is_empty());
+    assert_eq!(EngineOp::decode(&mut rest), None);
+    // Cut short: not decoded.
+    let mut short = &bytes[..2];
+    assert_eq!(EngineOp::decode(&mut short), None);
+}
+
+#[test]
 fn tiny_and_empty_inputs() {
     for len in 0..64 {
         let zeros = vec![0u8; len];
@@ -82,5 +135,9 @@ fn tiny_and_empty_inputs() {
         let mut rtps = b"RTPS\x02\x01\x01\x10".to_vec();
         rtps.resize(len.max(8), 0);
         pollen_engine::fuzzing::fuzz_message(&rtps);
+    }
+    // The engine target builds its pair even with no operations to run.
+    for len in 0..4 {
+        pollen_engine::fuzzing::fuzz_engine(&vec![0xff; len]);
     }
 }

@@ -28,10 +28,12 @@
 //! endian). An operation cut short by the end of the input is not run. [`EngineOp::encode`]
 //! writes this format, so seed generators need not know it.
 
+use crate::limits::{MAX_READERS, MAX_READER_SAMPLES, MAX_WRITERS};
+use crate::stream::{CycloneFraming, Deframe, Framing};
 use crate::wire::{Guid, GuidPrefix, Locator, Message, Time};
 use crate::{
     Config, Destination, Durability, Engine, Event, History, Instant, ReaderHandle, ReaderQos,
-    Reliability, Span, Stats, TakeError, TopicSpec, WriterHandle, WriterQos,
+    Reliability, Stats, TakeError, TopicSpec, WriterHandle, WriterQos,
 };
 use alloc::boxed::Box;
 use alloc::vec;
@@ -60,6 +62,8 @@ const MAX_SETUP_STEPS: usize = 1000;
 /// The step of [`EngineOp::Advance`] and [`EngineOp::Run`].
 const TICK_UNIT_US: u64 = 256;
 const RUN_STEP_US: u64 = 10_000;
+/// The length unit of large writes: 255 units make a 16 KiB sample.
+const BIG_UNIT: usize = 64;
 
 /// The unkeyed topic A writes and B reads (reliable, KEEP_ALL).
 const TOPIC_A2B: TopicSpec<'static> = TopicSpec::new("fuzz/a2b", "Blob");
@@ -108,7 +112,8 @@ pub enum EngineOp<'a> {
         ms: u8,
     },
     /// Writes a sample on A: `sel` even = the unkeyed writer, odd = the keyed one (key
-    /// `sel / 2`); `len` payload bytes (×16 when `sel & 0x80`), all `fill`.
+    /// `sel / 2 % 64`); `len` payload bytes (×64 when `sel & 0x80`, which makes samples larger
+    /// than a datagram, sent as DATA_FRAG), all `fill`.
     WriteA {
         /// Writer and key.
         sel: u8,
@@ -367,8 +372,10 @@ struct Participant {
     name: &'static str,
     plain_writer: WriterHandle,
     plain_reader: ReaderHandle,
-    keyed_writer: WriterHandle,
-    keyed_reader: ReaderHandle,
+    /// The keyed endpoints, unless the capacity profile allows one writer and one reader
+    /// only (`small`): then the operations on them do nothing.
+    keyed_writer: Option<WriterHandle>,
+    keyed_reader: Option<ReaderHandle>,
 }
 
 fn writer_qos(history: History, durability: Durability) -> WriterQos {
@@ -419,12 +426,17 @@ impl Participant {
         let plain_reader = engine
             .create_reader(now, &in_topic, &reader_qos(keep_all, vol))
             .expect("reader");
-        let keyed_writer = engine
-            .create_writer(now, &TOPIC_KEYED, &writer_qos(KEYED_WRITER_HISTORY, tl))
-            .expect("keyed writer");
-        let keyed_reader = engine
-            .create_reader(now, &TOPIC_KEYED, &reader_qos(KEYED_READER_HISTORY, tl))
-            .expect("keyed reader");
+        let (keyed_writer, keyed_reader) = if MAX_WRITERS >= 2 && MAX_READERS >= 2 {
+            let w = engine
+                .create_writer(now, &TOPIC_KEYED, &writer_qos(KEYED_WRITER_HISTORY, tl))
+                .expect("keyed writer");
+            let r = engine
+                .create_reader(now, &TOPIC_KEYED, &reader_qos(KEYED_READER_HISTORY, tl))
+                .expect("keyed reader");
+            (Some(w), Some(r))
+        } else {
+            (None, None)
+        };
         Participant {
             engine,
             name,
@@ -439,8 +451,8 @@ impl Participant {
         let e = &self.engine;
         e.matched_readers(self.plain_writer) > 0
             && e.matched_writers(self.plain_reader) > 0
-            && e.matched_readers(self.keyed_writer) > 0
-            && e.matched_writers(self.keyed_reader) > 0
+            && self.keyed_writer.is_none_or(|w| e.matched_readers(w) > 0)
+            && self.keyed_reader.is_none_or(|r| e.matched_writers(r) > 0)
     }
 }
 
@@ -463,6 +475,9 @@ struct Pair {
     a_reset: bool,
     /// Every datagram B emitted, when a seed generator asks for them.
     log: Option<Vec<Vec<u8>>>,
+    /// Scratch for payloads written and samples taken.
+    payload: Vec<u8>,
+    out: Vec<u8>,
 }
 
 const SRC_A: Locator = Locator::udpv4([10, 0, 0, 1], 7411);
@@ -482,6 +497,8 @@ impl Pair {
             order: Order::default(),
             a_reset: false,
             log: if log { Some(Vec::new()) } else { None },
+            payload: vec![0u8; 4 + 255 * BIG_UNIT],
+            out: vec![0u8; 4 + 255 * BIG_UNIT],
         };
         let mut steps = 0;
         while !(pair.a.matched() && pair.b.matched()) {
@@ -517,8 +534,9 @@ impl Pair {
         self.captured_total += 1;
     }
 
-    /// The next datagram `side` owes, checked; its length in `self.buf`.
-    fn poll(&mut self, side: Side) -> Option<usize> {
+    /// The next transmit `side` owes, checked: its length in `self.buf` and whether it goes
+    /// over UDP (the pair has no TCP link: a stream transmit is checked and dropped).
+    fn poll(&mut self, side: Side) -> Option<(usize, bool)> {
         let now = self.now;
         let (engine, name) = match side {
             Side::A => (&mut self.a.engine, self.a.name),
@@ -526,8 +544,21 @@ impl Pair {
         };
         let before = engine.stats().datagrams_out;
         let t = engine.poll_transmit(now, &mut self.buf)?;
-        let Destination::Udp(dst) = t.destination;
+        let (dst, udp) = match t.destination {
+            Destination::Udp(l) => (l, true),
+            Destination::Tcp(l) => (l, false),
+        };
         assert!(dst.port != 0, "{}: transmit to port 0", name);
+        if !udp {
+            // A framed message is itself an RTPS message (its first submessage carries the
+            // length); it must deframe as exactly one frame.
+            assert_eq!(
+                CycloneFraming::new().deframe(&self.buf[..t.len]),
+                Deframe::Frame(t.len),
+                "{}: stream transmit does not deframe",
+                name
+            );
+        }
         assert!(
             t.len <= self.buf.len(),
             "{}: transmit longer than buffer",
@@ -541,10 +572,10 @@ impl Pair {
             "{}: datagrams_out counts each transmit",
             name
         );
-        if side == Side::B {
+        if side == Side::B && udp {
             self.record(t.len);
         }
-        Some(t.len)
+        Some((t.len, udp))
     }
 
     /// Hands the datagram in `self.buf[..len]` to `to`.
@@ -587,12 +618,12 @@ impl Pair {
             let mut moved = false;
             for (from, to) in [(Side::A, Side::B), (Side::B, Side::A)] {
                 let mut drained = 0;
-                while let Some(len) = self.poll(from) {
+                while let Some((len, udp)) = self.poll(from) {
                     drained += 1;
                     assert!(drained < MAX_DRAIN, "{}: never quiet", self.peer(from).name);
                     let lost = n < 8 && loss & (1 << n) != 0;
                     n = n.saturating_add(1);
-                    if !lost {
+                    if !lost && udp {
                         self.deliver(to, len);
                     }
                     moved = true;
@@ -651,21 +682,26 @@ impl Pair {
     fn write(&mut self, side: Side, sel: u8, len: u8, fill: u8) {
         let now = self.now;
         let len = if sel & 0x80 != 0 {
-            len as usize * 16
+            len as usize * BIG_UNIT
         } else {
             len as usize
         };
-        let mut payload = [fill; 4 + 255 * 16];
+        let payload = &mut self.payload[..4 + len];
+        payload.fill(fill);
         payload[..4].copy_from_slice(&[0, 1, 0, 0]);
-        let payload = &payload[..4 + len];
-        let p = self.peer(side);
+        let payload = &self.payload[..4 + len];
+        let p = match side {
+            Side::A => &mut self.a,
+            Side::B => &mut self.b,
+        };
         let before = p.engine.stats().samples_written;
-        let result = if sel & 1 == 0 {
-            p.engine.write(now, p.plain_writer, payload, Time::ZERO)
-        } else {
-            let key = [(sel >> 1) & 0x3f; 16];
-            p.engine
-                .write_keyed(now, p.keyed_writer, payload, key, Time::ZERO)
+        let result = match (sel & 1 == 1, p.keyed_writer) {
+            (true, Some(w)) => {
+                let key = [(sel >> 1) & 0x3f; 16];
+                p.engine.write_keyed(now, w, payload, key, Time::ZERO)
+            }
+            (true, None) => return,
+            (false, _) => p.engine.write(now, p.plain_writer, payload, Time::ZERO),
         };
         let after = p.engine.stats().samples_written;
         match result {
@@ -680,7 +716,7 @@ impl Pair {
         let key_hash = [(sel >> 2) & 0x3f; 16];
         let key = [0, 1, 0, 0, (sel >> 2) & 0x3f, 0, 0, 0];
         let p = self.peer(side);
-        let w = p.keyed_writer;
+        let Some(w) = p.keyed_writer else { return };
         let _ = if sel & 2 == 0 {
             p.engine.dispose(now, w, &key, key_hash, Time::ZERO)
         } else {
@@ -689,23 +725,20 @@ impl Pair {
     }
 
     fn take(&mut self, sel: u8) {
-        let mut big = [0u8; 8192];
         let out: &mut [u8] = if sel & 2 != 0 {
-            &mut big[..8]
+            &mut self.out[..8]
         } else {
-            &mut big
+            &mut self.out
         };
-        let keyed = sel & 1 == 1;
-        let r = if keyed {
-            self.a.keyed_reader
-        } else {
-            self.a.plain_reader
+        let (r, keyed) = match self.a.keyed_reader {
+            Some(r) if sel & 1 == 1 => (r, true),
+            _ => (self.a.plain_reader, false),
         };
         if self.a_reset {
             self.order = Order::default();
             self.a_reset = false;
         }
-        for _ in 0..4 * crate::limits::MAX_READER_SAMPLES {
+        for _ in 0..4 * MAX_READER_SAMPLES {
             match self.a.engine.take(r, out) {
                 Ok(Some(info)) => {
                     assert!(info.len <= out.len(), "take reports more than it copied");
@@ -737,18 +770,19 @@ impl Pair {
     fn recreate(&mut self, sel: u8) {
         let now = self.now;
         let e = &mut self.a.engine;
+        let (Some(kw), Some(kr)) = (self.a.keyed_writer, self.a.keyed_reader) else {
+            return;
+        };
         if sel & 1 == 0 {
-            assert!(e.delete_reader(now, self.a.keyed_reader));
+            assert!(e.delete_reader(now, kr));
             let q = reader_qos(KEYED_READER_HISTORY, Durability::TransientLocal);
-            self.a.keyed_reader = e
-                .create_reader(now, &TOPIC_KEYED, &q)
-                .expect("recreating a reader in the slot just freed");
+            let r = e.create_reader(now, &TOPIC_KEYED, &q);
+            self.a.keyed_reader = Some(r.expect("recreating a reader in the slot just freed"));
         } else {
-            assert!(e.delete_writer(now, self.a.keyed_writer));
+            assert!(e.delete_writer(now, kw));
             let q = writer_qos(KEYED_WRITER_HISTORY, Durability::TransientLocal);
-            self.a.keyed_writer = e
-                .create_writer(now, &TOPIC_KEYED, &q)
-                .expect("recreating a writer in the slot just freed");
+            let w = e.create_writer(now, &TOPIC_KEYED, &q);
+            self.a.keyed_writer = Some(w.expect("recreating a writer in the slot just freed"));
         }
     }
 
