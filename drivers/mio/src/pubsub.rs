@@ -1,6 +1,6 @@
 //! `pollen pub` and `pollen sub`.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -215,10 +215,8 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
                 let (text, value) = if info.state == InstanceState::Alive {
                     types::show(args.ty, payload)
                 } else {
-                    let key = info
-                        .key_hash
-                        .map_or_else(|| types::hex(payload), |k| types::hex(&k));
-                    (format!("[{state}] key {key}"), json!({ "key": key }))
+                    let (text, value) = types::show_key(args.ty, payload, info.key_hash);
+                    (format!("[{state}] {text}"), value)
                 };
                 let mut out = stdout.lock();
                 let line = if args.json {
@@ -297,6 +295,10 @@ fn source_time() -> Time {
     Time::from_nanos(Clock::wall_time().to_nanos() & !1)
 }
 
+/// How long a best-effort `pub` waits after its readers matched before the first write, so
+/// that they have matched it too (discovery is not symmetric in time and nothing is repaired).
+const BEST_EFFORT_SETTLE: Duration = Duration::from_millis(250);
+
 /// Runs `pollen pub`.
 pub fn run_pub(args: &PubArgs) -> ExitCode {
     if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
@@ -320,6 +322,9 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
             Err(e) => return fail(e),
         },
         None => {
+            if io::stdin().is_terminal() {
+                eprintln!("pollen: one sample per line of standard input; Ctrl-D ends");
+            }
             let (tx, rx) = mpsc::channel();
             let waker = match runner.waker() {
                 Ok(w) => w,
@@ -408,7 +413,13 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
                 return ControlFlow::Continue(Some(now + Duration::from_millis(100)));
             }
             ready = true;
-            next_write = now;
+            // We know the readers; they may not know our writer yet. Reliable readers get
+            // anything they miss repaired, best-effort ones do not: give them a moment.
+            next_write = if reliable {
+                now
+            } else {
+                now + BEST_EFFORT_SETTLE
+            };
         }
         // Write what is due.
         let mut burst = 0;

@@ -216,6 +216,22 @@ pub fn show(ty: DataType, payload: &[u8]) -> (String, Value) {
     }
 }
 
+/// How the key of a dispose or unregister is shown: the serialized key (KeyedSeq's keyval)
+/// when the writer sent one, else the key hash.
+pub fn show_key(ty: DataType, payload: &[u8], key_hash: Option<[u8; 16]>) -> (String, Value) {
+    if ty == DataType::Keyedseq {
+        let keyval = Body::new(payload).and_then(|mut b| b.u32());
+        if let Some(k) = keyval {
+            return (format!("keyval={k}"), json!({ "keyval": k }));
+        }
+    }
+    let key = match key_hash {
+        Some(k) if payload.len() <= 4 => hex(&k),
+        _ => hex(payload),
+    };
+    (format!("key {key}"), json!({ "key": key }))
+}
+
 fn bad(payload: &[u8]) -> (String, Value) {
     let h = hex(payload);
     (format!("(undecodable) {h}"), json!({ "undecodable": h }))

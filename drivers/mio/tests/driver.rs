@@ -23,7 +23,7 @@ fn options(domain: u32) -> Options {
 
 #[test]
 fn two_drivers_in_one_foreign_poll() {
-    let domain = common::domain(9);
+    let domain = common::domain(16);
     let mut a = Driver::new(options(domain)).expect("driver a");
     let mut b = Driver::new(options(domain)).expect("driver b");
     assert_ne!(a.participant_id(), b.participant_id());
@@ -115,7 +115,7 @@ fn two_drivers_in_one_foreign_poll() {
 
 #[test]
 fn fixed_participant_id_in_use_is_refused() {
-    let domain = common::domain(9);
+    let domain = common::domain(17);
     let a = Driver::new(Options {
         participant_id: Some(40),
         ..options(domain)

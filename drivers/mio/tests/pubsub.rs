@@ -159,3 +159,88 @@ fn ls_lists_a_publisher() {
         "{log}"
     );
 }
+
+#[test]
+fn best_effort_burst() {
+    let d = domain(5).to_string();
+    let mut sub = Proc::spawn(
+        "pollen sub",
+        pollen(&[
+            "sub",
+            "be",
+            "--best-effort",
+            "-n",
+            "30",
+            "--timeout",
+            "20",
+            "--domain",
+            &d,
+        ]),
+    );
+    // KEEP_ALL best effort, written in one burst: none may be dropped before its first send.
+    let mut publ = Proc::spawn(
+        "pollen pub",
+        pollen(&[
+            "pub",
+            "be",
+            "x",
+            "--best-effort",
+            "-n",
+            "30",
+            "--timeout",
+            "20",
+            "--domain",
+            &d,
+        ]),
+    );
+    let ps = publ.wait(Duration::from_secs(30));
+    let ss = sub.wait(Duration::from_secs(30));
+    let log = format!("{}{}", publ.transcript(), sub.transcript());
+    assert!(ps.is_some_and(|s| s.success()), "{log}");
+    assert!(ss.is_some_and(|s| s.success()), "{log}");
+    assert_eq!(sub.out.len(), 30, "{log}");
+}
+
+#[test]
+fn transient_local_late_joiner_gets_history() {
+    let d = domain(6).to_string();
+    let mut publ = Proc::spawn(
+        "pollen pub",
+        pollen(&[
+            "pub",
+            "history",
+            "--wait-readers",
+            "0",
+            "--durability",
+            "transient-local",
+            "--keep-last",
+            "10",
+            "--linger",
+            "20",
+            "--domain",
+            &d,
+        ]),
+    );
+    publ.feed("one\ntwo\nthree\n", true);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut sub = Proc::spawn(
+        "pollen sub",
+        pollen(&[
+            "sub",
+            "history",
+            "--durability",
+            "transient-local",
+            "-n",
+            "3",
+            "--timeout",
+            "15",
+            "--domain",
+            &d,
+        ]),
+    );
+    let ss = sub.wait(Duration::from_secs(25));
+    publ.kill();
+    let log = format!("{}{}", publ.transcript(), sub.transcript());
+    assert!(ss.is_some_and(|s| s.success()), "{log}");
+    assert_eq!(sub.out, ["one", "two", "three"], "{log}");
+}

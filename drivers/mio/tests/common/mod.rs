@@ -9,11 +9,12 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// A domain id of its own for each test (`slot` < 10) and each test process, so that parallel
-/// tests, repeated runs and other DDS programs on the host (domain 0) do not hear each other.
+/// A domain id of its own for each test (`slot` < 20, unique across the test files, which
+/// nextest may run at once) and each test process, so that parallel tests, repeated runs and
+/// other DDS programs on the host (domain 0) do not hear each other.
 pub fn domain(slot: u32) -> u32 {
-    assert!(slot < 10);
-    20 + (std::process::id() % 20) * 10 + slot
+    assert!(slot < 20);
+    20 + (std::process::id() % 10) * 20 + slot
 }
 
 /// The `pollen` binary, pinned to loopback.
