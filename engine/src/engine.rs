@@ -1680,6 +1680,24 @@ impl Engine {
             .map_or(0, |lw| lw.writer.proxies.iter().flatten().count())
     }
 
+    /// Matched readers known to have matched writer `w` in turn: reliable ones that sent an
+    /// ACKNACK (a reader only acknowledges a writer it knows), plus best-effort ones, which give
+    /// no sign. Writing before a volatile reader is ready can lose samples for it: some stacks
+    /// (Cyclone DDS) skip what was written before their first HEARTBEAT from the writer.
+    pub fn ready_readers(&self, w: WriterHandle) -> usize {
+        self.writers
+            .get(w.0 as usize)
+            .and_then(|s| s.as_ref())
+            .map_or(0, |lw| {
+                lw.writer
+                    .proxies
+                    .iter()
+                    .flatten()
+                    .filter(|p| !p.reliable || p.last_ack_count.is_some())
+                    .count()
+            })
+    }
+
     /// Number of remote endpoints matched with reader `r`.
     pub fn matched_writers(&self, r: ReaderHandle) -> usize {
         self.readers
