@@ -1,0 +1,214 @@
+//! Two Pollen participants, each on its own smoltcp interface, joined by an in-memory Ethernet
+//! link that loses frames (seeded): discovery by multicast, by unicast peers or over TCP, then
+//! reliable samples delivered exactly once and in order. Time is virtual.
+
+use pollen_engine::wire::{GuidPrefix, Time};
+use pollen_engine::{
+    Config, Engine, Event, History, Instant, Peer, ReaderQos, Reliability, TopicSpec, WriteError,
+    WriterQos,
+};
+use pollen_smoltcp::link::Link;
+use pollen_smoltcp::smoltcp::iface::SocketStorage;
+use pollen_smoltcp::{Driver, Memory, NetConfig, TcpStorage, UdpStorage};
+
+const TCP: usize = 4;
+type LinkT = Link<32, 1514>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Discovery {
+    Multicast,
+    Unicast,
+    Tcp,
+}
+
+fn address(n: u8) -> [u8; 4] {
+    [10, 0, 0, n]
+}
+
+fn engine(n: u8, mode: Discovery) -> Box<Engine> {
+    let mut c = Config::new(GuidPrefix([n; 12]));
+    c.domain_id = 3;
+    c.unicast_address = address(n);
+    let other = address(3 - n);
+    match mode {
+        Discovery::Multicast => {}
+        Discovery::Unicast => {
+            c.multicast = false;
+            assert!(c.add_peer(Peer {
+                address: other,
+                port: None,
+            }));
+        }
+        Discovery::Tcp => {
+            c.multicast = false;
+            c.tcp_port = Some(7500);
+            c.prefer_tcp = true;
+            assert!(c.add_tcp_peer(Peer {
+                address: other,
+                port: Some(7500),
+            }));
+        }
+    }
+    Box::new(Engine::new(c, Instant(0)).expect("config"))
+}
+
+/// Storage for one driver, leaked: tests only.
+fn memory() -> Memory<'static, TCP> {
+    fn leak<T>(v: T) -> &'static mut T {
+        Box::leak(Box::new(v))
+    }
+    let udp = || leak(UdpStorage::<16, 32_768>::new()).buffers();
+    Memory {
+        sockets: leak([SocketStorage::EMPTY; 3 + TCP]),
+        multicast: udp(),
+        metatraffic: udp(),
+        user: udp(),
+        tcp: core::array::from_fn(|_| leak(TcpStorage::<8192, 8192, 4096>::new()).buffers()),
+        transmit: Box::leak(vec![0u8; 1472].into_boxed_slice()),
+    }
+}
+
+fn net(n: u8) -> NetConfig {
+    NetConfig {
+        mac: [0x02, 0, 0, 0, 0, n],
+        prefix_len: 24,
+        gateway: None,
+        random_seed: n as u64,
+    }
+}
+
+/// Bytes per sample: a few samples per datagram, so loss hits data as well as discovery.
+const SAMPLE: usize = 400;
+
+fn payload(i: u32) -> [u8; SAMPLE] {
+    let mut p = [0u8; SAMPLE];
+    p[..4].copy_from_slice(&[0, 1, 0, 0]);
+    p[4..8].copy_from_slice(&i.to_le_bytes());
+    p
+}
+
+/// Runs one scenario; returns the engines' and drivers' counters for the caller to inspect.
+fn exchange(mode: Discovery, loss_per_mille: u32, seed: u64, samples: u32) {
+    let link = LinkT::lossy(loss_per_mille, seed);
+    let mut ea = engine(1, mode);
+    let mut eb = engine(2, mode);
+    let mut now = Instant(0);
+    let mut da: Driver<'_, _, TCP> =
+        Driver::new(link.port(0), net(1), &ea, memory(), now).expect("driver a");
+    let mut db: Driver<'_, _, TCP> =
+        Driver::new(link.port(1), net(2), &eb, memory(), now).expect("driver b");
+
+    let topic = TopicSpec::new("smoltcp/link", "Counter");
+    let wq = WriterQos {
+        reliability: Reliability::Reliable,
+        history: History::KeepAll,
+        ..WriterQos::default()
+    };
+    let rq = ReaderQos {
+        reliability: Reliability::Reliable,
+        history: History::KeepAll,
+        ..ReaderQos::default()
+    };
+    let w = ea.create_writer(now, &topic, &wq).unwrap();
+    let r = eb.create_reader(now, &topic, &rq).unwrap();
+
+    let mut written = 0u32;
+    let mut expect = 0u32;
+    let mut out = [0u8; 1024];
+    let mut discovered = [false; 2];
+    // Virtual time in 1 ms steps: lost frames cost retransmission timers, not wall time.
+    let limit = Instant(120_000_000);
+    while expect < samples {
+        assert!(
+            now < limit,
+            "{mode:?} loss {loss_per_mille}‰ seed {seed}: stuck at {expect}/{samples} \
+             (written {written}, matched {} / {})\nA {:?}\nB {:?}\nA {:?}\nB {:?}\nlink {:?} {:?}",
+            ea.matched_readers(w),
+            eb.matched_writers(r),
+            da.stats(),
+            db.stats(),
+            ea.stats(),
+            eb.stats(),
+            link.counters(0),
+            link.counters(1),
+        );
+        da.poll(now, &mut ea);
+        db.poll(now, &mut eb);
+        for (i, (d, e)) in [(&mut da, &mut ea), (&mut db, &mut eb)]
+            .into_iter()
+            .enumerate()
+        {
+            while let Some(ev) = d.poll_event(e) {
+                if let Event::ParticipantDiscovered(_) = ev {
+                    discovered[i] = true;
+                }
+            }
+        }
+        while written < samples && ea.matched_readers(w) > 0 {
+            match ea.write(now, w, &payload(written), Time::ZERO) {
+                Ok(_) => written += 1,
+                Err(WriteError::HistoryFull | WriteError::OutOfMemory) => break,
+                Err(e) => panic!("write: {e}"),
+            }
+        }
+        while let Some(info) = eb.take(r, &mut out).unwrap() {
+            let v = u32::from_le_bytes(out[4..8].try_into().unwrap());
+            assert_eq!(
+                v, expect,
+                "{mode:?}: out of order or duplicate at {:?}",
+                info.sn
+            );
+            expect += 1;
+        }
+        now = Instant(now.0 + 1_000);
+    }
+    assert!(discovered[0] && discovered[1]);
+    // Nothing more arrives after the last sample.
+    for _ in 0..2_000 {
+        da.poll(now, &mut ea);
+        db.poll(now, &mut eb);
+        assert!(
+            eb.take(r, &mut out).unwrap().is_none(),
+            "duplicate delivery"
+        );
+        now = Instant(now.0 + 1_000);
+    }
+    if loss_per_mille > 0 {
+        assert!(link.counters(0).lost + link.counters(1).lost > 0);
+    }
+    if mode == Discovery::Tcp {
+        assert!(da.stats().streams_connected > 0 && db.stats().streams_accepted > 0);
+        assert!(da.stats().stream_messages_sent > 0);
+    }
+    eprintln!(
+        "{mode:?} loss {loss_per_mille}‰: {samples} samples in {} ms virtual; A {:?}; link {:?}",
+        now.0 / 1000,
+        da.stats(),
+        link.counters(0)
+    );
+}
+
+#[test]
+fn multicast_discovery_lossless() {
+    exchange(Discovery::Multicast, 0, 1, 300);
+}
+
+#[test]
+fn multicast_discovery_with_loss() {
+    for seed in 1..=3 {
+        exchange(Discovery::Multicast, 200, seed, 300);
+    }
+}
+
+#[test]
+fn unicast_peers_with_loss() {
+    for seed in 4..=5 {
+        exchange(Discovery::Unicast, 100, seed, 300);
+    }
+}
+
+#[test]
+fn tcp_only_with_loss() {
+    exchange(Discovery::Tcp, 0, 6, 200);
+    exchange(Discovery::Tcp, 100, 7, 200);
+}
