@@ -154,6 +154,17 @@ pub struct ParticipantSummary {
     pub version: ProtocolVersion,
     /// Its lease.
     pub lease: Span,
+    user_data: [u8; MAX_USER_DATA],
+    user_data_len: u8,
+}
+
+impl ParticipantSummary {
+    /// Its USER_DATA (empty when it sent none or more than `MAX_USER_DATA` bytes). Tools use
+    /// it to recognise peers: ddsperf announces `DDSPerf:<H>:<pid>:<host>`, ROS 2
+    /// `enclave=/;`.
+    pub fn user_data(&self) -> &[u8] {
+        &self.user_data[..self.user_data_len as usize]
+    }
 }
 
 /// A remote user endpoint as `Engine::remote_endpoints` reports it.
@@ -1724,6 +1735,8 @@ impl Engine {
                 vendor: p.vendor,
                 version: p.version,
                 lease: p.lease,
+                user_data: p.user_data,
+                user_data_len: p.user_data_len,
             })
     }
 

@@ -49,7 +49,8 @@ pub const MAX_PARTITIONS: usize = pick(1, 4, 4);
 pub const MAX_NAME: usize = pick(64, 128, 128);
 /// Bytes of a partition name.
 pub const MAX_PARTITION_NAME: usize = pick(32, 64, 64);
-/// Bytes of user data per participant.
+/// Bytes of USER_DATA of this participant, and remembered per remote participant (longer
+/// remote user data is not kept).
 pub const MAX_USER_DATA: usize = pick(32, 64, 64);
 /// Bytes of one payload-pool block.
 pub const POOL_BLOCK: usize = pick(128, 256, 1024);

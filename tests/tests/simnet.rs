@@ -498,3 +498,26 @@ fn fragmented_samples_arrive_whole_under_loss() {
 fn one_mebibyte_samples_arrive_under_twenty_percent_loss() {
     fragmented_transfer(3000, 0.2, 1 << 20, 3);
 }
+
+#[test]
+fn remote_participant_user_data_is_remembered() {
+    let mut net = SimNet::new(31, Link::perfect());
+    let mut a = net.config(true);
+    assert!(a.set_user_data(b"DDSPerf:0:42:host"));
+    let a = net.add(a);
+    let b = net.config(true);
+    let b = net.add(b);
+    assert!(net.run_until(|n| n.fully_discovered(), 5 * SECOND));
+    let seen: Vec<Vec<u8>> = net
+        .engine(b)
+        .participants()
+        .map(|p| p.user_data().to_vec())
+        .collect();
+    assert_eq!(seen, vec![b"DDSPerf:0:42:host".to_vec()]);
+    let seen_by_a: Vec<usize> = net
+        .engine(a)
+        .participants()
+        .map(|p| p.user_data().len())
+        .collect();
+    assert_eq!(seen_by_a, vec![0]);
+}

@@ -4,7 +4,7 @@ mod matching;
 
 pub(crate) use matching::{check_match, MatchResult};
 
-use crate::limits::{MAX_NAME, MAX_PARTITIONS, MAX_PARTITION_NAME};
+use crate::limits::{MAX_NAME, MAX_PARTITIONS, MAX_PARTITION_NAME, MAX_USER_DATA};
 use crate::qos::{Durability, Reliability};
 use crate::time::{Instant, Span};
 use crate::wire::{
@@ -100,6 +100,10 @@ pub(crate) struct RemoteParticipant {
     pub default_unicast: Option<Locator>,
     /// Directed SPDP announcements still owed to it (a prompt reply to a newcomer).
     pub directed_spdp_owed: u8,
+    /// Its USER_DATA (empty when absent or longer than `MAX_USER_DATA`).
+    pub user_data: [u8; MAX_USER_DATA],
+    /// Bytes of `user_data` in use.
+    pub user_data_len: u8,
 }
 
 /// Picks the first UDPv4 or TCPv4 locator of a list, the preferred kind first.
@@ -130,6 +134,14 @@ impl RemoteParticipant {
             .map_or(Span::from_secs(100 * 365 * 86400), Span::from_micros);
         let metatraffic = pick_locator(d.metatraffic_unicast.as_slice(), prefer_tcp);
         let default_unicast = pick_locator(d.default_unicast.as_slice(), prefer_tcp);
+        let mut user_data = [0; MAX_USER_DATA];
+        let user_data_len = match d.user_data {
+            Some(u) if u.len() <= MAX_USER_DATA => {
+                user_data[..u.len()].copy_from_slice(u);
+                u.len() as u8
+            }
+            _ => 0,
+        };
         RemoteParticipant {
             prefix: d.guid.prefix,
             vendor,
@@ -140,6 +152,8 @@ impl RemoteParticipant {
             metatraffic: metatraffic.or(default_unicast),
             default_unicast: default_unicast.or(metatraffic),
             directed_spdp_owed: 0,
+            user_data,
+            user_data_len,
         }
     }
 }
