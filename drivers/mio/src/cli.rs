@@ -1,7 +1,7 @@
 //! Flags shared by `pub`, `sub` and `ls`, and what they turn into.
 
 use pollen_engine::{Durability, History, Peer, ReaderQos, Reliability, WriterQos};
-use pollen_mio::Options;
+use pollen_mio::{Options, Transport};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -24,6 +24,20 @@ pub struct NetArgs {
     /// No SPDP multicast: discover through --peer only.
     #[arg(long)]
     pub no_multicast: bool,
+    /// Transport to peers. `tcp`: RTPS over TCP (Cyclone DDS framing) only, no multicast;
+    /// listens on TCP port 7410 + 250·domain + 2·id (the metatraffic port number) and --peer
+    /// addresses are TCP peers (without a port, the TCP ports of ids 0..9 are probed).
+    #[arg(long, value_enum, default_value = "udp")]
+    pub transport: TransportArg,
+}
+
+/// `--transport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TransportArg {
+    /// UDP unicast and multicast.
+    Udp,
+    /// TCP connections only.
+    Tcp,
 }
 
 fn parse_peer(s: &str) -> Result<Peer, String> {
@@ -69,11 +83,16 @@ impl NetArgs {
                 port: None,
             });
         }
+        let transport = match self.transport {
+            TransportArg::Udp => Transport::Udp,
+            TransportArg::Tcp => Transport::Tcp,
+        };
         Ok(Options {
             domain_id: self.domain,
             interface,
             peers,
-            multicast: !self.no_multicast,
+            multicast: !self.no_multicast && transport == Transport::Udp,
+            transport,
             ..Options::default()
         })
     }

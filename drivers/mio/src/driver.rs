@@ -2,11 +2,12 @@
 
 use crate::clock::Clock;
 use crate::socket;
+use crate::tcp::{self, Tcp, TcpOptions};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use pollen_engine::config::ports;
 use pollen_engine::limits::MAX_PEERS;
-use pollen_engine::wire::{GuidPrefix, Locator};
+use pollen_engine::wire::{GuidPrefix, Locator, LocatorKind};
 use pollen_engine::{Config, Destination, Engine, Instant, Peer};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -38,6 +39,26 @@ pub struct Options {
     pub user_data: Vec<u8>,
     /// Largest datagram the engine emits; `None` picks 16384 on loopback, 1472 elsewhere.
     pub mtu: Option<usize>,
+    /// How to reach peers: UDP (the default) or TCP.
+    pub transport: Transport,
+    /// Limits and timers of TCP connections (used with [`Transport::Tcp`], and for TCP
+    /// locators a peer announces without UDP ones).
+    pub tcp: TcpOptions,
+}
+
+/// The transport a participant uses to reach its peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// UDP unicast and (unless turned off) SPDP multicast.
+    #[default]
+    Udp,
+    /// RTPS over TCP with Cyclone DDS's framing, no multicast. The participant listens on the
+    /// TCP port numbered like its metatraffic UDP port (7410 + 250·domain + 2·id; TCP and UDP
+    /// ports are separate name spaces, and the participant id is chosen so that all three are
+    /// free), announces that TCPv4 locator beside its UDP ones and prefers remote TCP
+    /// locators. [`Options::peers`] are reached over TCP: a peer without a port is probed on
+    /// the TCP ports of participant ids 0..9, which is where other Pollen participants listen.
+    Tcp,
 }
 
 impl Default for Options {
@@ -51,6 +72,8 @@ impl Default for Options {
             guid_prefix: None,
             user_data: Vec::new(),
             mtu: None,
+            transport: Transport::Udp,
+            tcp: TcpOptions::default(),
         }
     }
 }
@@ -70,12 +93,15 @@ pub struct DriverStats {
     /// Datagrams not sent because their destination was outside loopback while the driver is
     /// pinned to loopback.
     pub refused_off_loopback: u64,
-    /// Transmits to a transport the driver does not have (TCP), skipped.
+    /// Transmits to a destination the driver cannot reach (a TCP locator that is not IPv4),
+    /// skipped.
     pub unsupported_destination: u64,
     /// Receive errors other than WouldBlock.
     pub receive_errors: u64,
     /// The last send or receive error, for diagnostics.
     pub last_error: Option<String>,
+    /// The TCP transport's counters.
+    pub tcp: tcp::TcpStats,
 }
 
 struct Sock {
@@ -83,11 +109,13 @@ struct Sock {
     locator: Locator,
 }
 
-/// A datagram the kernel would not take yet: its bytes stay at the start of `tx`.
+/// A transmit the kernel (UDP) or a full connection buffer (TCP) would not take yet: its
+/// bytes stay at the start of `tx`.
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     len: usize,
     to: SocketAddrV4,
+    tcp: bool,
 }
 
 /// One participant bound to UDP sockets.
@@ -105,6 +133,7 @@ pub struct Driver {
     tx: Vec<u8>,
     rx: Vec<u8>,
     pending: Option<Pending>,
+    tcp: Tcp,
     stats: DriverStats,
 }
 
@@ -144,7 +173,12 @@ impl Driver {
                 format!("at most {MAX_PEERS} peers"),
             ));
         }
-        let (participant_id, meta, user) = Self::bind_unicast_pair(&opts)?;
+        let tcp_mode = opts.transport == Transport::Tcp;
+        let (participant_id, meta, user, listener) = Self::bind_unicast_pair(&opts)?;
+        let tcp_port = listener
+            .as_ref()
+            .map(|l| l.local_addr().map(|a| a.port()))
+            .transpose()?;
         let prefix = match opts.guid_prefix {
             Some(p) => p,
             None => crate::random_guid_prefix()?,
@@ -153,14 +187,20 @@ impl Driver {
         cfg.domain_id = opts.domain_id;
         cfg.participant_id = participant_id;
         cfg.unicast_address = opts.interface.octets();
-        cfg.multicast = opts.multicast;
+        cfg.multicast = opts.multicast && !tcp_mode;
+        cfg.tcp_port = tcp_port;
+        cfg.prefer_tcp = tcp_mode;
         cfg.mtu = opts.mtu.unwrap_or(if opts.interface.is_loopback() {
             16_384
         } else {
             1472
         });
         for p in &opts.peers {
-            cfg.add_peer(*p);
+            if tcp_mode {
+                cfg.add_tcp_peer(*p);
+            } else {
+                cfg.add_peer(*p);
+            }
         }
         if !cfg.set_user_data(&opts.user_data) {
             return Err(io::Error::new(
@@ -176,6 +216,10 @@ impl Driver {
         let mut sockets = Vec::new();
         let mut sender = None;
         for l in engine.listen_locators() {
+            // The TCP listener is already bound (it is part of the participant id probe).
+            if l.locator.kind() != LocatorKind::UdpV4 {
+                continue;
+            }
             let Some((ip, port)) = l.locator.ipv4() else {
                 continue;
             };
@@ -196,6 +240,7 @@ impl Driver {
         }
         let sender =
             sender.ok_or_else(|| io::Error::other("engine asked for no unicast socket"))?;
+        let tcp = Tcp::new(opts.tcp.clone(), listener, opts.interface.is_loopback());
         Ok(Driver {
             engine,
             clock,
@@ -207,14 +252,22 @@ impl Driver {
             tx: vec![0; mtu],
             rx: vec![0; MAX_DATAGRAM],
             pending: None,
+            tcp,
             stats: DriverStats::default(),
         })
     }
 
-    /// Binds the metatraffic and user unicast ports of the first free participant id.
+    /// Binds the metatraffic and user unicast ports of the first free participant id, and with
+    /// TCP the listener on the metatraffic port number.
+    #[allow(clippy::type_complexity)]
     fn bind_unicast_pair(
         opts: &Options,
-    ) -> io::Result<(u16, std::net::UdpSocket, std::net::UdpSocket)> {
+    ) -> io::Result<(
+        u16,
+        std::net::UdpSocket,
+        std::net::UdpSocket,
+        Option<std::net::TcpListener>,
+    )> {
         let ids = match opts.participant_id {
             Some(id) => id..=id,
             None => 0..=MAX_PROBED_PARTICIPANT_ID,
@@ -234,8 +287,19 @@ impl Driver {
                 }
                 Err(e) => return Err(e),
             };
-            match socket::bind_unicast(user_port as u16, opts.interface) {
-                Ok(user) => return Ok((id, meta, user)),
+            let user = match socket::bind_unicast(user_port as u16, opts.interface) {
+                Ok(user) => user,
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                    last = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if opts.transport == Transport::Udp {
+                return Ok((id, meta, user, None));
+            }
+            match socket::bind_tcp_listener(meta_port as u16, opts.interface) {
+                Ok(l) => return Ok((id, meta, user, Some(l))),
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
                 Err(e) => return Err(e),
             }
@@ -280,12 +344,20 @@ impl Driver {
         &self.stats
     }
 
-    /// How many tokens [`Driver::register`] uses.
-    pub fn token_count(&self) -> usize {
-        self.sockets.len()
+    /// The TCP port the participant listens on ([`Transport::Tcp`]).
+    pub fn tcp_port(&self) -> Option<u16> {
+        self.tcp.listen_port()
     }
 
-    /// Registers the sockets with `registry` as tokens `first .. first + token_count()`.
+    /// How many tokens [`Driver::register`] uses: the UDP sockets, the TCP listener and one per
+    /// possible TCP connection.
+    pub fn token_count(&self) -> usize {
+        self.sockets.len() + self.tcp.token_count()
+    }
+
+    /// Registers the sockets with `registry` as tokens `first .. first + token_count()`. The
+    /// driver keeps a clone of `registry` to register the TCP connections it opens or accepts
+    /// later.
     pub fn register(&mut self, registry: &Registry, first: Token) -> io::Result<()> {
         for (i, s) in self.sockets.iter_mut().enumerate() {
             let interest = if i == self.sender {
@@ -295,6 +367,8 @@ impl Driver {
             };
             registry.register(&mut s.socket, Token(first.0 + i), interest)?;
         }
+        self.tcp
+            .register(registry, Token(first.0 + self.sockets.len()))?;
         self.first_token = Some(first);
         Ok(())
     }
@@ -304,33 +378,38 @@ impl Driver {
         for s in self.sockets.iter_mut() {
             registry.deregister(&mut s.socket)?;
         }
+        self.tcp.deregister(registry)?;
         self.first_token = None;
         Ok(())
     }
 
-    /// Handles readiness of `token`: reads every queued datagram into the engine and flushes.
+    /// Handles readiness (of any kind) of `token`: reads every queued datagram or stream
+    /// byte into the engine, accepts connections, writes buffered stream bytes, and flushes.
     /// Returns false when the token is not one of ours.
     pub fn handle_readable(&mut self, token: Token) -> io::Result<bool> {
         let Some(first) = self.first_token else {
             return Ok(false);
         };
-        let Some(i) = token
-            .0
-            .checked_sub(first.0)
-            .filter(|i| *i < self.sockets.len())
-        else {
-            return Ok(false);
-        };
-        self.receive(i);
+        match token.0.checked_sub(first.0) {
+            Some(i) if i < self.sockets.len() => self.receive(i),
+            Some(_) => {
+                if !self.tcp.handle_token(token, &mut self.engine, &self.clock) {
+                    return Ok(false);
+                }
+            }
+            None => return Ok(false),
+        }
         self.flush()?;
         Ok(true)
     }
 
-    /// Reads every socket until it would block (for loops that do not track tokens).
+    /// Reads every socket until it would block, accepts and services every TCP connection
+    /// (for loops that do not track tokens).
     pub fn handle_all_readable(&mut self) -> io::Result<()> {
         for i in 0..self.sockets.len() {
             self.receive(i);
         }
+        self.tcp.poll_all(&mut self.engine, &self.clock);
         self.flush()
     }
 
@@ -360,21 +439,33 @@ impl Driver {
         }
     }
 
-    /// Runs the engine's timers if they are due, then flushes.
+    /// Runs the engine's timers and the TCP connections' timers if they are due, then
+    /// flushes.
     pub fn handle_timeout(&mut self) -> io::Result<()> {
         let now = self.clock.now();
         if self.engine.poll_timeout().is_some_and(|t| t <= now) {
             self.engine.handle_timeout(now);
+        }
+        if self
+            .tcp
+            .next_deadline()
+            .is_some_and(|t| t <= std::time::Instant::now())
+        {
+            self.tcp.handle_timeouts(&mut self.engine, &self.clock);
         }
         self.flush()
     }
 
     /// When [`Driver::handle_timeout`] must run next.
     pub fn next_deadline(&self) -> Option<std::time::Instant> {
-        self.engine.poll_timeout().map(|t| self.clock.to_std(t))
+        let engine = self.engine.poll_timeout().map(|t| self.clock.to_std(t));
+        match (engine, self.tcp.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Whether a datagram waits for the socket to become writable.
+    /// Whether a transmit waits for a socket to become writable or a connection to drain.
     pub fn is_blocked(&self) -> bool {
         self.pending.is_some()
     }
@@ -382,6 +473,13 @@ impl Driver {
     /// Sends everything the engine owes. On a full socket buffer the one datagram in hand is
     /// kept and retried on the next call (the sending socket is registered for writability).
     pub fn flush(&mut self) -> io::Result<()> {
+        self.tcp.drain_all(&mut self.engine, &self.clock);
+        let result = self.flush_transmits();
+        self.stats.tcp.clone_from(&self.tcp.stats);
+        result
+    }
+
+    fn flush_transmits(&mut self) -> io::Result<()> {
         if let Some(p) = self.pending {
             if !self.send(p)? {
                 return Ok(());
@@ -393,18 +491,16 @@ impl Driver {
             let Some(t) = self.engine.poll_transmit(now, &mut self.tx) else {
                 return Ok(());
             };
-            let loc = match t.destination {
-                Destination::Udp(loc) => loc,
-                // Stream transports are not bound by this driver (yet): the engine only
-                // addresses TCP peers that announced TCP locators.
-                other => {
-                    self.stats.unsupported_destination += 1;
-                    self.stats.last_error = Some(format!("no transport for {other:?}"));
-                    continue;
-                }
+            let (loc, tcp) = match t.destination {
+                Destination::Udp(loc) => (loc, false),
+                Destination::Tcp(loc) => (loc, true),
             };
             let Some((ip, port)) = loc.ipv4() else {
-                self.stats.send_errors += 1;
+                if tcp {
+                    self.stats.unsupported_destination += 1;
+                } else {
+                    self.stats.send_errors += 1;
+                }
                 self.stats.last_error = Some(format!("cannot send to {loc}"));
                 continue;
             };
@@ -416,6 +512,7 @@ impl Driver {
             let p = Pending {
                 len: t.len,
                 to: SocketAddrV4::new(ip, port),
+                tcp,
             };
             if !self.send(p)? {
                 self.pending = Some(p);
@@ -424,8 +521,14 @@ impl Driver {
         }
     }
 
-    /// Sends the datagram at the start of `tx`; false when it would block.
+    /// Sends the transmit at the start of `tx`; false when it would block.
     fn send(&mut self, p: Pending) -> io::Result<bool> {
+        if p.tcp {
+            let sent = self
+                .tcp
+                .send(p.to, &self.tx[..p.len], &mut self.engine, &self.clock);
+            return Ok(sent != tcp::Send::Blocked);
+        }
         let s = &self.sockets[self.sender].socket;
         loop {
             match s.send_to(&self.tx[..p.len], SocketAddr::V4(p.to)) {
@@ -455,8 +558,10 @@ impl Driver {
         self.engine.shutdown(now);
         let end = std::time::Instant::now() + linger;
         loop {
+            self.tcp.poll_all(&mut self.engine, &self.clock);
             self.flush()?;
-            if self.pending.is_none() || std::time::Instant::now() >= end {
+            let done = self.pending.is_none() && self.tcp.unsent() == 0;
+            if done || std::time::Instant::now() >= end {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(1));

@@ -1,4 +1,5 @@
-//! Pollen's native driver: the Sans-IO engine bound to UDP sockets with [`mio`].
+//! Pollen's native driver: the Sans-IO engine bound to UDP sockets and TCP connections with
+//! [`mio`].
 //!
 //! [`Driver`] owns one [`Engine`](pollen_engine::Engine), its sockets and a monotonic clock. It
 //! can live inside an application's own mio loop (register its sockets with a
@@ -29,10 +30,12 @@ mod clock;
 mod driver;
 mod iface;
 mod socket;
+mod tcp;
 
 pub use clock::Clock;
-pub use driver::{Driver, DriverStats, Options, Runner};
+pub use driver::{Driver, DriverStats, Options, Runner, Transport};
 pub use iface::{resolve_interface, InterfaceError, INTERFACE_ENV};
+pub use tcp::{TcpOptions, TcpStats};
 
 pub use pollen_engine;
 

@@ -1,4 +1,4 @@
-//! Opening the UDP sockets the engine asks for.
+//! Opening the UDP sockets and the TCP listener the engine asks for.
 //!
 //! Unicast sockets bind INADDR_ANY without address reuse, so a port held by another process is
 //! refused and the participant id probe moves on (Fast DDS rewrites a peer locator equal to one
@@ -53,5 +53,26 @@ pub(crate) fn bind_multicast(
     // Only the groups this socket joined, not every group some socket on the host joined.
     #[cfg(target_os = "linux")]
     s.set_multicast_all_v4(false)?;
+    Ok(s.into())
+}
+
+/// A TCP listener on `port`: on 127.0.0.1 when the participant is pinned to loopback (so
+/// nothing off the host can even connect), else on INADDR_ANY like the UDP sockets. Address
+/// reuse lets a restarted participant listen again while old connections linger in
+/// TIME_WAIT; it does not let two listeners share a port.
+pub(crate) fn bind_tcp_listener(
+    port: u16,
+    interface: Ipv4Addr,
+) -> io::Result<std::net::TcpListener> {
+    let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    s.set_nonblocking(true)?;
+    s.set_reuse_address(true)?;
+    let ip = if interface.is_loopback() {
+        Ipv4Addr::LOCALHOST
+    } else {
+        Ipv4Addr::UNSPECIFIED
+    };
+    s.bind(&SocketAddrV4::new(ip, port).into())?;
+    s.listen(128)?;
     Ok(s.into())
 }
