@@ -7,6 +7,7 @@ mod cli;
 mod decode;
 mod ls;
 mod params;
+mod perf;
 mod pubsub;
 mod types;
 
@@ -32,6 +33,12 @@ enum Command {
     Sub(pubsub::SubArgs),
     /// List the participants, topics and endpoints discovered on a domain.
     Ls(ls::LsArgs),
+    /// Measure latency against `pollen pong` or Cyclone's `ddsperf pong` (half round trips).
+    Ping(perf::PingArgs),
+    /// Answer pings from `pollen ping` or Cyclone's `ddsperf ping`.
+    Pong(perf::PongArgs),
+    /// Throughput on ddsperf's data topic: `perf pub` writes, `perf sub` counts.
+    Perf(perf::PerfArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,5 +48,8 @@ fn main() -> ExitCode {
         Command::Pub(args) => pubsub::run_pub(&args),
         Command::Sub(args) => pubsub::run_sub(&args),
         Command::Ls(args) => ls::run(&args),
+        Command::Ping(args) => perf::run_ping(&args),
+        Command::Pong(args) => perf::run_pong(&args),
+        Command::Perf(args) => perf::run_perf(&args),
     }
 }
