@@ -1,7 +1,7 @@
 //! The `pub` and `sub` commands of the component, on top of [`Driver::run`].
 
 use crate::args::{dds_topic, Common, DataType, PubArgs, SubArgs};
-use crate::payload;
+use crate::{payload, perf};
 use crate::{source_time, Driver, Options};
 use core::ops::ControlFlow;
 use pollen_engine::{
@@ -17,16 +17,21 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn start(c: &Common) -> Result<Driver, String> {
+    let user_data = if c.ros {
+        b"enclave=/;".to_vec()
+    } else {
+        Vec::new()
+    };
+    start_with(c, user_data)
+}
+
+fn start_with(c: &Common, user_data: Vec<u8>) -> Result<Driver, String> {
     let opts = Options {
         domain_id: c.domain,
         peers: c.peers.clone(),
         transport: c.transport,
         participant_id: c.participant_id,
-        user_data: if c.ros {
-            b"enclave=/;".to_vec()
-        } else {
-            Vec::new()
-        },
+        user_data,
         ..Options::default()
     };
     let d = Driver::new(opts).map_err(|e| format!("cannot open sockets: {e}"))?;
@@ -333,4 +338,113 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
     }
     d.shutdown(100_000);
     code
+}
+
+/// A KeyedSeq topic in `partitions`.
+fn keyed<'a>(name: &'a str, partitions: &'a [&'a str]) -> TopicSpec<'a> {
+    TopicSpec {
+        name,
+        type_name: payload::KEYED_SEQ,
+        keyed: true,
+        partitions,
+    }
+}
+
+/// Runs `pong`: answers every ping on `DDSPerfRPingKS` with the same sample and source
+/// timestamp on `DDSPerfRPongKS`, in the partition named after the pinger's participant, until
+/// `--timeout` passes (or forever).
+pub fn run_pong(c: &Common) -> ExitCode {
+    // WASI has no process id; a random one tells our ddsperf peers apart.
+    let pid = (wasi::random::random::get_random_u64() % 1_000_000) as u32;
+    let mut d = match start_with(c, perf::user_data(pid, "wasm")) {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let reliable_last_1 = ReaderQos {
+        reliability: Reliability::Reliable,
+        history: History::KeepLast(1),
+        ..ReaderQos::default()
+    };
+    let now = d.now();
+    let ping_reader =
+        match d
+            .engine_mut()
+            .create_reader(now, &keyed(perf::PING_TOPIC, &[]), &reliable_last_1)
+        {
+            Ok(r) => r,
+            Err(e) => return fail(format!("cannot create the ping reader: {e}")),
+        };
+    let deadline = c
+        .timeout
+        .map(|t| now + Span::from_micros(t.as_micros() as u64));
+    // Pong writers per pinging participant, made when it is discovered.
+    let mut pongers: Vec<(pollen_engine::wire::GuidPrefix, pollen_engine::WriterHandle)> =
+        Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    let mut answered = 0u64;
+    d.run(|d| {
+        report(d, c.verbose);
+        let peers: Vec<_> = d
+            .engine()
+            .participants()
+            .filter(|p| perf::is_ddsperf(p.user_data()))
+            .map(|p| p.guid_prefix)
+            .collect();
+        for p in peers {
+            if pongers.iter().any(|(q, _)| *q == p) {
+                continue;
+            }
+            let part = perf::guid_partition(p);
+            let parts = [part.as_str()];
+            let qos = WriterQos {
+                reliability: Reliability::Reliable,
+                history: History::KeepLast(1),
+                ..WriterQos::default()
+            };
+            let t = d.now();
+            match d
+                .engine_mut()
+                .create_writer(t, &keyed(perf::PONG_TOPIC, &parts), &qos)
+            {
+                Ok(w) => pongers.push((p, w)),
+                Err(e) => eprintln!("pollen-wasi: no pong writer for {p}: {e}"),
+            }
+        }
+        loop {
+            let info = match d.engine_mut().take(ping_reader, &mut buf) {
+                Ok(Some(info)) => info,
+                Ok(None) => break,
+                Err(TakeError::BufferTooSmall { needed }) => {
+                    buf.resize(needed, 0);
+                    continue;
+                }
+                Err(_) => break,
+            };
+            let Some(ts) = info.source_timestamp else {
+                continue;
+            };
+            if info.state != InstanceState::Alive {
+                continue;
+            }
+            let Some(&(_, w)) = pongers.iter().find(|(p, _)| *p == info.writer.prefix) else {
+                continue;
+            };
+            let t = d.now();
+            if d.engine_mut().write(t, w, &buf[..info.len], ts).is_ok() {
+                answered += 1;
+            }
+        }
+        let now = d.now();
+        match deadline {
+            Some(t) if now >= t => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(Some(deadline.map_or(now + Span::from_millis(500), |t| {
+                t.min(now + Span::from_millis(500))
+            }))),
+        }
+    });
+    if c.verbose {
+        eprintln!("pollen-wasi: answered {answered} pings; {:?}", d.stats());
+    }
+    d.shutdown(100_000);
+    ExitCode::SUCCESS
 }

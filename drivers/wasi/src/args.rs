@@ -5,6 +5,7 @@
 //! pollen-wasi pub TOPIC [MESSAGE] [--count N] [--size BYTES] [--rate HZ] [--wait-readers N]
 //!                                 [--linger SECONDS] [--keyval K] [common options]
 //! pollen-wasi sub TOPIC [--count N] [--quiet] [common options]
+//! pollen-wasi pong [common options]
 //! common: --type string|keyedseq  --ros  --reliable|--best-effort  --timeout SECONDS
 //!         --peer ADDR[:PORT] (repeatable; default $POLLEN_PEERS, else 127.0.0.1)
 //!         --domain N  --transport udp|tcp  --participant-id N  --verbose
@@ -22,6 +23,7 @@ pub const PEERS_ENV: &str = "POLLEN_PEERS";
 pub const USAGE: &str = "\
 usage: pollen-wasi pub TOPIC [MESSAGE] [options]
        pollen-wasi sub TOPIC [options]
+       pollen-wasi pong [options]
 
 A Pollen DDS participant in a WebAssembly component. No multicast: peers are found through
 unicast initial peers (--peer, else $POLLEN_PEERS, else 127.0.0.1 on the well-known ports).
@@ -47,6 +49,9 @@ pub options:
   --keyval K               the key of keyedseq samples (default 0)
 sub options:
   -q, --quiet              print no samples, only a summary line (count, seconds, rate)
+
+pong answers the pings of Cyclone's `ddsperf ping` and of `pollen ping` (DDSPerfRPingKS,
+echoed on DDSPerfRPongKS in the pinger's partition) until --timeout passes.
 ";
 
 /// The data types the component knows.
@@ -129,6 +134,8 @@ pub enum Command {
     Pub(PubArgs),
     /// `sub`.
     Sub(SubArgs),
+    /// `pong` (its `topic` is empty).
+    Pong(Common),
     /// `help`, `-h`, `--help`.
     Help,
 }
@@ -206,7 +213,7 @@ pub fn parse<S: AsRef<str>>(args: &[S], env_peers: Option<&str>) -> Result<Comma
     let mut it = args.iter().map(|s| s.as_ref());
     let cmd = match it.next() {
         None | Some("help" | "-h" | "--help") => return Ok(Command::Help),
-        Some(c @ ("pub" | "sub")) => c,
+        Some(c @ ("pub" | "sub" | "pong")) => c,
         Some(other) => return err(format!("unknown command {other:?} (try --help)")),
     };
     let mut positional: Vec<&str> = Vec::new();
@@ -227,6 +234,7 @@ pub fn parse<S: AsRef<str>>(args: &[S], env_peers: Option<&str>) -> Result<Comma
         (None, None, 1usize, None, 0u32, false);
     let (mut saw_reliable, mut saw_best_effort) = (false, false);
     let is_pub = cmd == "pub";
+    let is_sub = cmd == "sub";
     while let Some(a) = it.next() {
         if !a.starts_with('-') || a == "-" {
             positional.push(a);
@@ -287,7 +295,7 @@ pub fn parse<S: AsRef<str>>(args: &[S], env_peers: Option<&str>) -> Result<Comma
             "--wait-readers" if is_pub => wait_readers = number(flag, value()?)?,
             "--linger" if is_pub => linger = Some(parse_seconds(value()?)?),
             "--keyval" if is_pub => keyval = number(flag, value()?)?,
-            "-q" | "--quiet" if !is_pub => quiet = true,
+            "-q" | "--quiet" if is_sub => quiet = true,
             _ => return err(format!("unknown option {flag:?} for {cmd} (try --help)")),
         }
     }
@@ -308,6 +316,12 @@ pub fn parse<S: AsRef<str>>(args: &[S], env_peers: Option<&str>) -> Result<Comma
         ));
     }
     let mut pos = positional.into_iter();
+    if cmd == "pong" {
+        if let Some(extra) = pos.next() {
+            return err(format!("unexpected argument {extra:?}"));
+        }
+        return Ok(Command::Pong(common));
+    }
     common.topic = match pos.next() {
         Some(t) => t.to_string(),
         None => return err(format!("{cmd} needs a TOPIC")),
@@ -451,6 +465,12 @@ mod tests {
             assert!(parse(bad, None).is_err(), "{bad:?} parsed");
         }
         assert_eq!(parse::<&str>(&[], None), Ok(Command::Help));
+        assert!(parse(&["pong", "topic"], None).is_err());
+        assert!(parse(&["pong", "-q"], None).is_err());
+        assert!(matches!(
+            parse(&["pong", "--timeout", "3", "-d", "4"], None),
+            Ok(Command::Pong(Common { domain: 4, .. }))
+        ));
         assert_eq!(parse(&["pub", "t", "--help"], None), Ok(Command::Help));
     }
 

@@ -1,6 +1,6 @@
 //! Pollen's WASI preview-2 driver: the Sans-IO engine inside a WebAssembly component.
 //!
-//! On `wasm32-wasip2` the [`Driver`] binds the engine's unicast locators with
+//! On `wasm32-wasip2` the `Driver` binds the engine's unicast locators with
 //! `wasi:sockets/udp` (and, for `--transport tcp`, a `wasi:sockets/tcp` listener plus one
 //! connection per peer), sleeps in `wasi:io/poll` on the socket pollables and a
 //! `wasi:clocks/monotonic-clock` pollable for the engine deadline, reads `wasi:clocks` for
@@ -21,6 +21,7 @@ pub mod args;
 pub mod clock;
 pub mod net;
 pub mod payload;
+pub mod perf;
 
 #[cfg(all(target_os = "wasi", target_env = "p2"))]
 pub mod app;

@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         }
         Ok(Command::Pub(a)) => pollen_wasi::app::run_pub(&a),
         Ok(Command::Sub(a)) => pollen_wasi::app::run_sub(&a),
+        Ok(Command::Pong(c)) => pollen_wasi::app::run_pong(&c),
         Err(e) => {
             eprintln!("pollen-wasi: {e}");
             ExitCode::from(2)
