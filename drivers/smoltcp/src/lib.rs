@@ -14,7 +14,7 @@
 //! The engine is not owned by the driver: [`Driver::poll`] borrows it, so the application keeps
 //! calling `write`, `take` and `create_*` on it directly. One loop:
 //!
-//! ```ignore
+//! ```text
 //! loop {
 //!     let now = clock.now();                        // pollen_engine::Instant, microseconds
 //!     let deadline = driver.poll(now, &mut engine); // receive, timers, transmit
@@ -65,23 +65,24 @@ pub struct UdpBuffers<'a> {
     pub tx_payload: &'a mut [u8],
 }
 
-/// Owned storage for one UDP socket, `PACKETS` datagrams and `BYTES` payload bytes each way;
-/// `const` so it can live in a `static`.
-pub struct UdpStorage<const PACKETS: usize, const BYTES: usize> {
+/// Owned storage for one UDP socket: `PACKETS` datagrams and `RX` payload bytes received,
+/// `PACKETS` datagrams and `TX` bytes to send; `const` so it can live in a `static`. A socket
+/// that only receives may have `TX = 0`.
+pub struct UdpStorage<const PACKETS: usize, const RX: usize, const TX: usize> {
     rx_meta: [UdpPacketMetadata; PACKETS],
-    rx_payload: [u8; BYTES],
+    rx_payload: [u8; RX],
     tx_meta: [UdpPacketMetadata; PACKETS],
-    tx_payload: [u8; BYTES],
+    tx_payload: [u8; TX],
 }
 
-impl<const PACKETS: usize, const BYTES: usize> UdpStorage<PACKETS, BYTES> {
+impl<const PACKETS: usize, const RX: usize, const TX: usize> UdpStorage<PACKETS, RX, TX> {
     /// Zeroed storage.
     pub const fn new() -> Self {
         UdpStorage {
             rx_meta: [UdpPacketMetadata::EMPTY; PACKETS],
-            rx_payload: [0; BYTES],
+            rx_payload: [0; RX],
             tx_meta: [UdpPacketMetadata::EMPTY; PACKETS],
-            tx_payload: [0; BYTES],
+            tx_payload: [0; TX],
         }
     }
 
@@ -96,7 +97,9 @@ impl<const PACKETS: usize, const BYTES: usize> UdpStorage<PACKETS, BYTES> {
     }
 }
 
-impl<const PACKETS: usize, const BYTES: usize> Default for UdpStorage<PACKETS, BYTES> {
+impl<const PACKETS: usize, const RX: usize, const TX: usize> Default
+    for UdpStorage<PACKETS, RX, TX>
+{
     fn default() -> Self {
         Self::new()
     }

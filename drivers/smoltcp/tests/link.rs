@@ -57,7 +57,7 @@ fn memory() -> Memory<'static, TCP> {
     fn leak<T>(v: T) -> &'static mut T {
         Box::leak(Box::new(v))
     }
-    let udp = || leak(UdpStorage::<16, 32_768>::new()).buffers();
+    let udp = || leak(UdpStorage::<16, 32_768, 32_768>::new()).buffers();
     Memory {
         sockets: leak([SocketStorage::EMPTY; 3 + TCP]),
         multicast: udp(),

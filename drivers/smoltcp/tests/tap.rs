@@ -263,7 +263,7 @@ impl Participant {
         c.unicast_address = SMOLTCP_ADDR;
         let start = std::time::Instant::now();
         let mut engine = Box::new(Engine::new(c, Instant(0)).expect("config"));
-        let udp = || leak(UdpStorage::<32, 65_536>::new()).buffers();
+        let udp = || leak(UdpStorage::<32, 65_536, 65_536>::new()).buffers();
         let memory = Memory {
             sockets: leak([SocketStorage::EMPTY; 3 + TCP]),
             multicast: udp(),
