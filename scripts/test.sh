@@ -22,6 +22,7 @@ STAGES=(
     doc
     engine_features
     no_std
+    firmware
     tests
     fuzz_replay
     fuzz_crate
@@ -136,6 +137,32 @@ stage_no_std() {
         return 1
     fi
     echo "no allocator symbols in $rlib"
+}
+
+# Pollen on smoltcp on a Cortex-M4 without an OS or a heap (drivers/smoltcp/firmware, its own
+# workspace): build it, run it under QEMU's mps2-an386 and check that every sample arrived.
+stage_firmware() {
+    if ! command -v qemu-system-arm >/dev/null; then
+        run apt-get update -q
+        DEBIAN_FRONTEND=noninteractive run apt-get install -y -q qemu-system-arm
+    fi
+    local dir=drivers/smoltcp/firmware
+    (cd "$dir" && run cargo fmt --check && run cargo clippy --release -- -D warnings &&
+        run cargo build --release)
+    local elf="$dir/target/$NO_STD_TARGET/release/pollen-firmware"
+    local size_tool
+    size_tool="$(command -v llvm-size || command -v arm-none-eabi-size || command -v size || true)"
+    if [[ -n "$size_tool" ]]; then
+        "$size_tool" -A "$elf" | grep -E '^(section|\.vector_table|\.text|\.rodata|\.data|\.bss) '
+    fi
+    local out status=0
+    out="$(timeout 60 qemu-system-arm -cpu cortex-m4 -M mps2-an386 -nographic \
+        -semihosting-config enable=on,target=native -kernel "$elf" 2>&1)" || status=$?
+    echo "$out"
+    if [[ $status -ne 0 ]] || ! grep -qx 'PASS' <<<"$out"; then
+        echo "firmware under QEMU failed (exit status $status)" >&2
+        return 1
+    fi
 }
 
 stage_tests() {
