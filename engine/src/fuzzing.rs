@@ -12,8 +12,8 @@
 //! `engine/tests/fuzz_replay.rs` over the committed seeds and regressions.
 //!
 //! [`fuzz_engine`] is the whole-engine target: two engines in memory, driven by a sequence of
-//! operations (see [`engine`](self::engine)). It boxes the engines, which is why the `fuzzing`
-//! feature turns on `alloc`.
+//! operations (see [`engine`]). It boxes the engines, which is why the `fuzzing` feature turns
+//! on `alloc`.
 
 use crate::wire::{
     self, DataFragRepr, DataRepr, Endian, EndpointData, EntityId, InlineQos, LocatorList, Message,
