@@ -129,7 +129,10 @@ fn heartbeat(w: &Writer, p: &ReaderProxy, count: u32) -> SubmessageRepr<'static>
     let last = w.last_sn();
     let first = w.first_sn().max(p.start).min(last + 1);
     SubmessageRepr::Heartbeat(HeartbeatRepr {
-        final_flag: p.acked >= last,
+        // FINAL tells the reader it need not answer: only once it has acknowledged everything.
+        // A reader that never answered must (Fast DDS sends nothing to a FINAL heartbeat of an
+        // empty writer, so the writer would never learn it is known and ready).
+        final_flag: p.acked >= last && p.last_ack_count.is_some(),
         liveliness_flag: false,
         reader_id: p.guid.entity,
         writer_id: w.guid.entity,
