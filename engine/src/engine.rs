@@ -1783,7 +1783,13 @@ impl Engine {
         let mut t = self.next_transmit(now, &mut buf[..build])?;
         if let Destination::Udp(loc) = t.destination {
             if loc.kind() == LocatorKind::TcpV4 {
-                t.len = self.framing.frame(&mut buf[..mtu], t.len)?;
+                let Some(len) = self.framing.frame(&mut buf[..mtu], t.len) else {
+                    // Cannot happen with the room reserved above; counted if it ever does
+                    // (reliable data is repaired, best-effort data is lost).
+                    self.stats.dropped_unframeable += 1;
+                    return None;
+                };
+                t.len = len;
                 t.destination = Destination::Tcp(loc);
             }
         }

@@ -63,6 +63,8 @@ pub struct Stats {
     pub dropped_bad_stream: u64,
     /// Stream connections the driver reported closed.
     pub streams_closed: u64,
+    /// Outgoing messages too large to frame for a stream (dropped).
+    pub dropped_unframeable: u64,
 }
 
 impl Stats {

@@ -375,7 +375,9 @@ impl Writer {
         }
     }
 
-    /// Timer: owe a heartbeat to every reliable reader that misses data.
+    /// Timer: owe a heartbeat to every reliable reader that misses data, and to every one that
+    /// never acknowledged: the heartbeat owed at matching is lost when it reaches the reader
+    /// before the reader knows the writer, and only an ACKNACK tells us it does now.
     pub(crate) fn on_timeout(&mut self, now: Instant) {
         let Some(t) = self.next_heartbeat else { return };
         if now < t {
@@ -385,7 +387,7 @@ impl Writer {
         let last = self.last_sn();
         let mut any = false;
         for p in self.proxies.iter_mut().flatten() {
-            if p.reliable && p.acked < last {
+            if p.reliable && (p.acked < last || p.last_ack_count.is_none()) {
                 p.heartbeat_owed = true;
                 any = true;
             }
@@ -511,5 +513,45 @@ mod tests {
         }
         w.release_acknowledged(&mut pool);
         assert_eq!(w.held(), 0);
+    }
+
+    #[test]
+    fn heartbeats_until_a_reliable_reader_acknowledges() {
+        let prefix = GuidPrefix([1; 12]);
+        let mut w = Writer::new(
+            Guid::new(prefix, EntityId::new(1, 0x03)),
+            true,
+            Durability::Volatile,
+            History::KeepAll,
+            MAX_HISTORY,
+            Span::from_millis(100),
+        );
+        let reader = Guid::new(GuidPrefix([2; 12]), EntityId::new(1, 0x04));
+        let loc = Locator::udpv4([127, 0, 0, 1], 7411);
+        assert!(w.add_proxy(Instant::ZERO, reader, loc, true, Durability::Volatile));
+        // The heartbeat owed at matching went out (and was lost): with nothing written, the
+        // timer still owes another until the reader answers.
+        w.proxy_mut(reader).unwrap().heartbeat_owed = false;
+        let mut t = Instant::ZERO;
+        for _ in 0..3 {
+            t = w.next_heartbeat.expect("heartbeat scheduled");
+            w.on_timeout(t);
+            assert!(w.proxy_mut(reader).unwrap().heartbeat_owed);
+            w.proxy_mut(reader).unwrap().heartbeat_owed = false;
+        }
+        let ack = AckNackRepr {
+            reader_id: reader.entity,
+            writer_id: w.guid.entity,
+            reader_sn_state: SequenceNumberSet::new(SequenceNumber(1), 0),
+            count: Count(1),
+            final_flag: true,
+        };
+        assert!(w.on_acknack(t, reader, &ack));
+        w.proxy_mut(reader).unwrap().heartbeat_owed = false;
+        if let Some(t) = w.next_heartbeat {
+            w.on_timeout(t);
+        }
+        assert!(!w.proxy_mut(reader).unwrap().heartbeat_owed);
+        assert_eq!(w.next_heartbeat, None);
     }
 }
