@@ -294,9 +294,13 @@ pub(crate) fn writer_datagram(
 ) -> Option<(usize, Locator, Packed)> {
     let p = w.proxies[pi]?;
     let last = w.last_sn();
-    let window_open = !p.reliable || in_flight(w, &p) < MAX_IN_FLIGHT;
-    let owes_data =
-        (p.next_unsent <= last && window_open) || p.has_repairs() || p.nack_frag.is_some();
+    let new_data = p.next_unsent <= last;
+    if !new_data && !p.heartbeat_owed && p.nack_frag.is_none() && !p.has_repairs() {
+        return None;
+    }
+    // The window costs a walk of the history: only when there is something new to send.
+    let window_open = new_data && (!p.reliable || in_flight(w, &p) < MAX_IN_FLIGHT);
+    let owes_data = window_open || p.has_repairs() || p.nack_frag.is_some();
     if !owes_data && !p.heartbeat_owed {
         return None;
     }
