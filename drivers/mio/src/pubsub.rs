@@ -402,7 +402,10 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
             return ControlFlow::Continue(Some(now + Duration::from_millis(100)));
         };
         if !ready {
-            if d.engine().matched_readers(w) < args.wait_readers {
+            // Readers that acknowledged the writer: a volatile Cyclone reader skips what was
+            // written before it matched the writer in turn (over TCP that lost the first 64
+            // samples to ddsperf sub).
+            if d.engine().ready_readers(w) < args.wait_readers {
                 if !told_waiting && now >= started + Duration::from_secs(2) {
                     told_waiting = true;
                     eprintln!(
@@ -413,8 +416,8 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
                 return ControlFlow::Continue(Some(now + Duration::from_millis(100)));
             }
             ready = true;
-            // We know the readers; they may not know our writer yet. Reliable readers get
-            // anything they miss repaired, best-effort ones do not: give them a moment.
+            // Reliable readers have acknowledged the writer, so they know it; best-effort
+            // ones give no sign and get nothing repaired: give them a moment.
             next_write = if reliable {
                 now
             } else {

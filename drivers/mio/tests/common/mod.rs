@@ -87,6 +87,11 @@ impl Proc {
         }
     }
 
+    /// The child's process id (for signals).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Writes to the child's stdin; `close` ends it.
     pub fn feed(&mut self, text: &str, close: bool) {
         if let Some(stdin) = self.child.stdin.as_mut() {
