@@ -56,7 +56,7 @@ pub struct Config {
 
 impl Config {
     /// Domain 0, loopback, multicast on, default timings.
-    pub fn new(guid_prefix: GuidPrefix) -> Config {
+    pub const fn new(guid_prefix: GuidPrefix) -> Config {
         Config {
             domain_id: 0,
             participant_id: 0,

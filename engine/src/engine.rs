@@ -37,6 +37,35 @@ const BUILTIN_READER_IDS: [EntityId; 3] = [
     EntityId::PMD_READER,
 ];
 
+/// Builtin writer `i` (SEDP publications, SEDP subscriptions, participant message) before
+/// the prefix is known: reliable, transient-local; SEDP keeps one announcement per local
+/// endpoint, the participant message one message.
+const fn builtin_writer(i: usize) -> Writer {
+    let history = if i == PMD {
+        History::KeepLast(1)
+    } else {
+        History::KeepLast(MAX_HISTORY as u16)
+    };
+    Writer::new(
+        Guid::new(GuidPrefix::UNKNOWN, BUILTIN_WRITER_IDS[i]),
+        true,
+        Durability::TransientLocal,
+        history,
+        MAX_HISTORY,
+        Span::from_millis(100),
+    )
+}
+
+/// Builtin reader `i`, matching [`builtin_writer`].
+const fn builtin_reader(i: usize) -> Reader {
+    Reader::new(
+        Guid::new(GuidPrefix::UNKNOWN, BUILTIN_READER_IDS[i]),
+        true,
+        History::KeepAll,
+        MAX_READER_SAMPLES,
+    )
+}
+
 /// Why `write`, `dispose` or `unregister` failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteError {
@@ -250,60 +279,96 @@ pub struct Engine {
 
 impl Engine {
     /// Creates a participant. It announces itself on the first `poll_transmit`.
+    ///
+    /// The engine is returned by value; on a small stack (a microcontroller) use
+    /// [`Engine::idle`] in a `static` and [`Engine::init`] instead, which build nothing large
+    /// on the stack.
     pub fn new(cfg: Config, now: Instant) -> Result<Engine, ConfigError> {
         cfg.validate()?;
-        let prefix = cfg.guid_prefix;
-        let hb = cfg.heartbeat_period;
-        let bw = |id: EntityId, history| {
-            Writer::new(
-                Guid::new(prefix, id),
-                true,
-                Durability::TransientLocal,
-                history,
-                MAX_HISTORY,
-                hb,
-            )
-        };
-        let br = |id: EntityId| {
-            Reader::new(
-                Guid::new(prefix, id),
-                true,
-                History::KeepAll,
-                MAX_READER_SAMPLES,
-            )
-        };
-        let mut e = Engine {
-            now,
-            stats: Stats::default(),
+        let mut e = Engine::blank(Pool::new());
+        e.start(cfg, now);
+        Ok(e)
+    }
+
+    /// An engine that does nothing until [`Engine::init`]: a `const` value, so it can be the
+    /// initial value of a `static` (available when the payload pool lives inline, that is
+    /// without the `alloc` feature).
+    #[cfg(not(feature = "alloc"))]
+    pub const fn idle() -> Engine {
+        Engine::blank(Pool::new())
+    }
+
+    /// (Re)starts this engine in place with a new configuration, forgetting everything it
+    /// knew (endpoints, peers, samples). Nothing large passes through the stack.
+    pub fn init(&mut self, cfg: Config, now: Instant) -> Result<(), ConfigError> {
+        cfg.validate()?;
+        self.pool.reset();
+        self.stats = Stats::ZERO;
+        self.events = EventQueue::new();
+        for p in self.participants.iter_mut() {
+            *p = None;
+        }
+        for r in self.remote.iter_mut() {
+            *r = None;
+        }
+        for w in self.writers.iter_mut() {
+            *w = None;
+        }
+        for r in self.readers.iter_mut() {
+            *r = None;
+        }
+        for (i, w) in self.builtin_writers.iter_mut().enumerate() {
+            *w = builtin_writer(i);
+        }
+        for (i, r) in self.builtin_readers.iter_mut().enumerate() {
+            *r = builtin_reader(i);
+        }
+        self.next_entity_key = 1;
+        self.spdp_sn = 1;
+        self.shutting_down = false;
+        self.start(cfg, now);
+        Ok(())
+    }
+
+    /// Everything empty, nothing scheduled, the zero configuration.
+    const fn blank(pool: Pool) -> Engine {
+        Engine {
+            now: Instant(0),
+            stats: Stats::ZERO,
             events: EventQueue::new(),
-            pool: Pool::new(),
+            pool,
             participants: [None; MAX_PARTICIPANTS],
             remote: [None; MAX_REMOTE_ENDPOINTS],
-            // SEDP keeps one announcement per local endpoint; PMD one message.
-            builtin_writers: [
-                bw(BUILTIN_WRITER_IDS[0], History::KeepLast(MAX_HISTORY as u16)),
-                bw(BUILTIN_WRITER_IDS[1], History::KeepLast(MAX_HISTORY as u16)),
-                bw(BUILTIN_WRITER_IDS[2], History::KeepLast(1)),
-            ],
-            builtin_readers: [
-                br(BUILTIN_READER_IDS[0]),
-                br(BUILTIN_READER_IDS[1]),
-                br(BUILTIN_READER_IDS[2]),
-            ],
+            builtin_writers: [builtin_writer(0), builtin_writer(1), builtin_writer(2)],
+            builtin_readers: [builtin_reader(0), builtin_reader(1), builtin_reader(2)],
             writers: [const { None }; MAX_WRITERS],
             readers: [const { None }; MAX_READERS],
             next_entity_key: 1,
             spdp_sn: 1,
-            next_announce: now + cfg.announce_period,
-            announce_cursor: Some(0),
-            next_liveliness: now,
+            next_announce: Instant(u64::MAX),
+            announce_cursor: None,
+            next_liveliness: Instant(u64::MAX),
             shutting_down: false,
             framing: CycloneFraming::new(),
             scratch: [0; MAX_DISCOVERY_DATA],
-            cfg,
-        };
-        e.assert_liveliness(now);
-        Ok(e)
+            cfg: Config::new(GuidPrefix::UNKNOWN),
+        }
+    }
+
+    /// Takes the configuration and schedules the first announcement and liveliness message.
+    fn start(&mut self, cfg: Config, now: Instant) {
+        for w in self.builtin_writers.iter_mut() {
+            w.guid.prefix = cfg.guid_prefix;
+            w.heartbeat_period = cfg.heartbeat_period;
+        }
+        for r in self.builtin_readers.iter_mut() {
+            r.guid.prefix = cfg.guid_prefix;
+        }
+        self.now = now;
+        self.next_announce = now + cfg.announce_period;
+        self.announce_cursor = Some(0);
+        self.cfg = cfg;
+        self.assert_liveliness(now);
     }
 
     /// This participant's GUID prefix.
@@ -1984,6 +2049,52 @@ impl fmt::Debug for Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    fn drain(e: &mut Engine, now: Instant) -> ([u8; 2048], usize, usize) {
+        let mut first = [0u8; 2048];
+        let mut first_len = 0;
+        let mut n = 0;
+        let mut buf = [0u8; 2048];
+        while let Some(t) = e.poll_transmit(now, &mut buf) {
+            if n == 0 {
+                first[..t.len].copy_from_slice(&buf[..t.len]);
+                first_len = t.len;
+            }
+            n += 1;
+        }
+        (first, first_len, n)
+    }
+
+    /// An engine built in place (`idle` + `init`, as a `static` on a microcontroller would be)
+    /// behaves exactly like one from `new`, and `init` again forgets everything.
+    #[cfg(not(feature = "alloc"))]
+    #[test]
+    fn init_in_place_is_new() {
+        extern crate std;
+        use std::boxed::Box;
+        let mut cfg = Config::new(GuidPrefix([3; 12]));
+        cfg.multicast = false;
+        cfg.add_peer(crate::Peer {
+            address: [127, 0, 0, 1],
+            port: Some(7412),
+        });
+        let now = Instant(5);
+        let mut a = Box::new(Engine::new(cfg.clone(), now).unwrap());
+        let mut b = Box::new(Engine::idle());
+        assert_eq!(b.poll_transmit(now, &mut [0u8; 1500]), None);
+        b.init(cfg.clone(), now).unwrap();
+        let (fa, la, na) = drain(&mut a, now);
+        let (fb, lb, nb) = drain(&mut b, now);
+        assert_eq!((na, la), (nb, lb));
+        assert_eq!(fa[..la], fb[..lb]);
+        let topic = TopicSpec::new("t", "T");
+        b.create_writer(now, &topic, &WriterQos::default()).unwrap();
+        b.init(cfg, now).unwrap();
+        assert!(b.writers.iter().all(|w| w.is_none()));
+        assert_eq!(b.pool.free_blocks(), a.pool.free_blocks());
+        let (fc, lc, _) = drain(&mut b, now);
+        assert_eq!(fa[..la], fc[..lc]);
+    }
+
     /// Prints what each capacity costs (`cargo test -p pollen-engine sizes -- --nocapture`);
     /// the README's table comes from here.
     #[test]

@@ -72,3 +72,14 @@ pub const MAX_EVENTS: usize = pick(16, 64, 64);
 /// Bytes a writer may have sent to one reliable reader without acknowledgement before it
 /// waits (flow control; the sample being sent always completes).
 pub const MAX_IN_FLIGHT: usize = pick(8 << 10, 128 << 10, 2 << 20);
+
+/// `v` bounded to `lo..=hi`, usable in constants.
+pub(crate) const fn clamp(v: usize, lo: usize, hi: usize) -> usize {
+    if v < lo {
+        lo
+    } else if v > hi {
+        hi
+    } else {
+        v
+    }
+}

@@ -28,7 +28,7 @@ type Blocks = [[u8; POOL_BLOCK]; POOL_BLOCKS];
 type Blocks = alloc::boxed::Box<[[u8; POOL_BLOCK]]>;
 
 #[cfg(not(feature = "alloc"))]
-fn new_blocks() -> Blocks {
+const fn new_blocks() -> Blocks {
     [[0; POOL_BLOCK]; POOL_BLOCKS]
 }
 
@@ -44,18 +44,51 @@ pub(crate) struct Pool {
     free_count: usize,
 }
 
+/// The free list of a fresh pool: every block, in order.
+const fn fresh_links() -> [u16; POOL_BLOCKS] {
+    let mut next = [END; POOL_BLOCKS];
+    let mut i = 0;
+    while i + 1 < POOL_BLOCKS {
+        next[i] = (i + 1) as u16;
+        i += 1;
+    }
+    next
+}
+
 impl Pool {
-    pub(crate) fn new() -> Self {
-        let mut next = [END; POOL_BLOCKS];
-        for (i, n) in next.iter_mut().enumerate().take(POOL_BLOCKS - 1) {
-            *n = (i + 1) as u16;
-        }
+    /// A pool with every block free (a `const fn` when the blocks live inline).
+    #[cfg(not(feature = "alloc"))]
+    pub(crate) const fn new() -> Self {
         Pool {
             blocks: new_blocks(),
-            next,
+            next: fresh_links(),
             free_head: 0,
             free_count: POOL_BLOCKS,
         }
+    }
+
+    /// A pool with every block free, its blocks in one heap allocation.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn new() -> Self {
+        Pool {
+            blocks: new_blocks(),
+            next: fresh_links(),
+            free_head: 0,
+            free_count: POOL_BLOCKS,
+        }
+    }
+
+    /// Frees every block at once (the contents are left as they are).
+    pub(crate) fn reset(&mut self) {
+        for (i, n) in self.next.iter_mut().enumerate() {
+            *n = if i + 1 < POOL_BLOCKS {
+                (i + 1) as u16
+            } else {
+                END
+            };
+        }
+        self.free_head = 0;
+        self.free_count = POOL_BLOCKS;
     }
 
     pub(crate) fn blocks_for(len: usize) -> usize {

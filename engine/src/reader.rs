@@ -147,12 +147,17 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    pub(crate) fn new(guid: Guid, reliable: bool, history: History, max_samples: usize) -> Self {
+    pub(crate) const fn new(
+        guid: Guid,
+        reliable: bool,
+        history: History,
+        max_samples: usize,
+    ) -> Self {
         Reader {
             guid,
             reliable,
             history,
-            max_samples: max_samples.clamp(1, MAX_READER_SAMPLES),
+            max_samples: crate::limits::clamp(max_samples, 1, MAX_READER_SAMPLES),
             proxies: [None; MAX_MATCHED],
             slots: [const { None }; MAX_READER_SAMPLES],
             frags: [const { None }; MAX_REASSEMBLIES],

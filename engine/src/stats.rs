@@ -68,6 +68,41 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// All counters at zero.
+    pub const ZERO: Stats = Stats {
+        datagrams_in: 0,
+        datagrams_out: 0,
+        bytes_out: 0,
+        dropped_not_rtps: 0,
+        dropped_version: 0,
+        dropped_own: 0,
+        dropped_malformed: 0,
+        dropped_invalid: 0,
+        dropped_not_for_us: 0,
+        dropped_unknown_endpoint: 0,
+        dropped_bad_discovery: 0,
+        dropped_foreign_domain: 0,
+        dropped_table_full: 0,
+        dropped_no_space: 0,
+        dropped_too_large: 0,
+        dropped_duplicate: 0,
+        samples_delivered: 0,
+        samples_replaced: 0,
+        samples_written: 0,
+        retransmits: 0,
+        gaps_sent: 0,
+        heartbeats_sent: 0,
+        acknacks_sent: 0,
+        events_dropped: 0,
+        time_went_backwards: 0,
+        participants_discovered: 0,
+        participants_lost: 0,
+        stream_messages_in: 0,
+        dropped_bad_stream: 0,
+        streams_closed: 0,
+        dropped_unframeable: 0,
+    };
+
     /// All drops of received input together.
     pub fn dropped_total(&self) -> u64 {
         self.dropped_not_rtps

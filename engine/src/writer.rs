@@ -89,7 +89,7 @@ pub(crate) enum AddError {
 }
 
 impl Writer {
-    pub(crate) fn new(
+    pub(crate) const fn new(
         guid: Guid,
         reliable: bool,
         durability: Durability,
@@ -102,7 +102,7 @@ impl Writer {
             reliable,
             durability,
             history,
-            max_samples: max_samples.clamp(1, MAX_HISTORY),
+            max_samples: crate::limits::clamp(max_samples, 1, MAX_HISTORY),
             cache: [const { None }; MAX_HISTORY],
             head: 0,
             len: 0,
