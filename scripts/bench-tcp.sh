@@ -162,7 +162,7 @@ port each, the other's port as the only peer); Pollen runs `--transport tcp`. Ea
 subscriber's per-second rates, without the first and last second. Sizes are ddsperf's
 KeyedSeq sizes (12 bytes of seq, key and length, then baggage). On a 2-vCPU machine shared
 with builds, p99 mostly measures who was descheduled; p50 and throughput are the numbers to
-compare. Pollen's TCP and UDP half round trips are within noise of each other.
+compare.
 
 Latency (half round trip; ping waits for its pong before the next):
 
