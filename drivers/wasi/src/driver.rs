@@ -40,6 +40,8 @@ const TCP_QUEUE_LIMIT: usize = 1 << 20;
 /// After a failed connection, transmits to that address are dropped (and counted) for this
 /// long instead of reconnecting for each: peers probed without a port are mostly absent.
 const TCP_RETRY_NS: u64 = 1_000_000_000;
+/// UDP transmits gathered for one `send`.
+const SEND_BATCH: usize = 16;
 /// Receive buffer asked of the host for UDP sockets (best effort).
 const UDP_RECEIVE_BUFFER: u64 = 4 << 20;
 
@@ -174,8 +176,6 @@ struct Udp {
     outgoing: OutgoingDatagramStream,
     _socket: UdpSocket,
     locator: Locator,
-    /// Datagrams `check-send` still permits.
-    permits: u64,
 }
 
 /// The TCP listener.
@@ -206,13 +206,12 @@ struct Conn {
     tx: Vec<u8>,
 }
 
-/// The transmit in hand that the host would not take yet: its bytes are at the start of
-/// `Driver::tx`.
+/// A stream transmit in hand that its connection's queue cannot take yet: its bytes are at
+/// the start of `Driver::tx`.
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     len: usize,
     to: SocketV4,
-    tcp: bool,
 }
 
 /// One participant bound to WASI sockets.
@@ -233,7 +232,11 @@ pub struct Driver {
     next_stream: u32,
     failed: Vec<(SocketV4, u64)>,
     tx: Vec<u8>,
-    datagram: OutgoingDatagram,
+    /// UDP transmits in hand: the first `queued` entries, sent as one batch when
+    /// `check-send` permits (each `send` must follow its own `check-send`). Entries past
+    /// `queued` keep their buffers for reuse.
+    out: Vec<OutgoingDatagram>,
+    queued: usize,
     pending: Option<Pending>,
     stats: DriverStats,
 }
@@ -283,7 +286,6 @@ fn bind_udp(network: &Network, at: SocketV4) -> Result<Udp, ErrorCode> {
         outgoing,
         _socket: socket,
         locator: at.udp(),
-        permits: 0,
     })
 }
 
@@ -437,10 +439,8 @@ impl Driver {
             next_stream: 1,
             failed: Vec::new(),
             tx: vec![0; mtu],
-            datagram: OutgoingDatagram {
-                data: Vec::with_capacity(mtu),
-                remote_address: None,
-            },
+            out: Vec::with_capacity(SEND_BATCH),
+            queued: 0,
             pending: None,
             stats: DriverStats::default(),
         })
@@ -662,24 +662,43 @@ impl Driver {
     // ---------------------------------------------------------------------------------------
     // Outputs
 
-    /// Whether a transmit waits for the host.
+    /// Whether transmits wait for the host.
     pub fn is_blocked(&self) -> bool {
-        self.pending.is_some()
+        self.queued > 0 || self.pending.is_some()
     }
 
-    /// Sends what the engine owes. When the host takes nothing more, the one transmit in hand
-    /// is kept and retried on the next call.
+    /// Sends what the engine owes. What the host does not take yet (UDP datagrams gathered
+    /// for one batch, or one stream transmit whose connection queue is full) is kept and
+    /// retried on the next call; the engine is not asked for more meanwhile.
     pub fn flush(&mut self) {
-        if let Some(p) = self.pending {
-            if !self.deliver(p) {
-                return;
-            }
-            self.pending = None;
-        }
         loop {
+            if self.queued > 0 && !self.send_queued() {
+                break;
+            }
+            if let Some(p) = self.pending {
+                if !self.deliver_tcp(p) {
+                    break;
+                }
+                self.pending = None;
+            }
+            if !self.gather() {
+                break;
+            }
+        }
+        for i in 0..self.conns.len() {
+            if i < self.conns.len() && !self.conns[i].tx.is_empty() {
+                self.write_conn(i);
+            }
+        }
+    }
+
+    /// Polls the engine until a UDP batch is full, a stream transmit must wait, or nothing is
+    /// owed; false when there is nothing more to do.
+    fn gather(&mut self) -> bool {
+        while self.queued < SEND_BATCH {
             let now = self.now();
             let Some(t) = self.engine.poll_transmit(now, &mut self.tx) else {
-                break;
+                return self.queued > 0;
             };
             let (loc, tcp) = match t.destination {
                 Destination::Udp(l) => (l, false),
@@ -694,72 +713,72 @@ impl Driver {
                 self.stats.refused_off_loopback += 1;
                 continue;
             }
-            let p = Pending {
-                len: t.len,
-                to,
-                tcp,
-            };
-            if !self.deliver(p) {
-                self.pending = Some(p);
-                break;
+            if tcp {
+                let p = Pending { len: t.len, to };
+                if !self.deliver_tcp(p) {
+                    self.pending = Some(p);
+                    return true;
+                }
+                continue;
             }
-        }
-        for i in 0..self.conns.len() {
-            if i < self.conns.len() && !self.conns[i].tx.is_empty() {
-                self.write_conn(i);
+            if self.out.len() == self.queued {
+                self.out.push(OutgoingDatagram {
+                    data: Vec::with_capacity(t.len),
+                    remote_address: None,
+                });
             }
+            let d = &mut self.out[self.queued];
+            d.data.clear();
+            d.data.extend_from_slice(&self.tx[..t.len]);
+            d.remote_address = Some(ip_socket(to));
+            self.queued += 1;
         }
+        true
     }
 
-    /// Hands the transmit at the start of `tx` to the host: true when done with it (sent, or
-    /// lost like on the wire and counted), false when it must wait.
-    fn deliver(&mut self, p: Pending) -> bool {
-        if p.tcp {
-            self.deliver_tcp(p)
-        } else {
-            self.deliver_udp(p)
-        }
-    }
-
-    fn deliver_udp(&mut self, p: Pending) -> bool {
-        let u = &mut self.udp[self.sender];
-        if u.permits == 0 {
-            match u.outgoing.check_send() {
+    /// Sends the queued datagrams the host permits; true when all went.
+    fn send_queued(&mut self) -> bool {
+        let out = &self.udp[self.sender].outgoing;
+        while self.queued > 0 {
+            let permitted = match out.check_send() {
                 Ok(0) => {
                     self.stats.send_would_block += 1;
                     return false;
                 }
-                Ok(n) => u.permits = n,
+                Ok(n) => (n as usize).min(self.queued),
                 Err(e) => {
-                    self.stats.send_errors += 1;
+                    // The socket itself failed: nothing will go; count what is in hand.
+                    self.stats.send_errors += self.queued as u64;
                     self.stats.last_error = Some(format!("check-send: {}", e.name()));
+                    self.queued = 0;
                     return true;
                 }
+            };
+            let done = match out.send(&self.out[..permitted]) {
+                Ok(n) => {
+                    let n = n as usize;
+                    self.stats.datagrams_sent += n as u64;
+                    if n < permitted {
+                        self.stats.send_would_block += 1;
+                    }
+                    n
+                }
+                Err(e) => {
+                    // The first datagram was refused (an unreachable port and the like): lost
+                    // like on the wire, counted; reliable writers repair.
+                    self.stats.send_errors += 1;
+                    let to = self.out[0].remote_address.as_ref().and_then(socket_v4);
+                    self.stats.last_error = Some(format!("send to {to:?}: {}", e.name()));
+                    1
+                }
+            };
+            self.out[..self.queued].rotate_left(done);
+            self.queued -= done;
+            if done < permitted {
+                return self.queued == 0;
             }
         }
-        self.datagram.data.clear();
-        self.datagram.data.extend_from_slice(&self.tx[..p.len]);
-        self.datagram.remote_address = Some(ip_socket(p.to));
-        match u.outgoing.send(core::slice::from_ref(&self.datagram)) {
-            Ok(1) => {
-                u.permits -= 1;
-                self.stats.datagrams_sent += 1;
-                true
-            }
-            Ok(_) => {
-                u.permits = 0;
-                self.stats.send_would_block += 1;
-                false
-            }
-            Err(e) => {
-                // Unreachable ports and the like: lost like on the wire; reliable writers
-                // repair. Ask for fresh permits next time.
-                u.permits = 0;
-                self.stats.send_errors += 1;
-                self.stats.last_error = Some(format!("send to {}: {}", p.to, e.name()));
-                true
-            }
-        }
+        true
     }
 
     fn deliver_tcp(&mut self, p: Pending) -> bool {
@@ -830,7 +849,7 @@ impl Driver {
             list.push(&u.readable);
             what.push(Ready::UdpIn(i));
         }
-        if self.pending.is_some_and(|p| !p.tcp) {
+        if self.queued > 0 {
             list.push(&self.udp[self.sender].writable);
             what.push(Ready::UdpOut);
         }
@@ -864,7 +883,7 @@ impl Driver {
         for r in ready {
             match what[r as usize] {
                 Ready::UdpIn(i) => self.receive_udp(i),
-                Ready::UdpOut => self.udp[self.sender].permits = 0,
+                Ready::UdpOut => {}
                 Ready::Accept => self.accept(),
                 Ready::Connected(id) => self.connected(id),
                 Ready::Readable(id) => self.read_conn(id),
@@ -909,7 +928,7 @@ impl Driver {
         loop {
             self.flush();
             let queued = self.conns.iter().any(|c| !c.tx.is_empty());
-            if (self.pending.is_none() && !queued) || self.now() >= end {
+            if (!self.is_blocked() && !queued) || self.now() >= end {
                 return;
             }
             self.wait(Some(end));
