@@ -1874,7 +1874,8 @@ impl Engine {
             let Some(dst) = self.spdp_destination(i) else {
                 continue;
             };
-            if dst == self.metatraffic_locator() {
+            // Not to ourselves (a peer list that probes our own ports, UDP or TCP).
+            if dst == self.metatraffic_locator() || Some(dst) == self.tcp_locator() {
                 continue;
             }
             if let Some(len) = self.spdp_datagram(buf, None) {
