@@ -169,10 +169,16 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
         } else {
             0.0
         };
-        println!(
+        let line = format!(
             "received {received} samples in {:.3} s ({rate:.0} samples/s)",
             seconds(span)
         );
+        // The summary is the output of --quiet; otherwise stdout carries only samples.
+        if args.quiet {
+            println!("{line}");
+        } else {
+            eprintln!("pollen-wasi: {line}");
+        }
     }
     if c.verbose {
         eprintln!("pollen-wasi: {:?}", d.stats());

@@ -264,13 +264,38 @@ impl Drop for Proc {
 
 /// Runs a reader and a writer to completion (at most `limit` each) and returns the reader's
 /// output lines; panics with both transcripts when either fails.
-fn exchange(mut reader: Proc, mut writer: Proc, limit: Duration) -> Vec<String> {
+fn exchange(reader: Proc, writer: Proc, limit: Duration) -> Vec<String> {
+    exchange_logs(reader, writer, limit).0
+}
+
+/// Like [`exchange`], and also the stderr lines of the reader and of the writer.
+fn exchange_logs(
+    mut reader: Proc,
+    mut writer: Proc,
+    limit: Duration,
+) -> (Vec<String>, Vec<String>, Vec<String>) {
     let w = writer.wait(limit);
     let r = reader.wait(limit);
     let log = format!("{}{}", writer.transcript(), reader.transcript());
     assert!(w.is_some_and(|s| s.success()), "writer: {w:?}\n{log}");
     assert!(r.is_some_and(|s| s.success()), "reader: {r:?}\n{log}");
-    reader.out.clone()
+    (reader.out.clone(), reader.err.clone(), writer.err.clone())
+}
+
+/// Asserts that a component's `-v` statistics show traffic over TCP and none over UDP.
+fn assert_tcp_only(stderr: &[String]) {
+    let stats = stderr
+        .iter()
+        .find(|l| l.contains("DriverStats"))
+        .unwrap_or_else(|| panic!("no statistics in\n{}", stderr.join("\n")));
+    assert!(
+        stats.contains("datagrams_received: 0,") && stats.contains("datagrams_sent: 0,"),
+        "UDP was used: {stats}"
+    );
+    assert!(
+        !stats.contains("stream_bytes_received: 0,") && !stats.contains("stream_bytes_sent: 0,"),
+        "no TCP traffic: {stats}"
+    );
 }
 
 fn keyed_lines(n: usize, baggage: usize) -> Vec<String> {
@@ -447,6 +472,7 @@ fn tcp_both_ways() {
             &d,
             "--transport",
             "tcp",
+            "-v",
         ];
         if native {
             Proc::spawn("pollen sub tcp", pollen(&args))
@@ -472,6 +498,7 @@ fn tcp_both_ways() {
                 &d,
                 "--transport",
                 "tcp",
+                "-v",
             ])
             .expect("component"),
         )
@@ -479,7 +506,9 @@ fn tcp_both_ways() {
     // Component → peer.
     let sub = tcp_sub("tcp-a");
     let publ = wasm_pub("tcp-a");
-    assert_eq!(exchange(sub, publ, LIMIT), keyed_lines(N, 64));
+    let (got, _, pub_err) = exchange_logs(sub, publ, LIMIT);
+    assert_eq!(got, keyed_lines(N, 64));
+    assert_tcp_only(&pub_err);
 
     // Peer → component.
     let sub = Proc::spawn(
@@ -497,6 +526,7 @@ fn tcp_both_ways() {
             &d,
             "--transport",
             "tcp",
+            "-v",
         ])
         .expect("component"),
     );
@@ -523,5 +553,7 @@ fn tcp_both_ways() {
     } else {
         wasm_pub("tcp-b")
     };
-    assert_eq!(exchange(sub, publ, LIMIT), keyed_lines(N, 64));
+    let (got, sub_err, _) = exchange_logs(sub, publ, LIMIT);
+    assert_eq!(got, keyed_lines(N, 64));
+    assert_tcp_only(&sub_err);
 }
