@@ -486,17 +486,13 @@ fn stalled_tcp_reader_keeps_buffers_bounded() {
         stats.tcp.send_blocked > 0,
         "never filled the buffer: {stats:?}"
     );
-    // One full send buffer, one partial frame and one read chunk per connection at most.
-    let bound = LIMIT + 16 * 1024 + 2 * 66 * 1024;
-    assert!(
-        stats.tcp.peak_buffered_bytes <= bound * stats.tcp.accepted.max(1) as usize + bound,
-        "{stats:?}"
-    );
-    assert!(
-        peak <= LIMIT + 16 * 1024 + 2 * 66 * 1024 + LIMIT,
-        "{peak} {stats:?}"
-    );
+    // One full send buffer (the stalled connection; the connections the stopped subscriber
+    // opened to us carry little) and what a read may hold: a partial frame and a read chunk.
+    let bound = LIMIT + 2 * 66 * 1024;
+    assert!(stats.tcp.peak_buffered_bytes <= bound, "{stats:?}");
+    assert!(peak <= bound, "{peak} {stats:?}");
     assert!(stats.tcp.bytes_dropped > 0, "{stats:?}");
+    eprintln!("{written} written; {stats:?}");
 }
 
 /// Garbage is closed at once; a frame that never completes is closed by the idle timeout;
