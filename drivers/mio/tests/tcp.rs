@@ -337,6 +337,32 @@ fn pollen_ping_to_ddsperf_pong_over_tcp() {
     assert!(pongs >= 100, "{summary}\n{log}");
 }
 
+/// `ddsperf ping` against `pollen pong`, both over TCP.
+#[test]
+fn ddsperf_ping_to_pollen_pong_over_tcp() {
+    if !have(DDSPERF, "Cyclone DDS ddsperf") {
+        return;
+    }
+    let dom = tcp_domain(8);
+    let mut pong = Proc::spawn("pollen pong", pollen_tcp(dom, &["pong", "-D", "30"]));
+    let mut ping = Proc::spawn(
+        "ddsperf ping",
+        ddsperf_tcp(dom, &["-D", "6", "ping", "100Hz"]),
+    );
+    let status = ping.wait(Duration::from_secs(30));
+    pong.kill();
+    let log = format!("{}{}", ping.transcript(), pong.transcript());
+    assert!(status.is_some_and(|s| s.success()), "{status:?}\n{log}");
+    // ddsperf's per-second latency lines: "... size 12 mean ...us ... cnt N".
+    let answered: u64 = ping
+        .out
+        .iter()
+        .filter_map(|l| l.split_whitespace().skip_while(|w| *w != "cnt").nth(1))
+        .filter_map(|n| n.parse::<u64>().ok())
+        .sum();
+    assert!(answered >= 100, "{answered} pongs\n{log}");
+}
+
 /// A subscriber killed mid-stream and started again, then a publisher killed and started
 /// again: the survivor reconnects each time and delivery resumes.
 #[test]
