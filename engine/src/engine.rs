@@ -281,8 +281,8 @@ impl Engine {
     /// Creates a participant. It announces itself on the first `poll_transmit`.
     ///
     /// The engine is returned by value; on a small stack (a microcontroller) use
-    /// [`Engine::idle`] in a `static` and [`Engine::init`] instead, which build nothing large
-    /// on the stack.
+    /// `Engine::idle` (without the `alloc` feature) in a `static` and [`Engine::init`] instead,
+    /// which build nothing large on the stack.
     pub fn new(cfg: Config, now: Instant) -> Result<Engine, ConfigError> {
         cfg.validate()?;
         let mut e = Engine::blank(Pool::new());
@@ -2050,6 +2050,7 @@ impl fmt::Debug for Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(not(feature = "alloc"))]
     fn drain(e: &mut Engine, now: Instant) -> ([u8; 2048], usize, usize) {
         let mut first = [0u8; 2048];
         let mut first_len = 0;
