@@ -23,6 +23,7 @@ STAGES=(
     engine_features
     no_std
     firmware
+    wasi
     tests
     fuzz_replay
     fuzz_crate
@@ -137,6 +138,26 @@ stage_no_std() {
         return 1
     fi
     echo "no allocator symbols in $rlib"
+}
+
+# The WebAssembly component (drivers/wasi): the wasm32-wasip2 target and Wasmtime, which the
+# component tests in drivers/wasi/tests run it with (~10 min to build on 2 cores, once per
+# machine), a lint of the WASI-only code that the host clippy stage does not compile, and the
+# release build the tests reuse. Its own target directory keeps it off the main build's lock.
+WASMTIME_VERSION=48.0.8
+WASI_TARGET_DIR=target/wasi-build
+
+stage_wasi() {
+    if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+        run rustup target add wasm32-wasip2
+    fi
+    local wasmtime="${WASMTIME:-$(command -v wasmtime || echo "${CARGO_HOME:-$HOME/.cargo}/bin/wasmtime")}"
+    if ! "$wasmtime" --version 2>/dev/null | grep -qF "$WASMTIME_VERSION"; then
+        run cargo install "wasmtime-cli@$WASMTIME_VERSION" --locked
+    fi
+    CARGO_TARGET_DIR=$WASI_TARGET_DIR run cargo clippy -p pollen-wasi --target wasm32-wasip2 -- -D warnings
+    CARGO_TARGET_DIR=$WASI_TARGET_DIR run cargo build -p pollen-wasi --target wasm32-wasip2 --release
+    ls -l "$WASI_TARGET_DIR/wasm32-wasip2/release/pollen-wasi.wasm"
 }
 
 # Pollen on smoltcp on a Cortex-M4 without an OS or a heap (drivers/smoltcp/firmware, its own
