@@ -380,6 +380,24 @@ pub fn run_pong(c: &Common) -> ExitCode {
             Ok(r) => r,
             Err(e) => return fail(format!("cannot create the ping reader: {e}")),
         };
+    // ddsperf checks that its peers' ping writer and pong reader match too (we never ping).
+    let own = perf::guid_partition(d.engine().guid_prefix());
+    let ping_writer = WriterQos {
+        reliability: Reliability::Reliable,
+        history: History::KeepLast(1),
+        ..WriterQos::default()
+    };
+    let pong_reader = ReaderQos {
+        history: History::KeepAll,
+        ..reliable_last_1
+    };
+    let e = d.engine_mut();
+    if let Err(e) = e
+        .create_writer(now, &keyed(perf::PING_TOPIC, &[]), &ping_writer)
+        .and_then(|_| e.create_reader(now, &keyed(perf::PONG_TOPIC, &[&own]), &pong_reader))
+    {
+        return fail(format!("cannot create the ddsperf endpoints: {e}"));
+    }
     let deadline = c
         .timeout
         .map(|t| now + Span::from_micros(t.as_micros() as u64));

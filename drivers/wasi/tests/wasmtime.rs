@@ -557,3 +557,47 @@ fn tcp_both_ways() {
     assert_eq!(got, keyed_lines(N, 64));
     assert_tcp_only(&sub_err);
 }
+
+#[test]
+fn ddsperf_ping_against_the_component_pong() {
+    let Some(_) = component() else { return };
+    const DDSPERF: &str = "/usr/bin/ddsperf";
+    if !Path::new(DDSPERF).exists() {
+        eprintln!(
+            "SKIPPED: Cyclone DDS ddsperf not found at {DDSPERF} (scripts/test.sh stage peers)"
+        );
+        return;
+    }
+    let d = domain(8).to_string();
+    let mut pong = Proc::spawn(
+        "wasm pong",
+        wasm(&["pong", "--timeout", "30", "-d", &d, "-v"]).expect("component"),
+    );
+    let mut ping = Command::new(DDSPERF);
+    ping.env("CYCLONEDDS_URI", cyclone_uri())
+        .args(["-i", &d, "-D", "4", "ping"]);
+    let mut ping = Proc::spawn("ddsperf ping", ping);
+    let status = ping.wait(Duration::from_secs(20));
+    pong.wait(Duration::from_millis(100));
+    let log = format!("{}{}", ping.transcript(), pong.transcript());
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "ddsperf: {status:?}\n{log}"
+    );
+    // ddsperf names the component after its USER_DATA (`wasm:<pid>`) and prints a latency
+    // line per second with the count of pongs; it reports endpoints that did not match.
+    assert!(
+        ping.out
+            .iter()
+            .any(|l| l.contains("wasm:") && l.contains("cnt") && !l.contains("cnt 0")),
+        "no pongs measured\n{log}"
+    );
+    assert!(
+        !ping
+            .out
+            .iter()
+            .chain(&ping.err)
+            .any(|l| l.contains("error")),
+        "{log}"
+    );
+}
