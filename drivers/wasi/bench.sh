@@ -20,13 +20,18 @@ cargo build -q --release -p pollen-mio --bin pollen
 COMPONENT=$WASI_TARGET_DIR/wasm32-wasip2/release/pollen-wasi.wasm
 POLLEN=target/release/pollen
 
-# Size: as built, and stripped of custom sections (names, producers) with opt-level s.
+# Size: as built; stripped of custom sections (names, producers); and built for size
+# (opt-level s, fat LTO, one codegen unit, panic=abort) and stripped.
+CARGO_TARGET_DIR=$WASI_TARGET_DIR/strip-only CARGO_PROFILE_RELEASE_STRIP=true \
+    cargo build -q -p pollen-wasi --target wasm32-wasip2 --release
 CARGO_TARGET_DIR=$WASI_TARGET_DIR/stripped CARGO_PROFILE_RELEASE_STRIP=true \
     CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_LTO=true \
     CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_PANIC=abort \
     cargo build -q -p pollen-wasi --target wasm32-wasip2 --release
-echo "size release:         $(stat -c %s "$COMPONENT") bytes"
-echo "size stripped, s/lto: $(stat -c %s "$WASI_TARGET_DIR/stripped/wasm32-wasip2/release/pollen-wasi.wasm") bytes"
+size() { stat -c %s "$1/wasm32-wasip2/release/pollen-wasi.wasm"; }
+echo "size release:               $(size "$WASI_TARGET_DIR") bytes"
+echo "size release, stripped:     $(size "$WASI_TARGET_DIR/strip-only") bytes"
+echo "size for size, stripped:    $(size "$WASI_TARGET_DIR/stripped") bytes"
 
 # Precompile once, so that runs measure the participant and not Cranelift.
 CWASM=$WASI_TARGET_DIR/pollen-wasi.cwasm

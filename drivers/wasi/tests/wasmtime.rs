@@ -14,6 +14,15 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
+/// Prints to the real stderr, past the test harness's capture, so that a skipped test says
+/// so in the output of a plain `cargo test`.
+macro_rules! skip {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// Samples per direction.
 const N: usize = 200;
 
@@ -68,14 +77,14 @@ fn component() -> Option<&'static (PathBuf, PathBuf)> {
     BUILT
         .get_or_init(|| {
             let Some(wasmtime) = wasmtime() else {
-                eprintln!(
+                skip!(
                     "SKIPPED: wasmtime not found ($WASMTIME, ~/.cargo/bin, PATH); \
                      install it with `cargo install wasmtime-cli@48.0.8 --locked`"
                 );
                 return None;
             };
             if !have_wasm_target() {
-                eprintln!(
+                skip!(
                     "SKIPPED: the wasm32-wasip2 target is not installed; \
                      `rustup target add wasm32-wasip2`"
                 );
@@ -378,7 +387,7 @@ fn ros_string_both_ways_with_cyclone_python() {
     let Some(_) = component() else { return };
     let python = peers_python();
     if !python.exists() {
-        eprintln!(
+        skip!(
             "SKIPPED: no Python with cyclonedds at {} (scripts/test.sh stage peers)",
             python.display()
         );
@@ -456,7 +465,7 @@ fn tcp_both_ways() {
     let n = N.to_string();
     let native = native_has_tcp();
     if !native {
-        eprintln!("NOTE: the native pollen has no --transport yet; testing component <-> component over TCP");
+        skip!("NOTE: the native pollen has no --transport yet; testing component <-> component over TCP");
     }
     let tcp_sub = |topic: &str| -> Proc {
         let args = [
@@ -563,9 +572,7 @@ fn ddsperf_ping_against_the_component_pong() {
     let Some(_) = component() else { return };
     const DDSPERF: &str = "/usr/bin/ddsperf";
     if !Path::new(DDSPERF).exists() {
-        eprintln!(
-            "SKIPPED: Cyclone DDS ddsperf not found at {DDSPERF} (scripts/test.sh stage peers)"
-        );
+        skip!("SKIPPED: Cyclone DDS ddsperf not found at {DDSPERF} (scripts/test.sh stage peers)");
         return;
     }
     let d = domain(8).to_string();
