@@ -27,6 +27,9 @@ usage: pollen-wasi pub TOPIC [MESSAGE] [options]
 
 A Pollen DDS participant in a WebAssembly component. No multicast: peers are found through
 unicast initial peers (--peer, else $POLLEN_PEERS, else 127.0.0.1 on the well-known ports).
+The participant binds and announces 127.0.0.1 and sends to loopback addresses only.
+Run it with `wasmtime run -S inherit-network pollen-wasi.wasm ...` (pass the environment
+variable with `--env POLLEN_PEERS=...`).
 
 common options:
   --type string|keyedseq   data type (default string: DDS::String, or ROS 2 std_msgs/String)
