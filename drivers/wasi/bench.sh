@@ -82,3 +82,26 @@ echo "-- against the wasm pong"
 p=$!
 "${NATIVE[@]}" ping -D "$PING_SECONDS" -d "$DOMAIN" "${NET[@]}" 2>/dev/null | tail -1
 stop "$p"
+
+if command -v ddsperf >/dev/null; then
+    # Cyclone DDS 0.10 pinned to loopback with unicast discovery (shared/PEERS.md).
+    URI_FILE=$WASI_TARGET_DIR/cyclone-lo.xml
+    cat >"$URI_FILE" <<'XML'
+<CycloneDDS xmlns="https://cdds.io/config"><Domain id="any">
+  <General><Interfaces><NetworkInterface name="lo"/></Interfaces><AllowMulticast>false</AllowMulticast></General>
+  <Discovery><ParticipantIndex>auto</ParticipantIndex><Peers><Peer address="127.0.0.1"/></Peers></Discovery>
+</Domain></CycloneDDS>
+XML
+    DDSPERF=(env "CYCLONEDDS_URI=file://$PWD/$URI_FILE" timeout 120 ddsperf -i "$DOMAIN")
+    echo "== half round trip, ddsperf ping ($PING_SECONDS s, size 12; last per-second line)"
+    echo "-- against ddsperf pong"
+    "${DDSPERF[@]}" pong >/dev/null 2>&1 &
+    p=$!
+    "${DDSPERF[@]}" -D "$PING_SECONDS" ping 2>/dev/null | grep ' cnt ' | tail -1
+    stop "$p"
+    echo "-- against the wasm pong"
+    "${WASM[@]}" pong --timeout $((PING_SECONDS + 5)) -d "$DOMAIN" &
+    p=$!
+    "${DDSPERF[@]}" -D "$PING_SECONDS" ping 2>/dev/null | grep ' cnt ' | tail -1
+    stop "$p"
+fi
