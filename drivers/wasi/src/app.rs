@@ -290,7 +290,7 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
                         next_write = next_write + period;
                     }
                     burst += 1;
-                    if burst >= 16 {
+                    if burst >= 64 {
                         // Let the loop flush and read acknowledgements.
                         return ControlFlow::Continue(Some(d.now()));
                     }
