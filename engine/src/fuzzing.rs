@@ -22,7 +22,9 @@ use crate::wire::{
 };
 
 pub mod engine;
+mod fragments;
 pub use self::engine::{engine_traffic, fuzz_engine, EngineOp};
+pub use self::fragments::{fuzz_reassembly, fuzz_stream};
 
 /// Scratch space for one re-emitted element: a whole submessage body fits (at most 65535
 /// bytes), and so does the discovery data of any parameter list of about that size.

@@ -517,6 +517,12 @@ impl Reader {
         )
     }
 
+    /// Partial samples being reassembled.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn partial_samples(&self) -> usize {
+        self.frags.iter().flatten().count()
+    }
+
     fn reassembly(&self, writer: Guid, sn: i64) -> Option<usize> {
         self.frags
             .iter()

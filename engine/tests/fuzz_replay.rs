@@ -82,6 +82,19 @@ fn engine_seeds_and_regressions() {
 }
 
 #[test]
+fn reassembly_seeds_and_regressions() {
+    let n = replay("reassembly", pollen_engine::fuzzing::fuzz_reassembly);
+    // Every captured fragmented sample in three orders, plus synthetic fragments.
+    assert!(n >= 9, "only {} reassembly inputs found", n);
+}
+
+#[test]
+fn stream_seeds_and_regressions() {
+    let n = replay("stream", pollen_engine::fuzzing::fuzz_stream);
+    assert!(n >= 6, "only {} stream inputs found", n);
+}
+
+#[test]
 fn engine_op_encoding_round_trips() {
     use pollen_engine::fuzzing::EngineOp;
     let ops = [
