@@ -66,6 +66,22 @@ const fn builtin_reader(i: usize) -> Reader {
     )
 }
 
+/// The local writer (builtin or user) with entity id `id`.
+fn writer_mut<'a>(
+    builtin: &'a mut [Writer; 3],
+    user: &'a mut [Option<LocalWriter>; MAX_WRITERS],
+    id: EntityId,
+) -> Option<&'a mut Writer> {
+    match BUILTIN_WRITER_IDS.iter().position(|b| *b == id) {
+        Some(i) => Some(&mut builtin[i]),
+        None => user
+            .iter_mut()
+            .flatten()
+            .map(|lw| &mut lw.writer)
+            .find(|w| w.guid.entity == id),
+    }
+}
+
 /// Why `write`, `dispose` or `unregister` failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteError {
@@ -757,30 +773,9 @@ impl Engine {
             return;
         }
         let writer = Guid::new(rx.source, h.writer_id);
-        let mut replaced = 0;
-        let mut delivered = None;
-        if let Some(i) = BUILTIN_WRITER_IDS.iter().position(|id| *id == h.writer_id) {
-            delivered =
-                self.builtin_readers[i].on_heartbeat(&mut self.pool, writer, h, &mut replaced);
-        } else {
-            for lr in self.readers.iter_mut().flatten() {
-                if h.reader_id != EntityId::UNKNOWN && h.reader_id != lr.reader.entity() {
-                    continue;
-                }
-                if let Some(n) = lr
-                    .reader
-                    .on_heartbeat(&mut self.pool, writer, h, &mut replaced)
-                {
-                    delivered = Some(delivered.unwrap_or(0) + n);
-                }
-            }
-        }
-        self.stats.samples_replaced += replaced;
-        match delivered {
-            Some(n) => self.stats.samples_delivered += n as u64,
-            None => self.stats.dropped_unknown_endpoint += 1,
-        }
-        self.notify_readers();
+        self.tell_readers(writer, h.reader_id, |r, pool, replaced| {
+            r.on_heartbeat(pool, writer, h, replaced)
+        });
     }
 
     fn on_gap(&mut self, rx: &Receiver, g: &GapRepr) {
@@ -789,16 +784,33 @@ impl Engine {
             return;
         }
         let writer = Guid::new(rx.source, g.writer_id);
+        self.tell_readers(writer, g.reader_id, |r, pool, replaced| {
+            r.on_gap(pool, writer, g, replaced)
+        });
+    }
+
+    /// Hands a writer's HEARTBEAT or GAP to the readers matched with it (`f` returns how many
+    /// samples became deliverable, or `None` when that reader does not know the writer) and
+    /// counts the outcome.
+    fn tell_readers(
+        &mut self,
+        writer: Guid,
+        reader_id: EntityId,
+        mut f: impl FnMut(&mut Reader, &mut Pool, &mut u64) -> Option<usize>,
+    ) {
         let mut replaced = 0;
         let mut delivered = None;
-        if let Some(i) = BUILTIN_WRITER_IDS.iter().position(|id| *id == g.writer_id) {
-            delivered = self.builtin_readers[i].on_gap(&mut self.pool, writer, g, &mut replaced);
+        if let Some(i) = BUILTIN_WRITER_IDS
+            .iter()
+            .position(|id| *id == writer.entity)
+        {
+            delivered = f(&mut self.builtin_readers[i], &mut self.pool, &mut replaced);
         } else {
             for lr in self.readers.iter_mut().flatten() {
-                if g.reader_id != EntityId::UNKNOWN && g.reader_id != lr.reader.entity() {
+                if reader_id != EntityId::UNKNOWN && reader_id != lr.reader.entity() {
                     continue;
                 }
-                if let Some(n) = lr.reader.on_gap(&mut self.pool, writer, g, &mut replaced) {
+                if let Some(n) = f(&mut lr.reader, &mut self.pool, &mut replaced) {
                     delivered = Some(delivered.unwrap_or(0) + n);
                 }
             }
@@ -813,37 +825,22 @@ impl Engine {
 
     fn on_acknack(&mut self, now: Instant, rx: &Receiver, a: &AckNackRepr) {
         let reader = Guid::new(rx.source, a.reader_id);
-        let known = if let Some(i) = BUILTIN_WRITER_IDS.iter().position(|id| *id == a.writer_id) {
-            self.builtin_writers[i].on_acknack(now, reader, a)
-        } else {
-            self.writers
-                .iter_mut()
-                .flatten()
-                .find(|lw| lw.writer.guid.entity == a.writer_id)
-                .is_some_and(|lw| lw.writer.on_acknack(now, reader, a))
+        let Some(w) = writer_mut(&mut self.builtin_writers, &mut self.writers, a.writer_id) else {
+            self.stats.dropped_unknown_endpoint += 1;
+            return;
         };
+        let known = w.on_acknack(now, reader, a);
+        // What every reliable reader has now acknowledged may go (volatile KEEP_ALL).
+        w.release_acknowledged(&mut self.pool);
         if !known {
             self.stats.dropped_unknown_endpoint += 1;
-        }
-        for w in self.builtin_writers.iter_mut() {
-            w.release_acknowledged(&mut self.pool);
-        }
-        for lw in self.writers.iter_mut().flatten() {
-            lw.writer.release_acknowledged(&mut self.pool);
         }
     }
 
     fn on_nack_frag(&mut self, rx: &Receiver, n: &NackFragRepr) {
         let reader = Guid::new(rx.source, n.reader_id);
-        let known = if let Some(i) = BUILTIN_WRITER_IDS.iter().position(|id| *id == n.writer_id) {
-            self.builtin_writers[i].on_nack_frag(reader, n)
-        } else {
-            self.writers
-                .iter_mut()
-                .flatten()
-                .find(|lw| lw.writer.guid.entity == n.writer_id)
-                .is_some_and(|lw| lw.writer.on_nack_frag(reader, n))
-        };
+        let known = writer_mut(&mut self.builtin_writers, &mut self.writers, n.writer_id)
+            .is_some_and(|w| w.on_nack_frag(reader, n));
         if !known {
             self.stats.dropped_unknown_endpoint += 1;
         }
