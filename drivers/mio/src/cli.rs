@@ -24,6 +24,9 @@ pub struct NetArgs {
     /// No SPDP multicast: discover through --peer only.
     #[arg(long)]
     pub no_multicast: bool,
+    /// Discover by SPDP multicast only: no implicit 127.0.0.1 peer on loopback.
+    #[arg(long, conflicts_with_all = ["peers", "no_multicast"])]
+    pub multicast_only: bool,
     /// Transport to peers. `tcp`: RTPS over TCP (Cyclone DDS framing) only, no multicast;
     /// listens on TCP port 7410 + 250·domain + 2·id (the metatraffic port number) and --peer
     /// addresses are TCP peers (without a port, the TCP ports of ids 0..9 are probed).
@@ -77,7 +80,7 @@ impl NetArgs {
             ));
         }
         let mut peers = self.peers.clone();
-        if peers.is_empty() && interface.is_loopback() {
+        if peers.is_empty() && interface.is_loopback() && !self.multicast_only {
             peers.push(Peer {
                 address: [127, 0, 0, 1],
                 port: None,

@@ -309,3 +309,87 @@ fn cyclone_transient_local_history_and_dispose_to_pollen() {
         "{log}"
     );
 }
+
+/// Cyclone DDS 11 on `lo` with multicast discovery (its default there): only the interface is
+/// pinned, no peers.
+fn cyclone_multicast_uri() -> String {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join("cyclone-lo-multicast.xml");
+    let xml = r#"<CycloneDDS xmlns="https://cdds.io/config"><Domain id="any">
+  <General><Interfaces><NetworkInterface name="lo"/></Interfaces></General>
+</Domain></CycloneDDS>
+"#;
+    std::fs::write(&path, xml).expect("write the Cyclone configuration");
+    format!("file://{}", path.display())
+}
+
+/// ROS 2 String both ways with Cyclone DDS 11, both sides discovering by SPDP multicast on
+/// `lo` only (Pollen with --multicast-only, Cyclone with no peers).
+#[test]
+fn ros_string_with_cyclone11_over_multicast_discovery() {
+    if !have(
+        &peers_python(),
+        "Python with cyclonedds==11.0.1 (.venv-peers)",
+    ) {
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/ros_string.py");
+    let dom = domain(16);
+    let d = dom.to_string();
+    let peer = |args: &[&str]| {
+        let mut c = Command::new(peers_python());
+        c.env("CYCLONEDDS_URI", cyclone_multicast_uri())
+            .env("DOMAIN", dom.to_string())
+            .arg(script)
+            .args(args);
+        c
+    };
+    // Cyclone → Pollen.
+    let mut sub = Proc::spawn(
+        "pollen sub",
+        pollen(&[
+            "sub",
+            "chatter",
+            "--ros",
+            "--multicast-only",
+            "--count",
+            "10",
+            "--timeout",
+            "25",
+            "--domain",
+            &d,
+        ]),
+    );
+    let mut py = Proc::spawn("python pub", peer(&["pub", "rt/chatter", "10", "25"]));
+    let ps = py.wait(Duration::from_secs(35));
+    let ss = sub.wait(Duration::from_secs(35));
+    let log = format!("{}{}", py.transcript(), sub.transcript());
+    assert!(ps.is_some_and(|s| s.success()), "{log}");
+    assert!(ss.is_some_and(|s| s.success()), "{log}");
+    let expected: Vec<String> = (0..10).map(|i| format!("msg {i}")).collect();
+    assert_eq!(sub.out, expected, "{log}");
+    // Pollen → Cyclone.
+    let mut py = Proc::spawn("python sub", peer(&["sub", "rt/chatter", "10", "25"]));
+    let mut publ = Proc::spawn(
+        "pollen pub",
+        pollen(&[
+            "pub",
+            "chatter",
+            "--ros",
+            "--multicast-only",
+            "--timeout",
+            "25",
+            "--domain",
+            &d,
+        ]),
+    );
+    let input: String = (0..10).map(|i| format!("hello {i}\n")).collect();
+    publ.feed(&input, true);
+    let ps = publ.wait(Duration::from_secs(35));
+    let ys = py.wait(Duration::from_secs(35));
+    let log = format!("{}{}", publ.transcript(), py.transcript());
+    assert!(ps.is_some_and(|s| s.success()), "{log}");
+    assert!(ys.is_some_and(|s| s.success()), "{log}");
+    let expected: Vec<String> = (0..10).map(|i| format!("hello {i}")).collect();
+    assert_eq!(py.out, expected, "{log}");
+}
