@@ -3,12 +3,15 @@
 // pinned to loopback.
 //
 //   fastdds_peer pub|sub --topic T --type string|keyed|keyedseq [--count N] [--timeout S]
-//                [--domain D] [--transient-local] [--dispose ID]
+//                [--domain D] [--transient-local] [--dispose ID] [--size N]
 //
-// sub prints one line per sample ("alive <id> <seq> <text>" or "disposed <id>") and exits 0
-// once --count samples (dispose notifications included) arrived, 1 on timeout. pub waits for a
-// matched reader, writes --count samples, optionally disposes one instance, waits for the
-// acknowledgements and exits 0 (1 on timeout).
+// sub prints one line per sample ("alive <id> <seq> <text>" or "disposed <id>"; a text of more
+// than 100 bytes is shown as "[N bytes]") and exits 0 once --count samples (dispose
+// notifications included) arrived, 1 on timeout. pub waits for a matched reader, writes --count
+// samples, optionally disposes one instance, waits for the acknowledgements and exits 0 (1 on
+// timeout). With --size N, pub writes texts (string) or baggages (keyedseq) of N bytes instead
+// of "hello <i>" / "sample <i>", and both sides accept samples of that size (Fast DDS then
+// fragments them); the default limit is 70000 bytes.
 //
 // Build: g++ -std=c++17 -O1 fastdds_peer.cpp -o fastdds_peer -lfastrtps -lfastcdr
 
@@ -23,6 +26,7 @@
 #include <fastdds/dds/topic/TypeSupport.hpp>
 #include <fastdds/rtps/transport/UDPv4TransportDescriptor.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -81,11 +85,11 @@ struct Reader {
 
 class SampleType : public TopicDataType {
 public:
-    explicit SampleType(Kind kind) : kind_(kind) {
+    SampleType(Kind kind, uint32_t max_text) : kind_(kind) {
         setName(kind == Kind::Keyed      ? "interop::KeyedSample"
                 : kind == Kind::KeyedSeq ? "KeyedSeq"
                                          : "std_msgs::msg::dds_::String_");
-        m_typeSize = 4 + 4 + 4 + 4 + 70000;
+        m_typeSize = 4 + 4 + 4 + 4 + max_text + 4;
         m_isGetKeyDefined = kind != Kind::String;
     }
 
@@ -170,6 +174,7 @@ int main(int argc, char** argv) {
     std::string topic_name = "interop_keyed";
     std::string type = "keyed";
     int count = 10, timeout = 20, domain = 0, dispose = -1;
+    long size = -1;
     bool transient = false;
     for (int i = 2; i < argc; i++) {
         std::string a = argv[i];
@@ -181,6 +186,7 @@ int main(int argc, char** argv) {
         else if (a == "--domain") domain = std::stoi(next());
         else if (a == "--dispose") dispose = std::stoi(next());
         else if (a == "--transient-local") transient = true;
+        else if (a == "--size") size = std::stol(next());
         else { std::cerr << "unknown argument " << a << std::endl; return 2; }
     }
     Kind kind = type == "keyed" ? Kind::Keyed : type == "keyedseq" ? Kind::KeyedSeq : Kind::String;
@@ -197,7 +203,9 @@ int main(int argc, char** argv) {
     auto* factory = DomainParticipantFactory::get_instance();
     DomainParticipant* dp = factory->create_participant(domain, pqos);
     if (!dp) { std::cerr << "participant failed" << std::endl; return 2; }
-    TypeSupport ts(new SampleType(kind));
+    if (size > 64 * 1024 * 1024) { std::cerr << "--size too large" << std::endl; return 2; }
+    uint32_t max_text = static_cast<uint32_t>(std::max<long>(size, 70000));
+    TypeSupport ts(new SampleType(kind, max_text));
     ts.register_type(dp);
     Topic* topic = dp->create_topic(topic_name, ts.get_type_name(), TOPIC_QOS_DEFAULT);
 
@@ -210,6 +218,12 @@ int main(int argc, char** argv) {
         wq.durability().kind = transient ? TRANSIENT_LOCAL_DURABILITY_QOS : VOLATILE_DURABILITY_QOS;
         wq.history().kind = KEEP_ALL_HISTORY_QOS;
         wq.data_sharing().off();
+        if (size >= 0) {
+            // Large samples: allocate per sample rather than preallocating the history for the
+            // maximum size, and send fragments from Fast DDS's own thread.
+            wq.endpoint().history_memory_policy = eprosima::fastrtps::rtps::DYNAMIC_RESERVE_MEMORY_MODE;
+            wq.publish_mode().kind = ASYNCHRONOUS_PUBLISH_MODE;
+        }
         DataWriter* w = pub->create_datawriter(topic, wq);
         PublicationMatchedStatus st{};
         while (!transient) {
@@ -225,8 +239,18 @@ int main(int argc, char** argv) {
             Sample s;
             s.id = i % 3;
             s.seq = static_cast<uint32_t>(i);
-            s.text = kind == Kind::String ? "hello " + std::to_string(i) : "sample " + std::to_string(i);
-            w->write(&s);
+            if (size >= 0) {
+                s.text.resize(static_cast<size_t>(size));
+                for (long j = 0; j < size; j++) {
+                    s.text[j] = kind == Kind::String ? char('a' + (i + j) % 26) : char((i + j) % 251);
+                }
+            } else {
+                s.text = kind == Kind::String ? "hello " + std::to_string(i) : "sample " + std::to_string(i);
+            }
+            if (!w->write(&s)) {
+                std::cerr << "write " << i << " failed" << std::endl;
+                rc = 1;
+            }
         }
         if (dispose >= 0) {
             Sample s;
@@ -253,6 +277,9 @@ int main(int argc, char** argv) {
         rq.durability().kind = transient ? TRANSIENT_LOCAL_DURABILITY_QOS : VOLATILE_DURABILITY_QOS;
         rq.history().kind = KEEP_ALL_HISTORY_QOS;
         rq.data_sharing().off();
+        if (size >= 0) {
+            rq.endpoint().history_memory_policy = eprosima::fastrtps::rtps::DYNAMIC_RESERVE_MEMORY_MODE;
+        }
         DataReader* r = sub->create_datareader(topic, rq);
         int got = 0;
         rc = 1;
@@ -261,7 +288,12 @@ int main(int argc, char** argv) {
             SampleInfo info;
             while (r->take_next_sample(&s, &info) == ReturnCode_t::RETCODE_OK) {
                 if (info.valid_data) {
-                    std::cout << "alive " << s.id << " " << s.seq << " " << s.text << std::endl;
+                    std::cout << "alive " << s.id << " " << s.seq << " ";
+                    if (s.text.size() > 100) {
+                        std::cout << "[" << s.text.size() << " bytes]" << std::endl;
+                    } else {
+                        std::cout << s.text << std::endl;
+                    }
                 } else {
                     const auto& k = info.instance_handle.value;
                     uint32_t id = (uint32_t(k[0]) << 24) | (uint32_t(k[1]) << 16) | (uint32_t(k[2]) << 8) | k[3];

@@ -10,11 +10,10 @@
 
 mod common;
 
-use common::{domain, pollen, Proc};
+use common::{domain, fastdds_peer as peer_program, pollen, Proc};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy)]
@@ -33,57 +32,6 @@ fn pollen_in(dom: u32, disc: Discovery, args: &[&str]) -> Command {
         all.extend(["--no-multicast", "--peer", "127.0.0.1"]);
     }
     pollen(&all)
-}
-
-/// Builds (once per test process) or finds the Fast DDS peer.
-fn peer_program() -> Option<PathBuf> {
-    static PEER: OnceLock<Option<PathBuf>> = OnceLock::new();
-    PEER.get_or_init(|| {
-        if let Ok(p) = std::env::var("POLLEN_FASTDDS_PEER") {
-            let p = PathBuf::from(p);
-            if p.exists() {
-                return Some(p);
-            }
-            eprintln!("POLLEN_FASTDDS_PEER={} does not exist", p.display());
-        }
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let src = root.join("tests/peers/fastdds_peer.cpp");
-        let out = root.join("target/peers/fastdds_peer");
-        let fresh = |o: &Path| {
-            let m = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-            matches!((m(o), m(&src)), (Some(a), Some(b)) if a >= b)
-        };
-        if fresh(&out) {
-            return Some(out);
-        }
-        if !Path::new("/usr/include/fastdds/dds/domain/DomainParticipant.hpp").exists() {
-            eprintln!("SKIPPED: Fast DDS headers not installed (libfastrtps-dev, shared/PEERS.md)");
-            return None;
-        }
-        std::fs::create_dir_all(out.parent()?).ok()?;
-        // Build beside the target and rename, so that parallel test processes never run a
-        // half-written binary.
-        let tmp = out.with_extension(format!("tmp{}", std::process::id()));
-        let built = Command::new("g++")
-            .args(["-std=c++17", "-O1"])
-            .arg(&src)
-            .arg("-o")
-            .arg(&tmp)
-            .args(["-lfastrtps", "-lfastcdr"])
-            .status();
-        match built {
-            Ok(s) if s.success() => {
-                std::fs::rename(&tmp, &out).ok()?;
-                Some(out)
-            }
-            other => {
-                let _ = std::fs::remove_file(&tmp);
-                eprintln!("SKIPPED: cannot build the Fast DDS peer with g++: {other:?}");
-                None
-            }
-        }
-    })
-    .clone()
 }
 
 fn fastdds(peer: &Path, dom: u32, args: &[&str]) -> Command {

@@ -4,9 +4,9 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// A domain id of its own for each test (`slot` < 20, unique across the test files, which
@@ -195,4 +195,57 @@ pub fn peers_python() -> String {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
         root.join(".venv-peers/bin/python").display().to_string()
     })
+}
+
+/// Builds (once per test process) or finds the Fast DDS peer (tests/peers/fastdds_peer.cpp):
+/// $POLLEN_FASTDDS_PEER, else target/peers/fastdds_peer, built with g++ when missing or older
+/// than its source. None, with a SKIPPED message, without g++ or the Fast DDS headers.
+pub fn fastdds_peer() -> Option<PathBuf> {
+    static PEER: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PEER.get_or_init(|| {
+        if let Ok(p) = std::env::var("POLLEN_FASTDDS_PEER") {
+            let p = PathBuf::from(p);
+            if p.exists() {
+                return Some(p);
+            }
+            eprintln!("POLLEN_FASTDDS_PEER={} does not exist", p.display());
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let src = root.join("tests/peers/fastdds_peer.cpp");
+        let out = root.join("target/peers/fastdds_peer");
+        let fresh = |o: &Path| {
+            let m = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            matches!((m(o), m(&src)), (Some(a), Some(b)) if a >= b)
+        };
+        if fresh(&out) {
+            return Some(out);
+        }
+        if !Path::new("/usr/include/fastdds/dds/domain/DomainParticipant.hpp").exists() {
+            eprintln!("SKIPPED: Fast DDS headers not installed (libfastrtps-dev, shared/PEERS.md)");
+            return None;
+        }
+        std::fs::create_dir_all(out.parent()?).ok()?;
+        // Build beside the target and rename, so that parallel test processes never run a
+        // half-written binary.
+        let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+        let built = Command::new("g++")
+            .args(["-std=c++17", "-O1"])
+            .arg(&src)
+            .arg("-o")
+            .arg(&tmp)
+            .args(["-lfastrtps", "-lfastcdr"])
+            .status();
+        match built {
+            Ok(s) if s.success() => {
+                std::fs::rename(&tmp, &out).ok()?;
+                Some(out)
+            }
+            other => {
+                let _ = std::fs::remove_file(&tmp);
+                eprintln!("SKIPPED: cannot build the Fast DDS peer with g++: {other:?}");
+                None
+            }
+        }
+    })
+    .clone()
 }
