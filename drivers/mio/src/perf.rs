@@ -117,6 +117,11 @@ pub struct PerfPubArgs {
     /// Matched readers to wait for before writing.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub wait_readers: usize,
+    /// Stay in the domain this many seconds after the last sample was acknowledged, before
+    /// saying goodbye: ddsperf forgets acknowledged samples it has not yet taken when their
+    /// writer leaves.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub linger: Option<Duration>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -158,6 +163,7 @@ pub fn run_perf(args: &PerfArgs) -> ExitCode {
                 Mode::Pub {
                     period: a.rate.map(|r| Duration::from_secs_f64(1.0 / r)),
                     wait_readers: a.wait_readers,
+                    linger: a.linger,
                 },
                 a.size,
                 &a.common,
@@ -181,6 +187,7 @@ enum Mode {
     Pub {
         period: Option<Duration>,
         wait_readers: usize,
+        linger: Option<Duration>,
     },
     Sub,
 }
@@ -873,6 +880,7 @@ impl Node {
             Mode::Pub {
                 period,
                 wait_readers,
+                ..
             } => {
                 if self.writing_since.is_none()
                     && d.engine().matched_readers(self.data_writer) >= wait_readers.max(1)
@@ -1089,6 +1097,22 @@ fn run(mode: Mode, size: usize, common: &CommonArgs) -> ExitCode {
         });
     }
     let code = node.summary(runner.driver());
+    if let Mode::Pub {
+        linger: Some(linger),
+        ..
+    } = mode
+    {
+        // Still answer heartbeats and discovery while the readers take the last samples.
+        let end = Instant::now() + linger;
+        let _ = runner.run(|d| {
+            while d.engine_mut().poll_event().is_some() {}
+            if Instant::now() >= end {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(Some(end))
+            }
+        });
+    }
     let _ = runner.driver().shutdown(Duration::from_millis(100));
     code
 }

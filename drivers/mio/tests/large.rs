@@ -133,7 +133,9 @@ fn ddsperf_pub_large_to_pollen_perf_sub() {
 
 /// `pollen perf pub` with 64 KiB and 1 MiB samples into `ddsperf sub`: every sample written is
 /// counted by ddsperf (perf pub waits for the reader to acknowledge the writer before the
-/// first write, so a volatile reader misses none), none lost, all of that size.
+/// first write, so a volatile reader misses none, and lingers after the last acknowledgement,
+/// since ddsperf drops the samples it has not taken yet when their writer leaves), none lost,
+/// all of that size.
 #[test]
 fn pollen_perf_pub_large_to_ddsperf_sub() {
     if !have(DDSPERF, "Cyclone DDS ddsperf") {
@@ -147,7 +149,17 @@ fn pollen_perf_pub_large_to_ddsperf_sub() {
             "pollen perf pub",
             pollen_in(
                 dom,
-                &["perf", "pub", "--duration", "2", "--size", &bag, "--json"],
+                &[
+                    "perf",
+                    "pub",
+                    "--duration",
+                    "2",
+                    "--size",
+                    &bag,
+                    "--linger",
+                    "1",
+                    "--json",
+                ],
             ),
         );
         let status = publ.wait(Duration::from_secs(20));
