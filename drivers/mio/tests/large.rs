@@ -109,11 +109,26 @@ fn ddsperf_pub_large_to_pollen_perf_sub() {
     for (size, arg) in [(KIB64, "64kB"), (MIB, "1MB")] {
         let mut sub = Proc::spawn(
             "pollen perf sub",
-            pollen_in(dom, &["perf", "sub", "--duration", "4", "--json"]),
+            pollen_in(dom, &["perf", "sub", "--duration", "6", "--json"]),
         );
         let mut publ = Proc::spawn(
             "ddsperf pub",
-            ddsperf(dom, &["-D", "3", "pub", "size", arg]),
+            // It starts writing once it matched Pollen (at most 10 s): writing into nothing at
+            // full speed took a core and, once, kept discovery from completing in 3 s.
+            ddsperf(
+                dom,
+                &[
+                    "-Q",
+                    "minmatch:1",
+                    "-Q",
+                    "initwait:10",
+                    "-D",
+                    "3",
+                    "pub",
+                    "size",
+                    arg,
+                ],
+            ),
         );
         let status = sub.wait(Duration::from_secs(20));
         publ.kill();
@@ -132,10 +147,9 @@ fn ddsperf_pub_large_to_pollen_perf_sub() {
 }
 
 /// `pollen perf pub` with 64 KiB and 1 MiB samples into `ddsperf sub`: every sample written is
-/// counted by ddsperf (perf pub waits for the reader to acknowledge the writer before the
-/// first write, so a volatile reader misses none, and lingers after the last acknowledgement,
-/// since ddsperf drops the samples it has not taken yet when their writer leaves), none lost,
-/// all of that size.
+/// counted by ddsperf but for at most one history at the tail (perf pub waits for the reader
+/// to acknowledge the writer before the first write, so a volatile reader misses none at the
+/// start, and lingers after the last acknowledgement), none lost, all of that size.
 #[test]
 fn pollen_perf_pub_large_to_ddsperf_sub() {
     if !have(DDSPERF, "Cyclone DDS ddsperf") {
@@ -170,9 +184,12 @@ fn pollen_perf_pub_large_to_ddsperf_sub() {
         assert_eq!(s["size"], size, "{log}");
         let written = s["samples"].as_u64().unwrap_or(0);
         assert!(written >= 5, "{log}");
-        // ddsperf prints its counters once a second.
+        // ddsperf prints its counters once a second. It may leave up to one history (64
+        // samples) of the tail uncounted although it acknowledged them, even with the writer
+        // lingering a second (seen: 9868 of 9932, no gap, "lost 0"); otherwise the count is
+        // exact and nothing may be lost.
         let seen = sub.wait_for_line(Duration::from_secs(5), |l| {
-            ddsperf_totals(&[l.to_string()]).is_some_and(|(n, _)| n >= written)
+            ddsperf_totals(&[l.to_string()]).is_some_and(|(n, _)| n + 64 >= written)
         });
         sub.kill();
         let slog = sub.transcript();
@@ -180,7 +197,12 @@ fn pollen_perf_pub_large_to_ddsperf_sub() {
             seen,
             "ddsperf did not report {written} samples\n{log}{slog}"
         );
-        assert_eq!(ddsperf_totals(&sub.out), Some((written, 0)), "{log}{slog}");
+        let (n, lost) = ddsperf_totals(&sub.out).unwrap_or_default();
+        assert_eq!(lost, 0, "{log}{slog}");
+        assert!(
+            n <= written && n + 64 >= written,
+            "{n} of {written}\n{log}{slog}"
+        );
         let want = format!(" size {size} ");
         assert!(
             sub.out
