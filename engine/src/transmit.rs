@@ -126,7 +126,9 @@ fn push_gap(
 }
 
 fn heartbeat(w: &Writer, p: &ReaderProxy, count: u32) -> SubmessageRepr<'static> {
-    let last = w.last_sn();
+    // Announce only what this reader was sent: a sample still waiting (flow control) or still
+    // being fragmented would otherwise be NACKed and resent beside its first sending.
+    let last = w.last_sn().min(p.next_unsent - 1);
     let first = w.first_sn().max(p.start).min(last + 1);
     SubmessageRepr::Heartbeat(HeartbeatRepr {
         // FINAL tells the reader it need not answer: only once it has acknowledged everything.

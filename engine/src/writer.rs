@@ -423,8 +423,10 @@ impl Writer {
             p.next_unsent = p.acked + 1;
         }
         // Keep the requests for SNs that exist; the rest are bogus.
+        // (SNs not sent for the first time yet will come anyway: no repair for them.)
+        let sent = last.min(p.next_unsent - 1);
         let mut req = SequenceNumberSet::new(a.reader_sn_state.base, a.reader_sn_state.num_bits);
-        for sn in a.reader_sn_state.iter().filter(|s| s.0 >= 1 && s.0 <= last) {
+        for sn in a.reader_sn_state.iter().filter(|s| s.0 >= 1 && s.0 <= sent) {
             req.insert(sn);
         }
         p.requested = req;
@@ -452,6 +454,10 @@ impl Writer {
             }
         }
         p.last_nack_frag_count = Some(n.count);
+        if n.writer_sn.0 >= p.next_unsent {
+            // Still being sent for the first time: its fragments are on their way.
+            return true;
+        }
         if n.writer_sn.0 < p.start || !held {
             // Gone: the repair path answers with a GAP.
             let mut req = SequenceNumberSet::new(n.writer_sn, 1);
