@@ -214,6 +214,7 @@ impl Reader {
                 found = true;
             }
         }
+        self.drop_reassemblies_below(pool, guid, i64::MAX);
         for s in self.slots.iter_mut() {
             if s.as_ref()
                 .is_some_and(|s| s.writer == guid && s.order.is_none())
@@ -240,6 +241,10 @@ impl Reader {
             .flatten()
             .filter(|s| s.order.is_some())
             .count()
+    }
+
+    fn has_sample(&self, writer: Guid, sn: i64) -> bool {
+        self.find_slot(writer, sn).is_some()
     }
 
     fn find_slot(&self, writer: Guid, sn: i64) -> Option<usize> {
@@ -288,6 +293,15 @@ impl Reader {
 
     /// Delivers buffered samples that are now in order; returns how many.
     fn drain_in_order(&mut self, pool: &mut Pool, writer: Guid, replaced: &mut u64) -> usize {
+        let n = self.drain_in_order_inner(pool, writer, replaced);
+        // Whatever was partial below the new `next` was delivered whole or declared gone.
+        if let Some(next) = self.proxy(writer).map(|p| p.next) {
+            self.drop_reassemblies_below(pool, writer, next);
+        }
+        n
+    }
+
+    fn drain_in_order_inner(&mut self, pool: &mut Pool, writer: Guid, replaced: &mut u64) -> usize {
         let mut n = 0;
         loop {
             let Some(next) = self.proxy(writer).map(|p| p.next) else {
@@ -334,8 +348,12 @@ impl Reader {
                 return Received::NoSpace;
             }
             let (writer, sn) = (s.writer, s.sn);
-            let Ok(i) = self.store(pool, s) else {
-                return Received::NoSpace;
+            let i = match self.store(pool, s) {
+                Ok(i) => i,
+                Err(s) => {
+                    s.discard(pool);
+                    return Received::NoSpace;
+                }
             };
             self.mark_delivered(i);
             if let Some(p) = self.proxy_mut(writer) {
@@ -348,6 +366,10 @@ impl Reader {
             // Too far ahead to track; the writer will send it again.
             s.discard(pool);
             return Received::NoSpace;
+        }
+        if s.sn == p.next && matches!(self.history, History::KeepLast(_)) {
+            // KEEP_LAST never refuses the next sample: the oldest untaken one makes way.
+            self.make_room(pool, replaced);
         }
         if s.sn == p.next {
             // In order: deliver only if there is room, else let the writer repair later.
@@ -368,10 +390,13 @@ impl Reader {
                 s.discard(pool);
                 return Received::NoSpace;
             }
-            if self.store(pool, s).is_err() {
+            if let Err(s) = self.store(pool, s) {
+                s.discard(pool);
                 return Received::NoSpace;
             }
         }
+        // The whole sample arrived as DATA (a resend): its partial copy is not needed.
+        self.drop_reassembly(pool, writer, sn);
         let delivered = self.drain_in_order(pool, writer, replaced);
         Received::Accepted { delivered }
     }
@@ -594,7 +619,12 @@ impl Reader {
             .frags
             .iter()
             .flatten()
-            .filter(|r| r.writer == writer && r.sn <= p.last_available)
+            .filter(|r| {
+                r.writer == writer
+                    && r.sn >= p.next
+                    && r.sn <= p.last_available
+                    && !self.has_sample(writer, r.sn)
+            })
             .min_by_key(|r| r.sn)?;
         let first = (1..=r.total).find(|n| !r.has(*n))?;
         let span = (r.total - first + 1).min(MAX_SET_BITS);
@@ -730,7 +760,7 @@ impl Reader {
             let end = base.min(p.next.saturating_add(MAX_SET_BITS as i64));
             let mut sn = start;
             while sn < end {
-                self.mark_irrelevant(writer, sn);
+                self.mark_irrelevant(pool, writer, sn);
                 sn += 1;
             }
         }
@@ -742,14 +772,27 @@ impl Reader {
                 }
                 delivered += self.drain_in_order(pool, writer, replaced);
             } else if sn.0 > next && sn.0 - next < MAX_SET_BITS as i64 {
-                self.mark_irrelevant(writer, sn.0);
+                self.mark_irrelevant(pool, writer, sn.0);
             }
         }
         delivered += self.drain_in_order(pool, writer, replaced);
         Some(delivered)
     }
 
-    fn mark_irrelevant(&mut self, writer: Guid, sn: i64) {
+    /// Drops the partial sample `sn` of `writer`, if any.
+    fn drop_reassembly(&mut self, pool: &mut Pool, writer: Guid, sn: i64) {
+        for r in self.frags.iter_mut() {
+            if r.as_ref().is_some_and(|r| r.writer == writer && r.sn == sn) {
+                if let Some(old) = r.take() {
+                    pool.free(old.data);
+                }
+            }
+        }
+    }
+
+    fn mark_irrelevant(&mut self, pool: &mut Pool, writer: Guid, sn: i64) {
+        // A partial sample of an SN declared irrelevant will never complete.
+        self.drop_reassembly(pool, writer, sn);
         if self.find_slot(writer, sn).is_some() {
             return;
         }

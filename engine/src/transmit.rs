@@ -3,6 +3,7 @@
 
 use crate::limits::MAX_IN_FLIGHT;
 use crate::pool::Pool;
+use crate::stream::{CycloneFraming, Framing};
 use crate::wire::{
     flags, submessage_id, BuildError, Count, Endian, EntityId, FragmentNumberSet, GapRepr,
     GuidPrefix, HeaderRepr, HeartbeatRepr, InfoDstRepr, InfoTsRepr, InlineQos, Locator,
@@ -37,7 +38,7 @@ const MAX_INLINE_QOS: usize = 4 + 16 + 4 + 4 + 4;
 /// Bytes of a datagram around the fragment data of one DATA_FRAG: header, INFO_DST, INFO_TS,
 /// the DATA_FRAG header and inline QoS, and a closing HEARTBEAT.
 pub(crate) const fn fragment_overhead() -> usize {
-    20 + 16 + 12 + 4 + 32 + MAX_INLINE_QOS + 32
+    20 + 16 + 12 + 4 + 32 + MAX_INLINE_QOS + 32 + CycloneFraming::OVERHEAD
 }
 
 fn inline_qos(c: &Change, builtin: bool, buf: &mut [u8; MAX_INLINE_QOS]) -> Option<usize> {
@@ -301,7 +302,9 @@ pub(crate) fn writer_datagram(
         return None;
     }
     // The window costs a walk of the history: only when there is something new to send.
-    let window_open = new_data && (!p.reliable || in_flight(w, &p) < MAX_IN_FLIGHT);
+    // A sample already started always finishes, whatever its size against the window.
+    let window_open =
+        new_data && (!p.reliable || p.frag_next > 1 || in_flight(w, &p) < MAX_IN_FLIGHT);
     let owes_data = window_open || p.has_repairs() || p.nack_frag.is_some();
     if !owes_data && !p.heartbeat_owed {
         return None;
@@ -321,7 +324,13 @@ pub(crate) fn writer_datagram(
         match w.change(sn) {
             Some(c) if c.data.len() > fragment_size => {
                 let asked = set;
+                let total = c.data.len().div_ceil(fragment_size) as u32;
                 for n in asked.iter() {
+                    if n == 0 || n > total {
+                        // Not a fragment of this sample: nothing to send, forget the request.
+                        clear_fragment(&mut set, n);
+                        continue;
+                    }
                     match push_data_frag(&mut b, pool, wid, rid, c, fragment_size, n, 1, builtin) {
                         Ok(_) => {
                             clear_fragment(&mut set, n);
@@ -402,7 +411,7 @@ pub(crate) fn writer_datagram(
             }
         }
         while proxy.next_unsent <= last {
-            if proxy.reliable && in_flight(w, &proxy) >= MAX_IN_FLIGHT {
+            if proxy.reliable && proxy.frag_next <= 1 && in_flight(w, &proxy) >= MAX_IN_FLIGHT {
                 break;
             }
             let sn = proxy.next_unsent;

@@ -10,7 +10,7 @@ use crate::qos::{Durability, History};
 use crate::time::{Instant, Span};
 use crate::wire::{
     AckNackRepr, Count, FragmentNumberSet, Guid, Locator, NackFragRepr, SequenceNumber,
-    SequenceNumberSet, StatusInfo, Time,
+    SequenceNumberSet, StatusInfo, Time, MAX_SET_BITS,
 };
 
 /// One sample in a writer's history.
@@ -415,12 +415,14 @@ impl Writer {
         // Base 0 is the pre-emptive ACKNACK of some vendors: read it as base 1.
         let base = a.reader_sn_state.base.0.max(1);
         let acked = (base - 1).min(last);
-        if acked > p.acked {
+        let advanced = acked > p.acked;
+        if advanced {
             p.acked = acked;
         }
         // A reader that acknowledges more than we sent for the first time has it already.
         if p.next_unsent <= p.acked {
             p.next_unsent = p.acked + 1;
+            p.frag_next = 1;
         }
         // Keep the requests for SNs that exist; the rest are bogus.
         // (SNs not sent for the first time yet will come anyway: no repair for them.)
@@ -430,7 +432,11 @@ impl Writer {
             req.insert(sn);
         }
         p.requested = req;
-        if !a.final_flag || (p.acked < last && !p.has_repairs()) {
+        // Answer at once when asked to, or when the reader moved on but still lacks what it did
+        // not ask for (its news may be stale). A final ACKNACK that moves nothing gets no
+        // immediate answer: a reader that cannot take more (a full KEEP_ALL queue) would
+        // otherwise ping-pong with us; the periodic heartbeat covers it.
+        if !a.final_flag || (advanced && p.acked < sent && !p.has_repairs()) {
             p.heartbeat_owed = true;
         }
         if p.acked < last {
@@ -459,10 +465,17 @@ impl Writer {
             return true;
         }
         if n.writer_sn.0 < p.start || !held {
-            // Gone: the repair path answers with a GAP.
-            let mut req = SequenceNumberSet::new(n.writer_sn, 1);
-            req.insert(n.writer_sn);
-            p.requested = req;
+            // Gone: the repair path answers with a GAP. Added to what an ACKNACK in the same
+            // message asked for, not in its place.
+            let d = n.writer_sn.0 - p.requested.base.0;
+            if p.requested.num_bits == 0 || !(0..MAX_SET_BITS as i64).contains(&d) {
+                if !p.has_repairs() {
+                    p.requested = SequenceNumberSet::new(n.writer_sn, 1);
+                }
+            } else if d as u32 >= p.requested.num_bits {
+                p.requested.num_bits = d as u32 + 1;
+            }
+            p.requested.insert(n.writer_sn);
         } else {
             p.nack_frag = Some((n.writer_sn.0, n.fragment_number_state));
         }
