@@ -89,10 +89,15 @@ fn ping_pong_with_ddsperf_both_ways() {
 fn ddsperf_ping_to_pollen_pong(dom: u32, disc: Discovery) {
     let mut pong = Proc::spawn(
         "pollen pong",
-        pollen_in(dom, disc, &["pong", "--duration", "20", "--json"]),
+        pollen_in(dom, disc, &["pong", "--duration", "30", "--json"]),
     );
-    let mut ping = Proc::spawn("ddsperf ping", ddsperf(dom, &["-D", "5", "ping"]));
-    let status = ping.wait(Duration::from_secs(20));
+    // ddsperf starts its 5 s only once Pollen's endpoints match (up to 15 s on a loaded
+    // machine); its own check after 5 s would otherwise fail a slow start.
+    let mut ping = Proc::spawn(
+        "ddsperf ping",
+        ddsperf(dom, &["-Qminmatch:1", "-Qinitwait:15", "-D", "5", "ping"]),
+    );
+    let status = ping.wait(Duration::from_secs(30));
     pong.kill();
     let log = format!("{disc:?}\n{}{}", ping.transcript(), pong.transcript());
     // ddsperf exits 1 when a peer failed to match one of the endpoints it expects.
