@@ -157,6 +157,38 @@ impl Writer {
         self.trim_front();
     }
 
+    /// Moves the changes down over the holes, keeping their order.
+    fn compact(&mut self) {
+        let mut kept = 0;
+        for i in 0..self.len {
+            let from = self.slot(i);
+            if let Some(c) = self.cache[from].take() {
+                let to = self.slot(kept);
+                self.cache[to] = Some(c);
+                kept += 1;
+            }
+        }
+        self.len = kept;
+    }
+
+    /// Makes room in a full KEEP_LAST history: the oldest dispose/unregister goes first (a
+    /// withdrawn instance matters less than a live one), else the oldest sample.
+    fn evict(&mut self, pool: &mut Pool) {
+        let withdrawn = (0..self.len)
+            .map(|i| self.slot(i))
+            .find(|&s| self.cache[s].as_ref().is_some_and(|c| c.status.0 != 0));
+        match withdrawn {
+            Some(s) => {
+                if let Some(c) = self.cache[s].take() {
+                    pool.free(c.data);
+                }
+                // The ring stays full until the hole is closed.
+                self.compact();
+            }
+            None => self.drop_oldest(pool),
+        }
+    }
+
     fn trim_front(&mut self) {
         while self.len > 0 && self.cache[self.slot(0)].is_none() {
             self.head = (self.head + 1) % MAX_HISTORY;
@@ -260,9 +292,13 @@ impl Writer {
                 self.remove_oldest_of(&key, pool);
             }
         }
+        if self.len == MAX_HISTORY {
+            // Replaced instances leave holes: close them before giving anything up.
+            self.compact();
+        }
         if self.held() >= depth * self.instances_bound(key_hash) || self.len == MAX_HISTORY {
             match self.history {
-                History::KeepLast(_) => self.drop_oldest(pool),
+                History::KeepLast(_) => self.evict(pool),
                 History::KeepAll => return Err(AddError::Full),
             }
         }
@@ -496,6 +532,48 @@ impl Writer {
 mod tests {
     use super::*;
     use crate::wire::{EntityId, GuidPrefix};
+
+    /// SEDP-style history (KEEP_LAST per instance): many endpoints created and deleted around
+    /// a long-lived one never push the long-lived announcement out.
+    #[test]
+    fn churn_never_evicts_a_live_instance() {
+        let mut pool = Pool::new();
+        let mut w = Writer::new(
+            Guid::new(GuidPrefix([1; 12]), EntityId::SEDP_PUB_WRITER),
+            true,
+            Durability::TransientLocal,
+            History::KeepLast(1),
+            MAX_HISTORY,
+            Span::from_millis(100),
+        );
+        let key = |k: u32| {
+            let mut h = [0u8; 16];
+            h[..4].copy_from_slice(&k.to_le_bytes());
+            h
+        };
+        let body: &[u8] = &[0, 3, 0, 0, 1, 0, 0, 0];
+        let t = Instant::ZERO;
+        w.add(t, &mut pool, &[body], None, Some(key(0)), StatusInfo(0))
+            .unwrap();
+        for k in 1..(4 * MAX_HISTORY as u32) {
+            w.add(t, &mut pool, &[body], None, Some(key(k)), StatusInfo(0))
+                .unwrap();
+            w.remove_instance(&key(k), &mut pool);
+            w.add(
+                t,
+                &mut pool,
+                &[],
+                None,
+                Some(key(k)),
+                StatusInfo(StatusInfo::DISPOSED),
+            )
+            .unwrap();
+        }
+        assert!(w
+            .changes()
+            .any(|c| c.key_hash == Some(key(0)) && c.status.0 == 0));
+        assert!(w.held() <= MAX_HISTORY);
+    }
 
     #[test]
     fn best_effort_keep_all_keeps_samples_until_sent() {
