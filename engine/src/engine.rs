@@ -904,8 +904,13 @@ impl Engine {
         }
         if let Some(p) = self.participant_mut(pd.guid.prefix) {
             let owed = p.directed_spdp_owed;
+            let moved = p.metatraffic != fresh.metatraffic;
             *p = fresh;
             p.directed_spdp_owed = owed;
+            if moved {
+                // Point the builtin proxies at the new address (add_proxy refreshes locators).
+                self.match_builtin(now, &fresh);
+            }
             return;
         }
         let Some(slot) = self.participants.iter_mut().find(|p| p.is_none()) else {
@@ -1250,13 +1255,9 @@ impl Engine {
         let Some(lw) = self.writers[i].as_mut() else {
             return;
         };
-        if lw
-            .writer
-            .proxies
-            .iter()
-            .flatten()
-            .any(|p| p.guid == remote.guid)
-        {
+        if let Some(p) = lw.writer.proxy_mut(remote.guid) {
+            // Already matched: an update may have moved the reader.
+            p.locator = loc;
             return;
         }
         let ev = match check_match(&lw.info, remote) {
@@ -1289,6 +1290,8 @@ impl Engine {
             return;
         };
         if lr.reader.proxy(remote.guid).is_some() {
+            // Already matched: an update may have moved the writer (add_proxy refreshes it).
+            lr.reader.add_proxy(now, remote.guid, loc, true);
             return;
         }
         let ev = match check_match(remote, &lr.info) {
