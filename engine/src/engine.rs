@@ -1485,6 +1485,24 @@ impl Engine {
         }
     }
 
+    /// Announces the new local endpoint in `slot` in SEDP and matches it with the remote
+    /// endpoints of the other direction already known.
+    fn publish_and_match(&mut self, now: Instant, slot: usize, info: &EndpointInfo, h: History) {
+        self.announce_endpoint(info, h, false);
+        for r in 0..MAX_REMOTE_ENDPOINTS {
+            let Some(remote) = self.remote[r].filter(|r| r.is_writer != info.is_writer) else {
+                continue;
+            };
+            if let Some(loc) = self.remote_locator(&remote) {
+                if info.is_writer {
+                    self.match_writer(now, slot, &remote, loc);
+                } else {
+                    self.match_reader(now, slot, &remote, loc);
+                }
+            }
+        }
+    }
+
     /// Creates a writer, announces it in SEDP and matches it with known readers.
     pub fn create_writer(
         &mut self,
@@ -1521,14 +1539,7 @@ impl Engine {
             self.cfg.heartbeat_period,
         );
         self.writers[slot] = Some(LocalWriter { info, writer });
-        self.announce_endpoint(&info, qos.history, false);
-        for r in 0..MAX_REMOTE_ENDPOINTS {
-            if let Some(remote) = self.remote[r].filter(|r| !r.is_writer) {
-                if let Some(loc) = self.remote_locator(&remote) {
-                    self.match_writer(now, slot, &remote, loc);
-                }
-            }
-        }
+        self.publish_and_match(now, slot, &info, qos.history);
         Ok(WriterHandle(slot as u8))
     }
 
@@ -1566,14 +1577,7 @@ impl Engine {
             qos.max_samples as usize,
         );
         self.readers[slot] = Some(LocalReader { info, reader });
-        self.announce_endpoint(&info, qos.history, false);
-        for r in 0..MAX_REMOTE_ENDPOINTS {
-            if let Some(remote) = self.remote[r].filter(|r| r.is_writer) {
-                if let Some(loc) = self.remote_locator(&remote) {
-                    self.match_reader(now, slot, &remote, loc);
-                }
-            }
-        }
+        self.publish_and_match(now, slot, &info, qos.history);
         Ok(ReaderHandle(slot as u8))
     }
 

@@ -756,7 +756,7 @@ impl Reader {
             }
             self.drop_reassemblies_below(pool, writer, base);
         } else if start > p.next {
-            // Out of order: remember each irrelevant SN inside the window as a placeholder.
+            // Out of order: remember each irrelevant SN inside the window as an empty slot.
             let end = base.min(p.next.saturating_add(MAX_SET_BITS as i64));
             let mut sn = start;
             while sn < end {
