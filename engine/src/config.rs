@@ -1,5 +1,6 @@
 //! Participant configuration.
 
+use crate::capacity::{Capacities, CapacityError};
 use crate::limits::{MAX_PEERS, MAX_USER_DATA};
 use crate::time::Span;
 use crate::wire::GuidPrefix;
@@ -52,6 +53,8 @@ pub struct Config {
     pub user_data: [u8; MAX_USER_DATA],
     /// Bytes of `user_data` in use.
     pub user_data_len: usize,
+    /// The size of every table ([`Capacities::HOST`] unless changed).
+    pub capacities: Capacities,
 }
 
 impl Config {
@@ -74,6 +77,7 @@ impl Config {
             fragment_size: 1344,
             user_data: [0; MAX_USER_DATA],
             user_data_len: 0,
+            capacities: Capacities::HOST,
         }
     }
 
@@ -129,6 +133,7 @@ impl Config {
         if self.heartbeat_period.micros() == 0 {
             return Err(ConfigError::Timing);
         }
+        self.capacities.validate().map_err(ConfigError::Capacity)?;
         Ok(())
     }
 }
@@ -146,16 +151,22 @@ pub enum ConfigError {
     GuidPrefix,
     /// A zero period or a lease under one second.
     Timing,
+    /// Unusable capacities, or caller storage too short for them.
+    Capacity(CapacityError),
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let ConfigError::Capacity(e) = self {
+            return e.fmt(f);
+        }
         f.write_str(match self {
             ConfigError::DomainId => "domain id must be at most 232",
             ConfigError::ParticipantId => "participant id puts the ports above 65535",
             ConfigError::Mtu => "mtu must be within 512..=65507",
             ConfigError::GuidPrefix => "guid prefix must not be all zero",
             ConfigError::Timing => "periods must be non-zero and the lease at least 1 s",
+            ConfigError::Capacity(_) => "capacities",
         })
     }
 }

@@ -1,86 +1,52 @@
 //! The engine: one participant's whole state and the contract of DESIGN.md §2.
+//!
+//! This file holds the state, construction, the dispatch of every input to its handler and the
+//! application calls. Discovery lives in `discovery/` (SPDP, SEDP, leases, matching), the
+//! order of owed work in `schedule.rs`, deadlines in `timer.rs`.
 
+use crate::capacity::{Capacities, CapacityError};
 use crate::config::{ports, Config, ConfigError};
 use crate::discovery::{
-    check_match, EndpointInfo, MatchResult, Name, Partitions, RemoteParticipant,
+    EndpointInfo, Name, ParticipantSlot, Partitions, RemoteEndpointSlot,
 };
-use crate::event::{Endpoint, Event, EventQueue, ReaderHandle, WriterHandle};
+use crate::event::{Event, EventQueue, EventSlot, ReaderHandle, WriterHandle};
 use crate::limits::*;
+use crate::map::{self, IndexMap, MapSlot};
 use crate::pool::Pool;
 use crate::qos::{Durability, History, ReaderQos, Reliability, TopicSpec, WriterQos};
-use crate::reader::{Incoming, IncomingFrag, Payload, Reader, Received};
+use crate::reader::{
+    Incoming, IncomingFrag, Payload, Reader, ReaderStorage, ReassemblySlot, Received, SampleSlot,
+    WriterProxySlot,
+};
+use crate::schedule::{Local, Work, WorkQueue};
 use crate::stats::Stats;
+use crate::storage::{filled, Arena, Entry, Slab, Slots, NONE};
 use crate::stream::{CycloneFraming, Deframe, Framing, StreamId};
 use crate::time::{Instant, Span};
+use crate::timer::{Layout, Timer, TimerSlot, Timers};
 use crate::transmit::{self, Destination, Transmit};
 use crate::wire::{
-    self, AckNackRepr, BuiltinEndpointSet, DataFragRepr, DataRepr, DataRepresentations, Duration,
-    EndpointData, EntityId, Error as WireError, GapRepr, Guid, GuidPrefix, HeaderRepr,
-    HeartbeatRepr, InfoDstRepr, InlineQos, Locator, LocatorKind, LocatorList, Message,
-    MessageBuilder, NackFragRepr, ParameterListIter, ParticipantData, ProtocolVersion,
-    SequenceNumber, StatusInfo, StringSeq, SubmessageRepr, Time, VendorId,
+    AckNackRepr, DataFragRepr, DataRepr, DataRepresentations, EntityId, Error as WireError,
+    GapRepr, Guid, GuidPrefix, HeaderRepr, HeartbeatRepr, InfoDstRepr, InlineQos, Locator,
+    LocatorKind, Message, MessageBuilder, NackFragRepr, ParameterListIter, ProtocolVersion,
+    SequenceNumber, StatusInfo, SubmessageRepr, Time, VendorId,
 };
-use crate::writer::{AddError, Writer};
+use crate::writer::{AddError, HistorySlot, ReaderProxySlot, Writer, WriterStorage};
 use core::fmt;
 
-const SEDP_PUB: usize = 0;
-const SEDP_SUB: usize = 1;
-const PMD: usize = 2;
-const BUILTIN_WRITER_IDS: [EntityId; 3] = [
+pub(crate) const SEDP_PUB: usize = 0;
+pub(crate) const SEDP_SUB: usize = 1;
+pub(crate) const PMD: usize = 2;
+pub(crate) const BUILTIN_WRITER_IDS: [EntityId; 3] = [
     EntityId::SEDP_PUB_WRITER,
     EntityId::SEDP_SUB_WRITER,
     EntityId::PMD_WRITER,
 ];
-const BUILTIN_READER_IDS: [EntityId; 3] = [
+pub(crate) const BUILTIN_READER_IDS: [EntityId; 3] = [
     EntityId::SEDP_PUB_READER,
     EntityId::SEDP_SUB_READER,
     EntityId::PMD_READER,
 ];
-
-/// Builtin writer `i` (SEDP publications, SEDP subscriptions, participant message) before
-/// the prefix is known: reliable, transient-local; SEDP keeps one announcement per local
-/// endpoint, the participant message one message.
-const fn builtin_writer(i: usize) -> Writer {
-    let history = if i == PMD {
-        History::KeepLast(1)
-    } else {
-        History::KeepLast(MAX_HISTORY as u16)
-    };
-    Writer::new(
-        Guid::new(GuidPrefix::UNKNOWN, BUILTIN_WRITER_IDS[i]),
-        true,
-        Durability::TransientLocal,
-        history,
-        MAX_HISTORY,
-        Span::from_millis(100),
-    )
-}
-
-/// Builtin reader `i`, matching [`builtin_writer`].
-const fn builtin_reader(i: usize) -> Reader {
-    Reader::new(
-        Guid::new(GuidPrefix::UNKNOWN, BUILTIN_READER_IDS[i]),
-        true,
-        History::KeepAll,
-        MAX_READER_SAMPLES,
-    )
-}
-
-/// The local writer (builtin or user) with entity id `id`.
-fn writer_mut<'a>(
-    builtin: &'a mut [Writer; 3],
-    user: &'a mut [Option<LocalWriter>; MAX_WRITERS],
-    id: EntityId,
-) -> Option<&'a mut Writer> {
-    match BUILTIN_WRITER_IDS.iter().position(|b| *b == id) {
-        Some(i) => Some(&mut builtin[i]),
-        None => user
-            .iter_mut()
-            .flatten()
-            .map(|lw| &mut lw.writer)
-            .find(|w| w.guid.entity == id),
-    }
-}
 
 /// Why `write`, `dispose` or `unregister` failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,139 +217,473 @@ pub struct ListenLocator {
     pub metatraffic: bool,
 }
 
-struct LocalWriter {
-    info: EndpointInfo,
-    writer: Writer,
+pub(crate) struct LocalWriter<'a> {
+    pub info: EndpointInfo,
+    pub writer: Writer<'a>,
+    /// The entity key: its slot and a generation.
+    pub key: u32,
 }
 
-struct LocalReader {
-    info: EndpointInfo,
-    reader: Reader,
+pub(crate) struct LocalReader<'a> {
+    pub info: EndpointInfo,
+    pub reader: Reader<'a>,
+    pub key: u32,
 }
+
+/// One local writer; public so that a caller without `alloc` can provide them.
+pub struct WriterSlot<'a>(pub(crate) Entry<LocalWriter<'a>>);
+/// One local reader; public so that a caller without `alloc` can provide them.
+pub struct ReaderSlot<'a>(pub(crate) Entry<LocalReader<'a>>);
+
+macro_rules! local_slot {
+    ($name:ident, $inner:ident) => {
+        impl $name<'_> {
+            /// An unused slot.
+            pub const EMPTY: Self = $name(Entry::Vacant(NONE));
+        }
+        impl<'a> crate::storage::Slot for $name<'a> {
+            type T = $inner<'a>;
+            fn wrap(e: Entry<$inner<'a>>) -> Self {
+                $name(e)
+            }
+            fn entry(&self) -> &Entry<$inner<'a>> {
+                &self.0
+            }
+            fn entry_mut(&mut self) -> &mut Entry<$inner<'a>> {
+                &mut self.0
+            }
+        }
+    };
+}
+local_slot!(WriterSlot, LocalWriter);
+local_slot!(ReaderSlot, LocalReader);
 
 /// Per-message receiver state (rtps-wire.md §1.5).
-struct Receiver {
-    source: GuidPrefix,
-    vendor: VendorId,
-    for_us: bool,
-    timestamp: Option<Time>,
+pub(crate) struct Receiver {
+    pub source: GuidPrefix,
+    pub vendor: VendorId,
+    pub for_us: bool,
+    pub timestamp: Option<Time>,
+    pub multicast: bool,
+}
+
+/// What the engine carves per-endpoint tables from.
+pub(crate) struct Arenas<'a> {
+    pub reader_proxies: Arena<'a, ReaderProxySlot>,
+    pub writer_proxies: Arena<'a, WriterProxySlot>,
+    pub history: Arena<'a, HistorySlot>,
+    pub samples: Arena<'a, SampleSlot>,
+    pub reassemblies: Arena<'a, ReassemblySlot>,
+    pub bits: Arena<'a, u32>,
+}
+
+/// Storage for an engine without `alloc`: one run per table, each at least as long as
+/// [`StorageSizes::of`] says for the capacities in the configuration. Make each run from the
+/// type's `EMPTY` value (for example `[ParticipantSlot::EMPTY; N]` in a `static` handed out
+/// once).
+pub struct Storage<'a> {
+    /// Remote participants.
+    pub participants: &'a mut [ParticipantSlot],
+    /// Remote endpoints.
+    pub remote_endpoints: &'a mut [RemoteEndpointSlot],
+    /// Local writers.
+    pub writers: &'a mut [WriterSlot<'a>],
+    /// Local readers.
+    pub readers: &'a mut [ReaderSlot<'a>],
+    /// Matched readers of every writer, builtin ones included.
+    pub reader_proxies: &'a mut [ReaderProxySlot],
+    /// Matched writers of every reader, builtin ones included.
+    pub writer_proxies: &'a mut [WriterProxySlot],
+    /// Histories of every writer.
+    pub history: &'a mut [HistorySlot],
+    /// Sample slots of every reader.
+    pub samples: &'a mut [SampleSlot],
+    /// Partial samples of every reader.
+    pub reassemblies: &'a mut [ReassemblySlot],
+    /// Fragment bitmaps of every partial sample.
+    pub fragment_bits: &'a mut [u32],
+    /// The payload pool's bytes.
+    pub pool: &'a mut [u8],
+    /// The payload pool's block links.
+    pub pool_links: &'a mut [u32],
+    /// Queued events.
+    pub events: &'a mut [EventSlot],
+    /// The participant index, the remote-endpoint index and the match index, in one run.
+    pub index: &'a mut [MapSlot],
+    /// The owed-work queue.
+    pub work: &'a mut [u64],
+    /// Deadlines, and the position of each in the heap.
+    pub timers: &'a mut [TimerSlot],
+    /// Positions of the deadlines.
+    pub timer_positions: &'a mut [u32],
+    /// Room to parse one discovery sample.
+    pub scratch: &'a mut [u8],
+}
+
+/// How long each run of a [`Storage`] must be for some [`Capacities`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageSizes {
+    /// [`Storage::participants`].
+    pub participants: usize,
+    /// [`Storage::remote_endpoints`].
+    pub remote_endpoints: usize,
+    /// [`Storage::writers`].
+    pub writers: usize,
+    /// [`Storage::readers`].
+    pub readers: usize,
+    /// [`Storage::reader_proxies`].
+    pub reader_proxies: usize,
+    /// [`Storage::writer_proxies`].
+    pub writer_proxies: usize,
+    /// [`Storage::history`].
+    pub history: usize,
+    /// [`Storage::samples`].
+    pub samples: usize,
+    /// [`Storage::reassemblies`].
+    pub reassemblies: usize,
+    /// [`Storage::fragment_bits`].
+    pub fragment_bits: usize,
+    /// [`Storage::pool`].
+    pub pool: usize,
+    /// [`Storage::pool_links`].
+    pub pool_links: usize,
+    /// [`Storage::events`].
+    pub events: usize,
+    /// Each of the three indexes (a power of two); [`Storage::index`] holds three.
+    pub index_each: usize,
+    /// [`Storage::index`].
+    pub index: usize,
+    /// [`Storage::work`].
+    pub work: usize,
+    /// [`Storage::timers`] and [`Storage::timer_positions`].
+    pub timers: usize,
+    /// [`Storage::scratch`].
+    pub scratch: usize,
+}
+
+/// Builtin reader reassembly: one partial discovery sample each.
+const BUILTIN_FRAG_WORDS: usize = MAX_DISCOVERY_DATA.div_ceil(crate::capacity::MIN_FRAGMENT).div_ceil(32);
+
+impl StorageSizes {
+    /// The runs an engine with capacities `c` needs.
+    pub const fn of(c: &Capacities) -> StorageSizes {
+        let p = c.participants;
+        let share = Self::share(c);
+        let index_each = (2 * if p > c.remote_endpoints {
+            if p > c.matches {
+                p
+            } else {
+                c.matches
+            }
+        } else if c.remote_endpoints > c.matches {
+            c.remote_endpoints
+        } else {
+            c.matches
+        })
+        .next_power_of_two();
+        StorageSizes {
+            participants: p,
+            remote_endpoints: c.remote_endpoints,
+            writers: c.writers,
+            readers: c.readers,
+            reader_proxies: 3 * p + c.writers * share,
+            writer_proxies: 3 * p + c.readers * share,
+            history: c.sedp_history(c.writers) + c.sedp_history(c.readers) + 1 + c.writers * c.history,
+            samples: 3 * c.builtin_reader_samples() + c.readers * c.reader_samples,
+            reassemblies: 3 + c.readers * c.reassemblies,
+            fragment_bits: 3 * BUILTIN_FRAG_WORDS + c.readers * c.reassemblies * c.fragment_words(),
+            pool: c.pool_blocks * c.pool_block,
+            pool_links: c.pool_blocks,
+            events: c.events,
+            index_each,
+            index: 3 * index_each,
+            work: 7 * p + c.matches + 8,
+            timers: Layout::new(c.writers, c.readers, p).ids(),
+            scratch: MAX_DISCOVERY_DATA,
+        }
+    }
+
+    /// Proxies each local endpoint gets from caller storage: an even share of the matches.
+    pub const fn share(c: &Capacities) -> usize {
+        let n = c.writers + c.readers;
+        let s = if n == 0 { c.matches } else { c.matches / n };
+        if s == 0 {
+            1
+        } else {
+            s
+        }
+    }
 }
 
 /// A DDS participant as a Sans-IO state machine. See DESIGN.md §2 for the contract.
-pub struct Engine {
-    cfg: Config,
-    now: Instant,
-    stats: Stats,
-    events: EventQueue,
-    pool: Pool,
-    participants: [Option<RemoteParticipant>; MAX_PARTICIPANTS],
-    remote: [Option<EndpointInfo>; MAX_REMOTE_ENDPOINTS],
-    builtin_writers: [Writer; 3],
-    builtin_readers: [Reader; 3],
-    writers: [Option<LocalWriter>; MAX_WRITERS],
-    readers: [Option<LocalReader>; MAX_READERS],
-    next_entity_key: u32,
-    spdp_sn: i64,
-    next_announce: Instant,
+///
+/// `'a` is the lifetime of caller-provided [`Storage`]; an engine that allocates its own (with
+/// the `alloc` feature, [`Engine::new`]) is an `Engine<'static>`.
+pub struct Engine<'a> {
+    pub(crate) cfg: Config,
+    pub(crate) caps: Capacities,
+    pub(crate) now: Instant,
+    pub(crate) stats: Stats,
+    pub(crate) events: EventQueue<'a>,
+    pub(crate) pool: Pool<'a>,
+    pub(crate) participants: Slab<'a, ParticipantSlot>,
+    pub(crate) participant_index: IndexMap<'a>,
+    pub(crate) remote: Slab<'a, RemoteEndpointSlot>,
+    pub(crate) remote_index: IndexMap<'a>,
+    /// (local endpoint key, remote GUID) -> proxy index, for user endpoints.
+    pub(crate) match_index: IndexMap<'a>,
+    /// Remote endpoints that match nothing, oldest first (eviction candidates).
+    pub(crate) unmatched: (u32, u32),
+    pub(crate) user_matches: usize,
+    pub(crate) builtin_writers: [Writer<'a>; 3],
+    pub(crate) builtin_readers: [Reader<'a>; 3],
+    pub(crate) writers: Slab<'a, WriterSlot<'a>>,
+    pub(crate) readers: Slab<'a, ReaderSlot<'a>>,
+    /// Storage of deleted endpoints, kept for the next ones (caller storage only).
+    pub(crate) arenas: Arenas<'a>,
+    pub(crate) timers: Timers<'a>,
+    pub(crate) work: WorkQueue<'a>,
+    pub(crate) generation: u32,
+    pub(crate) spdp_sn: i64,
     /// Next SPDP destination index of the announcement in progress.
-    announce_cursor: Option<usize>,
-    next_liveliness: Instant,
-    shutting_down: bool,
-    framing: CycloneFraming,
-    scratch: [u8; MAX_DISCOVERY_DATA],
+    pub(crate) announce_cursor: Option<usize>,
+    pub(crate) shutting_down: bool,
+    pub(crate) framing: CycloneFraming,
+    pub(crate) scratch: Slots<'a, u8>,
+    /// A refusal event was already raised for this table (each is raised once until the
+    /// table has room again).
+    pub(crate) refused_reported: [bool; 3],
+    /// Participants whose SEDP lost something to a full table.
+    pub(crate) incomplete: usize,
+    /// Room appeared while some are incomplete: ask them again after this message.
+    pub(crate) resync_wanted: bool,
 }
 
-impl Engine {
-    /// Creates a participant. It announces itself on the first `poll_transmit`.
-    ///
-    /// The engine is returned by value; on a small stack (a microcontroller) use
-    /// `Engine::idle` (without the `alloc` feature) in a `static` and [`Engine::init`] instead,
-    /// which build nothing large on the stack.
-    pub fn new(cfg: Config, now: Instant) -> Result<Engine, ConfigError> {
+/// The runs of a [`Storage`], or none (allocate).
+struct Runs<'a> {
+    storage: Option<Storage<'a>>,
+}
+
+fn mix_seed(p: &GuidPrefix) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&p.0[4..12]);
+    u64::from_le_bytes(w) ^ 0x5157_4e0a_11e7_aa55
+}
+
+impl<'a> Engine<'a> {
+    /// Creates a participant with storage allocated on the heap as it is needed, up to the
+    /// capacities in `cfg`. It announces itself on the first `poll_transmit`.
+    #[cfg(feature = "alloc")]
+    pub fn new(cfg: Config, now: Instant) -> Result<Engine<'static>, ConfigError> {
+        Engine::build(cfg, now, Runs { storage: None })
+    }
+
+    /// Creates a participant in caller-provided storage (no allocation at all); each run must
+    /// be at least as long as [`StorageSizes::of`] the capacities in `cfg` says.
+    pub fn with_storage(
+        cfg: Config,
+        storage: Storage<'a>,
+        now: Instant,
+    ) -> Result<Engine<'a>, ConfigError> {
+        let need = StorageSizes::of(&cfg.capacities);
+        let have = [
+            (storage.participants.len(), need.participants, "participants"),
+            (storage.remote_endpoints.len(), need.remote_endpoints, "remote_endpoints"),
+            (storage.writers.len(), need.writers, "writers"),
+            (storage.readers.len(), need.readers, "readers"),
+            (storage.reader_proxies.len(), need.reader_proxies, "reader_proxies"),
+            (storage.writer_proxies.len(), need.writer_proxies, "writer_proxies"),
+            (storage.history.len(), need.history, "history"),
+            (storage.samples.len(), need.samples, "samples"),
+            (storage.reassemblies.len(), need.reassemblies, "reassemblies"),
+            (storage.fragment_bits.len(), need.fragment_bits, "fragment_bits"),
+            (storage.pool.len(), need.pool, "pool"),
+            (storage.pool_links.len(), need.pool_links, "pool_links"),
+            (storage.events.len(), need.events, "events"),
+            (storage.index.len(), need.index, "index"),
+            (storage.work.len(), need.work, "work"),
+            (storage.timers.len(), need.timers, "timers"),
+            (storage.timer_positions.len(), need.timers, "timer_positions"),
+            (storage.scratch.len(), need.scratch, "scratch"),
+        ];
+        for (len, want, what) in have {
+            if len < want {
+                return Err(ConfigError::Capacity(CapacityError::Storage(what)));
+            }
+        }
+        Engine::build(
+            cfg,
+            now,
+            Runs {
+                storage: Some(storage),
+            },
+        )
+    }
+
+    fn build(cfg: Config, now: Instant, runs: Runs<'a>) -> Result<Engine<'a>, ConfigError> {
         cfg.validate()?;
-        let mut e = Engine::blank(Pool::new());
-        e.start(cfg, now);
+        let c = cfg.capacities;
+        let sizes = StorageSizes::of(&c);
+        let seed = mix_seed(&cfg.guid_prefix);
+        let layout = Layout::new(c.writers, c.readers, c.participants);
+        let (mut arenas, rest) = match runs.storage {
+            Some(s) => {
+                let (i0, rest) = s.index.split_at_mut(sizes.index_each);
+                let (i1, i2) = rest.split_at_mut(sizes.index_each);
+                (
+                    Arenas {
+                        reader_proxies: Arena::Borrowed(s.reader_proxies),
+                        writer_proxies: Arena::Borrowed(s.writer_proxies),
+                        history: Arena::Borrowed(s.history),
+                        samples: Arena::Borrowed(s.samples),
+                        reassemblies: Arena::Borrowed(s.reassemblies),
+                        bits: Arena::Borrowed(s.fragment_bits),
+                    },
+                    Some((
+                        s.participants,
+                        s.remote_endpoints,
+                        s.writers,
+                        s.readers,
+                        (s.pool, s.pool_links),
+                        s.events,
+                        (i0, i1, &mut i2[..sizes.index_each]),
+                        s.work,
+                        (s.timers, s.timer_positions),
+                        s.scratch,
+                    )),
+                )
+            }
+            #[cfg(feature = "alloc")]
+            None => (
+                Arenas {
+                    reader_proxies: Arena::Heap,
+                    writer_proxies: Arena::Heap,
+                    history: Arena::Heap,
+                    samples: Arena::Heap,
+                    reassemblies: Arena::Heap,
+                    bits: Arena::Heap,
+                },
+                None,
+            ),
+            #[cfg(not(feature = "alloc"))]
+            None => return Err(ConfigError::Capacity(CapacityError::Storage("all"))),
+        };
+        let builtin_writers = [0, 1, 2].map(|i| {
+            let n = match i {
+                SEDP_PUB => c.sedp_history(c.writers),
+                SEDP_SUB => c.sedp_history(c.readers),
+                _ => 1,
+            };
+            let history = if i == PMD {
+                History::KeepLast(1)
+            } else {
+                History::KeepLast(1)
+            };
+            let storage = WriterStorage {
+                history: carve_history(&mut arenas, n),
+                proxies: carve_slab(&mut arenas.reader_proxies, c.participants),
+            };
+            Writer::new(
+                Guid::new(cfg.guid_prefix, BUILTIN_WRITER_IDS[i]),
+                true,
+                Durability::TransientLocal,
+                history,
+                cfg.heartbeat_period,
+                usize::MAX,
+                storage,
+            )
+        });
+        let builtin_readers = [0, 1, 2].map(|i| {
+            let storage = ReaderStorage {
+                proxies: carve_slab(&mut arenas.writer_proxies, c.participants),
+                samples: carve_slab(&mut arenas.samples, c.builtin_reader_samples()),
+                frags: carve_fill(&mut arenas.reassemblies, 1, || ReassemblySlot::EMPTY),
+                bits: carve_fill(&mut arenas.bits, BUILTIN_FRAG_WORDS, || 0),
+                max_sample: MAX_DISCOVERY_DATA,
+            };
+            Reader::new(
+                Guid::new(cfg.guid_prefix, BUILTIN_READER_IDS[i]),
+                true,
+                History::KeepAll,
+                c.builtin_reader_samples(),
+                storage,
+            )
+        });
+        let mut e = match rest {
+            Some((parts, remote, writers, readers, pool, events, index, work, timers, scratch)) => {
+                Engine {
+                    events: EventQueue::new(Some(events), c.events),
+                    pool: Pool::new(c.pool_block, c.pool_blocks, Some(pool.0), Some(pool.1)),
+                    participants: Slab::new(Slots::Borrowed(parts), c.participants),
+                    participant_index: IndexMap::new(Some(index.0), seed),
+                    remote: Slab::new(Slots::Borrowed(remote), c.remote_endpoints),
+                    remote_index: IndexMap::new(Some(index.1), seed ^ 1),
+                    match_index: IndexMap::new(Some(index.2), seed ^ 2),
+                    writers: Slab::new(Slots::Borrowed(writers), c.writers),
+                    readers: Slab::new(Slots::Borrowed(readers), c.readers),
+                    timers: Timers::new(layout, Some(timers.0), Some(timers.1)),
+                    work: WorkQueue::new(Some(work), sizes.work),
+                    scratch: filled(Some(scratch), MAX_DISCOVERY_DATA, 0),
+                    ..Engine::blank(cfg, builtin_writers, builtin_readers, arenas, layout)
+                }
+            }
+            None => Engine::blank(cfg, builtin_writers, builtin_readers, arenas, layout),
+        };
+        e.start(now);
         Ok(e)
     }
 
-    /// An engine that does nothing until [`Engine::init`]: a `const` value, so it can be the
-    /// initial value of a `static` (available when the payload pool lives inline, that is
-    /// without the `alloc` feature).
-    #[cfg(not(feature = "alloc"))]
-    pub const fn idle() -> Engine {
-        Engine::blank(Pool::new())
-    }
-
-    /// (Re)starts this engine in place with a new configuration, forgetting everything it
-    /// knew (endpoints, peers, samples). Nothing large passes through the stack.
-    pub fn init(&mut self, cfg: Config, now: Instant) -> Result<(), ConfigError> {
-        cfg.validate()?;
-        self.pool.reset();
-        self.stats = Stats::ZERO;
-        self.events = EventQueue::new();
-        for p in self.participants.iter_mut() {
-            *p = None;
-        }
-        for r in self.remote.iter_mut() {
-            *r = None;
-        }
-        for w in self.writers.iter_mut() {
-            *w = None;
-        }
-        for r in self.readers.iter_mut() {
-            *r = None;
-        }
-        for (i, w) in self.builtin_writers.iter_mut().enumerate() {
-            *w = builtin_writer(i);
-        }
-        for (i, r) in self.builtin_readers.iter_mut().enumerate() {
-            *r = builtin_reader(i);
-        }
-        self.next_entity_key = 1;
-        self.spdp_sn = 1;
-        self.shutting_down = false;
-        self.start(cfg, now);
-        Ok(())
-    }
-
-    /// Everything empty, nothing scheduled, the zero configuration.
-    const fn blank(pool: Pool) -> Engine {
+    /// Everything empty, on the heap where the tables are concerned (a caller's storage
+    /// replaces each run).
+    fn blank(
+        cfg: Config,
+        builtin_writers: [Writer<'a>; 3],
+        builtin_readers: [Reader<'a>; 3],
+        arenas: Arenas<'a>,
+        layout: Layout,
+    ) -> Engine<'a> {
+        let c = cfg.capacities;
+        let seed = mix_seed(&cfg.guid_prefix);
         Engine {
+            caps: c,
             now: Instant(0),
             stats: Stats::ZERO,
-            events: EventQueue::new(),
-            pool,
-            participants: [None; MAX_PARTICIPANTS],
-            remote: [None; MAX_REMOTE_ENDPOINTS],
-            builtin_writers: [builtin_writer(0), builtin_writer(1), builtin_writer(2)],
-            builtin_readers: [builtin_reader(0), builtin_reader(1), builtin_reader(2)],
-            writers: [const { None }; MAX_WRITERS],
-            readers: [const { None }; MAX_READERS],
-            next_entity_key: 1,
+            events: EventQueue::new(None, c.events),
+            pool: Pool::new(c.pool_block, c.pool_blocks, None, None),
+            participants: Slab::new(heap_run(), c.participants),
+            participant_index: IndexMap::new(None, seed),
+            remote: Slab::new(heap_run(), c.remote_endpoints),
+            remote_index: IndexMap::new(None, seed ^ 1),
+            match_index: IndexMap::new(None, seed ^ 2),
+            unmatched: (NONE, NONE),
+            user_matches: 0,
+            builtin_writers,
+            builtin_readers,
+            writers: Slab::new(heap_run(), c.writers),
+            readers: Slab::new(heap_run(), c.readers),
+            arenas,
+            timers: Timers::new(layout, None, None),
+            work: WorkQueue::new(None, 64),
+            generation: 1,
             spdp_sn: 1,
-            next_announce: Instant(u64::MAX),
             announce_cursor: None,
-            next_liveliness: Instant(u64::MAX),
             shutting_down: false,
             framing: CycloneFraming::new(),
-            scratch: [0; MAX_DISCOVERY_DATA],
-            cfg: Config::new(GuidPrefix::UNKNOWN),
+            scratch: filled(None, MAX_DISCOVERY_DATA, 0),
+            refused_reported: [false; 3],
+            incomplete: 0,
+            resync_wanted: false,
+            cfg,
         }
     }
 
-    /// Takes the configuration and schedules the first announcement and liveliness message.
-    fn start(&mut self, cfg: Config, now: Instant) {
-        for w in self.builtin_writers.iter_mut() {
-            w.guid.prefix = cfg.guid_prefix;
-            w.heartbeat_period = cfg.heartbeat_period;
-        }
-        for r in self.builtin_readers.iter_mut() {
-            r.guid.prefix = cfg.guid_prefix;
-        }
+    /// Schedules the first announcement and liveliness message.
+    fn start(&mut self, now: Instant) {
         self.now = now;
-        self.next_announce = now + cfg.announce_period;
+        self.timers
+            .set(Timer::Announce, now + self.cfg.announce_period);
         self.announce_cursor = Some(0);
-        self.cfg = cfg;
+        self.work.reserve(64);
         self.assert_liveliness(now);
     }
 
@@ -402,7 +702,7 @@ impl Engine {
         &self.stats
     }
 
-    fn tick(&mut self, now: Instant) -> Instant {
+    pub(crate) fn tick(&mut self, now: Instant) -> Instant {
         if now < self.now {
             self.stats.time_went_backwards += 1;
         } else {
@@ -411,29 +711,29 @@ impl Engine {
         self.now
     }
 
-    fn emit(&mut self, e: Event) {
+    pub(crate) fn emit(&mut self, e: Event) {
         if !self.events.push(e) {
             self.stats.events_dropped += 1;
         }
     }
 
-    fn metatraffic_locator(&self) -> Locator {
+    pub(crate) fn metatraffic_locator(&self) -> Locator {
         let port = ports::metatraffic_unicast(self.cfg.domain_id, self.cfg.participant_id);
         Locator::udpv4(self.cfg.unicast_address, port as u16)
     }
 
-    fn user_locator(&self) -> Locator {
+    pub(crate) fn user_locator(&self) -> Locator {
         let port = ports::user_unicast(self.cfg.domain_id, self.cfg.participant_id);
         Locator::udpv4(self.cfg.unicast_address, port as u16)
     }
 
-    fn tcp_locator(&self) -> Option<Locator> {
+    pub(crate) fn tcp_locator(&self) -> Option<Locator> {
         self.cfg
             .tcp_port
             .map(|port| Locator::tcpv4(self.cfg.unicast_address, port))
     }
 
-    fn spdp_multicast_locator(&self) -> Locator {
+    pub(crate) fn spdp_multicast_locator(&self) -> Locator {
         Locator::udpv4(
             ports::SPDP_MULTICAST_GROUP,
             ports::spdp_multicast(self.cfg.domain_id) as u16,
@@ -473,12 +773,14 @@ impl Engine {
     // ----------------------------------------------------------------------------------------
     // Inputs
 
-    /// Feeds one received UDP datagram. Never fails: bad input is dropped and counted.
+    /// Feeds one received UDP datagram. Never fails: bad input is dropped and counted. `dst`
+    /// tells whether it came by multicast (its address is a multicast group).
     pub fn handle_datagram(&mut self, now: Instant, src: Locator, dst: Locator, data: &[u8]) {
-        let _ = (src, dst);
+        let _ = src;
         let now = self.tick(now);
         self.stats.datagrams_in += 1;
-        self.handle_message(now, data);
+        let multicast = dst.ipv4().is_some_and(|a| (224..240).contains(&a.0[0]));
+        self.handle_message(now, data, multicast);
     }
 
     /// Feeds bytes received on stream connection `conn` (TCP); returns how many it consumed:
@@ -492,7 +794,7 @@ impl Engine {
             match self.framing.deframe(&data[used..]) {
                 Deframe::Frame(n) => {
                     self.stats.stream_messages_in += 1;
-                    self.handle_message(now, &data[used..used + n]);
+                    self.handle_message(now, &data[used..used + n], false);
                     used += n;
                 }
                 Deframe::Need(_) => break,
@@ -516,7 +818,7 @@ impl Engine {
     }
 
     /// One RTPS message, from a datagram or a stream frame.
-    fn handle_message(&mut self, now: Instant, data: &[u8]) {
+    fn handle_message(&mut self, now: Instant, data: &[u8], multicast: bool) {
         let msg = match Message::parse(data) {
             Ok(m) => m,
             Err(WireError::UnsupportedVersion) => {
@@ -537,6 +839,7 @@ impl Engine {
             vendor: msg.header.vendor_id,
             for_us: true,
             timestamp: None,
+            multicast,
         };
         self.refresh_lease(rx.source, now);
         for raw in msg.submessages() {
@@ -560,7 +863,7 @@ impl Engine {
                         guid_prefix == self.cfg.guid_prefix || guid_prefix == GuidPrefix::UNKNOWN;
                 }
                 SubmessageRepr::Data(d) if rx.for_us => self.on_data(now, &rx, &d),
-                SubmessageRepr::Heartbeat(h) if rx.for_us => self.on_heartbeat(&rx, &h),
+                SubmessageRepr::Heartbeat(h) if rx.for_us => self.on_heartbeat(now, &rx, &h),
                 SubmessageRepr::Gap(g) if rx.for_us => self.on_gap(&rx, &g),
                 SubmessageRepr::AckNack(a) if rx.for_us => self.on_acknack(now, &rx, &a),
                 SubmessageRepr::NackFrag(n) if rx.for_us => self.on_nack_frag(&rx, &n),
@@ -580,57 +883,86 @@ impl Engine {
             }
         }
         self.process_builtin_samples(now);
-        self.report_acknowledged();
     }
 
     /// Advances time: announcements, heartbeats, lease expiry.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.tick(now);
-        if now >= self.next_announce {
-            self.announce_cursor = Some(0);
-            self.next_announce = now + self.cfg.announce_period;
-        }
-        if now >= self.next_liveliness && !self.shutting_down {
-            self.assert_liveliness(now);
-        }
-        self.expire_leases(now);
-        for w in self.builtin_writers.iter_mut() {
-            w.on_timeout(now);
-        }
-        for lw in self.writers.iter_mut().flatten() {
-            lw.writer.on_timeout(now);
-        }
-    }
-
-    fn refresh_lease(&mut self, prefix: GuidPrefix, now: Instant) {
-        if let Some(p) = self.participant_mut(prefix) {
-            p.last_seen = now;
-        }
-    }
-
-    fn participant(&self, prefix: GuidPrefix) -> Option<&RemoteParticipant> {
-        self.participants
-            .iter()
-            .flatten()
-            .find(|p| p.prefix == prefix)
-    }
-
-    fn participant_mut(&mut self, prefix: GuidPrefix) -> Option<&mut RemoteParticipant> {
-        self.participants
-            .iter_mut()
-            .flatten()
-            .find(|p| p.prefix == prefix)
-    }
-
-    fn expire_leases(&mut self, now: Instant) {
-        for i in 0..MAX_PARTICIPANTS {
-            let expired =
-                self.participants[i].is_some_and(|p| now.saturating_since(p.last_seen) > p.lease);
-            if expired {
-                if let Some(p) = self.participants[i] {
-                    self.remove_participant(p.prefix);
+        while let Some(t) = self.timers.pop_due(now) {
+            match t {
+                Timer::Announce => {
+                    self.announce_cursor = Some(0);
+                    self.timers
+                        .set(Timer::Announce, now + self.cfg.announce_period);
+                }
+                Timer::Liveliness => {
+                    if !self.shutting_down {
+                        self.assert_liveliness(now);
+                    }
+                }
+                Timer::Lease(i) => self.check_lease(now, i),
+                Timer::BuiltinHeartbeat(i) => {
+                    let mut owed = WorkBatch::new();
+                    self.builtin_writers[i as usize].on_timeout(now, |pi| owed.add(pi));
+                    self.queue_batch(Local::BuiltinWriter(i), &owed, now);
+                    self.sync_writer_timer(Local::BuiltinWriter(i));
+                }
+                Timer::Heartbeat(i) => {
+                    let mut owed = WorkBatch::new();
+                    if let Some(lw) = self.writers.get_mut(i) {
+                        lw.writer.on_timeout(now, |pi| owed.add(pi));
+                    }
+                    self.queue_batch(Local::Writer(i), &owed, now);
+                    self.sync_writer_timer(Local::Writer(i));
+                }
+                Timer::BuiltinReader(i) => {
+                    let mut owed = WorkBatch::new();
+                    let next = self.builtin_readers[i as usize].preemptive_due(now, |pi| owed.add(pi));
+                    self.queue_batch(Local::BuiltinReader(i), &owed, now);
+                    if let Some(t) = next {
+                        self.timers.set_earliest(Timer::BuiltinReader(i), t);
+                    }
+                }
+                Timer::Reader(i) => {
+                    let mut owed = WorkBatch::new();
+                    let next = self
+                        .readers
+                        .get(i)
+                        .and_then(|lr| lr.reader.preemptive_due(now, |pi| owed.add(pi)));
+                    self.queue_batch(Local::Reader(i), &owed, now);
+                    if let Some(t) = next {
+                        self.timers.set_earliest(Timer::Reader(i), t);
+                    }
                 }
             }
+        }
+    }
+
+    /// Puts the heartbeat deadline of a writer into the timer table.
+    pub(crate) fn sync_writer_timer(&mut self, local: Local) {
+        let (timer, next) = match local {
+            Local::BuiltinWriter(i) => (
+                Timer::BuiltinHeartbeat(i),
+                self.builtin_writers[i as usize].next_heartbeat,
+            ),
+            Local::Writer(i) => (
+                Timer::Heartbeat(i),
+                self.writers.get(i).and_then(|lw| lw.writer.next_heartbeat),
+            ),
+            _ => return,
+        };
+        match next {
+            Some(t) => self.timers.set(timer, t),
+            None => self.timers.clear(timer),
+        }
+    }
+
+    /// Arms the pre-emptive ACKNACK deadline of a reader that just got a proxy.
+    pub(crate) fn arm_reader_timer(&mut self, local: Local, at: Instant) {
+        match local {
+            Local::BuiltinReader(i) => self.timers.set_earliest(Timer::BuiltinReader(i), at),
+            Local::Reader(i) => self.timers.set_earliest(Timer::Reader(i), at),
+            _ => {}
         }
     }
 
@@ -657,7 +989,7 @@ impl Engine {
         }
         let writer = Guid::new(rx.source, d.writer_id);
         let payload = d.payload.unwrap_or(&[]);
-        if payload.len() > MAX_SAMPLE {
+        if payload.len() > self.caps.max_sample {
             self.stats.dropped_too_large += 1;
             return;
         }
@@ -669,9 +1001,17 @@ impl Engine {
             status: q.status_info.unwrap_or_default(),
             key_hash: q.key_hash,
         };
-        self.deliver(writer, d.reader_id, |r, pool, replaced| {
-            r.on_data(pool, incoming(), replaced)
+        self.deliver(writer, d.reader_id, |r, pi, pool, replaced| {
+            r.on_data(pi, pool, incoming(), replaced)
         });
+    }
+
+    /// The builtin reader and proxy index of a builtin remote writer.
+    fn builtin_proxy_of_writer(&self, writer: Guid) -> Option<(usize, u32)> {
+        let i = BUILTIN_WRITER_IDS.iter().position(|id| *id == writer.entity)?;
+        let p = self.participant_slot(writer.prefix)?;
+        let pi = self.participants.get(p)?.br[i];
+        (pi != NONE).then_some((i, pi))
     }
 
     /// Hands something from `writer` to every local reader matched with it (or the builtin
@@ -680,32 +1020,38 @@ impl Engine {
         &mut self,
         writer: Guid,
         reader_id: EntityId,
-        mut f: impl FnMut(&mut Reader, &mut Pool, &mut u64) -> Received,
+        mut f: impl FnMut(&mut Reader<'a>, u32, &mut Pool<'a>, &mut u64) -> Received,
     ) {
         let mut replaced = 0;
         let mut outcome = Received::Unknown;
-        if let Some(i) = BUILTIN_WRITER_IDS
-            .iter()
-            .position(|id| *id == writer.entity)
-        {
-            outcome = f(&mut self.builtin_readers[i], &mut self.pool, &mut replaced);
-        } else {
-            for lr in self.readers.iter_mut().flatten() {
+        if BUILTIN_WRITER_IDS.contains(&writer.entity) {
+            if let Some((i, pi)) = self.builtin_proxy_of_writer(writer) {
+                outcome = f(&mut self.builtin_readers[i], pi, &mut self.pool, &mut replaced);
+            }
+        } else if let Some(ri) = self.remote_index.get(&map::guid_key(&writer)) {
+            let mut at = self.remote.get(ri).map_or(u64::MAX, |r| r.first_match);
+            while let Some(w) = Work::unpack(at) {
+                let Local::Reader(slot) = w.local else { break };
+                let Some(lr) = self.readers.get_mut(slot) else {
+                    break;
+                };
+                at = lr.reader.proxy(w.index).map_or(u64::MAX, |p| p.next_of_remote);
                 if reader_id != EntityId::UNKNOWN && reader_id != lr.reader.entity() {
                     continue;
                 }
-                if lr.reader.proxy(writer).is_none() {
-                    continue;
-                }
-                let r = f(&mut lr.reader, &mut self.pool, &mut replaced);
+                let r = f(&mut lr.reader, w.index, &mut self.pool, &mut replaced);
                 if outcome == Received::Unknown || matches!(r, Received::Accepted { .. }) {
                     outcome = r;
+                }
+                if lr.reader.notify {
+                    lr.reader.notify = false;
+                    let h = ReaderHandle(lr.key);
+                    self.emit(Event::DataAvailable(h));
                 }
             }
         }
         self.stats.samples_replaced += replaced;
         self.count_received(outcome);
-        self.notify_readers();
     }
 
     fn on_data_frag(&mut self, rx: &Receiver, d: &DataFragRepr<'_>) {
@@ -737,8 +1083,8 @@ impl Engine {
             status: q.status_info.unwrap_or_default(),
             key_hash: q.key_hash,
         };
-        self.deliver(writer, d.reader_id, |r, pool, replaced| {
-            r.on_data_frag(pool, &frag, replaced)
+        self.deliver(writer, d.reader_id, |r, pi, pool, replaced| {
+            r.on_data_frag(pi, pool, &frag, replaced)
         });
     }
 
@@ -752,29 +1098,14 @@ impl Engine {
         }
     }
 
-    fn notify_readers(&mut self) {
-        for i in 0..MAX_READERS {
-            let fire = match self.readers[i].as_mut() {
-                Some(lr) if lr.reader.notify => {
-                    lr.reader.notify = false;
-                    true
-                }
-                _ => false,
-            };
-            if fire {
-                self.emit(Event::DataAvailable(ReaderHandle(i as u8)));
-            }
-        }
-    }
-
-    fn on_heartbeat(&mut self, rx: &Receiver, h: &HeartbeatRepr) {
+    fn on_heartbeat(&mut self, now: Instant, rx: &Receiver, h: &HeartbeatRepr) {
         if !h.is_valid() {
             self.stats.dropped_invalid += 1;
             return;
         }
         let writer = Guid::new(rx.source, h.writer_id);
-        self.tell_readers(writer, h.reader_id, |r, pool, replaced| {
-            r.on_heartbeat(pool, writer, h, replaced)
+        self.tell_readers(now, writer, h.reader_id, |r, pi, pool, replaced| {
+            r.on_heartbeat(pi, pool, h, replaced)
         });
     }
 
@@ -784,662 +1115,262 @@ impl Engine {
             return;
         }
         let writer = Guid::new(rx.source, g.writer_id);
-        self.tell_readers(writer, g.reader_id, |r, pool, replaced| {
-            r.on_gap(pool, writer, g, replaced)
+        let now = self.now;
+        self.tell_readers(now, writer, g.reader_id, |r, pi, pool, replaced| {
+            r.on_gap(pi, pool, g, replaced)
         });
     }
 
     /// Hands a writer's HEARTBEAT or GAP to the readers matched with it (`f` returns how many
-    /// samples became deliverable, or `None` when that reader does not know the writer) and
-    /// counts the outcome.
+    /// samples became deliverable, or `None` when that reader does not know the writer),
+    /// queues the ACKNACKs it makes owed and counts the outcome.
     fn tell_readers(
         &mut self,
+        now: Instant,
         writer: Guid,
         reader_id: EntityId,
-        mut f: impl FnMut(&mut Reader, &mut Pool, &mut u64) -> Option<usize>,
+        mut f: impl FnMut(&mut Reader<'a>, u32, &mut Pool<'a>, &mut u64) -> Option<usize>,
     ) {
         let mut replaced = 0;
         let mut delivered = None;
-        if let Some(i) = BUILTIN_WRITER_IDS
-            .iter()
-            .position(|id| *id == writer.entity)
-        {
-            delivered = f(&mut self.builtin_readers[i], &mut self.pool, &mut replaced);
-        } else {
-            for lr in self.readers.iter_mut().flatten() {
+        let mut owed = WorkBatch::new();
+        if BUILTIN_WRITER_IDS.contains(&writer.entity) {
+            if let Some((i, pi)) = self.builtin_proxy_of_writer(writer) {
+                let r = &mut self.builtin_readers[i];
+                delivered = f(r, pi, &mut self.pool, &mut replaced);
+                if r.acknack_owed(pi, now) {
+                    owed.add_local(Local::BuiltinReader(i as u32), pi);
+                }
+            }
+        } else if let Some(ri) = self.remote_index.get(&map::guid_key(&writer)) {
+            let mut at = self.remote.get(ri).map_or(u64::MAX, |r| r.first_match);
+            while let Some(w) = Work::unpack(at) {
+                let Local::Reader(slot) = w.local else { break };
+                let Some(lr) = self.readers.get_mut(slot) else {
+                    break;
+                };
+                at = lr.reader.proxy(w.index).map_or(u64::MAX, |p| p.next_of_remote);
                 if reader_id != EntityId::UNKNOWN && reader_id != lr.reader.entity() {
                     continue;
                 }
-                if let Some(n) = f(&mut lr.reader, &mut self.pool, &mut replaced) {
+                if let Some(n) = f(&mut lr.reader, w.index, &mut self.pool, &mut replaced) {
                     delivered = Some(delivered.unwrap_or(0) + n);
                 }
+                if lr.reader.acknack_owed(w.index, now) {
+                    owed.add_local(w.local, w.index);
+                }
+                if lr.reader.notify {
+                    lr.reader.notify = false;
+                    let h = ReaderHandle(lr.key);
+                    self.emit(Event::DataAvailable(h));
+                }
             }
+        }
+        for w in owed.items() {
+            self.queue(w);
         }
         self.stats.samples_replaced += replaced;
         match delivered {
             Some(n) => self.stats.samples_delivered += n as u64,
             None => self.stats.dropped_unknown_endpoint += 1,
         }
-        self.notify_readers();
+    }
+
+    /// The local writer and proxy an ACKNACK or NACK_FRAG from `reader` to `writer_id` is for.
+    fn acked_proxy(&self, writer_id: EntityId, reader: Guid) -> Option<(Local, u32)> {
+        if let Some(i) = BUILTIN_WRITER_IDS.iter().position(|id| *id == writer_id) {
+            let p = self.participant_slot(reader.prefix)?;
+            let pi = self.participants.get(p)?.bw[i];
+            return (pi != NONE).then_some((Local::BuiltinWriter(i as u32), pi));
+        }
+        let slot = self.writer_slot_of(writer_id)?;
+        let pi = self
+            .match_index
+            .get(&map::match_key(Local::Writer(slot).key(), &reader))?;
+        Some((Local::Writer(slot), pi))
+    }
+
+    /// The slot of the user writer with entity id `id`.
+    fn writer_slot_of(&self, id: EntityId) -> Option<u32> {
+        let key = id.key();
+        let slot = (key & 0xffff).checked_sub(1)?;
+        let lw = self.writers.get(slot)?;
+        (lw.writer.guid.entity == id).then_some(slot)
+    }
+
+    pub(crate) fn writer_at(&mut self, local: Local) -> Option<&mut Writer<'a>> {
+        match local {
+            Local::BuiltinWriter(i) => self.builtin_writers.get_mut(i as usize),
+            Local::Writer(i) => self.writers.get_mut(i).map(|lw| &mut lw.writer),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn reader_at(&mut self, local: Local) -> Option<&mut Reader<'a>> {
+        match local {
+            Local::BuiltinReader(i) => self.builtin_readers.get_mut(i as usize),
+            Local::Reader(i) => self.readers.get_mut(i).map(|lr| &mut lr.reader),
+            _ => None,
+        }
     }
 
     fn on_acknack(&mut self, now: Instant, rx: &Receiver, a: &AckNackRepr) {
         let reader = Guid::new(rx.source, a.reader_id);
-        let Some(w) = writer_mut(&mut self.builtin_writers, &mut self.writers, a.writer_id) else {
+        let Some((local, pi)) = self.acked_proxy(a.writer_id, reader) else {
             self.stats.dropped_unknown_endpoint += 1;
             return;
         };
-        let known = w.on_acknack(now, reader, a);
+        let pool = &mut self.pool;
+        let (w, extra) = match local {
+            Local::BuiltinWriter(i) => (&mut self.builtin_writers[i as usize], None),
+            Local::Writer(i) => match self.writers.get_mut(i) {
+                Some(lw) => {
+                    let key = lw.key;
+                    (&mut lw.writer, Some(key))
+                }
+                None => return,
+            },
+            _ => return,
+        };
+        let known = w.on_acknack(now, pi, a);
         // What every reliable reader has now acknowledged may go (volatile KEEP_ALL).
-        w.release_acknowledged(&mut self.pool);
+        w.release_acknowledged(pool);
+        let owes = w.owes(pi);
+        let all_acked = extra.is_some() && w.reliable && w.take_all_acknowledged();
         if !known {
             self.stats.dropped_unknown_endpoint += 1;
+        }
+        if owes {
+            self.queue(Work { local, index: pi });
+        }
+        self.sync_writer_timer(local);
+        if let (true, Some(key)) = (all_acked, extra) {
+            self.emit(Event::AllAcknowledged(WriterHandle(key)));
         }
     }
 
     fn on_nack_frag(&mut self, rx: &Receiver, n: &NackFragRepr) {
         let reader = Guid::new(rx.source, n.reader_id);
-        let known = writer_mut(&mut self.builtin_writers, &mut self.writers, n.writer_id)
-            .is_some_and(|w| w.on_nack_frag(reader, n));
+        let Some((local, pi)) = self.acked_proxy(n.writer_id, reader) else {
+            self.stats.dropped_unknown_endpoint += 1;
+            return;
+        };
+        let (known, owes) = match self.writer_at(local) {
+            Some(w) => (w.on_nack_frag(pi, n), w.owes(pi)),
+            None => (false, false),
+        };
         if !known {
             self.stats.dropped_unknown_endpoint += 1;
         }
-    }
-
-    fn report_acknowledged(&mut self) {
-        for i in 0..MAX_WRITERS {
-            let fire = self.writers[i]
-                .as_mut()
-                .is_some_and(|lw| lw.writer.reliable && lw.writer.take_all_acknowledged());
-            if fire {
-                self.emit(Event::AllAcknowledged(WriterHandle(i as u8)));
-            }
+        if owes {
+            self.queue(Work { local, index: pi });
         }
     }
 
     // ----------------------------------------------------------------------------------------
-    // SPDP
+    // The schedule
 
-    fn on_spdp(&mut self, now: Instant, rx: &Receiver, d: &DataRepr<'_>, q: &InlineQos) {
-        if let Some(s) = q.status_info {
-            if s.disposed() || s.unregistered() {
-                let prefix = match q.key_hash {
-                    Some(k) => Guid::from_bytes(k).prefix,
-                    None => rx.source,
-                };
-                if prefix == rx.source {
-                    self.remove_participant(prefix);
-                }
-                return;
-            }
-        }
-        let Some(payload) = d.payload else {
-            self.stats.dropped_bad_discovery += 1;
-            return;
+    /// Queues owed work for a proxy (or a participant's directed SPDP) unless it is queued.
+    pub(crate) fn queue(&mut self, w: Work) {
+        let flag: Option<&mut bool> = match w.local {
+            Local::Spdp => self.participants.get_mut(w.index).map(|p| &mut p.queued),
+            Local::BuiltinWriter(_) | Local::Writer(_) => self
+                .writer_at(w.local)
+                .and_then(|wr| wr.proxy_mut(w.index))
+                .map(|p| &mut p.queued),
+            Local::BuiltinReader(_) | Local::Reader(_) => self
+                .reader_at(w.local)
+                .and_then(|r| r.proxy_mut(w.index))
+                .map(|p| &mut p.queued),
         };
-        let pd = match ParticipantData::parse(payload) {
-            Ok(pd) => pd,
-            Err(_) => {
-                self.stats.dropped_bad_discovery += 1;
-                return;
-            }
-        };
-        if pd.guid.prefix != rx.source {
-            self.stats.dropped_bad_discovery += 1;
+        let Some(flag) = flag else { return };
+        if *flag {
             return;
         }
-        if pd.domain_id.is_some_and(|dom| dom != self.cfg.domain_id) {
-            self.stats.dropped_foreign_domain += 1;
-            return;
-        }
-        if pd.domain_tag.is_some_and(|t| !t.is_empty()) {
-            // We have no domain tag, so a tagged participant is in another domain.
-            self.stats.dropped_foreign_domain += 1;
-            return;
-        }
-        let fresh = RemoteParticipant::from_data(&pd, rx.vendor, now, self.cfg.prefer_tcp);
-        if fresh.metatraffic.is_none() {
-            self.stats.dropped_bad_discovery += 1;
-            return;
-        }
-        if let Some(p) = self.participant_mut(pd.guid.prefix) {
-            let owed = p.directed_spdp_owed;
-            let moved = p.metatraffic != fresh.metatraffic;
-            *p = fresh;
-            p.directed_spdp_owed = owed;
-            if moved {
-                // Point the builtin proxies at the new address (add_proxy refreshes locators).
-                self.match_builtin(now, &fresh);
-            }
-            return;
-        }
-        let Some(slot) = self.participants.iter_mut().find(|p| p.is_none()) else {
-            self.stats.dropped_table_full += 1;
-            return;
-        };
-        let mut p = fresh;
-        p.directed_spdp_owed = 1;
-        *slot = Some(p);
-        self.stats.participants_discovered += 1;
-        self.emit(Event::ParticipantDiscovered(p.prefix));
-        self.match_builtin(now, &p);
-    }
-
-    fn match_builtin(&mut self, now: Instant, p: &RemoteParticipant) {
-        let Some(loc) = p.metatraffic else { return };
-        let bes = p.builtin;
-        let pairs = [
-            (
-                BuiltinEndpointSet::PUBLICATIONS_DETECTOR,
-                BuiltinEndpointSet::PUBLICATIONS_ANNOUNCER,
-            ),
-            (
-                BuiltinEndpointSet::SUBSCRIPTIONS_DETECTOR,
-                BuiltinEndpointSet::SUBSCRIPTIONS_ANNOUNCER,
-            ),
-            (
-                BuiltinEndpointSet::PARTICIPANT_MESSAGE_READER,
-                BuiltinEndpointSet::PARTICIPANT_MESSAGE_WRITER,
-            ),
-        ];
-        for (i, (detector, announcer)) in pairs.iter().enumerate() {
-            if bes.has(*detector) {
-                let reader = Guid::new(p.prefix, BUILTIN_READER_IDS[i]);
-                self.builtin_writers[i].add_proxy(
-                    now,
-                    reader,
-                    loc,
-                    true,
-                    Durability::TransientLocal,
-                );
-            }
-            if bes.has(*announcer) {
-                let writer = Guid::new(p.prefix, BUILTIN_WRITER_IDS[i]);
-                self.builtin_readers[i].add_proxy(now, writer, loc, true);
-            }
-        }
-    }
-
-    fn remove_participant(&mut self, prefix: GuidPrefix) {
-        let Some(slot) = self
-            .participants
-            .iter_mut()
-            .find(|p| p.is_some_and(|p| p.prefix == prefix))
-        else {
-            return;
-        };
-        *slot = None;
-        for i in 0..3 {
-            self.builtin_writers[i].remove_proxy(Guid::new(prefix, BUILTIN_READER_IDS[i]));
-            self.builtin_readers[i]
-                .remove_proxy(Guid::new(prefix, BUILTIN_WRITER_IDS[i]), &mut self.pool);
-        }
-        for i in 0..MAX_REMOTE_ENDPOINTS {
-            if let Some(r) = self.remote[i] {
-                if r.guid.prefix == prefix {
-                    self.remove_remote_endpoint(r.guid);
-                }
-            }
-        }
-        self.stats.participants_lost += 1;
-        self.emit(Event::ParticipantLost(prefix));
-    }
-
-    fn configured_destination_count(&self) -> usize {
-        let mut n = self.cfg.multicast as usize;
-        for p in self
-            .cfg
-            .peers
-            .iter()
-            .chain(self.cfg.tcp_peers.iter())
-            .flatten()
-        {
-            n += if p.port.is_some() {
-                1
-            } else {
-                PEER_PARTICIPANT_IDS as usize
-            };
-        }
-        n
-    }
-
-    /// Multicast, the initial peers, then every known participant's metatraffic locator that
-    /// the first two do not already cover (so unicast-only peers keep hearing from us).
-    fn spdp_destination_count(&self) -> usize {
-        self.configured_destination_count() + MAX_PARTICIPANTS
-    }
-
-    fn spdp_destination(&self, i: usize) -> Option<Locator> {
-        let configured = self.configured_destination_count();
-        if i < configured {
-            return self.configured_destination(i);
-        }
-        let loc = self
-            .participants
-            .get(i - configured)?
-            .as_ref()?
-            .metatraffic?;
-        let covered = (0..configured).any(|j| self.configured_destination(j) == Some(loc));
-        if covered {
-            None
-        } else {
-            Some(loc)
-        }
-    }
-
-    fn configured_destination(&self, mut i: usize) -> Option<Locator> {
-        if self.cfg.multicast {
-            if i == 0 {
-                return Some(self.spdp_multicast_locator());
-            }
-            i -= 1;
-        }
-        let udp = self.cfg.peers.iter().flatten().map(|p| (p, false));
-        let tcp = self.cfg.tcp_peers.iter().flatten().map(|p| (p, true));
-        for (p, is_tcp) in udp.chain(tcp) {
-            let port = match p.port {
-                Some(port) if i == 0 => port,
-                Some(_) => {
-                    i -= 1;
-                    continue;
-                }
-                None if i < PEER_PARTICIPANT_IDS as usize => {
-                    ports::metatraffic_unicast(self.cfg.domain_id, i as u16) as u16
-                }
-                None => {
-                    i -= PEER_PARTICIPANT_IDS as usize;
-                    continue;
-                }
-            };
-            return Some(if is_tcp {
-                Locator::tcpv4(p.address, port)
-            } else {
-                Locator::udpv4(p.address, port)
-            });
-        }
-        None
-    }
-
-    fn participant_data(&self) -> ParticipantData<'_> {
-        let guid = Guid::new(self.cfg.guid_prefix, EntityId::PARTICIPANT);
-        let mut d = ParticipantData::new(guid, BuiltinEndpointSet::POLLEN);
-        d.protocol_version = Some(ProtocolVersion::V2_3);
-        d.vendor_id = Some(VendorId::POLLEN);
-        d.domain_id = Some(self.cfg.domain_id);
-        d.lease_duration = Some(Duration::from_micros(self.cfg.lease_duration.micros()));
-        let tcp = self.tcp_locator();
-        d.metatraffic_unicast =
-            LocatorList::from_iter(Some(self.metatraffic_locator()).into_iter().chain(tcp));
-        d.default_unicast =
-            LocatorList::from_iter(Some(self.user_locator()).into_iter().chain(tcp));
-        if self.cfg.multicast {
-            d.metatraffic_multicast = LocatorList::from_iter([self.spdp_multicast_locator()]);
-        }
-        if self.cfg.user_data_len > 0 {
-            d.user_data = Some(&self.cfg.user_data[..self.cfg.user_data_len]);
-        }
-        d
-    }
-
-    /// Writes our SPDP DATA (or its dispose) into `buf`, optionally directed.
-    fn spdp_datagram(&mut self, buf: &mut [u8], to: Option<GuidPrefix>) -> Option<usize> {
-        let guid = Guid::new(self.cfg.guid_prefix, EntityId::PARTICIPANT);
-        let mut payload = [0u8; 512];
-        let plen = if self.shutting_down {
-            0
-        } else {
-            self.participant_data().emit(&mut payload).ok()?
-        };
-        let mut qbuf = [0u8; 64];
-        let q = InlineQos {
-            key_hash: Some(guid.to_bytes()),
-            status_info: if self.shutting_down {
-                Some(StatusInfo(StatusInfo::DISPOSED | StatusInfo::UNREGISTERED))
-            } else {
-                None
-            },
-        };
-        let qlen = q.emit(&mut qbuf, wire::Endian::Little).ok()?;
-        let mut b = MessageBuilder::new(buf, &HeaderRepr::new(self.cfg.guid_prefix)).ok()?;
-        let reader_id = match to {
-            Some(prefix) => {
-                b.push(&SubmessageRepr::InfoDst(InfoDstRepr {
-                    guid_prefix: prefix,
-                }))
-                .ok()?;
-                EntityId::SPDP_READER
-            }
-            None => EntityId::UNKNOWN,
-        };
-        let data = DataRepr {
-            endian: wire::Endian::Little,
-            reader_id,
-            writer_id: EntityId::SPDP_WRITER,
-            writer_sn: SequenceNumber(self.spdp_sn),
-            inline_qos: Some(&qbuf[..qlen]),
-            payload: if plen > 0 {
-                Some(&payload[..plen])
-            } else {
-                None
-            },
-            key_flag: false,
-            non_standard: false,
-        };
-        b.push(&SubmessageRepr::Data(data)).ok()?;
-        Some(b.finish())
-    }
-
-    /// Says goodbye: the following `poll_transmit` calls announce our SPDP dispose to every
-    /// destination and every known participant.
-    pub fn shutdown(&mut self, now: Instant) {
-        self.tick(now);
-        self.shutting_down = true;
-        self.spdp_sn += 1;
-        self.announce_cursor = Some(0);
-        for p in self.participants.iter_mut().flatten() {
-            p.directed_spdp_owed = 1;
-        }
-    }
-
-    fn assert_liveliness(&mut self, now: Instant) {
-        // ParticipantMessageData: prefix, kind AUTOMATIC (00 00 00 01), one-byte sequence.
-        let mut body = [0u8; 28];
-        body[..4].copy_from_slice(&[0, 1, 0, 0]);
-        body[4..16].copy_from_slice(&self.cfg.guid_prefix.0);
-        body[16..20].copy_from_slice(&[0, 0, 0, 1]);
-        body[20..24].copy_from_slice(&1u32.to_le_bytes());
-        let mut key = [0u8; 16];
-        key[..12].copy_from_slice(&self.cfg.guid_prefix.0);
-        key[12..].copy_from_slice(&[0, 0, 0, 1]);
-        let w = &mut self.builtin_writers[PMD];
-        if w.add(
-            now,
-            &mut self.pool,
-            &[&body],
-            None,
-            Some(key),
-            StatusInfo(0),
-        )
-        .is_err()
-        {
+        *flag = true;
+        if !self.work.push(w) {
+            // Cannot happen while the queue is reserved for every proxy; counted if it does
+            // (the periodic heartbeat and pre-emptive ACKNACK timers find the work again).
             self.stats.dropped_no_space += 1;
+            self.clear_queued(w);
         }
-        let period = Span::from_micros((self.cfg.lease_duration.micros() / 2).max(500_000));
-        self.next_liveliness = now + period;
     }
 
-    // ----------------------------------------------------------------------------------------
-    // SEDP
+    fn clear_queued(&mut self, w: Work) {
+        match w.local {
+            Local::Spdp => {
+                if let Some(p) = self.participants.get_mut(w.index) {
+                    p.queued = false;
+                }
+            }
+            Local::BuiltinWriter(_) | Local::Writer(_) => {
+                if let Some(p) = self.writer_at(w.local).and_then(|x| x.proxy_mut(w.index)) {
+                    p.queued = false;
+                }
+            }
+            _ => {
+                if let Some(p) = self.reader_at(w.local).and_then(|x| x.proxy_mut(w.index)) {
+                    p.queued = false;
+                }
+            }
+        }
+    }
 
-    fn process_builtin_samples(&mut self, now: Instant) {
-        for i in [SEDP_PUB, SEDP_SUB] {
-            while let Some(s) = self.builtin_readers[i].pop() {
-                let Some(data) = s.data else { continue };
-                let n = self.pool.read(&data, &mut self.scratch);
-                self.pool.free(data);
-                if s.status.disposed() || s.status.unregistered() {
-                    let guid = match s.key_hash {
-                        Some(k) => Some(Guid::from_bytes(k)),
-                        None => EndpointData::parse(&self.scratch[..n])
-                            .ok()
-                            .map(|d| d.endpoint_guid),
-                    };
-                    match guid {
-                        Some(g) if g.prefix == s.writer.prefix => self.remove_remote_endpoint(g),
-                        _ => self.stats.dropped_bad_discovery += 1,
+    fn queue_batch(&mut self, local: Local, b: &WorkBatch, now: Instant) {
+        let _ = now;
+        if b.overflow {
+            // More than a batch holds: queue every proxy that owes (rare: many at once).
+            let n = match local {
+                Local::BuiltinWriter(_) | Local::Writer(_) => self
+                    .writer_at(local)
+                    .map_or(0, |w| w.proxies.high_water()),
+                _ => self.reader_at(local).map_or(0, |r| r.proxies.high_water()),
+            };
+            for index in 0..n as u32 {
+                let owes = match local {
+                    Local::BuiltinWriter(_) | Local::Writer(_) => {
+                        self.writer_at(local).is_some_and(|w| w.owes(index))
                     }
-                    continue;
-                }
-                let info = EndpointData::parse(&self.scratch[..n])
-                    .ok()
-                    .filter(|d| d.endpoint_guid.prefix == s.writer.prefix)
-                    .map(|d| EndpointInfo::from_data(&d, i == SEDP_PUB, self.cfg.prefer_tcp));
-                match info {
-                    Some(Ok(info)) => self.add_remote_endpoint(now, info),
-                    Some(Err(_)) => self.stats.dropped_table_full += 1,
-                    None => self.stats.dropped_bad_discovery += 1,
+                    _ => self
+                        .reader_at(local)
+                        .is_some_and(|r| r.acknack_owed(index, now)),
+                };
+                if owes {
+                    self.queue(Work { local, index });
                 }
             }
-        }
-        // Participant messages only matter as traffic (the lease is refreshed on receipt).
-        while let Some(s) = self.builtin_readers[PMD].pop() {
-            if let Some(d) = s.data {
-                self.pool.free(d);
-            }
-        }
-    }
-
-    fn remote_locator(&self, info: &EndpointInfo) -> Option<Locator> {
-        info.locator.or_else(|| {
-            self.participant(info.guid.prefix)
-                .and_then(|p| p.default_unicast)
-        })
-    }
-
-    fn add_remote_endpoint(&mut self, now: Instant, info: EndpointInfo) {
-        if self.participant(info.guid.prefix).is_none() {
-            self.stats.dropped_unknown_endpoint += 1;
             return;
         }
-        if let Some(r) = self
-            .remote
-            .iter_mut()
-            .flatten()
-            .find(|r| r.guid == info.guid)
-        {
-            // An update: refresh the locator; QoS changes take effect on re-match.
-            *r = info;
-        } else {
-            let Some(slot) = self.remote.iter_mut().find(|r| r.is_none()) else {
-                self.stats.dropped_table_full += 1;
-                return;
-            };
-            *slot = Some(info);
-        }
-        let Some(loc) = self.remote_locator(&info) else {
-            self.stats.dropped_bad_discovery += 1;
-            return;
-        };
-        if info.is_writer {
-            for i in 0..MAX_READERS {
-                self.match_reader(now, i, &info, loc);
-            }
-        } else {
-            for i in 0..MAX_WRITERS {
-                self.match_writer(now, i, &info, loc);
-            }
-        }
-    }
-
-    fn match_writer(&mut self, now: Instant, i: usize, remote: &EndpointInfo, loc: Locator) {
-        let Some(lw) = self.writers[i].as_mut() else {
-            return;
-        };
-        if let Some(p) = lw.writer.proxy_mut(remote.guid) {
-            // Already matched: an update may have moved the reader.
-            p.locator = loc;
-            return;
-        }
-        let ev = match check_match(&lw.info, remote) {
-            MatchResult::Unrelated => return,
-            MatchResult::Incompatible(policy) => Event::IncompatibleQos {
-                local: Endpoint::Writer(WriterHandle(i as u8)),
-                remote: remote.guid,
-                policy,
-            },
-            MatchResult::Match => {
-                let reliable = remote.reliability == Reliability::Reliable;
-                if !lw
-                    .writer
-                    .add_proxy(now, remote.guid, loc, reliable, remote.durability)
-                {
-                    self.stats.dropped_table_full += 1;
-                    return;
-                }
-                Event::Matched {
-                    local: Endpoint::Writer(WriterHandle(i as u8)),
-                    remote: remote.guid,
-                }
-            }
-        };
-        self.emit(ev);
-    }
-
-    fn match_reader(&mut self, now: Instant, i: usize, remote: &EndpointInfo, loc: Locator) {
-        let Some(lr) = self.readers[i].as_mut() else {
-            return;
-        };
-        if lr.reader.proxy(remote.guid).is_some() {
-            // Already matched: an update may have moved the writer (add_proxy refreshes it).
-            lr.reader.add_proxy(now, remote.guid, loc, true);
-            return;
-        }
-        let ev = match check_match(remote, &lr.info) {
-            MatchResult::Unrelated => return,
-            MatchResult::Incompatible(policy) => Event::IncompatibleQos {
-                local: Endpoint::Reader(ReaderHandle(i as u8)),
-                remote: remote.guid,
-                policy,
-            },
-            MatchResult::Match => {
-                let reliable = remote.reliability == Reliability::Reliable;
-                if !lr.reader.add_proxy(now, remote.guid, loc, reliable) {
-                    self.stats.dropped_table_full += 1;
-                    return;
-                }
-                Event::Matched {
-                    local: Endpoint::Reader(ReaderHandle(i as u8)),
-                    remote: remote.guid,
-                }
-            }
-        };
-        self.emit(ev);
-    }
-
-    fn remove_remote_endpoint(&mut self, guid: Guid) {
-        for r in self.remote.iter_mut() {
-            if r.is_some_and(|r| r.guid == guid) {
-                *r = None;
-            }
-        }
-        for i in 0..MAX_WRITERS {
-            let hit = self.writers[i]
-                .as_mut()
-                .is_some_and(|lw| lw.writer.remove_proxy(guid));
-            if hit {
-                self.emit(Event::Unmatched {
-                    local: Endpoint::Writer(WriterHandle(i as u8)),
-                    remote: guid,
-                });
-            }
-        }
-        for i in 0..MAX_READERS {
-            let hit = match self.readers[i].as_mut() {
-                Some(lr) => lr.reader.remove_proxy(guid, &mut self.pool),
-                None => false,
-            };
-            if hit {
-                self.emit(Event::Unmatched {
-                    local: Endpoint::Reader(ReaderHandle(i as u8)),
-                    remote: guid,
-                });
-            }
-        }
-    }
-
-    /// Publishes (or with `dispose`, withdraws) a local endpoint in SEDP.
-    fn announce_endpoint(&mut self, info: &EndpointInfo, history: History, dispose: bool) {
-        let which = if info.is_writer { SEDP_PUB } else { SEDP_SUB };
-        let key = info.guid.to_bytes();
-        self.builtin_writers[which].remove_instance(&key, &mut self.pool);
-        let mut buf = [0u8; 1024];
-        let (len, status) = if dispose {
-            (
-                0,
-                StatusInfo(StatusInfo::DISPOSED | StatusInfo::UNREGISTERED),
-            )
-        } else {
-            let mut parts = [""; MAX_PARTITIONS];
-            let mut np = 0;
-            for (slot, p) in parts.iter_mut().zip(info.partitions.iter()) {
-                *slot = p;
-                np += 1;
-            }
-            let reps: &[i16] = if info.is_writer {
-                &[DataRepresentations::XCDR1]
-            } else {
-                &[DataRepresentations::XCDR1, DataRepresentations::XCDR2]
-            };
-            let mut d = EndpointData::new(info.guid, info.topic.as_str(), info.type_name.as_str());
-            d.participant_guid = Some(Guid::new(self.cfg.guid_prefix, EntityId::PARTICIPANT));
-            d.protocol_version = Some(ProtocolVersion::V2_3);
-            d.vendor_id = Some(VendorId::POLLEN);
-            d.reliability = Some(wire::Reliability {
-                kind: match info.reliability {
-                    Reliability::Reliable => wire::ReliabilityKind::Reliable,
-                    Reliability::BestEffort => wire::ReliabilityKind::BestEffort,
-                },
-                max_blocking_time: Duration::from_micros(100_000),
+        for w in b.items() {
+            self.queue(Work {
+                local,
+                index: w.index,
             });
-            d.durability = Some(match info.durability {
-                Durability::Volatile => wire::Durability::Volatile,
-                Durability::TransientLocal => wire::Durability::TransientLocal,
-            });
-            d.history = Some(match history {
-                History::KeepLast(n) => wire::History {
-                    keep_all: false,
-                    depth: n as i32,
-                },
-                History::KeepAll => wire::History {
-                    keep_all: true,
-                    depth: 1,
-                },
-            });
-            if info.deadline_us != u64::MAX {
-                d.deadline = Some(Duration::from_micros(info.deadline_us));
-            }
-            if info.liveliness_us != u64::MAX {
-                d.liveliness = Some(wire::Liveliness {
-                    kind: wire::LivelinessKind::Automatic,
-                    lease_duration: Duration::from_micros(info.liveliness_us),
-                });
-            }
-            if np > 0 {
-                d.partition = Some(StringSeq::List(&parts[..np]));
-            }
-            d.data_representation = Some(DataRepresentations::new(reps));
-            d.unicast_locators = LocatorList::from_iter(
-                Some(self.user_locator())
-                    .into_iter()
-                    .chain(self.tcp_locator()),
-            );
-            match d.emit(&mut buf) {
-                Ok(n) => (n, StatusInfo(0)),
-                Err(_) => return,
-            }
-        };
-        let w = &mut self.builtin_writers[which];
-        if w.add(
-            self.now,
-            &mut self.pool,
-            &[&buf[..len]],
-            None,
-            Some(key),
-            status,
-        )
-        .is_err()
-        {
-            self.stats.dropped_no_space += 1;
         }
+    }
+
+    /// Queues every proxy of a writer (new data for all).
+    pub(crate) fn queue_all_proxies(&mut self, local: Local) {
+        let n = self.writer_at(local).map_or(0, |w| w.proxies.high_water());
+        for index in 0..n as u32 {
+            if self.writer_at(local).is_some_and(|w| w.proxy(index).is_some()) {
+                self.queue(Work { local, index });
+            }
+        }
+    }
+
+    /// Makes sure the work queue holds an item for every proxy and participant.
+    pub(crate) fn reserve_work(&mut self) {
+        let n = 7 * self.participants.high_water() + self.user_matches + 64;
+        self.work.reserve(n);
     }
 
     // ----------------------------------------------------------------------------------------
     // Application commands
 
-    fn next_entity(&mut self, kind: u8) -> EntityId {
-        let id = EntityId::new(self.next_entity_key, kind);
-        self.next_entity_key = (self.next_entity_key + 1) & 0x00ff_ffff;
-        id
+    fn next_key(&mut self, slot: u32) -> u32 {
+        self.generation = self.generation.wrapping_add(1);
+        ((self.generation & 0xff) << 16) | (slot + 1)
     }
 
     /// `qos` = (reliability, durability, deadline, liveliness lease).
@@ -1478,28 +1409,18 @@ impl Engine {
         })
     }
 
-    fn check_history(h: History) -> Result<(), CreateError> {
+    fn check_history(&self, h: History, max: usize) -> Result<(), CreateError> {
         match h {
-            History::KeepLast(n) if n == 0 || n as usize > MAX_HISTORY => Err(CreateError::BadQos),
+            History::KeepLast(n) if n == 0 || n as usize > max => Err(CreateError::BadQos),
             _ => Ok(()),
         }
     }
 
-    /// Announces the new local endpoint in `slot` in SEDP and matches it with the remote
-    /// endpoints of the other direction already known.
-    fn publish_and_match(&mut self, now: Instant, slot: usize, info: &EndpointInfo, h: History) {
-        self.announce_endpoint(info, h, false);
-        for r in 0..MAX_REMOTE_ENDPOINTS {
-            let Some(remote) = self.remote[r].filter(|r| r.is_writer != info.is_writer) else {
-                continue;
-            };
-            if let Some(loc) = self.remote_locator(&remote) {
-                if info.is_writer {
-                    self.match_writer(now, slot, &remote, loc);
-                } else {
-                    self.match_reader(now, slot, &remote, loc);
-                }
-            }
+    /// Proxies a new local endpoint may hold.
+    fn proxy_share(&self) -> usize {
+        match self.arenas.reader_proxies.available() {
+            usize::MAX => self.caps.matches,
+            _ => StorageSizes::share(&self.caps),
         }
     }
 
@@ -1511,14 +1432,11 @@ impl Engine {
         qos: &WriterQos,
     ) -> Result<WriterHandle, CreateError> {
         let now = self.tick(now);
-        Self::check_history(qos.history)?;
-        let slot = self
-            .writers
-            .iter()
-            .position(|w| w.is_none())
-            .ok_or(CreateError::TooManyEndpoints)?;
+        self.check_history(qos.history, self.caps.history)?;
+        let slot = self.writers.next_index().ok_or(CreateError::TooManyEndpoints)?;
+        let key = self.next_key(slot);
         let kind = if topic.keyed { 0x02 } else { 0x03 };
-        let guid = Guid::new(self.cfg.guid_prefix, self.next_entity(kind));
+        let guid = Guid::new(self.cfg.guid_prefix, EntityId::new(key, kind));
         let info = self.local_info(
             guid,
             topic,
@@ -1530,17 +1448,32 @@ impl Engine {
                 qos.liveliness_lease,
             ),
         )?;
+        let depth = match qos.history {
+            History::KeepLast(n) => n as usize,
+            History::KeepAll => (qos.max_samples as usize).clamp(1, self.caps.history),
+        };
+        let share = self.proxy_share();
+        let storage = WriterStorage {
+            history: carve_history(&mut self.arenas, depth),
+            proxies: carve_slab(&mut self.arenas.reader_proxies, share),
+        };
+        if storage.history.len() < depth {
+            return Err(CreateError::TooManyEndpoints);
+        }
         let writer = Writer::new(
             guid,
             qos.reliability == Reliability::Reliable,
             qos.durability,
             qos.history,
-            qos.max_samples as usize,
             self.cfg.heartbeat_period,
+            self.caps.in_flight,
+            storage,
         );
-        self.writers[slot] = Some(LocalWriter { info, writer });
-        self.publish_and_match(now, slot, &info, qos.history);
-        Ok(WriterHandle(slot as u8))
+        let lw = LocalWriter { info, writer, key };
+        let got = self.writers.insert(lw).map_err(|_| CreateError::TooManyEndpoints)?;
+        debug_assert_eq!(got, slot);
+        self.publish_and_match(now, Local::Writer(slot), &info, qos.history);
+        Ok(WriterHandle(key))
     }
 
     /// Creates a reader, announces it in SEDP and matches it with known writers.
@@ -1551,14 +1484,11 @@ impl Engine {
         qos: &ReaderQos,
     ) -> Result<ReaderHandle, CreateError> {
         let now = self.tick(now);
-        Self::check_history(qos.history)?;
-        let slot = self
-            .readers
-            .iter()
-            .position(|r| r.is_none())
-            .ok_or(CreateError::TooManyEndpoints)?;
+        self.check_history(qos.history, self.caps.reader_samples)?;
+        let slot = self.readers.next_index().ok_or(CreateError::TooManyEndpoints)?;
+        let key = self.next_key(slot);
         let kind = if topic.keyed { 0x07 } else { 0x04 };
-        let guid = Guid::new(self.cfg.guid_prefix, self.next_entity(kind));
+        let guid = Guid::new(self.cfg.guid_prefix, EntityId::new(key, kind));
         let info = self.local_info(
             guid,
             topic,
@@ -1570,21 +1500,56 @@ impl Engine {
                 qos.liveliness_lease,
             ),
         )?;
+        let c = self.caps;
+        let n = (qos.max_samples as usize).clamp(1, c.reader_samples);
+        let share = self.proxy_share();
+        let words = c.fragment_words();
+        let storage = ReaderStorage {
+            proxies: carve_slab(&mut self.arenas.writer_proxies, share),
+            samples: carve_slab(&mut self.arenas.samples, n),
+            frags: carve_fill(&mut self.arenas.reassemblies, c.reassemblies, || {
+                ReassemblySlot::EMPTY
+            }),
+            bits: carve_fill(&mut self.arenas.bits, c.reassemblies * words, || 0),
+            max_sample: c.max_sample,
+        };
+        if storage.samples.capacity() == 0 {
+            return Err(CreateError::TooManyEndpoints);
+        }
         let reader = Reader::new(
             guid,
             qos.reliability == Reliability::Reliable,
             qos.history,
-            qos.max_samples as usize,
+            n,
+            storage,
         );
-        self.readers[slot] = Some(LocalReader { info, reader });
-        self.publish_and_match(now, slot, &info, qos.history);
-        Ok(ReaderHandle(slot as u8))
+        let lr = LocalReader { info, reader, key };
+        self.readers
+            .insert(lr)
+            .map_err(|_| CreateError::TooManyEndpoints)?;
+        self.publish_and_match(now, Local::Reader(slot), &info, qos.history);
+        Ok(ReaderHandle(key))
+    }
+
+    fn writer_slot(&self, w: WriterHandle) -> Option<u32> {
+        let slot = (w.0 & 0xffff).checked_sub(1)?;
+        (self.writers.get(slot)?.key == w.0).then_some(slot)
+    }
+
+    fn reader_slot(&self, r: ReaderHandle) -> Option<u32> {
+        let slot = (r.0 & 0xffff).checked_sub(1)?;
+        (self.readers.get(slot)?.key == r.0).then_some(slot)
     }
 
     /// Deletes a writer: withdrawn from SEDP, its history freed. Returns false if unknown.
     pub fn delete_writer(&mut self, now: Instant, w: WriterHandle) -> bool {
         self.tick(now);
-        let Some(mut lw) = self.writers.get_mut(w.0 as usize).and_then(|s| s.take()) else {
+        let Some(slot) = self.writer_slot(w) else {
+            return false;
+        };
+        self.unmatch_local(Local::Writer(slot));
+        self.timers.clear(Timer::Heartbeat(slot));
+        let Some(mut lw) = self.writers.remove(slot) else {
             return false;
         };
         lw.writer.clear(&mut self.pool);
@@ -1595,7 +1560,12 @@ impl Engine {
     /// Deletes a reader: withdrawn from SEDP, its samples freed. Returns false if unknown.
     pub fn delete_reader(&mut self, now: Instant, r: ReaderHandle) -> bool {
         self.tick(now);
-        let Some(mut lr) = self.readers.get_mut(r.0 as usize).and_then(|s| s.take()) else {
+        let Some(slot) = self.reader_slot(r) else {
+            return false;
+        };
+        self.unmatch_local(Local::Reader(slot));
+        self.timers.clear(Timer::Reader(slot));
+        let Some(mut lr) = self.readers.remove(slot) else {
             return false;
         };
         lr.reader.clear(&mut self.pool);
@@ -1613,14 +1583,11 @@ impl Engine {
         status: StatusInfo,
     ) -> Result<SequenceNumber, WriteError> {
         let now = self.tick(now);
-        if payload.len() > MAX_SAMPLE {
+        if payload.len() > self.caps.max_sample {
             return Err(WriteError::TooLarge);
         }
-        let lw = self
-            .writers
-            .get_mut(w.0 as usize)
-            .and_then(|s| s.as_mut())
-            .ok_or(WriteError::UnknownWriter)?;
+        let slot = self.writer_slot(w).ok_or(WriteError::UnknownWriter)?;
+        let lw = self.writers.get_mut(slot).ok_or(WriteError::UnknownWriter)?;
         if (status.0 != 0 || key_hash.is_some()) && !lw.info.keyed {
             return Err(WriteError::NotKeyed);
         }
@@ -1639,6 +1606,8 @@ impl Engine {
                 AddError::NoSpace => WriteError::OutOfMemory,
             })?;
         self.stats.samples_written += 1;
+        self.queue_all_proxies(Local::Writer(slot));
+        self.sync_writer_timer(Local::Writer(slot));
         Ok(SequenceNumber(sn))
     }
 
@@ -1712,11 +1681,8 @@ impl Engine {
         r: ReaderHandle,
         out: &mut [u8],
     ) -> Result<Option<SampleInfo>, TakeError> {
-        let lr = self
-            .readers
-            .get_mut(r.0 as usize)
-            .and_then(|s| s.as_mut())
-            .ok_or(TakeError::UnknownReader)?;
+        let slot = self.reader_slot(r).ok_or(TakeError::UnknownReader)?;
+        let lr = self.readers.get_mut(slot).ok_or(TakeError::UnknownReader)?;
         let Some(next) = lr.reader.peek() else {
             return Ok(None);
         };
@@ -1754,10 +1720,9 @@ impl Engine {
 
     /// Number of remote endpoints matched with writer `w`.
     pub fn matched_readers(&self, w: WriterHandle) -> usize {
-        self.writers
-            .get(w.0 as usize)
-            .and_then(|s| s.as_ref())
-            .map_or(0, |lw| lw.writer.proxies.iter().flatten().count())
+        self.writer_slot(w)
+            .and_then(|s| self.writers.get(s))
+            .map_or(0, |lw| lw.writer.proxies.len())
     }
 
     /// Matched readers known to have matched writer `w` in turn: reliable ones that sent an
@@ -1765,78 +1730,86 @@ impl Engine {
     /// no sign. Writing before a volatile reader is ready can lose samples for it: some stacks
     /// (Cyclone DDS) skip what was written before their first HEARTBEAT from the writer.
     pub fn ready_readers(&self, w: WriterHandle) -> usize {
-        self.writers
-            .get(w.0 as usize)
-            .and_then(|s| s.as_ref())
+        self.writer_slot(w)
+            .and_then(|s| self.writers.get(s))
             .map_or(0, |lw| {
                 lw.writer
                     .proxies
                     .iter()
-                    .flatten()
-                    .filter(|p| !p.reliable || p.last_ack_count.is_some())
+                    .filter(|(_, p)| !p.reliable || p.last_ack_count.is_some())
                     .count()
             })
     }
 
     /// Number of remote endpoints matched with reader `r`.
     pub fn matched_writers(&self, r: ReaderHandle) -> usize {
-        self.readers
-            .get(r.0 as usize)
-            .and_then(|s| s.as_ref())
-            .map_or(0, |lr| lr.reader.proxies.iter().flatten().count())
+        self.reader_slot(r)
+            .and_then(|s| self.readers.get(s))
+            .map_or(0, |lr| lr.reader.proxies.len())
     }
 
     /// Whether every sample of writer `w` was acknowledged by every matched reliable reader.
-    pub fn is_acknowledged(&self, w: WriterHandle) -> bool {
-        self.writers
-            .get(w.0 as usize)
-            .and_then(|s| s.as_ref())
-            .is_some_and(|lw| !lw.writer.unacknowledged())
+    pub fn is_acknowledged(&mut self, w: WriterHandle) -> bool {
+        match self.writer_slot(w) {
+            Some(s) => self
+                .writers
+                .get_mut(s)
+                .is_some_and(|lw| !lw.writer.unacknowledged()),
+            None => false,
+        }
     }
 
     /// The remote participants currently known.
     pub fn participants(&self) -> impl Iterator<Item = ParticipantSummary> + '_ {
-        self.participants
-            .iter()
-            .flatten()
-            .map(|p| ParticipantSummary {
-                guid_prefix: p.prefix,
-                vendor: p.vendor,
-                version: p.version,
-                lease: p.lease,
-                user_data: p.user_data,
-                user_data_len: p.user_data_len,
-            })
+        self.participants.iter().map(|(_, p)| ParticipantSummary {
+            guid_prefix: p.prefix,
+            vendor: p.vendor,
+            version: p.version,
+            lease: p.lease,
+            user_data: p.user_data,
+            user_data_len: p.user_data_len,
+        })
     }
 
     /// The remote user endpoints currently known from SEDP.
     pub fn remote_endpoints(&self) -> impl Iterator<Item = EndpointSummary<'_>> + '_ {
-        self.remote.iter().flatten().map(|r| EndpointSummary {
-            guid: r.guid,
-            is_writer: r.is_writer,
-            topic: r.topic.as_str(),
-            type_name: r.type_name.as_str(),
-            keyed: r.keyed,
-            reliability: r.reliability,
-            durability: r.durability,
-            partitions: &r.partitions,
+        self.remote.iter().map(|(_, r)| {
+            let r = &r.info;
+            EndpointSummary {
+                guid: r.guid,
+                is_writer: r.is_writer,
+                topic: r.topic.as_str(),
+                type_name: r.type_name.as_str(),
+                keyed: r.keyed,
+                reliability: r.reliability,
+                durability: r.durability,
+                partitions: &r.partitions,
+            }
         })
     }
 
     /// The GUID of a local writer.
     pub fn writer_guid(&self, w: WriterHandle) -> Option<Guid> {
-        self.writers
-            .get(w.0 as usize)
-            .and_then(|s| s.as_ref())
+        self.writer_slot(w)
+            .and_then(|s| self.writers.get(s))
             .map(|lw| lw.writer.guid)
     }
 
     /// The GUID of a local reader.
     pub fn reader_guid(&self, r: ReaderHandle) -> Option<Guid> {
-        self.readers
-            .get(r.0 as usize)
-            .and_then(|s| s.as_ref())
+        self.reader_slot(r)
+            .and_then(|s| self.readers.get(s))
             .map(|lr| lr.reader.guid)
+    }
+
+    /// The capacities in force.
+    pub fn capacities(&self) -> &Capacities {
+        &self.caps
+    }
+
+    /// How full each table is: (participants, remote endpoints, matches).
+    pub fn table_use(&self) -> (usize, usize, usize) {
+        (self.participants.len(), self.remote.len(), self.user_matches)
     }
 
     // ----------------------------------------------------------------------------------------
@@ -1868,126 +1841,85 @@ impl Engine {
     }
 
     fn next_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        // SPDP: the periodic announcement, one destination per call.
-        while let Some(i) = self.announce_cursor {
-            if i >= self.spdp_destination_count() {
-                self.announce_cursor = None;
-                break;
-            }
-            self.announce_cursor = Some(i + 1);
-            let Some(dst) = self.spdp_destination(i) else {
-                continue;
-            };
-            // Not to ourselves (a peer list that probes our own ports, UDP or TCP).
-            if dst == self.metatraffic_locator() || Some(dst) == self.tcp_locator() {
-                continue;
-            }
-            if let Some(len) = self.spdp_datagram(buf, None) {
-                return Some(Transmit {
-                    destination: Destination::Udp(dst),
-                    len,
-                });
-            }
-        }
-        // SPDP: a prompt directed reply to newcomers.
-        for i in 0..MAX_PARTICIPANTS {
-            let Some(p) = self.participants[i] else {
-                continue;
-            };
-            if p.directed_spdp_owed == 0 {
-                continue;
-            }
-            if let Some(pp) = self.participants[i].as_mut() {
-                pp.directed_spdp_owed -= 1;
-            }
-            if let (Some(dst), Some(len)) = (p.metatraffic, self.spdp_datagram(buf, Some(p.prefix)))
-            {
-                return Some(Transmit {
-                    destination: Destination::Udp(dst),
-                    len,
-                });
-            }
-        }
-        if self.shutting_down {
-            return None;
+        if let Some(t) = self.next_announcement(buf) {
+            return Some(t);
         }
         let own = self.cfg.guid_prefix;
         let fragment_size = self.fragment_size();
-        // Writers: repairs, new data, heartbeats.
-        for i in 0..3 {
-            for pi in 0..MAX_MATCHED {
-                let w = &mut self.builtin_writers[i];
-                if let Some((len, dst, packed)) =
-                    transmit::writer_datagram(w, pi, &self.pool, own, true, fragment_size, buf)
-                {
-                    self.count_packed(packed);
-                    return Some(Transmit {
-                        destination: Destination::Udp(dst),
-                        len,
-                    });
-                }
-            }
-        }
-        for wi in 0..MAX_WRITERS {
-            for pi in 0..MAX_MATCHED {
-                let Some(lw) = self.writers[wi].as_mut() else {
-                    break;
-                };
-                if let Some((len, dst, packed)) = transmit::writer_datagram(
-                    &mut lw.writer,
-                    pi,
-                    &self.pool,
-                    own,
-                    false,
-                    fragment_size,
-                    buf,
-                ) {
-                    self.count_packed(packed);
-                    return Some(Transmit {
-                        destination: Destination::Udp(dst),
-                        len,
-                    });
-                }
-            }
-        }
-        // Readers: ACKNACKs owed.
-        for i in 0..3 + MAX_READERS {
-            let reader = if i < 3 {
-                Some(&mut self.builtin_readers[i])
-            } else {
-                self.readers[i - 3].as_mut().map(|lr| &mut lr.reader)
-            };
-            let Some(reader) = reader else { continue };
-            if !reader.acknack_owed(now) {
-                continue;
-            }
-            for pi in 0..MAX_MATCHED {
-                let Some(p) = reader.proxies[pi] else {
-                    continue;
-                };
-                let Some(a) = reader.take_acknack(now, p.guid) else {
-                    continue;
-                };
-                let mut b = MessageBuilder::new(buf, &HeaderRepr::new(own)).ok()?;
-                b.push(&SubmessageRepr::InfoDst(InfoDstRepr {
-                    guid_prefix: p.guid.prefix,
-                }))
-                .ok()?;
-                b.push(&SubmessageRepr::AckNack(a)).ok()?;
-                self.stats.acknacks_sent += 1;
-                if a.final_flag {
-                    // After a HEARTBEAT: ask for the fragments of a partial sample too.
-                    if let Some(nf) = reader.nack_frag(p.guid) {
-                        let _ = b.push(&SubmessageRepr::NackFrag(nf));
+        while let Some(w) = self.work.pop() {
+            self.clear_queued(w);
+            let built = match w.local {
+                Local::Spdp => self.directed_spdp(w.index, buf),
+                _ if self.shutting_down => None,
+                Local::BuiltinWriter(_) | Local::Writer(_) => {
+                    let builtin = matches!(w.local, Local::BuiltinWriter(_));
+                    let pool = &self.pool;
+                    let wr = match w.local {
+                        Local::BuiltinWriter(i) => self.builtin_writers.get_mut(i as usize),
+                        Local::Writer(i) => self.writers.get_mut(i).map(|lw| &mut lw.writer),
+                        _ => None,
+                    };
+                    let Some(wr) = wr else { continue };
+                    let r = transmit::writer_datagram(
+                        wr,
+                        w.index,
+                        pool,
+                        own,
+                        builtin,
+                        fragment_size,
+                        buf,
+                    );
+                    let again = wr.owes(w.index);
+                    if again {
+                        self.queue(w);
                     }
+                    r.map(|(len, dst, packed)| {
+                        self.count_packed(packed);
+                        Transmit {
+                            destination: Destination::Udp(dst),
+                            len,
+                        }
+                    })
                 }
-                return Some(Transmit {
-                    destination: Destination::Udp(p.locator),
-                    len: b.finish(),
-                });
+                Local::BuiltinReader(_) | Local::Reader(_) => self.acknack(now, w, buf),
+            };
+            if built.is_some() {
+                return built;
             }
         }
         None
+    }
+
+    /// The ACKNACK (and NACK_FRAG) reader proxy `w` owes.
+    fn acknack(&mut self, now: Instant, w: Work, buf: &mut [u8]) -> Option<Transmit> {
+        let own = self.cfg.guid_prefix;
+        let reader = self.reader_at(w.local)?;
+        let p = *reader.proxy(w.index)?;
+        let a = reader.take_acknack(w.index, now)?;
+        let nf = if a.final_flag {
+            // After a HEARTBEAT: ask for the fragments of a partial sample too.
+            reader.nack_frag(w.index)
+        } else {
+            None
+        };
+        let mut b = MessageBuilder::new(buf, &HeaderRepr::new(own)).ok()?;
+        b.push(&SubmessageRepr::InfoDst(InfoDstRepr {
+            guid_prefix: p.guid.prefix,
+        }))
+        .ok()?;
+        b.push(&SubmessageRepr::AckNack(a)).ok()?;
+        if let Some(nf) = nf {
+            let _ = b.push(&SubmessageRepr::NackFrag(nf));
+        }
+        self.stats.acknacks_sent += 1;
+        if let Some(t) = p.next_preemptive.filter(|_| !p.heartbeat_seen) {
+            let _ = t;
+            self.arm_reader_timer(w.local, now + crate::reader::PREEMPTIVE_PERIOD);
+        }
+        Some(Transmit {
+            destination: Destination::Udp(p.locator),
+            len: b.finish(),
+        })
     }
 
     /// Bytes per DATA_FRAG fragment: the configured size, shrunk to what one datagram of the
@@ -2012,132 +1944,96 @@ impl Engine {
     /// When `handle_timeout` must be called next (after draining transmits and events).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut t = if self.shutting_down {
-            None
-        } else {
-            Some(self.next_announce.min(self.next_liveliness))
-        };
-        let mut consider = |x: Option<Instant>| {
-            if let Some(x) = x {
-                t = Some(t.map_or(x, |t: Instant| t.min(x)));
-            }
-        };
-        for p in self.participants.iter().flatten() {
-            consider(Some(p.last_seen + p.lease + Span::from_micros(1)));
-        }
-        for w in self.builtin_writers.iter() {
-            consider(w.next_heartbeat);
-        }
-        for lw in self.writers.iter().flatten() {
-            consider(lw.writer.next_heartbeat);
-        }
-        for r in self.builtin_readers.iter() {
-            consider(r.next_deadline());
-        }
-        for lr in self.readers.iter().flatten() {
-            consider(lr.reader.next_deadline());
-        }
-        t
+        self.timers.next()
     }
 }
 
-impl fmt::Debug for Engine {
+/// Proxies a timer or a message made owe something, collected while their endpoint is
+/// borrowed and queued after.
+pub(crate) struct WorkBatch {
+    items: [Work; 16],
+    len: usize,
+    pub overflow: bool,
+}
+
+impl WorkBatch {
+    pub(crate) fn new() -> Self {
+        WorkBatch {
+            items: [Work {
+                local: Local::Spdp,
+                index: 0,
+            }; 16],
+            len: 0,
+            overflow: false,
+        }
+    }
+
+    pub(crate) fn add(&mut self, index: u32) {
+        self.add_local(Local::Spdp, index)
+    }
+
+    pub(crate) fn add_local(&mut self, local: Local, index: u32) {
+        if self.len == self.items.len() {
+            self.overflow = true;
+            return;
+        }
+        self.items[self.len] = Work { local, index };
+        self.len += 1;
+    }
+
+    pub(crate) fn items(&self) -> impl Iterator<Item = Work> + '_ {
+        self.items[..self.len].iter().copied()
+    }
+}
+
+/// A heap run for a slab (an empty borrowed run without `alloc`, never used then).
+fn heap_run<'a, S>() -> Slots<'a, S> {
+    #[cfg(feature = "alloc")]
+    {
+        Slots::Owned(alloc::vec::Vec::new())
+    }
+    #[cfg(not(feature = "alloc"))]
+    {
+        Slots::empty()
+    }
+}
+
+/// A slab of at most `n` entries carved from `arena` (or on the heap).
+pub(crate) fn carve_slab<'a, S: crate::storage::Slot>(
+    arena: &mut Arena<'a, S>,
+    n: usize,
+) -> Slab<'a, S> {
+    match arena.carve(n, || S::wrap(Entry::Vacant(NONE))) {
+        Some(run) => Slab::new(run, n),
+        None => Slab::none(),
+    }
+}
+
+/// A run of exactly `n` entries made by `fill`, carved from `arena` or on the heap.
+pub(crate) fn carve_fill<'a, T>(
+    arena: &mut Arena<'a, T>,
+    n: usize,
+    fill: impl Fn() -> T,
+) -> Slots<'a, T> {
+    match arena.carve(n, &fill) {
+        Some(Slots::Borrowed(s)) => Slots::Borrowed(s),
+        #[cfg(feature = "alloc")]
+        Some(Slots::Owned(_)) => Slots::Owned((0..n).map(|_| fill()).collect()),
+        None => Slots::empty(),
+    }
+}
+
+/// A history ring of `n` samples.
+fn carve_history<'a>(arenas: &mut Arenas<'a>, n: usize) -> Slots<'a, HistorySlot> {
+    carve_fill(&mut arenas.history, n, || HistorySlot::EMPTY)
+}
+
+impl fmt::Debug for Engine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Engine")
             .field("guid_prefix", &self.cfg.guid_prefix)
-            .field("participants", &self.participants.iter().flatten().count())
+            .field("participants", &self.participants.len())
             .field("stats", &self.stats)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[cfg(not(feature = "alloc"))]
-    fn drain(e: &mut Engine, now: Instant) -> ([u8; 2048], usize, usize) {
-        let mut first = [0u8; 2048];
-        let mut first_len = 0;
-        let mut n = 0;
-        let mut buf = [0u8; 2048];
-        while let Some(t) = e.poll_transmit(now, &mut buf) {
-            if n == 0 {
-                first[..t.len].copy_from_slice(&buf[..t.len]);
-                first_len = t.len;
-            }
-            n += 1;
-        }
-        (first, first_len, n)
-    }
-
-    /// An engine built in place (`idle` + `init`, as a `static` on a microcontroller would be)
-    /// behaves exactly like one from `new`, and `init` again forgets everything.
-    #[cfg(not(feature = "alloc"))]
-    #[test]
-    fn init_in_place_is_new() {
-        extern crate std;
-        use std::boxed::Box;
-        let mut cfg = Config::new(GuidPrefix([3; 12]));
-        cfg.multicast = false;
-        cfg.add_peer(crate::Peer {
-            address: [127, 0, 0, 1],
-            port: Some(7412),
-        });
-        let now = Instant(5);
-        let mut a = Box::new(Engine::new(cfg.clone(), now).unwrap());
-        let mut b = Box::new(Engine::idle());
-        assert_eq!(b.poll_transmit(now, &mut [0u8; 1500]), None);
-        b.init(cfg.clone(), now).unwrap();
-        let (fa, la, na) = drain(&mut a, now);
-        let (fb, lb, nb) = drain(&mut b, now);
-        assert_eq!((na, la), (nb, lb));
-        assert_eq!(fa[..la], fb[..lb]);
-        let topic = TopicSpec::new("t", "T");
-        b.create_writer(now, &topic, &WriterQos::default()).unwrap();
-        b.init(cfg, now).unwrap();
-        assert!(b.writers.iter().all(|w| w.is_none()));
-        assert_eq!(b.pool.free_blocks(), a.pool.free_blocks());
-        let (fc, lc, _) = drain(&mut b, now);
-        assert_eq!(fa[..la], fc[..lc]);
-    }
-
-    /// Prints what each capacity costs (`cargo test -p pollen-engine sizes -- --nocapture`);
-    /// the README's table comes from here.
-    #[test]
-    fn sizes() {
-        extern crate std;
-        use core::mem::size_of;
-        let rows = [
-            ("Engine", size_of::<super::Engine>()),
-            ("payload pool", size_of::<crate::pool::Pool>()),
-            ("remote participant", size_of::<Option<RemoteParticipant>>()),
-            ("remote endpoint", size_of::<Option<EndpointInfo>>()),
-            (
-                "writer (with its history and proxies)",
-                size_of::<Option<LocalWriter>>(),
-            ),
-            (
-                "reader (with its slots and proxies)",
-                size_of::<Option<LocalReader>>(),
-            ),
-            ("history entry", size_of::<Option<crate::writer::Change>>()),
-            (
-                "reader proxy",
-                size_of::<Option<crate::writer::ReaderProxy>>(),
-            ),
-            (
-                "reader sample slot",
-                size_of::<Option<crate::reader::Sample>>(),
-            ),
-            (
-                "writer proxy",
-                size_of::<Option<crate::reader::WriterProxy>>(),
-            ),
-            ("event", size_of::<Option<Event>>()),
-        ];
-        for (name, size) in rows {
-            std::println!("{name}: {size} bytes");
-        }
-        assert!(size_of::<super::Engine>() > size_of::<crate::pool::Pool>());
     }
 }

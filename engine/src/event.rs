@@ -1,16 +1,39 @@
 //! Events for the application, queued in a bounded ring.
 
-use crate::limits::MAX_EVENTS;
+use crate::storage::{filled, Slots};
 use crate::stream::{FrameError, StreamId};
 use crate::wire::{Guid, GuidPrefix};
 
-/// A local writer, as returned by `create_writer`.
+/// A local writer, as returned by `create_writer`: its entity key (a slot and a generation),
+/// so a handle of a deleted writer never reaches a later one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WriterHandle(pub(crate) u8);
+pub struct WriterHandle(pub(crate) u32);
 
-/// A local reader, as returned by `create_reader`.
+/// A local reader, as returned by `create_reader` (see [`WriterHandle`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ReaderHandle(pub(crate) u8);
+pub struct ReaderHandle(pub(crate) u32);
+
+/// A table of the engine, as named by [`Event::Refused`] and [`Event::Evicted`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    /// Remote participants ([`crate::Capacities::participants`]).
+    Participants,
+    /// Remote endpoints from SEDP ([`crate::Capacities::remote_endpoints`]).
+    RemoteEndpoints,
+    /// Matched pairs of local and remote endpoints ([`crate::Capacities::matches`]).
+    Matches,
+}
+
+impl Table {
+    /// The [`crate::Capacities`] field that sizes this table.
+    pub fn capacity_field(&self) -> &'static str {
+        match self {
+            Table::Participants => "participants",
+            Table::RemoteEndpoints => "remote_endpoints",
+            Table::Matches => "matches",
+        }
+    }
+}
 
 /// A local endpoint of either direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -74,6 +97,24 @@ pub enum Event {
     DataAvailable(ReaderHandle),
     /// Every sample a reliable writer has written was acknowledged by all its matched readers.
     AllAcknowledged(WriterHandle),
+    /// A full table refused something: a participant (its GUID with the participant entity
+    /// id), a remote endpoint or a match. The engine learns it again once there is room
+    /// (participants from their next announcement, endpoints by asking their SEDP writer
+    /// again).
+    Refused {
+        /// The table.
+        table: Table,
+        /// What it refused.
+        guid: Guid,
+    },
+    /// A full table made room for something more relevant by forgetting this entry (see the
+    /// policies in [`crate::Capacities`]).
+    Evicted {
+        /// The table.
+        table: Table,
+        /// What was forgotten.
+        guid: Guid,
+    },
     /// A stream carried bytes that are not framed RTPS: the driver must close it.
     StreamError {
         /// The connection.
@@ -83,29 +124,46 @@ pub enum Event {
     },
 }
 
+/// One queued event; public so that a caller without `alloc` can provide them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventSlot(Option<Event>);
+
+impl EventSlot {
+    /// An empty slot.
+    pub const EMPTY: EventSlot = EventSlot(None);
+}
+
 /// Bounded FIFO of events; overflow drops the newest and is counted by the caller.
-#[derive(Debug)]
-pub(crate) struct EventQueue {
-    ring: [Option<Event>; MAX_EVENTS],
+pub(crate) struct EventQueue<'a> {
+    ring: Slots<'a, EventSlot>,
     head: usize,
     len: usize,
 }
 
-impl EventQueue {
-    pub(crate) const fn new() -> Self {
+impl<'a> EventQueue<'a> {
+    pub(crate) fn new(run: Option<&'a mut [EventSlot]>, n: usize) -> Self {
         EventQueue {
-            ring: [None; MAX_EVENTS],
+            ring: filled(run, n, EventSlot::EMPTY),
             head: 0,
             len: 0,
         }
     }
 
+    pub(crate) fn clear(&mut self) {
+        for e in self.ring.iter_mut() {
+            *e = EventSlot::EMPTY;
+        }
+        self.head = 0;
+        self.len = 0;
+    }
+
     /// Returns false when full.
     pub(crate) fn push(&mut self, e: Event) -> bool {
-        if self.len == MAX_EVENTS {
+        let cap = self.ring.len();
+        if self.len == cap {
             return false;
         }
-        self.ring[(self.head + self.len) % MAX_EVENTS] = Some(e);
+        self.ring[(self.head + self.len) % cap] = EventSlot(Some(e));
         self.len += 1;
         true
     }
@@ -114,8 +172,8 @@ impl EventQueue {
         if self.len == 0 {
             return None;
         }
-        let e = self.ring[self.head].take();
-        self.head = (self.head + 1) % MAX_EVENTS;
+        let e = self.ring[self.head].0.take();
+        self.head = (self.head + 1) % self.ring.len();
         self.len -= 1;
         e
     }

@@ -12,17 +12,22 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod capacity;
 pub mod config;
 mod discovery;
 mod engine;
 mod event;
 pub mod limits;
+mod map;
 mod pool;
 mod qos;
 mod reader;
+mod schedule;
 mod stats;
+mod storage;
 pub mod stream;
 mod time;
+mod timer;
 mod transmit;
 pub mod wire;
 mod writer;
@@ -30,12 +35,18 @@ mod writer;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 
+pub use capacity::{Capacities, CapacityError};
 pub use config::{Config, ConfigError, Peer};
+pub use discovery::{ParticipantSlot, RemoteEndpointSlot};
 pub use engine::{
     CreateError, EndpointSummary, Engine, InstanceState, ListenLocator, ParticipantSummary,
-    SampleInfo, TakeError, WriteError,
+    ReaderSlot, SampleInfo, Storage, StorageSizes, TakeError, WriteError, WriterSlot,
 };
-pub use event::{Endpoint, Event, QosPolicy, ReaderHandle, WriterHandle};
+pub use event::{Endpoint, Event, EventSlot, QosPolicy, ReaderHandle, Table, WriterHandle};
+pub use map::MapSlot;
+pub use reader::{ReassemblySlot, SampleSlot, WriterProxySlot};
+pub use timer::TimerSlot;
+pub use writer::{HistorySlot, ReaderProxySlot};
 pub use qos::{Durability, History, ReaderQos, Reliability, TopicSpec, WriterQos};
 pub use stats::Stats;
 pub use stream::StreamId;

@@ -3,14 +3,14 @@
 //! A stored payload is a chain of blocks linked through `next`. Allocation and release are O(n)
 //! in the blocks of one payload and never touch the heap; a full pool refuses.
 
-use crate::limits::{POOL_BLOCK, POOL_BLOCKS};
+use crate::storage::{filled, Slots};
 
-const END: u16 = u16::MAX;
+const END: u32 = u32::MAX;
 
 /// A payload stored in the pool. Not `Clone`: exactly one owner frees it.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Bytes {
-    first: u16,
+    first: u32,
     len: u32,
 }
 
@@ -20,79 +20,67 @@ impl Bytes {
     }
 }
 
-/// The blocks live inline in the engine without `alloc`, and in one heap allocation made at
-/// creation with it (so a large pool never passes through the stack).
-#[cfg(not(feature = "alloc"))]
-type Blocks = [[u8; POOL_BLOCK]; POOL_BLOCKS];
-#[cfg(feature = "alloc")]
-type Blocks = alloc::boxed::Box<[[u8; POOL_BLOCK]]>;
-
-#[cfg(not(feature = "alloc"))]
-const fn new_blocks() -> Blocks {
-    [[0; POOL_BLOCK]; POOL_BLOCKS]
-}
-
-#[cfg(feature = "alloc")]
-fn new_blocks() -> Blocks {
-    alloc::vec![[0u8; POOL_BLOCK]; POOL_BLOCKS].into_boxed_slice()
-}
-
-pub(crate) struct Pool {
-    blocks: Blocks,
-    next: [u16; POOL_BLOCKS],
-    free_head: u16,
+/// Blocks of `block` bytes in one run (the caller's, or one zeroed heap allocation made at
+/// creation, which the operating system maps only as it is used) linked through `next`.
+pub(crate) struct Pool<'a> {
+    bytes: Slots<'a, u8>,
+    next: Slots<'a, u32>,
+    block: usize,
+    blocks: usize,
+    free_head: u32,
     free_count: usize,
 }
 
-/// The free list of a fresh pool: every block, in order.
-const fn fresh_links() -> [u16; POOL_BLOCKS] {
-    let mut next = [END; POOL_BLOCKS];
-    let mut i = 0;
-    while i + 1 < POOL_BLOCKS {
-        next[i] = (i + 1) as u16;
-        i += 1;
-    }
-    next
-}
-
-impl Pool {
-    /// A pool with every block free (a `const fn` when the blocks live inline).
-    #[cfg(not(feature = "alloc"))]
-    pub(crate) const fn new() -> Self {
-        Pool {
-            blocks: new_blocks(),
-            next: fresh_links(),
+impl<'a> Pool<'a> {
+    /// A pool of `blocks` blocks of `block` bytes, in the caller's runs (cut to what both
+    /// hold) or on the heap.
+    pub(crate) fn new(
+        block: usize,
+        blocks: usize,
+        bytes: Option<&'a mut [u8]>,
+        links: Option<&'a mut [u32]>,
+    ) -> Self {
+        let block = block.max(1);
+        let bytes = match bytes {
+            Some(b) => Slots::Borrowed(b),
+            None => filled(None, block * blocks, 0u8),
+        };
+        let next = filled(links, blocks, END);
+        let blocks = blocks.min(bytes.len() / block).min(next.len());
+        let mut p = Pool {
+            bytes,
+            next,
+            block,
+            blocks,
             free_head: 0,
-            free_count: POOL_BLOCKS,
-        }
-    }
-
-    /// A pool with every block free, its blocks in one heap allocation.
-    #[cfg(feature = "alloc")]
-    pub(crate) fn new() -> Self {
-        Pool {
-            blocks: new_blocks(),
-            next: fresh_links(),
-            free_head: 0,
-            free_count: POOL_BLOCKS,
-        }
+            free_count: 0,
+        };
+        p.reset();
+        p
     }
 
     /// Frees every block at once (the contents are left as they are).
     pub(crate) fn reset(&mut self) {
-        for (i, n) in self.next.iter_mut().enumerate() {
-            *n = if i + 1 < POOL_BLOCKS {
-                (i + 1) as u16
-            } else {
-                END
-            };
+        let n = self.blocks;
+        for (i, x) in self.next[..n].iter_mut().enumerate() {
+            *x = if i + 1 < n { (i + 1) as u32 } else { END };
         }
-        self.free_head = 0;
-        self.free_count = POOL_BLOCKS;
+        self.free_head = if n == 0 { END } else { 0 };
+        self.free_count = n;
     }
 
-    pub(crate) fn blocks_for(len: usize) -> usize {
-        len.div_ceil(POOL_BLOCK).max(1)
+    /// Bytes of one block.
+    pub(crate) fn block_size(&self) -> usize {
+        self.block
+    }
+
+    /// Blocks in all.
+    pub(crate) fn total_blocks(&self) -> usize {
+        self.blocks
+    }
+
+    pub(crate) fn blocks_for(&self, len: usize) -> usize {
+        len.div_ceil(self.block).max(1)
     }
 
     pub(crate) fn free_blocks(&self) -> usize {
@@ -113,7 +101,7 @@ impl Pool {
 
     /// Reserves `len` bytes whose content the caller fills with [`Pool::write_at`].
     pub(crate) fn reserve(&mut self, len: usize) -> Option<Bytes> {
-        let need = Self::blocks_for(len);
+        let need = self.blocks_for(len);
         if need > self.free_count || len > u32::MAX as usize {
             return None;
         }
@@ -131,9 +119,9 @@ impl Pool {
         })
     }
 
-    fn block_at(&self, b: &Bytes, offset: usize) -> u16 {
+    fn block_at(&self, b: &Bytes, offset: usize) -> u32 {
         let mut block = b.first;
-        for _ in 0..offset / POOL_BLOCK {
+        for _ in 0..offset / self.block {
             block = self.next[block as usize];
         }
         block
@@ -147,10 +135,11 @@ impl Pool {
         }
         let mut src = &data[..end - offset];
         let mut block = self.block_at(b, offset);
-        let mut off = offset % POOL_BLOCK;
+        let mut off = offset % self.block;
         while !src.is_empty() && block != END {
-            let n = src.len().min(POOL_BLOCK - off);
-            self.blocks[block as usize][off..off + n].copy_from_slice(&src[..n]);
+            let n = src.len().min(self.block - off);
+            let at = block as usize * self.block + off;
+            self.bytes[at..at + n].copy_from_slice(&src[..n]);
             src = &src[n..];
             off = 0;
             block = self.next[block as usize];
@@ -166,11 +155,12 @@ impl Pool {
         }
         let total = end - offset;
         let mut block = self.block_at(b, offset);
-        let mut off = offset % POOL_BLOCK;
+        let mut off = offset % self.block;
         let mut pos = 0;
         while pos < total && block != END {
-            let n = (total - pos).min(POOL_BLOCK - off);
-            out[pos..pos + n].copy_from_slice(&self.blocks[block as usize][off..off + n]);
+            let n = (total - pos).min(self.block - off);
+            let at = block as usize * self.block + off;
+            out[pos..pos + n].copy_from_slice(&self.bytes[at..at + n]);
             pos += n;
             off = 0;
             block = self.next[block as usize];
@@ -184,8 +174,9 @@ impl Pool {
         let mut block = b.first;
         let mut pos = 0;
         while left > 0 && block != END {
-            let n = left.min(POOL_BLOCK).min(out.len() - pos);
-            out[pos..pos + n].copy_from_slice(&self.blocks[block as usize][..n]);
+            let n = left.min(self.block).min(out.len() - pos);
+            let at = block as usize * self.block;
+            out[pos..pos + n].copy_from_slice(&self.bytes[at..at + n]);
             pos += n;
             left -= n;
             block = self.next[block as usize];
@@ -198,7 +189,7 @@ impl Pool {
 
     /// Returns a payload's blocks to the free list.
     pub(crate) fn free(&mut self, b: Bytes) {
-        let need = Self::blocks_for(b.len());
+        let need = self.blocks_for(b.len());
         let mut last = b.first;
         for _ in 1..need {
             last = self.next[last as usize];
@@ -213,56 +204,69 @@ impl Pool {
 mod tests {
     use super::*;
 
+    const BLOCK: usize = 256;
+    const BLOCKS: usize = 64;
+
+    fn with_pool(f: impl FnOnce(&mut Pool<'_>)) {
+        let mut bytes = [0u8; BLOCK * BLOCKS];
+        let mut links = [0u32; BLOCKS];
+        let mut p = Pool::new(BLOCK, BLOCKS, Some(&mut bytes), Some(&mut links));
+        f(&mut p)
+    }
+
     #[test]
     fn store_read_free() {
-        let mut p = Pool::new();
-        let a = [7u8; 600];
-        let b = p.store(&[&a[..10], &a[10..]]).unwrap();
-        assert_eq!(p.free_blocks(), POOL_BLOCKS - Pool::blocks_for(600));
-        let mut out = [0u8; 600];
-        assert_eq!(p.read(&b, &mut out), 600);
-        assert_eq!(out, a);
-        p.free(b);
-        assert_eq!(p.free_blocks(), POOL_BLOCKS);
-        let e = p.store(&[]).unwrap();
-        assert_eq!(e.len(), 0);
-        p.free(e);
-        assert_eq!(p.free_blocks(), POOL_BLOCKS);
+        with_pool(|p| {
+            let a = [7u8; 600];
+            let b = p.store(&[&a[..10], &a[10..]]).unwrap();
+            assert_eq!(p.free_blocks(), BLOCKS - p.blocks_for(600));
+            let mut out = [0u8; 600];
+            assert_eq!(p.read(&b, &mut out), 600);
+            assert_eq!(out, a);
+            p.free(b);
+            assert_eq!(p.free_blocks(), BLOCKS);
+            let e = p.store(&[]).unwrap();
+            assert_eq!(e.len(), 0);
+            p.free(e);
+            assert_eq!(p.free_blocks(), BLOCKS);
+        })
     }
 
     #[test]
     fn random_access() {
-        let mut p = Pool::new();
-        let b = p.reserve(1000).unwrap();
-        let src: [u8; 1000] = core::array::from_fn(|i| i as u8);
-        for chunk in (0..1000).step_by(300).rev() {
-            let end = (chunk + 300).min(1000);
-            p.write_at(&b, chunk, &src[chunk..end]);
-        }
-        let mut out = [0u8; 1000];
-        assert_eq!(p.read(&b, &mut out), 1000);
-        assert_eq!(out, src);
-        let mut part = [0u8; 100];
-        assert_eq!(p.read_at(&b, 950, &mut part), 50);
-        assert_eq!(part[..50], src[950..]);
-        p.free(b);
-        assert_eq!(p.free_blocks(), POOL_BLOCKS);
+        with_pool(|p| {
+            let b = p.reserve(1000).unwrap();
+            let src: [u8; 1000] = core::array::from_fn(|i| i as u8);
+            for chunk in (0..1000).step_by(300).rev() {
+                let end = (chunk + 300).min(1000);
+                p.write_at(&b, chunk, &src[chunk..end]);
+            }
+            let mut out = [0u8; 1000];
+            assert_eq!(p.read(&b, &mut out), 1000);
+            assert_eq!(out, src);
+            let mut part = [0u8; 100];
+            assert_eq!(p.read_at(&b, 950, &mut part), 50);
+            assert_eq!(part[..50], src[950..]);
+            p.free(b);
+            assert_eq!(p.free_blocks(), BLOCKS);
+        })
     }
 
     #[test]
     fn refuses_when_full() {
-        let mut p = Pool::new();
-        let big = [0u8; POOL_BLOCK * 100];
-        let mut held = [const { None }; POOL_BLOCKS / 100 + 1];
-        for slot in held.iter_mut() {
-            *slot = p.store(&[&big]);
-        }
-        assert!(held.iter().any(|h| h.is_none()));
-        for h in held.iter_mut() {
-            if let Some(b) = h.take() {
-                p.free(b);
+        with_pool(|p| {
+            let big = [0u8; BLOCK * 10];
+            let mut held = [const { None }; BLOCKS / 10 + 1];
+            for slot in held.iter_mut() {
+                *slot = p.store(&[&big]);
             }
-        }
-        assert_eq!(p.free_blocks(), POOL_BLOCKS);
+            assert!(held.iter().any(|h| h.is_none()));
+            for h in held.iter_mut() {
+                if let Some(b) = h.take() {
+                    p.free(b);
+                }
+            }
+            assert_eq!(p.free_blocks(), BLOCKS);
+        })
     }
 }

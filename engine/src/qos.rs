@@ -88,7 +88,7 @@ impl Default for WriterQos {
             reliability: Reliability::Reliable,
             durability: Durability::Volatile,
             history: History::KeepLast(1),
-            max_samples: crate::limits::MAX_HISTORY as u16,
+            max_samples: crate::Capacities::HOST.history as u16,
             deadline: None,
             liveliness_lease: None,
         }
@@ -118,7 +118,7 @@ impl Default for ReaderQos {
             reliability: Reliability::BestEffort,
             durability: Durability::Volatile,
             history: History::KeepLast(1),
-            max_samples: crate::limits::MAX_READER_SAMPLES as u16,
+            max_samples: crate::Capacities::HOST.reader_samples as u16,
             deadline: None,
             liveliness_lease: None,
         }

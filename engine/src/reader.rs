@@ -1,13 +1,16 @@
 //! The reader state machine: writer proxies, ordered exactly-once delivery, ACKNACK.
 //!
-//! Received samples live in the payload pool; a reader owns a bounded set of slots holding
-//! both samples delivered and waiting for `take` and out-of-order samples waiting for a hole to
-//! fill. A reliable reader that has no room does not acknowledge, so the writer repairs later:
-//! nothing accepted is ever lost.
+//! Received samples live in the payload pool; a reader owns a bounded set of sample slots,
+//! handed out from a free list, holding both samples delivered and waiting for `take` (a FIFO)
+//! and out-of-order samples waiting for a hole to fill (a list per writer proxy, sorted by
+//! sequence number). In-order delivery, `take` and KEEP_LAST eviction are O(1) per sample; an
+//! out-of-order sample costs a walk of what is already buffered from its writer. A reliable
+//! reader that has no room does not acknowledge, so the writer repairs later: nothing accepted
+//! is ever lost.
 
-use crate::limits::{MAX_FRAGMENTS, MAX_MATCHED, MAX_READER_SAMPLES, MAX_REASSEMBLIES, MAX_SAMPLE};
 use crate::pool::{Bytes, Pool};
 use crate::qos::History;
+use crate::storage::{Entry, Slab, Slots, NONE};
 use crate::time::{Instant, Span};
 use crate::wire::{
     AckNackRepr, Count, EntityId, FragmentNumberSet, GapRepr, Guid, HeartbeatRepr, Locator,
@@ -15,7 +18,7 @@ use crate::wire::{
 };
 
 /// Period of pre-emptive ACKNACKs until the first HEARTBEAT.
-const PREEMPTIVE_PERIOD: Span = Span::from_secs(1);
+pub(crate) const PREEMPTIVE_PERIOD: Span = Span::from_secs(1);
 
 /// What a reader knows about one matched remote writer.
 #[derive(Debug, Clone, Copy)]
@@ -31,7 +34,20 @@ pub(crate) struct WriterProxy {
     pub heartbeat_seen: bool,
     pub ack_owed: bool,
     pub next_preemptive: Option<Instant>,
+    /// First sample slot of the out-of-order samples, sorted by SN.
+    pending: u32,
+    /// In the engine's queue of owed work.
+    pub queued: bool,
+    /// The next match of the same remote endpoint (engine bookkeeping).
+    pub next_of_remote: u64,
 }
+
+crate::storage::slot_type!(
+    /// One matched remote writer of a local reader; public so that a caller without `alloc`
+    /// can provide them.
+    WriterProxySlot,
+    WriterProxy
+);
 
 /// A received sample.
 #[derive(Debug)]
@@ -43,9 +59,15 @@ pub(crate) struct Sample {
     pub timestamp: Option<Time>,
     pub status: StatusInfo,
     pub key_hash: Option<[u8; 16]>,
-    /// Delivery order; `None` while waiting for earlier SNs.
-    pub order: Option<u64>,
+    /// The next slot of the list this sample is on (delivered FIFO or a proxy's pending list).
+    next: u32,
 }
+
+crate::storage::slot_type!(
+    /// One sample slot of a reader; public so that a caller without `alloc` can provide them.
+    SampleSlot,
+    Sample
+);
 
 /// What happened to a received DATA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +125,8 @@ pub(crate) struct IncomingFrag<'a> {
     pub key_hash: Option<[u8; 16]>,
 }
 
-/// A sample being put back together from its fragments.
+/// A sample being put back together from its fragments; its bitmap is the reader's words
+/// `[slot * words, (slot + 1) * words)`.
 pub(crate) struct Reassembly {
     writer: Guid,
     sn: i64,
@@ -111,57 +134,95 @@ pub(crate) struct Reassembly {
     fragment_size: u16,
     total: u32,
     received: u32,
-    bits: [u32; MAX_FRAGMENTS / 32],
     data: Bytes,
     timestamp: Option<Time>,
     status: StatusInfo,
     key_hash: Option<[u8; 16]>,
 }
 
-impl Reassembly {
-    fn has(&self, n: u32) -> bool {
-        let i = (n - 1) as usize;
-        self.bits[i / 32] & (1 << (i % 32)) != 0
-    }
+crate::storage::slot_type!(
+    /// One partially received sample of a reader; public so that a caller without `alloc`
+    /// can provide them.
+    ReassemblySlot,
+    Reassembly
+);
 
-    fn set(&mut self, n: u32) {
-        let i = (n - 1) as usize;
-        self.bits[i / 32] |= 1 << (i % 32);
-        self.received += 1;
-    }
+/// Where a reader keeps its proxies, samples and partial samples.
+pub(crate) struct ReaderStorage<'a> {
+    pub proxies: Slab<'a, WriterProxySlot>,
+    pub samples: Slab<'a, SampleSlot>,
+    pub frags: Slots<'a, ReassemblySlot>,
+    /// `frags.len() * words` bitmap words.
+    pub bits: Slots<'a, u32>,
+    /// Largest sample reassembled.
+    pub max_sample: usize,
 }
 
-pub(crate) struct Reader {
+pub(crate) struct Reader<'a> {
     pub guid: Guid,
     pub reliable: bool,
     pub history: History,
     pub max_samples: usize,
-    pub proxies: [Option<WriterProxy>; MAX_MATCHED],
-    slots: [Option<Sample>; MAX_READER_SAMPLES],
-    frags: [Option<Reassembly>; MAX_REASSEMBLIES],
-    next_order: u64,
+    pub proxies: Slab<'a, WriterProxySlot>,
+    samples: Slab<'a, SampleSlot>,
+    /// Delivered samples, oldest first.
+    head: u32,
+    tail: u32,
+    delivered: usize,
+    frags: Slots<'a, ReassemblySlot>,
+    bits: Slots<'a, u32>,
+    words: usize,
+    max_sample: usize,
     pub acknack_count: u32,
     nack_frag_count: u32,
     /// Set when samples were delivered since the application last emptied the queue.
     pub notify: bool,
 }
 
-impl Reader {
-    pub(crate) const fn new(
+fn frag_of(s: &ReassemblySlot) -> Option<&Reassembly> {
+    match &s.0 {
+        Entry::Occupied(r) => Some(r),
+        Entry::Vacant(_) => None,
+    }
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(
         guid: Guid,
         reliable: bool,
         history: History,
         max_samples: usize,
+        storage: ReaderStorage<'a>,
     ) -> Self {
+        let ReaderStorage {
+            proxies,
+            samples,
+            mut frags,
+            bits,
+            max_sample,
+        } = storage;
+        for f in frags.iter_mut() {
+            *f = ReassemblySlot::EMPTY;
+        }
+        let words = if frags.is_empty() {
+            0
+        } else {
+            bits.len() / frags.len()
+        };
         Reader {
             guid,
             reliable,
             history,
-            max_samples: crate::limits::clamp(max_samples, 1, MAX_READER_SAMPLES),
-            proxies: [None; MAX_MATCHED],
-            slots: [const { None }; MAX_READER_SAMPLES],
-            frags: [const { None }; MAX_REASSEMBLIES],
-            next_order: 0,
+            max_samples: max_samples.clamp(1, samples.capacity().max(1)),
+            proxies,
+            samples,
+            head: NONE,
+            tail: NONE,
+            delivered: 0,
+            frags,
+            bits,
+            words,
+            max_sample: max_sample.min(words * 32 * u16::MAX as usize),
             acknack_count: 0,
             nack_frag_count: 0,
             notify: false,
@@ -172,101 +233,151 @@ impl Reader {
         self.guid.entity
     }
 
+    /// Adds a matched writer and returns its index; `None` when the proxy table is full.
     pub(crate) fn add_proxy(
         &mut self,
         now: Instant,
         guid: Guid,
         locator: Locator,
         reliable: bool,
-    ) -> bool {
-        if let Some(p) = self.proxies.iter_mut().flatten().find(|p| p.guid == guid) {
-            p.locator = locator;
-            return true;
-        }
-        let Some(slot) = self.proxies.iter_mut().find(|p| p.is_none()) else {
-            return false;
-        };
+    ) -> Option<u32> {
         let reliable = reliable && self.reliable;
-        *slot = Some(WriterProxy {
-            guid,
-            locator,
-            reliable,
-            next: 1,
-            last_available: 0,
-            last_heartbeat_count: None,
-            heartbeat_seen: false,
-            ack_owed: reliable,
-            next_preemptive: if reliable {
-                Some(now + PREEMPTIVE_PERIOD)
-            } else {
-                None
-            },
-        });
+        self.proxies
+            .insert(WriterProxy {
+                guid,
+                locator,
+                reliable,
+                next: 1,
+                last_available: 0,
+                last_heartbeat_count: None,
+                heartbeat_seen: false,
+                ack_owed: reliable,
+                next_preemptive: if reliable {
+                    Some(now + PREEMPTIVE_PERIOD)
+                } else {
+                    None
+                },
+                pending: NONE,
+                queued: false,
+                next_of_remote: u64::MAX,
+            })
+            .ok()
+    }
+
+    /// Removes writer proxy `pi` and the samples still waiting for order from it.
+    pub(crate) fn remove_proxy(&mut self, pi: u32, pool: &mut Pool) -> Option<WriterProxy> {
+        let p = *self.proxies.get(pi)?;
+        self.drop_reassemblies_below(pool, p.guid, i64::MAX);
+        let mut at = p.pending;
+        while at != NONE {
+            let s = self.samples.remove(at);
+            at = s.as_ref().map_or(NONE, |s| s.next);
+            if let Some(Sample { data: Some(d), .. }) = s {
+                pool.free(d);
+            }
+        }
+        self.proxies.remove(pi)
+    }
+
+    pub(crate) fn proxy(&self, pi: u32) -> Option<&WriterProxy> {
+        self.proxies.get(pi)
+    }
+
+    pub(crate) fn proxy_mut(&mut self, pi: u32) -> Option<&mut WriterProxy> {
+        self.proxies.get_mut(pi)
+    }
+
+    fn sample(&self, i: u32) -> Option<&Sample> {
+        self.samples.get(i)
+    }
+
+    /// Whether SN `sn` of proxy `pi` waits in its pending list.
+    fn is_pending(&self, pi: u32, sn: i64) -> bool {
+        let mut at = self.proxies.get(pi).map_or(NONE, |p| p.pending);
+        while let Some(s) = self.sample(at) {
+            if s.sn >= sn {
+                return s.sn == sn;
+            }
+            at = s.next;
+        }
+        false
+    }
+
+    /// Puts slot `i` (holding SN `sn`) into proxy `pi`'s pending list at its place; false if
+    /// that SN is already there (the slot is then left alone).
+    fn insert_pending(&mut self, pi: u32, i: u32, sn: i64) -> bool {
+        let head = self.proxies.get(pi).map_or(NONE, |p| p.pending);
+        let mut prev = NONE;
+        let mut at = head;
+        while let Some(s) = self.sample(at) {
+            if s.sn == sn {
+                return false;
+            }
+            if s.sn > sn {
+                break;
+            }
+            prev = at;
+            at = s.next;
+        }
+        if let Some(s) = self.samples.get_mut(i) {
+            s.next = at;
+        }
+        if prev == NONE {
+            if let Some(p) = self.proxies.get_mut(pi) {
+                p.pending = i;
+            }
+        } else if let Some(s) = self.samples.get_mut(prev) {
+            s.next = i;
+        }
         true
     }
 
-    /// Removes a writer proxy and the samples still waiting for order from it.
-    pub(crate) fn remove_proxy(&mut self, guid: Guid, pool: &mut Pool) -> bool {
-        let mut found = false;
-        for p in self.proxies.iter_mut() {
-            if p.is_some_and(|p| p.guid == guid) {
-                *p = None;
-                found = true;
-            }
+    /// Appends slot `i` to the delivered FIFO.
+    fn push_delivered(&mut self, i: u32) {
+        if let Some(s) = self.samples.get_mut(i) {
+            s.next = NONE;
         }
-        self.drop_reassemblies_below(pool, guid, i64::MAX);
-        for s in self.slots.iter_mut() {
-            if s.as_ref()
-                .is_some_and(|s| s.writer == guid && s.order.is_none())
-            {
-                if let Some(Sample { data: Some(d), .. }) = s.take() {
-                    pool.free(d);
-                }
-            }
+        if self.tail == NONE {
+            self.head = i;
+        } else if let Some(t) = self.samples.get_mut(self.tail) {
+            t.next = i;
         }
-        found
+        self.tail = i;
+        self.delivered += 1;
+        self.notify = true;
     }
 
-    pub(crate) fn proxy(&self, guid: Guid) -> Option<&WriterProxy> {
-        self.proxies.iter().flatten().find(|p| p.guid == guid)
+    /// The oldest delivered sample, unlinked from the FIFO and freed from its slot.
+    fn pop_delivered(&mut self) -> Option<Sample> {
+        if self.head == NONE {
+            return None;
+        }
+        let s = self.samples.remove(self.head)?;
+        self.head = s.next;
+        if self.head == NONE {
+            self.tail = NONE;
+        }
+        self.delivered -= 1;
+        Some(s)
     }
 
-    fn proxy_mut(&mut self, guid: Guid) -> Option<&mut WriterProxy> {
-        self.proxies.iter_mut().flatten().find(|p| p.guid == guid)
-    }
-
-    fn delivered_count(&self) -> usize {
-        self.slots
-            .iter()
-            .flatten()
-            .filter(|s| s.order.is_some())
-            .count()
-    }
-
-    fn has_sample(&self, writer: Guid, sn: i64) -> bool {
-        self.find_slot(writer, sn).is_some()
-    }
-
-    fn find_slot(&self, writer: Guid, sn: i64) -> Option<usize> {
-        self.slots
-            .iter()
-            .position(|s| s.as_ref().is_some_and(|s| s.writer == writer && s.sn == sn))
+    fn limit(&self) -> usize {
+        match self.history {
+            History::KeepLast(n) => (n as usize).clamp(1, self.max_samples),
+            History::KeepAll => self.max_samples,
+        }
     }
 
     /// Room for one more delivered sample? KEEP_LAST makes room by dropping the oldest.
     fn make_room(&mut self, pool: &mut Pool, replaced: &mut u64) -> bool {
-        let limit = match self.history {
-            History::KeepLast(n) => (n as usize).clamp(1, self.max_samples),
-            History::KeepAll => self.max_samples,
-        };
-        if self.delivered_count() < limit {
+        if self.delivered < self.limit() {
             return true;
         }
         if self.history == History::KeepAll {
             return false;
         }
-        if let Some(i) = self.oldest_delivered() {
-            if let Some(Sample { data: Some(d), .. }) = self.slots[i].take() {
+        if let Some(s) = self.pop_delivered() {
+            if let Some(d) = s.data {
                 pool.free(d);
             }
             *replaced += 1;
@@ -274,70 +385,100 @@ impl Reader {
         true
     }
 
-    fn oldest_delivered(&self) -> Option<usize> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.as_ref().and_then(|s| s.order).map(|o| (o, i)))
-            .min()
-            .map(|(_, i)| i)
-    }
-
-    fn mark_delivered(&mut self, i: usize) {
-        if let Some(s) = self.slots[i].as_mut() {
-            s.order = Some(self.next_order);
-            self.next_order += 1;
-            self.notify = true;
+    /// Delivers buffered samples of proxy `pi` that are now in order; returns how many.
+    fn drain_in_order(&mut self, pool: &mut Pool, pi: u32, replaced: &mut u64) -> usize {
+        let mut n = 0;
+        loop {
+            let Some(p) = self.proxies.get(pi).copied() else {
+                return n;
+            };
+            let Some(s) = self.sample(p.pending) else {
+                break;
+            };
+            if s.sn > p.next {
+                break;
+            }
+            let (i, sn, is_gap, next) = (p.pending, s.sn, s.data.is_none(), s.next);
+            if sn == p.next && !is_gap && !self.make_room(pool, replaced) {
+                break;
+            }
+            if let Some(p) = self.proxies.get_mut(pi) {
+                p.pending = next;
+                if sn == p.next {
+                    p.next = p.next.saturating_add(1);
+                }
+            }
+            if is_gap || sn < p.next {
+                // A marker of an irrelevant SN, or something already behind us.
+                if let Some(Sample { data: Some(d), .. }) = self.samples.remove(i) {
+                    pool.free(d);
+                }
+            } else {
+                self.push_delivered(i);
+                n += 1;
+            }
         }
-    }
-
-    /// Delivers buffered samples that are now in order; returns how many.
-    fn drain_in_order(&mut self, pool: &mut Pool, writer: Guid, replaced: &mut u64) -> usize {
-        let n = self.drain_in_order_inner(pool, writer, replaced);
         // Whatever was partial below the new `next` was delivered whole or declared gone.
-        if let Some(next) = self.proxy(writer).map(|p| p.next) {
-            self.drop_reassemblies_below(pool, writer, next);
+        if let Some(p) = self.proxies.get(pi).copied() {
+            self.drop_reassemblies_below(pool, p.guid, p.next);
         }
         n
     }
 
-    fn drain_in_order_inner(&mut self, pool: &mut Pool, writer: Guid, replaced: &mut u64) -> usize {
-        let mut n = 0;
-        loop {
-            let Some(next) = self.proxy(writer).map(|p| p.next) else {
-                return n;
-            };
-            let Some(i) = self.find_slot(writer, next) else {
-                return n;
-            };
-            let is_gap = self.slots[i].as_ref().is_some_and(|s| s.data.is_none());
-            if is_gap {
-                self.slots[i] = None;
-            } else {
-                if !self.make_room(pool, replaced) {
-                    return n;
+    /// Stores a sample in a free slot (copying a borrowed payload into the pool); gives it
+    /// back when there is no slot or no pool space (the caller then discards it).
+    fn store<'b>(&mut self, pool: &mut Pool, s: Incoming<'b>) -> Result<u32, Incoming<'b>> {
+        if self.samples.is_full() {
+            return Err(s);
+        }
+        let data = match s.payload {
+            Payload::Stored(b) => b,
+            Payload::Slice(p) => match pool.store(&[p]) {
+                Some(b) => b,
+                None => return Err(s),
+            },
+        };
+        let sample = Sample {
+            writer: s.writer,
+            sn: s.sn,
+            data: Some(data),
+            timestamp: s.timestamp,
+            status: s.status,
+            key_hash: s.key_hash,
+            next: NONE,
+        };
+        match self.samples.insert(sample) {
+            Ok(i) => Ok(i),
+            Err(sample) => {
+                // Cannot happen (checked above); give the payload back to the pool.
+                if let Some(d) = sample.data {
+                    pool.free(d);
                 }
-                self.mark_delivered(i);
-                n += 1;
-            }
-            if let Some(p) = self.proxy_mut(writer) {
-                p.next = p.next.saturating_add(1);
+                Err(Incoming {
+                    writer: s.writer,
+                    sn: s.sn,
+                    payload: Payload::Slice(&[]),
+                    timestamp: s.timestamp,
+                    status: s.status,
+                    key_hash: s.key_hash,
+                })
             }
         }
     }
 
-    /// Takes in a DATA (or a reassembled DATA_FRAG sample) from `s.writer`.
+    /// Takes in a DATA (or a reassembled DATA_FRAG sample) from proxy `pi`.
     pub(crate) fn on_data(
         &mut self,
+        pi: u32,
         pool: &mut Pool,
         s: Incoming<'_>,
         replaced: &mut u64,
     ) -> Received {
-        let Some(p) = self.proxy(s.writer).copied() else {
+        let Some(p) = self.proxies.get(pi).copied() else {
             s.discard(pool);
             return Received::Unknown;
         };
-        if s.sn < p.next || (p.reliable && self.find_slot(s.writer, s.sn).is_some()) {
+        if s.sn < p.next || (p.reliable && self.is_pending(pi, s.sn)) {
             s.discard(pool);
             return Received::Duplicate;
         }
@@ -355,8 +496,8 @@ impl Reader {
                     return Received::NoSpace;
                 }
             };
-            self.mark_delivered(i);
-            if let Some(p) = self.proxy_mut(writer) {
+            self.push_delivered(i);
+            if let Some(p) = self.proxies.get_mut(pi) {
                 p.next = sn.saturating_add(1);
             }
             self.drop_reassemblies_below(pool, writer, sn.saturating_add(1));
@@ -371,98 +512,100 @@ impl Reader {
             // KEEP_LAST never refuses the next sample: the oldest untaken one makes way.
             self.make_room(pool, replaced);
         }
-        if s.sn == p.next {
-            // In order: deliver only if there is room, else let the writer repair later.
-            let limit = match self.history {
-                History::KeepAll => self.max_samples,
-                History::KeepLast(_) => usize::MAX,
-            };
-            if self.delivered_count() >= limit {
-                s.discard(pool);
-                return Received::NoSpace;
-            }
+        if s.sn == p.next && self.history == History::KeepAll && self.delivered >= self.limit() {
+            // In order but no room to deliver: let the writer repair later.
+            s.discard(pool);
+            return Received::NoSpace;
         }
         let (writer, sn) = (s.writer, s.sn);
-        if let Err(s) = self.store(pool, s) {
-            // The sample everything waits for must not be starved by samples buffered ahead of
-            // it: give it the slot of the highest buffered one (which will be repaired again).
-            if sn != p.next || !self.evict_highest_pending(pool) {
-                s.discard(pool);
-                return Received::NoSpace;
+        let i = match self.store(pool, s) {
+            Ok(i) => i,
+            Err(s) => {
+                // The sample everything waits for must not be starved by samples buffered
+                // ahead of it: give it the slot of the highest buffered one (which will be
+                // repaired again).
+                if sn != p.next || !self.evict_highest_pending(pool, pi) {
+                    s.discard(pool);
+                    return Received::NoSpace;
+                }
+                match self.store(pool, s) {
+                    Ok(i) => i,
+                    Err(s) => {
+                        s.discard(pool);
+                        return Received::NoSpace;
+                    }
+                }
             }
-            if let Err(s) = self.store(pool, s) {
-                s.discard(pool);
-                return Received::NoSpace;
-            }
-        }
+        };
+        self.insert_pending(pi, i, sn);
         // The whole sample arrived as DATA (a resend): its partial copy is not needed.
         self.drop_reassembly(pool, writer, sn);
-        let delivered = self.drain_in_order(pool, writer, replaced);
+        let delivered = self.drain_in_order(pool, pi, replaced);
         Received::Accepted { delivered }
     }
 
-    fn evict_highest_pending(&mut self, pool: &mut Pool) -> bool {
-        let victim = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|s| (s, i)))
-            .filter(|(s, _)| s.order.is_none())
-            .map(|(s, i)| (s.sn, i))
-            .max();
-        match victim {
-            Some((_, i)) => {
-                if let Some(Sample { data: Some(d), .. }) = self.slots[i].take() {
-                    pool.free(d);
-                }
-                true
-            }
-            None => false,
+    /// Frees the highest out-of-order sample, of proxy `pi` first, else of any proxy.
+    fn evict_highest_pending(&mut self, pool: &mut Pool, pi: u32) -> bool {
+        let mut victim = self.last_pending(pi);
+        if victim.is_none() {
+            let others: Option<u32> = self
+                .proxies
+                .iter()
+                .find(|(_, p)| p.pending != NONE)
+                .map(|(i, _)| i);
+            victim = others.and_then(|o| self.last_pending(o));
         }
+        let Some((owner, prev, i)) = victim else {
+            return false;
+        };
+        if prev == NONE {
+            if let Some(p) = self.proxies.get_mut(owner) {
+                p.pending = NONE;
+            }
+        } else if let Some(s) = self.samples.get_mut(prev) {
+            s.next = NONE;
+        }
+        if let Some(Sample { data: Some(d), .. }) = self.samples.remove(i) {
+            pool.free(d);
+        }
+        true
     }
 
-    /// Puts a sample in a free slot (copying a borrowed payload into the pool); gives it back
-    /// when there is no slot or no pool space (the caller then discards it).
-    fn store<'a>(&mut self, pool: &mut Pool, s: Incoming<'a>) -> Result<usize, Incoming<'a>> {
-        let Some(i) = self.slots.iter().position(|x| x.is_none()) else {
-            return Err(s);
-        };
-        let data = match s.payload {
-            Payload::Stored(b) => b,
-            Payload::Slice(p) => match pool.store(&[p]) {
-                Some(b) => b,
-                None => return Err(s),
-            },
-        };
-        self.slots[i] = Some(Sample {
-            writer: s.writer,
-            sn: s.sn,
-            data: Some(data),
-            timestamp: s.timestamp,
-            status: s.status,
-            key_hash: s.key_hash,
-            order: None,
-        });
-        Ok(i)
+    /// The last pending slot of proxy `pi` and the one before it: (pi, prev, last).
+    fn last_pending(&self, pi: u32) -> Option<(u32, u32, u32)> {
+        let mut at = self.proxies.get(pi)?.pending;
+        let mut prev = NONE;
+        if at == NONE {
+            return None;
+        }
+        while let Some(s) = self.sample(at) {
+            if s.next == NONE {
+                return Some((pi, prev, at));
+            }
+            prev = at;
+            at = s.next;
+        }
+        None
     }
 
-    /// Takes in some fragments of a sample; when the last one arrives the whole sample goes
-    /// the way of a DATA.
+    /// Takes in some fragments of a sample from proxy `pi`; when the last one arrives the whole
+    /// sample goes the way of a DATA.
     pub(crate) fn on_data_frag(
         &mut self,
+        pi: u32,
         pool: &mut Pool,
         f: &IncomingFrag<'_>,
         replaced: &mut u64,
     ) -> Received {
-        let Some(p) = self.proxy(f.writer).copied() else {
+        let Some(p) = self.proxies.get(pi).copied() else {
             return Received::Unknown;
         };
-        if f.sn < p.next || (p.reliable && self.find_slot(f.writer, f.sn).is_some()) {
+        if f.sn < p.next || (p.reliable && self.is_pending(pi, f.sn)) {
             return Received::Duplicate;
         }
         let size = f.sample_size as usize;
         let fs = f.fragment_size as usize;
-        if fs == 0 || size == 0 || size > MAX_SAMPLE || size.div_ceil(fs) > MAX_FRAGMENTS {
+        if fs == 0 || size == 0 || size > self.max_sample || size.div_ceil(fs) > self.words * 32 {
             return Received::Invalid;
         }
         let total = size.div_ceil(fs) as u32;
@@ -474,9 +617,7 @@ impl Reader {
         }
         let ri = match self.reassembly(f.writer, f.sn) {
             Some(ri) => {
-                let r = self.frags[ri]
-                    .as_ref()
-                    .map(|r| (r.sample_size, r.fragment_size));
+                let r = frag_of(&self.frags[ri]).map(|r| (r.sample_size, r.fragment_size));
                 if r != Some((f.sample_size, f.fragment_size)) {
                     return Received::Invalid;
                 }
@@ -487,7 +628,9 @@ impl Reader {
                 None => return Received::NoSpace,
             },
         };
-        let Some(r) = self.frags[ri].as_mut() else {
+        let words = self.words;
+        let bits = &mut self.bits[ri * words..(ri + 1) * words];
+        let Entry::Occupied(r) = &mut self.frags[ri].0 else {
             return Received::NoSpace;
         };
         let mut added = false;
@@ -502,11 +645,13 @@ impl Reader {
             let Some(bytes) = f.data.get(at..at + len) else {
                 break;
             };
-            if r.has(n) {
+            let bit = (n - 1) as usize;
+            if bits[bit / 32] & (1 << (bit % 32)) != 0 {
                 continue;
             }
             pool.write_at(&r.data, off, bytes);
-            r.set(n);
+            bits[bit / 32] |= 1 << (bit % 32);
+            r.received += 1;
             added = true;
         }
         if f.timestamp.is_some() && r.timestamp.is_none() {
@@ -525,10 +670,12 @@ impl Reader {
                 Received::Duplicate
             };
         }
-        let Some(r) = self.frags[ri].take() else {
+        let Entry::Occupied(r) = core::mem::replace(&mut self.frags[ri], ReassemblySlot::EMPTY).0
+        else {
             return Received::NoSpace;
         };
         self.on_data(
+            pi,
             pool,
             Incoming {
                 writer: r.writer,
@@ -545,13 +692,13 @@ impl Reader {
     /// Partial samples being reassembled.
     #[cfg(feature = "fuzzing")]
     pub(crate) fn partial_samples(&self) -> usize {
-        self.frags.iter().flatten().count()
+        self.frags.iter().filter(|f| frag_of(f).is_some()).count()
     }
 
     fn reassembly(&self, writer: Guid, sn: i64) -> Option<usize> {
         self.frags
             .iter()
-            .position(|r| r.as_ref().is_some_and(|r| r.writer == writer && r.sn == sn))
+            .position(|f| frag_of(f).is_some_and(|r| r.writer == writer && r.sn == sn))
     }
 
     /// A free reassembly slot with room for the sample, evicting the partial sample with the
@@ -562,145 +709,154 @@ impl Reader {
         f: &IncomingFrag<'_>,
         total: u32,
     ) -> Option<usize> {
-        let ri = match self.frags.iter().position(|r| r.is_none()) {
+        let ri = match self.frags.iter().position(|f| frag_of(f).is_none()) {
             Some(ri) => ri,
             None => {
                 let (sn, ri) = self
                     .frags
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, r)| r.as_ref().map(|r| (r.sn, i)))
+                    .filter_map(|(i, f)| frag_of(f).map(|r| (r.sn, i)))
                     .max()?;
                 if sn <= f.sn {
                     return None;
                 }
-                if let Some(old) = self.frags[ri].take() {
-                    pool.free(old.data);
-                }
+                self.free_reassembly(pool, ri);
                 ri
             }
         };
         let data = pool.reserve(f.sample_size as usize)?;
-        self.frags[ri] = Some(Reassembly {
+        let words = self.words;
+        for w in self.bits[ri * words..(ri + 1) * words].iter_mut() {
+            *w = 0;
+        }
+        self.frags[ri] = ReassemblySlot(Entry::Occupied(Reassembly {
             writer: f.writer,
             sn: f.sn,
             sample_size: f.sample_size,
             fragment_size: f.fragment_size,
             total,
             received: 0,
-            bits: [0; MAX_FRAGMENTS / 32],
             data,
             timestamp: None,
             status: StatusInfo(0),
             key_hash: None,
-        });
+        }));
         Some(ri)
+    }
+
+    fn free_reassembly(&mut self, pool: &mut Pool, ri: usize) {
+        if let Entry::Occupied(old) =
+            core::mem::replace(&mut self.frags[ri], ReassemblySlot::EMPTY).0
+        {
+            pool.free(old.data);
+        }
     }
 
     /// Drops partial samples of `writer` below `upto` (a GAP or HEARTBEAT said they are gone,
     /// or a later sample was delivered best-effort).
     fn drop_reassemblies_below(&mut self, pool: &mut Pool, writer: Guid, upto: i64) {
-        for r in self.frags.iter_mut() {
-            if r.as_ref()
-                .is_some_and(|r| r.writer == writer && r.sn < upto)
-            {
-                if let Some(old) = r.take() {
-                    pool.free(old.data);
-                }
+        for ri in 0..self.frags.len() {
+            if frag_of(&self.frags[ri]).is_some_and(|r| r.writer == writer && r.sn < upto) {
+                self.free_reassembly(pool, ri);
             }
         }
     }
 
-    /// The NACK_FRAG owed for the lowest partial sample of `writer` the writer has finished
+    /// Drops the partial sample `sn` of `writer`, if any.
+    fn drop_reassembly(&mut self, pool: &mut Pool, writer: Guid, sn: i64) {
+        if let Some(ri) = self.reassembly(writer, sn) {
+            self.free_reassembly(pool, ri);
+        }
+    }
+
+    fn frag_has(&self, ri: usize, n: u32) -> bool {
+        let bit = (n - 1) as usize;
+        self.bits[ri * self.words + bit / 32] & (1 << (bit % 32)) != 0
+    }
+
+    /// The NACK_FRAG owed for the lowest partial sample of proxy `pi` the writer has finished
     /// sending (its HEARTBEAT covers it): base = first missing fragment, up to 256 of them.
-    pub(crate) fn nack_frag(&mut self, writer: Guid) -> Option<NackFragRepr> {
-        let p = self.proxy(writer).copied()?;
-        let r = self
+    pub(crate) fn nack_frag(&mut self, pi: u32) -> Option<NackFragRepr> {
+        let p = self.proxies.get(pi).copied()?;
+        let (_, ri) = self
             .frags
             .iter()
-            .flatten()
-            .filter(|r| {
-                r.writer == writer
+            .enumerate()
+            .filter_map(|(i, f)| frag_of(f).map(|r| (r, i)))
+            .filter(|(r, _)| {
+                r.writer == p.guid
                     && r.sn >= p.next
                     && r.sn <= p.last_available
-                    && !self.has_sample(writer, r.sn)
+                    && !self.is_pending(pi, r.sn)
             })
-            .min_by_key(|r| r.sn)?;
-        let first = (1..=r.total).find(|n| !r.has(*n))?;
-        let span = (r.total - first + 1).min(MAX_SET_BITS);
+            .map(|(r, i)| (r.sn, i))
+            .min()?;
+        let (sn, total) = frag_of(&self.frags[ri]).map(|r| (r.sn, r.total))?;
+        let first = (1..=total).find(|n| !self.frag_has(ri, *n))?;
+        let span = (total - first + 1).min(MAX_SET_BITS);
         let mut set = FragmentNumberSet::new(first, span);
         for n in first..first + span {
-            if !r.has(n) {
+            if !self.frag_has(ri, n) {
                 set.insert(n);
             }
         }
-        let (sn, reader_id) = (r.sn, self.entity());
+        let reader_id = self.entity();
         self.nack_frag_count = self.nack_frag_count.wrapping_add(1);
         Some(NackFragRepr {
             reader_id,
-            writer_id: writer.entity,
+            writer_id: p.guid.entity,
             writer_sn: SequenceNumber(sn),
             fragment_number_state: set,
             count: Count(self.nack_frag_count),
         })
     }
 
-    /// Skips every SN below `upto` from `writer`: delivers what is buffered, drops the rest.
-    fn skip_below(
-        &mut self,
-        pool: &mut Pool,
-        writer: Guid,
-        upto: i64,
-        replaced: &mut u64,
-    ) -> usize {
+    /// Skips every SN below `upto` from proxy `pi`: delivers what is buffered, drops the rest.
+    fn skip_below(&mut self, pool: &mut Pool, pi: u32, upto: i64, replaced: &mut u64) -> usize {
         let mut n = 0;
         loop {
-            let Some(p) = self.proxy(writer).copied() else {
+            let Some(p) = self.proxies.get(pi).copied() else {
                 return n;
             };
             if p.next >= upto {
                 break;
             }
             // Deliver the lowest buffered SN below `upto`, or jump.
-            let lowest = self
-                .slots
-                .iter()
-                .enumerate()
-                .filter_map(|(i, s)| s.as_ref().map(|s| (s, i)))
-                .filter(|(s, _)| s.writer == writer && s.order.is_none() && s.sn < upto)
-                .map(|(s, i)| (s.sn, i))
-                .min();
-            match lowest {
-                Some((sn, _)) => {
-                    if let Some(p) = self.proxy_mut(writer) {
-                        p.next = sn;
+            match self.sample(p.pending).map(|s| s.sn).filter(|sn| *sn < upto) {
+                Some(sn) => {
+                    if let Some(p) = self.proxies.get_mut(pi) {
+                        p.next = p.next.max(sn);
                     }
-                    n += self.drain_in_order(pool, writer, replaced);
-                    if self.proxy(writer).is_some_and(|p| p.next == sn) {
+                    n += self.drain_in_order(pool, pi, replaced);
+                    if self.proxies.get(pi).is_some_and(|p| p.next == sn) {
                         // No room to deliver: stop here, the rest stays buffered.
                         return n;
                     }
                 }
                 None => {
-                    if let Some(p) = self.proxy_mut(writer) {
+                    if let Some(p) = self.proxies.get_mut(pi) {
                         p.next = upto;
                     }
                 }
             }
         }
-        self.drop_reassemblies_below(pool, writer, upto);
-        n + self.drain_in_order(pool, writer, replaced)
+        if let Some(g) = self.proxies.get(pi).map(|p| p.guid) {
+            self.drop_reassemblies_below(pool, g, upto);
+        }
+        n + self.drain_in_order(pool, pi, replaced)
     }
 
-    /// Applies a HEARTBEAT; returns delivered count or `None` if stale or unknown.
+    /// Applies a HEARTBEAT from proxy `pi`; returns delivered count or `None` if stale or
+    /// unknown.
     pub(crate) fn on_heartbeat(
         &mut self,
+        pi: u32,
         pool: &mut Pool,
-        writer: Guid,
         hb: &HeartbeatRepr,
         replaced: &mut u64,
     ) -> Option<usize> {
-        let p = self.proxy_mut(writer)?;
+        let p = self.proxies.get_mut(pi)?;
         if let Some(prev) = p.last_heartbeat_count {
             if !hb.count.is_newer_than(prev) {
                 return None;
@@ -714,10 +870,10 @@ impl Reader {
         }
         p.last_available = p.last_available.max(hb.last_sn.0);
         let first = hb.first_sn.0;
-        let delivered = self.skip_below(pool, writer, first, replaced);
+        let delivered = self.skip_below(pool, pi, first, replaced);
         let final_flag = hb.final_flag;
-        let missing = self.missing(writer).num_bits > 0;
-        if let Some(p) = self.proxy_mut(writer) {
+        let missing = self.missing(pi).num_bits > 0;
+        if let Some(p) = self.proxies.get_mut(pi) {
             if !final_flag || missing {
                 p.ack_owed = true;
             }
@@ -725,15 +881,15 @@ impl Reader {
         Some(delivered)
     }
 
-    /// Applies a GAP; returns delivered count or `None` if unknown.
+    /// Applies a GAP from proxy `pi`; returns delivered count or `None` if unknown.
     pub(crate) fn on_gap(
         &mut self,
+        pi: u32,
         pool: &mut Pool,
-        writer: Guid,
         gap: &GapRepr,
         replaced: &mut u64,
     ) -> Option<usize> {
-        let p = self.proxy(writer).copied()?;
+        let p = self.proxies.get(pi).copied()?;
         if !p.reliable {
             return Some(0);
         }
@@ -742,86 +898,87 @@ impl Reader {
         let base = gap.gap_list.base.0;
         if start <= p.next && base > p.next {
             // The irrelevant interval covers our next SN: drop what is buffered inside it.
-            for s in self.slots.iter_mut() {
-                if s.as_ref()
-                    .is_some_and(|s| s.writer == writer && s.order.is_none() && s.sn < base)
-                {
-                    if let Some(Sample { data: Some(d), .. }) = s.take() {
-                        pool.free(d);
-                    }
+            while let Some(s) = self.sample(self.proxies.get(pi).map_or(NONE, |p| p.pending)) {
+                if s.sn >= base {
+                    break;
+                }
+                let (i, next) = (self.proxies.get(pi).map_or(NONE, |p| p.pending), s.next);
+                if let Some(p) = self.proxies.get_mut(pi) {
+                    p.pending = next;
+                }
+                if let Some(Sample { data: Some(d), .. }) = self.samples.remove(i) {
+                    pool.free(d);
                 }
             }
-            if let Some(p) = self.proxy_mut(writer) {
+            if let Some(p) = self.proxies.get_mut(pi) {
                 p.next = base;
             }
-            self.drop_reassemblies_below(pool, writer, base);
+            self.drop_reassemblies_below(pool, p.guid, base);
         } else if start > p.next {
             // Out of order: remember each irrelevant SN inside the window as an empty slot.
             let end = base.min(p.next.saturating_add(MAX_SET_BITS as i64));
             let mut sn = start;
             while sn < end {
-                self.mark_irrelevant(pool, writer, sn);
+                self.mark_irrelevant(pool, pi, sn);
                 sn += 1;
             }
         }
         for sn in gap.gap_list.iter() {
-            let next = self.proxy(writer).map_or(i64::MAX, |p| p.next);
+            let next = self.proxies.get(pi).map_or(i64::MAX, |p| p.next);
             if sn.0 == next {
-                if let Some(p) = self.proxy_mut(writer) {
+                if let Some(p) = self.proxies.get_mut(pi) {
                     p.next = p.next.saturating_add(1);
                 }
-                delivered += self.drain_in_order(pool, writer, replaced);
+                delivered += self.drain_in_order(pool, pi, replaced);
             } else if sn.0 > next && sn.0 - next < MAX_SET_BITS as i64 {
-                self.mark_irrelevant(pool, writer, sn.0);
+                self.mark_irrelevant(pool, pi, sn.0);
             }
         }
-        delivered += self.drain_in_order(pool, writer, replaced);
+        delivered += self.drain_in_order(pool, pi, replaced);
         Some(delivered)
     }
 
-    /// Drops the partial sample `sn` of `writer`, if any.
-    fn drop_reassembly(&mut self, pool: &mut Pool, writer: Guid, sn: i64) {
-        for r in self.frags.iter_mut() {
-            if r.as_ref().is_some_and(|r| r.writer == writer && r.sn == sn) {
-                if let Some(old) = r.take() {
-                    pool.free(old.data);
-                }
-            }
-        }
-    }
-
-    fn mark_irrelevant(&mut self, pool: &mut Pool, writer: Guid, sn: i64) {
+    fn mark_irrelevant(&mut self, pool: &mut Pool, pi: u32, sn: i64) {
+        let Some(writer) = self.proxies.get(pi).map(|p| p.guid) else {
+            return;
+        };
         // A partial sample of an SN declared irrelevant will never complete.
         self.drop_reassembly(pool, writer, sn);
-        if self.find_slot(writer, sn).is_some() {
+        if self.is_pending(pi, sn) {
             return;
         }
-        if let Some(i) = self.slots.iter().position(|x| x.is_none()) {
-            self.slots[i] = Some(Sample {
-                writer,
-                sn,
-                data: None,
-                timestamp: None,
-                status: StatusInfo(0),
-                key_hash: None,
-                order: None,
-            });
+        let marker = Sample {
+            writer,
+            sn,
+            data: None,
+            timestamp: None,
+            status: StatusInfo(0),
+            key_hash: None,
+            next: NONE,
+        };
+        if let Ok(i) = self.samples.insert(marker) {
+            self.insert_pending(pi, i, sn);
         }
     }
 
-    /// The SNs from `writer` that are known to exist and are missing here.
-    pub(crate) fn missing(&self, writer: Guid) -> SequenceNumberSet {
-        let Some(p) = self.proxy(writer) else {
+    /// The SNs from proxy `pi` that are known to exist and are missing here.
+    pub(crate) fn missing(&self, pi: u32) -> SequenceNumberSet {
+        let Some(p) = self.proxies.get(pi) else {
             return SequenceNumberSet::new(SequenceNumber(1), 0);
         };
         let base = p.next;
         let span = (p.last_available - base + 1).clamp(0, MAX_SET_BITS as i64) as u32;
         let mut set = SequenceNumberSet::new(SequenceNumber(base), span);
         let mut highest = 0u32;
+        let mut at = p.pending;
         for i in 0..span {
             let sn = base + i as i64;
+            while let Some(s) = self.sample(at).filter(|s| s.sn < sn) {
+                at = s.next;
+            }
+            let buffered = self.sample(at).is_some_and(|s| s.sn == sn);
             // A partial sample is asked for by NACK_FRAG, not here.
-            if self.find_slot(writer, sn).is_none() && self.reassembly(writer, sn).is_none() {
+            if !buffered && self.reassembly(p.guid, sn).is_none() {
                 set.insert(SequenceNumber(sn));
                 highest = i + 1;
             }
@@ -830,22 +987,28 @@ impl Reader {
         set
     }
 
-    /// The ACKNACK owed to `writer`, if any; marks it sent.
-    pub(crate) fn take_acknack(&mut self, now: Instant, writer: Guid) -> Option<AckNackRepr> {
-        let p = self.proxy(writer).copied()?;
-        let preemptive_due = p.next_preemptive.is_some_and(|t| now >= t);
-        if !p.reliable || !(p.ack_owed || preemptive_due) {
+    /// Whether an ACKNACK is owed to proxy `pi` now.
+    pub(crate) fn acknack_owed(&self, pi: u32, now: Instant) -> bool {
+        self.proxies.get(pi).is_some_and(|p| {
+            p.reliable && (p.ack_owed || p.next_preemptive.is_some_and(|t| now >= t))
+        })
+    }
+
+    /// The ACKNACK owed to proxy `pi`, if any; marks it sent.
+    pub(crate) fn take_acknack(&mut self, pi: u32, now: Instant) -> Option<AckNackRepr> {
+        let p = self.proxies.get(pi).copied()?;
+        if !self.acknack_owed(pi, now) {
             return None;
         }
         let state = if p.heartbeat_seen {
-            self.missing(writer)
+            self.missing(pi)
         } else {
             SequenceNumberSet::new(SequenceNumber(p.next), 0)
         };
         self.acknack_count = self.acknack_count.wrapping_add(1);
         let count = Count(self.acknack_count);
         let reader_id = self.entity();
-        if let Some(p) = self.proxy_mut(writer) {
+        if let Some(p) = self.proxies.get_mut(pi) {
             p.ack_owed = false;
             if !p.heartbeat_seen {
                 p.next_preemptive = Some(now + PREEMPTIVE_PERIOD);
@@ -854,52 +1017,61 @@ impl Reader {
         Some(AckNackRepr {
             final_flag: p.heartbeat_seen,
             reader_id,
-            writer_id: writer.entity,
+            writer_id: p.guid.entity,
             reader_sn_state: state,
             count,
         })
     }
 
-    /// Earliest timer of this reader.
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.proxies
-            .iter()
-            .flatten()
-            .filter_map(|p| p.next_preemptive)
-            .min()
-    }
-
-    /// Whether any ACKNACK is owed now.
-    pub(crate) fn acknack_owed(&self, now: Instant) -> bool {
-        self.proxies
-            .iter()
-            .flatten()
-            .any(|p| p.reliable && (p.ack_owed || p.next_preemptive.is_some_and(|t| now >= t)))
+    /// Timer: tells `owe` each proxy whose pre-emptive ACKNACK is due; returns the next such
+    /// deadline.
+    pub(crate) fn preemptive_due(
+        &self,
+        now: Instant,
+        mut owe: impl FnMut(u32),
+    ) -> Option<Instant> {
+        let mut next = None::<Instant>;
+        for (i, p) in self.proxies.iter() {
+            match p.next_preemptive {
+                Some(t) if t <= now => owe(i),
+                Some(t) => next = Some(next.map_or(t, |n| n.min(t))),
+                None => {}
+            }
+        }
+        next
     }
 
     /// The oldest delivered sample, removed from the reader; `None` when empty.
     pub(crate) fn pop(&mut self) -> Option<Sample> {
-        let i = self.oldest_delivered()?;
-        self.slots[i].take()
+        self.pop_delivered()
     }
 
     /// The oldest delivered sample, left in place.
     pub(crate) fn peek(&self) -> Option<&Sample> {
-        self.oldest_delivered().and_then(|i| self.slots[i].as_ref())
+        self.sample(self.head)
+    }
+
+    /// Samples waiting for `take`.
+    pub(crate) fn available(&self) -> usize {
+        self.delivered
     }
 
     /// Frees every sample (the reader is being deleted).
     pub(crate) fn clear(&mut self, pool: &mut Pool) {
-        for r in self.frags.iter_mut() {
-            if let Some(old) = r.take() {
-                pool.free(old.data);
-            }
+        for ri in 0..self.frags.len() {
+            self.free_reassembly(pool, ri);
         }
-        for s in self.slots.iter_mut() {
-            if let Some(Sample { data: Some(d), .. }) = s.take() {
+        self.samples.clear_with(|s| {
+            if let Some(d) = s.data {
                 pool.free(d);
             }
+        });
+        for (_, p) in self.proxies.iter_mut() {
+            p.pending = NONE;
         }
+        self.head = NONE;
+        self.tail = NONE;
+        self.delivered = 0;
     }
 }
 

@@ -65,6 +65,10 @@ pub struct Stats {
     pub streams_closed: u64,
     /// Outgoing messages too large to frame for a stream (dropped).
     pub dropped_unframeable: u64,
+    /// Entries a full table forgot to make room for more relevant ones.
+    pub evicted: u64,
+    /// Times the SEDP of participants that lost endpoints to a full table was asked again.
+    pub sedp_resyncs: u64,
 }
 
 impl Stats {
@@ -101,6 +105,8 @@ impl Stats {
         dropped_bad_stream: 0,
         streams_closed: 0,
         dropped_unframeable: 0,
+        evicted: 0,
+        sedp_resyncs: 0,
     };
 
     /// All drops of received input together.

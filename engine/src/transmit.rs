@@ -1,7 +1,6 @@
 //! Building datagrams in the caller's buffer: what a writer owes one reader, and the
 //! submessages every datagram shares.
 
-use crate::limits::MAX_IN_FLIGHT;
 use crate::pool::Pool;
 use crate::stream::{CycloneFraming, Framing};
 use crate::wire::{
@@ -59,7 +58,7 @@ fn inline_qos(c: &Change, builtin: bool, buf: &mut [u8; MAX_INLINE_QOS]) -> Opti
 /// Appends INFO_TS (when the change has a timestamp) and DATA for `c`.
 pub(crate) fn push_data(
     b: &mut MessageBuilder<'_>,
-    pool: &Pool,
+    pool: &Pool<'_>,
     writer_id: EntityId,
     reader_id: EntityId,
     c: &Change,
@@ -126,7 +125,7 @@ fn push_gap(
     }))
 }
 
-fn heartbeat(w: &Writer, p: &ReaderProxy, count: u32) -> SubmessageRepr<'static> {
+fn heartbeat(w: &Writer<'_>, p: &ReaderProxy, count: u32) -> SubmessageRepr<'static> {
     // Announce only what this reader was sent: a sample still waiting (flow control) or still
     // being fragmented would otherwise be NACKed and resent beside its first sending.
     let last = w.last_sn().min(p.next_unsent - 1);
@@ -159,7 +158,7 @@ pub(crate) struct Packed {
 #[allow(clippy::too_many_arguments)]
 fn push_data_frag(
     b: &mut MessageBuilder<'_>,
-    pool: &Pool,
+    pool: &Pool<'_>,
     writer_id: EntityId,
     reader_id: EntityId,
     c: &Change,
@@ -233,7 +232,7 @@ fn push_data_frag(
 #[allow(clippy::too_many_arguments)]
 fn push_sample(
     b: &mut MessageBuilder<'_>,
-    pool: &Pool,
+    pool: &Pool<'_>,
     writer_id: EntityId,
     reader_id: EntityId,
     c: &Change,
@@ -272,30 +271,20 @@ fn push_sample(
     Ok(true)
 }
 
-/// Bytes of samples sent to a reliable reader and not yet acknowledged (the sample being sent
-/// counts in full once started).
-fn in_flight(w: &Writer, p: &ReaderProxy) -> usize {
-    w.changes()
-        .filter(|c| {
-            c.sn > p.acked && (c.sn < p.next_unsent || (c.sn == p.next_unsent && p.frag_next > 1))
-        })
-        .map(|c| c.data.len())
-        .sum()
-}
-
 /// Builds the next datagram a writer owes proxy `pi`: fragment repairs, sample repairs, then
 /// new samples (within the flow-control window), then a heartbeat. Returns `None` when
 /// nothing is owed.
 pub(crate) fn writer_datagram(
-    w: &mut Writer,
-    pi: usize,
-    pool: &Pool,
+    w: &mut Writer<'_>,
+    pi: u32,
+    pool: &Pool<'_>,
     own: GuidPrefix,
     builtin: bool,
     fragment_size: usize,
     buf: &mut [u8],
 ) -> Option<(usize, Locator, Packed)> {
-    let p = w.proxies[pi]?;
+    let p = *w.proxy(pi)?;
+    let marks = w.proxy_marks(pi);
     let last = w.last_sn();
     let new_data = p.next_unsent <= last;
     if !new_data && !p.heartbeat_owed && p.nack_frag.is_none() && !p.has_repairs() {
@@ -304,7 +293,7 @@ pub(crate) fn writer_datagram(
     // The window costs a walk of the history: only when there is something new to send.
     // A sample already started always finishes, whatever its size against the window.
     let window_open =
-        new_data && (!p.reliable || p.frag_next > 1 || in_flight(w, &p) < MAX_IN_FLIGHT);
+        new_data && (!p.reliable || p.frag_next > 1 || w.in_flight(&p) < w.in_flight_limit);
     let owes_data = window_open || p.has_repairs() || p.nack_frag.is_some();
     if !owes_data && !p.heartbeat_owed {
         return None;
@@ -411,7 +400,7 @@ pub(crate) fn writer_datagram(
             }
         }
         while proxy.next_unsent <= last {
-            if proxy.reliable && proxy.frag_next <= 1 && in_flight(w, &proxy) >= MAX_IN_FLIGHT {
+            if proxy.reliable && proxy.frag_next <= 1 && w.in_flight(&proxy) >= w.in_flight_limit {
                 break;
             }
             let sn = proxy.next_unsent;
@@ -462,7 +451,10 @@ pub(crate) fn writer_datagram(
     } else if !proxy.reliable {
         proxy.heartbeat_owed = false;
     }
-    w.proxies[pi] = Some(proxy);
+    if let Some(slot) = w.proxy_mut(pi) {
+        *slot = proxy;
+    }
+    w.proxy_moved(pi, marks);
     if b.submessage_count() <= 1 {
         // Only INFO_DST: nothing fitted.
         return None;

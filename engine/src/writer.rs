@@ -3,10 +3,16 @@
 //! One type serves the builtin SEDP/PMD writers and user writers: the difference is only in
 //! what the engine does with it. The writer never builds datagrams itself; it answers "what is
 //! owed to this proxy" and the engine packs the answer.
+//!
+//! The history is a ring ordered by sequence number without holes (a sample removed from the
+//! middle closes its gap at once), so a sample is found by binary search, the oldest is the
+//! ring's head and the bytes between two sequence numbers are a subtraction of running totals.
+//! The lowest acknowledgement over all proxies is cached and recomputed only when the proxies
+//! that held it have all moved on.
 
-use crate::limits::{MAX_HISTORY, MAX_MATCHED};
 use crate::pool::{Bytes, Pool};
 use crate::qos::{Durability, History};
+use crate::storage::{Entry, Slab, Slots};
 use crate::time::{Instant, Span};
 use crate::wire::{
     AckNackRepr, Count, FragmentNumberSet, Guid, Locator, NackFragRepr, SequenceNumber,
@@ -23,7 +29,16 @@ pub(crate) struct Change {
     pub key_hash: Option<[u8; 16]>,
     /// Non-zero for dispose/unregister; the payload is then the serialized key (may be empty).
     pub status: StatusInfo,
+    /// Bytes written by this writer before this sample.
+    pub offset: u64,
 }
+
+crate::storage::slot_type!(
+    /// One sample of a writer's history; public so that a caller without `alloc` can provide
+    /// them.
+    HistorySlot,
+    Change
+);
 
 /// What a writer knows about one matched remote reader.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +64,10 @@ pub(crate) struct ReaderProxy {
     pub nack_frag: Option<(i64, FragmentNumberSet)>,
     /// A HEARTBEAT is owed to this reader (after a non-final ACKNACK or at match time).
     pub heartbeat_owed: bool,
+    /// In the engine's queue of owed work.
+    pub queued: bool,
+    /// The next match of the same remote endpoint (engine bookkeeping).
+    pub next_of_remote: u64,
 }
 
 impl ReaderProxy {
@@ -56,27 +75,107 @@ impl ReaderProxy {
         // (a NACK_FRAG is tracked separately in `nack_frag`)
         self.requested.num_bits > 0 && self.requested.bitmap.iter().any(|w| *w != 0)
     }
+
+    /// The SN below which this reader needs nothing more from the history.
+    fn floor(&self) -> i64 {
+        if self.reliable {
+            self.acked
+        } else {
+            self.next_unsent - 1
+        }
+    }
 }
 
-pub(crate) struct Writer {
+crate::storage::slot_type!(
+    /// One matched remote reader of a local writer; public so that a caller without `alloc`
+    /// can provide them.
+    ReaderProxySlot,
+    ReaderProxy
+);
+
+/// The lowest of a value over the proxies, recomputed only when every proxy that held it moved.
+#[derive(Debug, Clone, Copy)]
+struct Lowest {
+    value: i64,
+    holders: u32,
+    stale: bool,
+}
+
+impl Lowest {
+    const STALE: Lowest = Lowest {
+        value: 0,
+        holders: 0,
+        stale: true,
+    };
+
+    fn moved(&mut self, old: i64, new: i64) {
+        if self.stale || old == new {
+            return;
+        }
+        if new < self.value {
+            self.stale = true;
+        } else if old == self.value {
+            self.holders = self.holders.saturating_sub(1);
+            if self.holders == 0 {
+                self.stale = true;
+            }
+        }
+    }
+
+    fn get(&mut self, values: impl Iterator<Item = i64>) -> Option<i64> {
+        if self.stale {
+            let mut min = None::<i64>;
+            let mut n = 0;
+            for v in values {
+                match min {
+                    Some(m) if v > m => {}
+                    Some(m) if v == m => n += 1,
+                    _ => {
+                        min = Some(v);
+                        n = 1;
+                    }
+                }
+            }
+            self.value = min.unwrap_or(i64::MAX);
+            self.holders = n;
+            self.stale = false;
+        }
+        (self.value != i64::MAX).then_some(self.value)
+    }
+}
+
+/// Where a writer keeps its history and its proxies.
+pub(crate) struct WriterStorage<'a> {
+    pub history: Slots<'a, HistorySlot>,
+    pub proxies: Slab<'a, ReaderProxySlot>,
+}
+
+pub(crate) struct Writer<'a> {
     pub guid: Guid,
     pub reliable: bool,
     pub durability: Durability,
     pub history: History,
     pub max_samples: usize,
-    /// Ordered by SN; `len` entries from `head`, possibly with holes (None) left by KEEP_LAST
-    /// per-instance replacement.
-    cache: [Option<Change>; MAX_HISTORY],
+    /// Ordered by SN without holes; `len` entries from `head`.
+    cache: Slots<'a, HistorySlot>,
     head: usize,
     len: usize,
     /// The SN the next write gets.
     pub next_sn: i64,
-    pub proxies: [Option<ReaderProxy>; MAX_MATCHED],
+    /// Bytes of every sample written so far.
+    written: u64,
+    pub proxies: Slab<'a, ReaderProxySlot>,
+    reliable_proxies: usize,
+    /// Lowest `floor` over all proxies, and lowest `acked` over reliable ones.
+    lowest_floor: Lowest,
+    lowest_acked: Lowest,
     pub heartbeat_count: u32,
     pub next_heartbeat: Option<Instant>,
     pub heartbeat_period: Span,
     /// Set when all reliable proxies have acknowledged everything (for AllAcknowledged).
     pub all_acked_reported: bool,
+    /// Bytes a reliable reader may have unacknowledged.
+    pub in_flight_limit: usize,
 }
 
 /// Why a sample was not added to a history.
@@ -88,51 +187,101 @@ pub(crate) enum AddError {
     NoSpace,
 }
 
-impl Writer {
-    pub(crate) const fn new(
+impl<'a> Writer<'a> {
+    pub(crate) fn new(
         guid: Guid,
         reliable: bool,
         durability: Durability,
         history: History,
-        max_samples: usize,
         heartbeat_period: Span,
+        in_flight_limit: usize,
+        storage: WriterStorage<'a>,
     ) -> Self {
+        let WriterStorage {
+            history: mut cache,
+            proxies,
+        } = storage;
+        let max = cache.len().max(1);
+        for s in cache.iter_mut() {
+            *s = HistorySlot::EMPTY;
+        }
         Writer {
             guid,
             reliable,
             durability,
             history,
-            max_samples: crate::limits::clamp(max_samples, 1, MAX_HISTORY),
-            cache: [const { None }; MAX_HISTORY],
+            max_samples: max,
+            cache,
             head: 0,
             len: 0,
             next_sn: 1,
-            proxies: [None; MAX_MATCHED],
+            written: 0,
+            proxies,
+            reliable_proxies: 0,
+            lowest_floor: Lowest::STALE,
+            lowest_acked: Lowest::STALE,
             heartbeat_count: 0,
             next_heartbeat: None,
             heartbeat_period,
             all_acked_reported: true,
+            in_flight_limit,
         }
     }
 
+    fn cap(&self) -> usize {
+        self.cache.len()
+    }
+
     fn slot(&self, i: usize) -> usize {
-        (self.head + i) % MAX_HISTORY
+        (self.head + i) % self.cap()
+    }
+
+    fn at(&self, i: usize) -> Option<&Change> {
+        match self.cache.get(self.slot(i)).map(|s| &s.0) {
+            Some(Entry::Occupied(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn take_at(&mut self, i: usize) -> Option<Change> {
+        let s = self.slot(i);
+        match core::mem::replace(&mut self.cache[s], HistorySlot::EMPTY).0 {
+            Entry::Occupied(c) => Some(c),
+            Entry::Vacant(_) => None,
+        }
     }
 
     /// Iterates the changes held, oldest first.
     pub(crate) fn changes(&self) -> impl Iterator<Item = &Change> + '_ {
-        (0..self.len).filter_map(move |i| self.cache[self.slot(i)].as_ref())
+        (0..self.len).filter_map(move |i| self.at(i))
+    }
+
+    /// Position of the first change with SN >= `sn` (binary search).
+    fn position(&self, sn: i64) -> usize {
+        let (mut lo, mut hi) = (0, self.len);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.at(mid).is_some_and(|c| c.sn < sn) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     }
 
     pub(crate) fn change(&self, sn: i64) -> Option<&Change> {
-        // Binary search over the ring by SN (holes make a linear scan simpler and MAX_HISTORY
-        // is small).
-        self.changes().find(|c| c.sn == sn)
+        self.at(self.position(sn)).filter(|c| c.sn == sn)
+    }
+
+    /// Bytes written before the first held sample with SN >= `sn`.
+    fn bytes_before(&self, sn: i64) -> u64 {
+        self.at(self.position(sn)).map_or(self.written, |c| c.offset)
     }
 
     /// Lowest SN still held (next_sn when empty).
     pub(crate) fn first_sn(&self) -> i64 {
-        self.changes().next().map_or(self.next_sn, |c| c.sn)
+        self.at(0).map_or(self.next_sn, |c| c.sn)
     }
 
     pub(crate) fn last_sn(&self) -> i64 {
@@ -140,59 +289,50 @@ impl Writer {
     }
 
     pub(crate) fn held(&self) -> usize {
-        self.changes().count()
+        self.len
     }
 
     fn drop_oldest(&mut self, pool: &mut Pool) {
-        while self.len > 0 {
-            let s = self.slot(0);
-            let c = self.cache[s].take();
-            self.head = (self.head + 1) % MAX_HISTORY;
-            self.len -= 1;
-            if let Some(c) = c {
-                pool.free(c.data);
-                break;
-            }
+        if self.len == 0 {
+            return;
         }
-        self.trim_front();
+        if let Some(c) = self.take_at(0) {
+            pool.free(c.data);
+        }
+        self.head = (self.head + 1) % self.cap();
+        self.len -= 1;
     }
 
-    /// Moves the changes down over the holes, keeping their order.
-    fn compact(&mut self) {
-        let mut kept = 0;
-        for i in 0..self.len {
-            let from = self.slot(i);
-            if let Some(c) = self.cache[from].take() {
-                let to = self.slot(kept);
-                self.cache[to] = Some(c);
-                kept += 1;
+    /// Removes the change at position `i`, closing the gap.
+    fn remove_at(&mut self, i: usize, pool: &mut Pool) {
+        if let Some(c) = self.take_at(i) {
+            pool.free(c.data);
+        }
+        // Shift the older part up by one (cheaper from whichever end is nearer).
+        if i < self.len / 2 {
+            for k in (0..i).rev() {
+                let from = self.slot(k);
+                let to = self.slot(k + 1);
+                self.cache.swap(from, to);
+            }
+            self.head = (self.head + 1) % self.cap();
+        } else {
+            for k in i..self.len - 1 {
+                let from = self.slot(k + 1);
+                let to = self.slot(k);
+                self.cache.swap(from, to);
             }
         }
-        self.len = kept;
+        self.len -= 1;
     }
 
     /// Makes room in a full KEEP_LAST history: the oldest dispose/unregister goes first (a
     /// withdrawn instance matters less than a live one), else the oldest sample.
     fn evict(&mut self, pool: &mut Pool) {
-        let withdrawn = (0..self.len)
-            .map(|i| self.slot(i))
-            .find(|&s| self.cache[s].as_ref().is_some_and(|c| c.status.0 != 0));
+        let withdrawn = (0..self.len).find(|&i| self.at(i).is_some_and(|c| c.status.0 != 0));
         match withdrawn {
-            Some(s) => {
-                if let Some(c) = self.cache[s].take() {
-                    pool.free(c.data);
-                }
-                // The ring stays full until the hole is closed.
-                self.compact();
-            }
+            Some(i) => self.remove_at(i, pool),
             None => self.drop_oldest(pool),
-        }
-    }
-
-    fn trim_front(&mut self) {
-        while self.len > 0 && self.cache[self.slot(0)].is_none() {
-            self.head = (self.head + 1) % MAX_HISTORY;
-            self.len -= 1;
         }
     }
 
@@ -203,71 +343,54 @@ impl Writer {
     }
 
     /// How many instances' worth of samples the history may hold: keyed KEEP_LAST keeps
-    /// `depth` per instance (bounded by `MAX_HISTORY` overall); otherwise one.
+    /// `depth` per instance (bounded by the history's size overall); otherwise one.
     fn instances_bound(&self, key: Option<[u8; 16]>) -> usize {
         match (self.history, key) {
-            (History::KeepLast(_), Some(_)) => MAX_HISTORY,
+            (History::KeepLast(_), Some(_)) => self.cap(),
             _ => 1,
         }
     }
 
     fn remove_oldest_of(&mut self, key: &[u8; 16], pool: &mut Pool) {
-        for i in 0..self.len {
-            let s = self.slot(i);
-            if self.cache[s]
-                .as_ref()
+        if let Some(i) = (0..self.len).find(|&i| {
+            self.at(i)
                 .is_some_and(|c| c.key_hash.as_ref() == Some(key))
-            {
-                if let Some(c) = self.cache[s].take() {
-                    pool.free(c.data);
-                }
-                break;
-            }
+        }) {
+            self.remove_at(i, pool);
         }
-        self.trim_front();
     }
 
-    /// Removes the change with key hash `key` (KEEP_LAST 1 per instance for builtin data).
+    /// Removes the changes with key hash `key` (KEEP_LAST 1 per instance for builtin data).
     pub(crate) fn remove_instance(&mut self, key: &[u8; 16], pool: &mut Pool) {
-        for i in 0..self.len {
-            let s = self.slot(i);
-            if self.cache[s]
-                .as_ref()
+        let mut i = 0;
+        while i < self.len {
+            if self
+                .at(i)
                 .is_some_and(|c| c.key_hash.as_ref() == Some(key))
             {
-                if let Some(c) = self.cache[s].take() {
-                    pool.free(c.data);
-                }
+                self.remove_at(i, pool);
+            } else {
+                i += 1;
             }
         }
-        self.trim_front();
-    }
-
-    /// Whether every reliable proxy acknowledged `sn` and every best-effort proxy was sent it
-    /// (a best-effort reader never acknowledges, but must not lose a sample before its first
-    /// send).
-    fn acked_by_all(&self, sn: i64) -> bool {
-        self.proxies.iter().flatten().all(|p| {
-            if p.reliable {
-                p.acked >= sn
-            } else {
-                p.next_unsent > sn
-            }
-        })
     }
 
     /// Drops what is no longer needed: for a volatile KEEP_ALL writer, samples every reliable
-    /// reader acknowledged.
+    /// reader acknowledged and every best-effort reader was sent.
     pub(crate) fn release_acknowledged(&mut self, pool: &mut Pool) {
         if self.durability != Durability::Volatile || self.history != History::KeepAll {
             return;
         }
-        loop {
-            let oldest = self.changes().next().map(|c| c.sn);
-            match oldest {
-                Some(sn) if self.acked_by_all(sn) => self.drop_oldest(pool),
-                _ => break,
-            }
+        let floor = {
+            let proxies = &self.proxies;
+            self.lowest_floor
+                .get(proxies.iter().map(|(_, p)| p.floor()))
+        };
+        let Some(floor) = floor else {
+            return;
+        };
+        while self.at(0).is_some_and(|c| c.sn <= floor) {
+            self.drop_oldest(pool);
         }
     }
 
@@ -282,7 +405,7 @@ impl Writer {
         status: StatusInfo,
     ) -> Result<i64, AddError> {
         let depth = match self.history {
-            History::KeepLast(n) => (n as usize).clamp(1, MAX_HISTORY),
+            History::KeepLast(n) => (n as usize).clamp(1, self.cap()),
             History::KeepAll => self.max_samples,
         };
         self.release_acknowledged(pool);
@@ -292,17 +415,14 @@ impl Writer {
                 self.remove_oldest_of(&key, pool);
             }
         }
-        if self.len == MAX_HISTORY {
-            // Replaced instances leave holes: close them before giving anything up.
-            self.compact();
-        }
-        if self.held() >= depth * self.instances_bound(key_hash) || self.len == MAX_HISTORY {
+        if self.len >= depth * self.instances_bound(key_hash) || self.len == self.cap() {
             match self.history {
                 History::KeepLast(_) => self.evict(pool),
                 History::KeepAll => return Err(AddError::Full),
             }
         }
-        let need = Pool::blocks_for(parts.iter().map(|p| p.len()).sum());
+        let size: usize = parts.iter().map(|p| p.len()).sum();
+        let need = pool.blocks_for(size);
         while pool.free_blocks() < need && self.len > 0 {
             if self.history == History::KeepAll {
                 return Err(AddError::NoSpace);
@@ -313,15 +433,17 @@ impl Writer {
         let sn = self.next_sn;
         self.next_sn += 1;
         let s = self.slot(self.len);
-        self.cache[s] = Some(Change {
+        self.cache[s] = HistorySlot(Entry::Occupied(Change {
             sn,
             data,
             timestamp,
             key_hash,
             status,
-        });
+            offset: self.written,
+        }));
+        self.written += size as u64;
         self.len += 1;
-        if self.reliable && self.proxies.iter().flatten().any(|p| p.reliable) {
+        if self.reliable && self.reliable_proxies > 0 {
             self.all_acked_reported = false;
             // If the first send is lost, the periodic heartbeat makes the reader ask again.
             self.schedule_heartbeat(now);
@@ -336,8 +458,9 @@ impl Writer {
         }
     }
 
-    /// Adds a matched reader. A transient-local writer gives a transient-local reader its
-    /// history; otherwise the reader starts with the next sample written.
+    /// Adds a matched reader and returns its index. A transient-local writer gives a
+    /// transient-local reader its history; otherwise the reader starts with the next sample
+    /// written. `None` when the proxy table is full.
     pub(crate) fn add_proxy(
         &mut self,
         now: Instant,
@@ -345,11 +468,7 @@ impl Writer {
         locator: Locator,
         reliable: bool,
         reader_durability: Durability,
-    ) -> bool {
-        if let Some(p) = self.proxies.iter_mut().flatten().find(|p| p.guid == guid) {
-            p.locator = locator;
-            return true;
-        }
+    ) -> Option<u32> {
         let start = if self.durability == Durability::TransientLocal
             && reader_durability == Durability::TransientLocal
         {
@@ -357,52 +476,99 @@ impl Writer {
         } else {
             self.next_sn
         };
-        let Some(slot) = self.proxies.iter_mut().find(|p| p.is_none()) else {
-            return false;
-        };
         let reliable = reliable && self.reliable;
-        *slot = Some(ReaderProxy {
-            guid,
-            locator,
-            reliable,
-            start,
-            acked: start - 1,
-            next_unsent: start,
-            requested: SequenceNumberSet::new(SequenceNumber(start), 0),
-            last_ack_count: None,
-            last_nack_frag_count: None,
-            frag_next: 1,
-            repair_frag: (0, 1),
-            nack_frag: None,
-            heartbeat_owed: reliable,
-        });
+        let i = self
+            .proxies
+            .insert(ReaderProxy {
+                guid,
+                locator,
+                reliable,
+                start,
+                acked: start - 1,
+                next_unsent: start,
+                requested: SequenceNumberSet::new(SequenceNumber(start), 0),
+                last_ack_count: None,
+                last_nack_frag_count: None,
+                frag_next: 1,
+                repair_frag: (0, 1),
+                nack_frag: None,
+                heartbeat_owed: reliable,
+                queued: false,
+                next_of_remote: u64::MAX,
+            })
+            .ok()?;
+        self.lowest_floor.stale = true;
+        self.lowest_acked.stale = true;
         if reliable {
+            self.reliable_proxies += 1;
             self.schedule_heartbeat(now);
         }
-        true
+        Some(i)
     }
 
-    pub(crate) fn remove_proxy(&mut self, guid: Guid) -> bool {
-        for p in self.proxies.iter_mut() {
-            if p.is_some_and(|p| p.guid == guid) {
-                *p = None;
-                return true;
-            }
+    pub(crate) fn remove_proxy(&mut self, pi: u32) -> Option<ReaderProxy> {
+        let p = self.proxies.remove(pi)?;
+        if p.reliable {
+            self.reliable_proxies -= 1;
         }
-        false
+        self.lowest_floor.stale = true;
+        self.lowest_acked.stale = true;
+        Some(p)
     }
 
-    pub(crate) fn proxy_mut(&mut self, guid: Guid) -> Option<&mut ReaderProxy> {
-        self.proxies.iter_mut().flatten().find(|p| p.guid == guid)
+    pub(crate) fn proxy(&self, pi: u32) -> Option<&ReaderProxy> {
+        self.proxies.get(pi)
+    }
+
+    pub(crate) fn proxy_mut(&mut self, pi: u32) -> Option<&mut ReaderProxy> {
+        self.proxies.get_mut(pi)
+    }
+
+    /// Tells the caches that proxy `pi` sent or acknowledged up to a new point (`old` was its
+    /// `(acked, floor)` before).
+    pub(crate) fn proxy_moved(&mut self, pi: u32, old: (i64, i64)) {
+        if let Some(p) = self.proxies.get(pi) {
+            let (acked, floor) = (p.acked, p.floor());
+            if p.reliable {
+                self.lowest_acked.moved(old.0, acked);
+            }
+            self.lowest_floor.moved(old.1, floor);
+        }
+    }
+
+    /// The `(acked, floor)` of proxy `pi`, to hand to [`Writer::proxy_moved`] after a change.
+    pub(crate) fn proxy_marks(&self, pi: u32) -> (i64, i64) {
+        self.proxies
+            .get(pi)
+            .map_or((0, 0), |p| (p.acked, p.floor()))
     }
 
     /// Whether any reliable reader still misses something.
-    pub(crate) fn unacknowledged(&self) -> bool {
+    pub(crate) fn unacknowledged(&mut self) -> bool {
+        if self.reliable_proxies == 0 {
+            return false;
+        }
         let last = self.last_sn();
-        self.proxies
-            .iter()
-            .flatten()
-            .any(|p| p.reliable && p.acked < last)
+        let proxies = &self.proxies;
+        self.lowest_acked
+            .get(
+                proxies
+                    .iter()
+                    .filter(|(_, p)| p.reliable)
+                    .map(|(_, p)| p.acked),
+            )
+            .is_some_and(|a| a < last)
+    }
+
+    /// Bytes of samples sent to reader `p` and not yet acknowledged (the sample being sent
+    /// counts in full once started).
+    pub(crate) fn in_flight(&self, p: &ReaderProxy) -> usize {
+        let sent = if p.frag_next > 1 {
+            self.bytes_before(p.next_unsent + 1)
+        } else {
+            self.bytes_before(p.next_unsent)
+        };
+        sent.saturating_sub(self.bytes_before(p.acked + 1)) as usize
     }
 
     pub(crate) fn schedule_heartbeat(&mut self, now: Instant) {
@@ -413,8 +579,9 @@ impl Writer {
 
     /// Timer: owe a heartbeat to every reliable reader that misses data, and to every one that
     /// never acknowledged: the heartbeat owed at matching is lost when it reaches the reader
-    /// before the reader knows the writer, and only an ACKNACK tells us it does now.
-    pub(crate) fn on_timeout(&mut self, now: Instant) {
+    /// before the reader knows the writer, and only an ACKNACK tells us it does now. `owe` is
+    /// told each proxy that now owes one.
+    pub(crate) fn on_timeout(&mut self, now: Instant, mut owe: impl FnMut(u32)) {
         let Some(t) = self.next_heartbeat else { return };
         if now < t {
             return;
@@ -422,10 +589,11 @@ impl Writer {
         self.next_heartbeat = None;
         let last = self.last_sn();
         let mut any = false;
-        for p in self.proxies.iter_mut().flatten() {
+        for (i, p) in self.proxies.iter_mut() {
             if p.reliable && (p.acked < last || p.last_ack_count.is_none()) {
                 p.heartbeat_owed = true;
                 any = true;
+                owe(i);
             }
         }
         if any {
@@ -433,10 +601,11 @@ impl Writer {
         }
     }
 
-    /// Applies an ACKNACK from a matched reader; returns false if it was stale or unknown.
-    pub(crate) fn on_acknack(&mut self, now: Instant, reader: Guid, a: &AckNackRepr) -> bool {
+    /// Applies an ACKNACK from matched reader `pi`; returns false if it was stale or unknown.
+    pub(crate) fn on_acknack(&mut self, now: Instant, pi: u32, a: &AckNackRepr) -> bool {
         let last = self.last_sn();
-        let Some(p) = self.proxy_mut(reader) else {
+        let marks = self.proxy_marks(pi);
+        let Some(p) = self.proxies.get_mut(pi) else {
             return false;
         };
         if !p.reliable {
@@ -475,16 +644,18 @@ impl Writer {
         if !a.final_flag || (advanced && p.acked < sent && !p.has_repairs()) {
             p.heartbeat_owed = true;
         }
-        if p.acked < last {
+        let lagging = p.acked < last;
+        self.proxy_moved(pi, marks);
+        if lagging {
             self.schedule_heartbeat(now);
         }
         true
     }
 
-    /// Applies a NACK_FRAG; returns false if it was stale or unknown.
-    pub(crate) fn on_nack_frag(&mut self, reader: Guid, n: &NackFragRepr) -> bool {
+    /// Applies a NACK_FRAG from reader `pi`; returns false if it was stale or unknown.
+    pub(crate) fn on_nack_frag(&mut self, pi: u32, n: &NackFragRepr) -> bool {
         let held = self.change(n.writer_sn.0).is_some();
-        let Some(p) = self.proxy_mut(reader) else {
+        let Some(p) = self.proxies.get_mut(pi) else {
             return false;
         };
         if !p.reliable {
@@ -525,6 +696,17 @@ impl Writer {
         }
         self.all_acked_reported = true;
         true
+    }
+
+    /// Whether proxy `pi` is owed anything a datagram can carry now.
+    pub(crate) fn owes(&self, pi: u32) -> bool {
+        let Some(p) = self.proxies.get(pi) else {
+            return false;
+        };
+        let new_data = p.next_unsent <= self.last_sn();
+        let window_open = new_data
+            && (!p.reliable || p.frag_next > 1 || self.in_flight(p) < self.in_flight_limit);
+        window_open || p.heartbeat_owed || p.nack_frag.is_some() || p.has_repairs()
     }
 }
 

@@ -1,8 +1,12 @@
 //! Discovery state: remote participants (SPDP), remote endpoints (SEDP) and matching.
 
+mod lease;
 mod matching;
+pub(crate) mod sedp;
+pub(crate) mod spdp;
 
 pub(crate) use matching::{check_match, MatchResult};
+use crate::storage::NONE;
 
 use crate::limits::{MAX_NAME, MAX_PARTITIONS, MAX_PARTITION_NAME, MAX_USER_DATA};
 use crate::qos::{Durability, Reliability};
@@ -104,7 +108,57 @@ pub(crate) struct RemoteParticipant {
     pub user_data: [u8; MAX_USER_DATA],
     /// Bytes of `user_data` in use.
     pub user_data_len: u8,
+    /// Proxy index of its builtin reader `i` in our builtin writer `i` (NONE if absent).
+    pub bw: [u32; 3],
+    /// Proxy index of its builtin writer `i` in our builtin reader `i` (NONE if absent).
+    pub br: [u32; 3],
+    /// Matches between its user endpoints and ours.
+    pub matched: u32,
+    /// Its announcements reach us by multicast (so it hears ours there too).
+    pub multicast: bool,
+    /// Some of its endpoints were refused or evicted: ask its SEDP writers again when there
+    /// is room.
+    pub sedp_incomplete: bool,
+    /// A directed SPDP is queued for it.
+    pub queued: bool,
 }
+
+crate::storage::slot_type!(
+    /// One remote participant; public so that a caller without `alloc` can provide them.
+    ParticipantSlot,
+    RemoteParticipant
+);
+
+/// A remote user endpoint learnt from SEDP, with its matches.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RemoteEndpoint {
+    pub info: EndpointInfo,
+    /// The first of its matches (a chain through the proxies), or NONE.
+    pub first_match: u64,
+    /// Matches with local endpoints.
+    pub matched: u32,
+    /// Neighbours in the list of endpoints that match nothing (eviction candidates).
+    pub prev_unmatched: u32,
+    pub next_unmatched: u32,
+}
+
+impl RemoteEndpoint {
+    pub(crate) fn new(info: EndpointInfo) -> Self {
+        RemoteEndpoint {
+            info,
+            first_match: u64::MAX,
+            matched: 0,
+            prev_unmatched: NONE,
+            next_unmatched: NONE,
+        }
+    }
+}
+
+crate::storage::slot_type!(
+    /// One remote endpoint; public so that a caller without `alloc` can provide them.
+    RemoteEndpointSlot,
+    RemoteEndpoint
+);
 
 /// Picks the first UDPv4 or TCPv4 locator of a list, the preferred kind first.
 pub(crate) fn pick_locator(list: &[Locator], prefer_tcp: bool) -> Option<Locator> {
@@ -154,6 +208,12 @@ impl RemoteParticipant {
             directed_spdp_owed: 0,
             user_data,
             user_data_len,
+            bw: [NONE; 3],
+            br: [NONE; 3],
+            matched: 0,
+            multicast: false,
+            sedp_incomplete: false,
+            queued: false,
         }
     }
 }

@@ -93,6 +93,11 @@ impl EntityId {
     /// TypeLookup reply reader.
     pub const TL_REPLY_READER: EntityId = EntityId([0, 3, 1, 0xc4]);
 
+    /// The 24-bit key.
+    pub const fn key(&self) -> u32 {
+        u32::from_be_bytes([0, self.0[0], self.0[1], self.0[2]])
+    }
+
     /// Builds an id from a 24-bit key and a kind octet.
     pub const fn new(key: u32, kind: u8) -> EntityId {
         let k = key.to_be_bytes();

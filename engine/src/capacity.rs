@@ -1,0 +1,198 @@
+//! Every capacity of the engine, chosen when it is created.
+//!
+//! One [`Capacities`] value sizes every table. With the `alloc` feature the engine allocates
+//! what it needs at creation and grows each table on demand up to its maximum, on discovery or
+//! endpoint creation, never on the message path. Without `alloc` the caller hands the storage in
+//! ([`crate::Storage`]), sized by the same value. A full table refuses by a documented policy and
+//! says so with [`crate::Event::Refused`]; it never locks.
+//!
+//! What one entry costs is given per field (x86_64; `cargo test -p pollen-engine capacity_table
+//! -- --nocapture` prints the exact figures, and the README's table is checked against them).
+
+use crate::limits::MAX_SET_BITS;
+
+/// The sizes of every table of one engine. Start from a preset ([`Capacities::MICRO`],
+/// [`Capacities::HOST`]) and change what you need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacities {
+    /// Remote participants tracked at once (about 330 B each with their three builtin writer
+    /// proxies and three builtin reader proxies). When full, a newcomer takes the place of the
+    /// quietest participant that has no matched endpoint; otherwise it is refused and learnt
+    /// again from its next announcement.
+    pub participants: usize,
+    /// Remote user endpoints remembered from SEDP (about 640 B each). When full, an endpoint
+    /// that matches a local one takes the place of one that matches nothing; otherwise it is
+    /// refused and requested again once there is room.
+    pub remote_endpoints: usize,
+    /// Local user writers (about 200 B each, plus their history and proxies).
+    pub writers: usize,
+    /// Local user readers (about 200 B each, plus their sample slots and proxies).
+    pub readers: usize,
+    /// Matched pairs of a local user endpoint and a remote one, over all local endpoints
+    /// (about 170 B each).
+    pub matches: usize,
+    /// Largest history of one writer: the bound of KEEP_LAST depth and of KEEP_ALL
+    /// `max_samples` (about 48 B a sample, plus its payload in the pool).
+    pub history: usize,
+    /// Largest sample queue of one reader, delivered and out-of-order samples together (about
+    /// 64 B a slot, plus the payload in the pool).
+    pub reader_samples: usize,
+    /// Bytes of one payload-pool block.
+    pub pool_block: usize,
+    /// Blocks in the payload pool shared by every history, reader queue and reassembly (each
+    /// costs `pool_block` + 4 B).
+    pub pool_blocks: usize,
+    /// Largest sample sent or reassembled, including its 4-byte encapsulation header.
+    pub max_sample: usize,
+    /// Partially received samples held per reader (each `max_sample / fragment_size / 8` B of
+    /// bitmap plus 80 B, and its sample's pool blocks while it is incomplete).
+    pub reassemblies: usize,
+    /// Pending application events (24 B each); beyond this, events are dropped and counted.
+    pub events: usize,
+    /// Bytes a writer may have sent to one reliable reader without acknowledgement before it
+    /// waits (flow control; the sample being sent always completes).
+    pub in_flight: usize,
+}
+
+impl Capacities {
+    /// A microcontroller: one writer, one reader, eight remote participants, a 16 KiB pool and
+    /// samples up to 4 KiB.
+    pub const MICRO: Capacities = Capacities {
+        participants: 8,
+        remote_endpoints: 16,
+        writers: 1,
+        readers: 1,
+        matches: 16,
+        history: 8,
+        reader_samples: 8,
+        pool_block: 128,
+        pool_blocks: 128,
+        max_sample: 4 << 10,
+        reassemblies: 1,
+        events: 16,
+        in_flight: 8 << 10,
+    };
+
+    /// A host in a large ROS 2 system: a thousand remote participants, twenty thousand remote
+    /// endpoints, a thousand local writers and readers, a 16 MiB pool (allocated zeroed, so the
+    /// operating system maps only the pages used) and samples up to 4 MiB. Tables start empty
+    /// and grow as they fill.
+    pub const HOST: Capacities = Capacities {
+        participants: 1000,
+        remote_endpoints: 20_000,
+        writers: 1000,
+        readers: 1000,
+        matches: 20_000,
+        history: 64,
+        reader_samples: 64,
+        pool_block: 1024,
+        pool_blocks: 16 << 10,
+        max_sample: 4 << 20,
+        reassemblies: 4,
+        events: 1024,
+        in_flight: 2 << 20,
+    };
+
+    /// Fragments of one sample a reader tracks, for a given fragment size.
+    pub(crate) const fn max_fragments(&self, fragment_size: usize) -> usize {
+        let f = if fragment_size == 0 { 1 } else { fragment_size };
+        self.max_sample.div_ceil(f)
+    }
+
+    /// Words of fragment bitmap per reassembly. Samples are split into fragments of at least
+    /// [`MIN_FRAGMENT`] bytes, or refused.
+    pub(crate) const fn fragment_words(&self) -> usize {
+        self.max_fragments(MIN_FRAGMENT).div_ceil(32)
+    }
+
+    /// Samples the builtin SEDP writers keep: one announcement per local endpoint, and room for
+    /// the withdrawals of deleted ones.
+    pub(crate) const fn sedp_history(&self, endpoints: usize) -> usize {
+        endpoints + 8
+    }
+
+    /// Sample slots of each builtin reader: SEDP and participant-message samples are consumed
+    /// as they arrive; the slots hold what arrives out of order.
+    pub(crate) const fn builtin_reader_samples(&self) -> usize {
+        let p = if self.participants < 8 {
+            8
+        } else {
+            self.participants
+        };
+        if p > MAX_SET_BITS as usize {
+            MAX_SET_BITS as usize
+        } else {
+            p
+        }
+    }
+
+    /// Checks the values are usable.
+    pub(crate) fn validate(&self) -> Result<(), CapacityError> {
+        let zero = [
+            (self.participants, "participants"),
+            (self.writers + self.readers, "writers + readers"),
+            (self.history, "history"),
+            (self.reader_samples, "reader_samples"),
+            (self.pool_block, "pool_block"),
+            (self.pool_blocks, "pool_blocks"),
+            (self.max_sample, "max_sample"),
+            (self.events, "events"),
+        ];
+        for (v, what) in zero {
+            if v == 0 {
+                return Err(CapacityError::Zero(what));
+            }
+        }
+        if self.pool_blocks >= u32::MAX as usize
+            || self.participants > MAX_INDEX
+            || self.remote_endpoints > MAX_INDEX
+            || self.matches > MAX_INDEX
+            || self.writers > MAX_LOCAL
+            || self.readers > MAX_LOCAL
+            || self.history > u16::MAX as usize
+            || self.reader_samples > u16::MAX as usize
+            || self.max_sample > u32::MAX as usize / 2
+        {
+            return Err(CapacityError::TooLarge);
+        }
+        Ok(())
+    }
+}
+
+impl Default for Capacities {
+    fn default() -> Self {
+        Capacities::HOST
+    }
+}
+
+/// Smallest DATA_FRAG fragment a reader accepts: bounds its fragment bitmaps.
+pub(crate) const MIN_FRAGMENT: usize = 512;
+/// Largest index of a participant, remote endpoint or match table.
+pub(crate) const MAX_INDEX: usize = 1 << 24;
+/// Largest number of local writers or readers (entity keys carry the slot in 16 bits).
+pub(crate) const MAX_LOCAL: usize = 0xfffe;
+
+/// Why a [`Capacities`] value or a caller's storage was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapacityError {
+    /// A capacity that must be at least 1 is 0.
+    Zero(&'static str),
+    /// A capacity beyond what the engine's indices can address.
+    TooLarge,
+    /// The caller's storage for this table is shorter than the capacities need.
+    Storage(&'static str),
+}
+
+impl core::fmt::Display for CapacityError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CapacityError::Zero(what) => write!(f, "capacity `{what}` must be at least 1"),
+            CapacityError::TooLarge => f.write_str("a capacity is beyond what the engine indexes"),
+            CapacityError::Storage(what) => {
+                write!(f, "storage `{what}` is too short for the capacities")
+            }
+        }
+    }
+}
+
+impl core::error::Error for CapacityError {}

@@ -1,0 +1,110 @@
+//! Remote participants' leases, and the participant table's policy when it is full.
+//!
+//! Any datagram from a participant refreshes its lease in O(1) (an index lookup); the lease
+//! timer is set lazily: when it fires, a participant heard from since is re-armed rather than
+//! dropped.
+//!
+//! When the table is full, a newcomer takes the slot of the participant that has been quiet
+//! longest among those with no endpoint matched to ours; a participant with matched endpoints
+//! is never evicted. When every participant has matches, the newcomer is refused with
+//! [`crate::Event::Refused`] and learnt from its next announcement once there is room.
+
+use crate::discovery::RemoteParticipant;
+use crate::engine::Engine;
+use crate::event::{Event, Table};
+use crate::map;
+use crate::time::{Instant, Span};
+use crate::timer::Timer;
+use crate::wire::{EntityId, Guid, GuidPrefix};
+
+impl<'a> Engine<'a> {
+    /// The slot of the participant with prefix `prefix`.
+    pub(crate) fn participant_slot(&self, prefix: GuidPrefix) -> Option<u32> {
+        self.participant_index.get(&map::prefix_key(&prefix))
+    }
+
+    pub(crate) fn participant(&self, prefix: GuidPrefix) -> Option<&RemoteParticipant> {
+        self.participants.get(self.participant_slot(prefix)?)
+    }
+
+    pub(crate) fn refresh_lease(&mut self, prefix: GuidPrefix, now: Instant) {
+        if let Some(i) = self.participant_slot(prefix) {
+            if let Some(p) = self.participants.get_mut(i) {
+                p.last_seen = now;
+            }
+        }
+    }
+
+    /// Sets the lease timer of slot `i` from its last sign of life.
+    pub(crate) fn arm_lease(&mut self, i: u32) {
+        if let Some(p) = self.participants.get(i) {
+            let at = p.last_seen + p.lease + Span::from_micros(1);
+            self.timers.set(Timer::Lease(i), at);
+        }
+    }
+
+    /// The lease timer of slot `i` fired.
+    pub(crate) fn check_lease(&mut self, now: Instant, i: u32) {
+        let Some(p) = self.participants.get(i).copied() else {
+            return;
+        };
+        if now.saturating_since(p.last_seen) > p.lease {
+            self.remove_participant(p.prefix);
+        } else {
+            self.arm_lease(i);
+        }
+    }
+
+    /// Stores a new participant, evicting by the policy above when the table is full.
+    pub(crate) fn insert_participant(
+        &mut self,
+        now: Instant,
+        p: RemoteParticipant,
+    ) -> Option<u32> {
+        if self.participants.is_full() {
+            let victim = self
+                .participants
+                .iter()
+                .filter(|(_, q)| q.matched == 0)
+                .min_by_key(|(_, q)| q.last_seen)
+                .map(|(_, q)| q.prefix);
+            match victim {
+                Some(v) => {
+                    self.remove_participant(v);
+                    self.emit(Event::Evicted {
+                        table: Table::Participants,
+                        guid: Guid::new(v, EntityId::PARTICIPANT),
+                    });
+                    self.stats.evicted += 1;
+                }
+                None => {
+                    self.refuse(Table::Participants, Guid::new(p.prefix, EntityId::PARTICIPANT));
+                    return None;
+                }
+            }
+        }
+        let _ = now;
+        let i = self.participants.insert(p).ok()?;
+        if !self.participant_index.insert(&map::prefix_key(&p.prefix), i) {
+            self.participants.remove(i);
+            self.refuse(Table::Participants, Guid::new(p.prefix, EntityId::PARTICIPANT));
+            return None;
+        }
+        self.arm_lease(i);
+        Some(i)
+    }
+
+    /// Counts a refusal and raises its event once until the table has room again.
+    pub(crate) fn refuse(&mut self, table: Table, guid: Guid) {
+        self.stats.dropped_table_full += 1;
+        let k = match table {
+            Table::Participants => 0,
+            Table::RemoteEndpoints => 1,
+            Table::Matches => 2,
+        };
+        if !self.refused_reported[k] {
+            self.refused_reported[k] = true;
+            self.emit(Event::Refused { table, guid });
+        }
+    }
+}

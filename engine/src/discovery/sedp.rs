@@ -1,0 +1,615 @@
+//! SEDP: announcing local endpoints, learning remote ones, and matching the two.
+//!
+//! Every match is a proxy in its local endpoint's table, an entry in the match index
+//! (local endpoint, remote GUID) -> proxy, and a link in its remote endpoint's chain of
+//! matches, so an incoming submessage reaches exactly the local endpoints matched with its
+//! sender.
+//!
+//! When the remote-endpoint table is full, an endpoint that matches a local one takes the slot
+//! of the oldest endpoint that matches nothing; an endpoint that matches nothing is refused.
+//! Either way the participant that lost one is marked, and once there is room (an endpoint
+//! gone, or a new local endpoint that may want what was refused) its SEDP writers are asked
+//! for their whole history again by an ACKNACK from sequence number 1.
+
+use crate::discovery::{check_match, EndpointInfo, MatchResult, RemoteEndpoint};
+use crate::engine::{Engine, SEDP_PUB, SEDP_SUB};
+use crate::event::{Endpoint, Event, ReaderHandle, Table, WriterHandle};
+use crate::limits::MAX_PARTITIONS;
+use crate::map;
+use crate::qos::{Durability, History, Reliability};
+use crate::schedule::{Local, Work};
+use crate::storage::NONE;
+use crate::time::Instant;
+use crate::wire::{
+    self, DataRepresentations, Duration, EndpointData, EntityId, Guid, Locator, LocatorList,
+    ProtocolVersion, StatusInfo, StringSeq, VendorId,
+};
+
+impl<'a> Engine<'a> {
+    pub(crate) fn process_builtin_samples(&mut self, now: Instant) {
+        for i in [SEDP_PUB, SEDP_SUB] {
+            while let Some(s) = self.builtin_readers[i].pop() {
+                let Some(data) = s.data else { continue };
+                let n = self.pool.read(&data, &mut self.scratch);
+                self.pool.free(data);
+                if s.status.disposed() || s.status.unregistered() {
+                    let guid = match s.key_hash {
+                        Some(k) => Some(Guid::from_bytes(k)),
+                        None => EndpointData::parse(&self.scratch[..n])
+                            .ok()
+                            .map(|d| d.endpoint_guid),
+                    };
+                    match guid {
+                        Some(g) if g.prefix == s.writer.prefix => self.remove_remote_endpoint(g),
+                        _ => self.stats.dropped_bad_discovery += 1,
+                    }
+                    continue;
+                }
+                let info = EndpointData::parse(&self.scratch[..n])
+                    .ok()
+                    .filter(|d| d.endpoint_guid.prefix == s.writer.prefix)
+                    .map(|d| EndpointInfo::from_data(&d, i == SEDP_PUB, self.cfg.prefer_tcp));
+                match info {
+                    Some(Ok(info)) => self.add_remote_endpoint(now, info),
+                    Some(Err(_)) => self.stats.dropped_table_full += 1,
+                    None => self.stats.dropped_bad_discovery += 1,
+                }
+            }
+        }
+        // Participant messages only matter as traffic (the lease is refreshed on receipt).
+        while let Some(s) = self.builtin_readers[crate::engine::PMD].pop() {
+            if let Some(d) = s.data {
+                self.pool.free(d);
+            }
+        }
+        if self.resync_wanted {
+            self.resync_wanted = false;
+            self.resync_incomplete(now);
+        }
+    }
+
+    fn remote_locator(&self, info: &EndpointInfo) -> Option<Locator> {
+        info.locator.or_else(|| {
+            self.participant(info.guid.prefix)
+                .and_then(|p| p.default_unicast)
+        })
+    }
+
+    /// Whether some local endpoint would match (or report incompatible QoS with) `info`.
+    fn relevant(&self, info: &EndpointInfo) -> bool {
+        if info.is_writer {
+            self.readers
+                .iter()
+                .any(|(_, lr)| check_match(info, &lr.info) != MatchResult::Unrelated)
+        } else {
+            self.writers
+                .iter()
+                .any(|(_, lw)| check_match(&lw.info, info) != MatchResult::Unrelated)
+        }
+    }
+
+    fn mark_incomplete(&mut self, prefix: wire::GuidPrefix) {
+        if let Some(i) = self.participant_slot(prefix) {
+            if let Some(p) = self.participants.get_mut(i) {
+                if !p.sedp_incomplete {
+                    p.sedp_incomplete = true;
+                    self.incomplete += 1;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn add_remote_endpoint(&mut self, now: Instant, info: EndpointInfo) {
+        let Some(owner) = self.participant_slot(info.guid.prefix) else {
+            self.stats.dropped_unknown_endpoint += 1;
+            return;
+        };
+        let ri = match self.remote_index.get(&map::guid_key(&info.guid)) {
+            Some(ri) => {
+                // An update: take the new locator; QoS changes take effect on re-match.
+                if let Some(r) = self.remote.get_mut(ri) {
+                    r.info = info;
+                }
+                ri
+            }
+            None => {
+                if self.remote.is_full() {
+                    if !self.relevant(&info) || !self.evict_unmatched_endpoint() {
+                        self.mark_incomplete(info.guid.prefix);
+                        self.refuse(Table::RemoteEndpoints, info.guid);
+                        return;
+                    }
+                }
+                let Ok(ri) = self.remote.insert(RemoteEndpoint::new(info)) else {
+                    self.refuse(Table::RemoteEndpoints, info.guid);
+                    return;
+                };
+                if !self.remote_index.insert(&map::guid_key(&info.guid), ri) {
+                    self.remote.remove(ri);
+                    self.mark_incomplete(info.guid.prefix);
+                    self.refuse(Table::RemoteEndpoints, info.guid);
+                    return;
+                }
+                self.link_unmatched(ri);
+                ri
+            }
+        };
+        let _ = owner;
+        if self.remote_locator(&info).is_none() {
+            self.stats.dropped_bad_discovery += 1;
+            return;
+        }
+        if info.is_writer {
+            let n = self.readers.high_water() as u32;
+            for slot in 0..n {
+                self.match_pair(now, Local::Reader(slot), ri);
+            }
+        } else {
+            let n = self.writers.high_water() as u32;
+            for slot in 0..n {
+                self.match_pair(now, Local::Writer(slot), ri);
+            }
+        }
+    }
+
+    /// Forgets the oldest remote endpoint that matches nothing; false when there is none.
+    fn evict_unmatched_endpoint(&mut self) -> bool {
+        let ri = self.unmatched.0;
+        let Some(guid) = self.remote.get(ri).map(|r| r.info.guid) else {
+            return false;
+        };
+        self.mark_incomplete(guid.prefix);
+        self.remove_remote_endpoint(guid);
+        self.stats.evicted += 1;
+        self.emit(Event::Evicted {
+            table: Table::RemoteEndpoints,
+            guid,
+        });
+        true
+    }
+
+    fn link_unmatched(&mut self, ri: u32) {
+        let tail = self.unmatched.1;
+        if let Some(r) = self.remote.get_mut(ri) {
+            r.prev_unmatched = tail;
+            r.next_unmatched = NONE;
+        }
+        match self.remote.get_mut(tail) {
+            Some(t) => t.next_unmatched = ri,
+            None => self.unmatched.0 = ri,
+        }
+        self.unmatched.1 = ri;
+    }
+
+    fn unlink_unmatched(&mut self, ri: u32) {
+        let Some((prev, next)) = self
+            .remote
+            .get(ri)
+            .map(|r| (r.prev_unmatched, r.next_unmatched))
+        else {
+            return;
+        };
+        match self.remote.get_mut(prev) {
+            Some(p) => p.next_unmatched = next,
+            None => self.unmatched.0 = next,
+        }
+        match self.remote.get_mut(next) {
+            Some(n) => n.prev_unmatched = prev,
+            None => self.unmatched.1 = prev,
+        }
+        if let Some(r) = self.remote.get_mut(ri) {
+            r.prev_unmatched = NONE;
+            r.next_unmatched = NONE;
+        }
+    }
+
+    fn local_endpoint_info(&self, local: Local) -> Option<EndpointInfo> {
+        match local {
+            Local::Writer(i) => self.writers.get(i).map(|lw| lw.info),
+            Local::Reader(i) => self.readers.get(i).map(|lr| lr.info),
+            _ => None,
+        }
+    }
+
+    fn handle_of(&self, local: Local) -> Option<Endpoint> {
+        match local {
+            Local::Writer(i) => self.writers.get(i).map(|lw| Endpoint::Writer(WriterHandle(lw.key))),
+            Local::Reader(i) => self.readers.get(i).map(|lr| Endpoint::Reader(ReaderHandle(lr.key))),
+            _ => None,
+        }
+    }
+
+    /// Matches local endpoint `local` with remote endpoint `ri` if they fit (or re-points an
+    /// existing match at the remote's current locator).
+    fn match_pair(&mut self, now: Instant, local: Local, ri: u32) {
+        let Some(mine) = self.local_endpoint_info(local) else {
+            return;
+        };
+        let Some(remote) = self.remote.get(ri).map(|r| r.info) else {
+            return;
+        };
+        if mine.is_writer == remote.is_writer {
+            return;
+        }
+        let Some(loc) = self.remote_locator(&remote) else {
+            return;
+        };
+        let key = map::match_key(local.key(), &remote.guid);
+        if let Some(pi) = self.match_index.get(&key) {
+            // Already matched: an update may have moved it.
+            match local {
+                Local::Writer(_) => {
+                    if let Some(p) = self.writer_at(local).and_then(|w| w.proxy_mut(pi)) {
+                        p.locator = loc;
+                    }
+                }
+                _ => {
+                    if let Some(p) = self.reader_at(local).and_then(|r| r.proxy_mut(pi)) {
+                        p.locator = loc;
+                    }
+                }
+            }
+            return;
+        }
+        let result = if mine.is_writer {
+            check_match(&mine, &remote)
+        } else {
+            check_match(&remote, &mine)
+        };
+        let Some(handle) = self.handle_of(local) else {
+            return;
+        };
+        match result {
+            MatchResult::Unrelated => {}
+            MatchResult::Incompatible(policy) => self.emit(Event::IncompatibleQos {
+                local: handle,
+                remote: remote.guid,
+                policy,
+            }),
+            MatchResult::Match => {
+                if self.user_matches >= self.caps.matches {
+                    self.mark_incomplete(remote.guid.prefix);
+                    self.refuse(Table::Matches, remote.guid);
+                    return;
+                }
+                let reliable = remote.reliability == Reliability::Reliable;
+                let first = self.remote.get(ri).map_or(u64::MAX, |r| r.first_match);
+                let pi = match local {
+                    Local::Writer(_) => self.writer_at(local).and_then(|w| {
+                        let pi = w.add_proxy(now, remote.guid, loc, reliable, remote.durability)?;
+                        if let Some(p) = w.proxy_mut(pi) {
+                            p.next_of_remote = first;
+                        }
+                        Some(pi)
+                    }),
+                    _ => self.reader_at(local).and_then(|r| {
+                        let pi = r.add_proxy(now, remote.guid, loc, reliable)?;
+                        if let Some(p) = r.proxy_mut(pi) {
+                            p.next_of_remote = first;
+                        }
+                        Some(pi)
+                    }),
+                };
+                let Some(pi) = pi else {
+                    self.mark_incomplete(remote.guid.prefix);
+                    self.refuse(Table::Matches, remote.guid);
+                    return;
+                };
+                if !self.match_index.insert(&key, pi) {
+                    self.drop_proxy(local, pi);
+                    self.mark_incomplete(remote.guid.prefix);
+                    self.refuse(Table::Matches, remote.guid);
+                    return;
+                }
+                let was_unmatched = self.remote.get(ri).is_some_and(|r| r.matched == 0);
+                if was_unmatched {
+                    self.unlink_unmatched(ri);
+                }
+                if let Some(r) = self.remote.get_mut(ri) {
+                    r.first_match = Work { local, index: pi }.pack();
+                    r.matched += 1;
+                }
+                if let Some(p) = self
+                    .participant_slot(remote.guid.prefix)
+                    .and_then(|i| self.participants.get_mut(i))
+                {
+                    p.matched += 1;
+                }
+                self.user_matches += 1;
+                self.reserve_work();
+                self.queue(Work { local, index: pi });
+                match local {
+                    Local::Writer(_) => self.sync_writer_timer(local),
+                    _ => self.arm_reader_timer(local, now + crate::reader::PREEMPTIVE_PERIOD),
+                }
+                self.emit(Event::Matched {
+                    local: handle,
+                    remote: remote.guid,
+                });
+            }
+        }
+    }
+
+    fn drop_proxy(&mut self, local: Local, pi: u32) {
+        match local {
+            Local::Writer(_) => {
+                if let Some(w) = self.writer_at(local) {
+                    w.remove_proxy(pi);
+                }
+            }
+            _ => {
+                let pool = &mut self.pool;
+                let r = match local {
+                    Local::Reader(i) => self.readers.get_mut(i).map(|lr| &mut lr.reader),
+                    _ => None,
+                };
+                if let Some(r) = r {
+                    r.remove_proxy(pi, pool);
+                }
+            }
+        }
+    }
+
+    /// Ends the match of `local`'s proxy `pi` with remote endpoint `ri` (the chain link is
+    /// removed by the caller or here when `unlink`).
+    fn end_match(&mut self, local: Local, pi: u32, ri: u32, unlink: bool) {
+        let next = match local {
+            Local::Writer(_) => self.writer_at(local).and_then(|w| w.proxy(pi)).map(|p| (p.guid, p.next_of_remote)),
+            _ => self.reader_at(local).and_then(|r| r.proxy(pi)).map(|p| (p.guid, p.next_of_remote)),
+        };
+        let Some((guid, next)) = next else { return };
+        if unlink {
+            let me = Work { local, index: pi }.pack();
+            let mut at = self.remote.get(ri).map_or(u64::MAX, |r| r.first_match);
+            if at == me {
+                if let Some(r) = self.remote.get_mut(ri) {
+                    r.first_match = next;
+                }
+            } else {
+                while let Some(w) = Work::unpack(at) {
+                    let after = self.next_of(w);
+                    if after == me {
+                        self.set_next_of(w, next);
+                        break;
+                    }
+                    at = after;
+                }
+            }
+        }
+        self.drop_proxy(local, pi);
+        self.match_index.remove(&map::match_key(local.key(), &guid));
+        self.user_matches = self.user_matches.saturating_sub(1);
+        self.refused_reported[2] = false;
+        let now_unmatched = match self.remote.get_mut(ri) {
+            Some(r) => {
+                r.matched = r.matched.saturating_sub(1);
+                r.matched == 0
+            }
+            None => false,
+        };
+        if now_unmatched && unlink {
+            self.link_unmatched(ri);
+        }
+        if let Some(p) = self
+            .participant_slot(guid.prefix)
+            .and_then(|i| self.participants.get_mut(i))
+        {
+            p.matched = p.matched.saturating_sub(1);
+        }
+        if let Some(handle) = self.handle_of(local) {
+            self.emit(Event::Unmatched {
+                local: handle,
+                remote: guid,
+            });
+        }
+        // A lagging reader gone may leave everything acknowledged.
+        if let Local::Writer(i) = local {
+            let fire = self
+                .writers
+                .get_mut(i)
+                .and_then(|lw| (lw.writer.reliable && lw.writer.take_all_acknowledged()).then_some(lw.key));
+            if let Some(key) = fire {
+                self.emit(Event::AllAcknowledged(WriterHandle(key)));
+            }
+        }
+    }
+
+    fn next_of(&mut self, w: Work) -> u64 {
+        match w.local {
+            Local::Writer(_) => self.writer_at(w.local).and_then(|x| x.proxy(w.index)).map_or(u64::MAX, |p| p.next_of_remote),
+            _ => self.reader_at(w.local).and_then(|x| x.proxy(w.index)).map_or(u64::MAX, |p| p.next_of_remote),
+        }
+    }
+
+    fn set_next_of(&mut self, w: Work, next: u64) {
+        match w.local {
+            Local::Writer(_) => {
+                if let Some(p) = self.writer_at(w.local).and_then(|x| x.proxy_mut(w.index)) {
+                    p.next_of_remote = next;
+                }
+            }
+            _ => {
+                if let Some(p) = self.reader_at(w.local).and_then(|x| x.proxy_mut(w.index)) {
+                    p.next_of_remote = next;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn remove_remote_endpoint(&mut self, guid: Guid) {
+        let Some(ri) = self.remote_index.get(&map::guid_key(&guid)) else {
+            return;
+        };
+        let mut at = self.remote.get(ri).map_or(u64::MAX, |r| r.first_match);
+        while let Some(w) = Work::unpack(at) {
+            at = self.next_of(w);
+            self.end_match(w.local, w.index, ri, false);
+        }
+        let matched = self.remote.get(ri).is_some_and(|r| r.matched > 0);
+        if !matched {
+            self.unlink_unmatched(ri);
+        }
+        self.remote.remove(ri);
+        self.remote_index.remove(&map::guid_key(&guid));
+        self.refused_reported[1] = false;
+        if self.incomplete > 0 {
+            self.resync_wanted = true;
+        }
+    }
+
+    /// Ends every match of a local endpoint being deleted.
+    pub(crate) fn unmatch_local(&mut self, local: Local) {
+        let n = match local {
+            Local::Writer(_) => self.writer_at(local).map_or(0, |w| w.proxies.high_water()),
+            _ => self.reader_at(local).map_or(0, |r| r.proxies.high_water()),
+        };
+        for pi in 0..n as u32 {
+            let guid = match local {
+                Local::Writer(_) => self.writer_at(local).and_then(|w| w.proxy(pi)).map(|p| p.guid),
+                _ => self.reader_at(local).and_then(|r| r.proxy(pi)).map(|p| p.guid),
+            };
+            let Some(guid) = guid else { continue };
+            match self.remote_index.get(&map::guid_key(&guid)) {
+                Some(ri) => self.end_match(local, pi, ri, true),
+                None => self.drop_proxy(local, pi),
+            }
+        }
+    }
+
+    /// Asks the SEDP writers of every participant that lost endpoints to a full table for
+    /// their whole history again.
+    pub(crate) fn resync_incomplete(&mut self, now: Instant) {
+        if self.incomplete == 0 || self.remote.is_full() {
+            return;
+        }
+        let n = self.participants.high_water() as u32;
+        for i in 0..n {
+            let Some(p) = self.participants.get_mut(i) else {
+                continue;
+            };
+            if !p.sedp_incomplete {
+                continue;
+            }
+            p.sedp_incomplete = false;
+            self.incomplete = self.incomplete.saturating_sub(1);
+            let br = p.br;
+            for k in [SEDP_PUB, SEDP_SUB] {
+                if br[k] == NONE {
+                    continue;
+                }
+                if let Some(proxy) = self.builtin_readers[k].proxy_mut(br[k]) {
+                    proxy.next = 1;
+                    proxy.ack_owed = true;
+                }
+                self.queue(Work {
+                    local: Local::BuiltinReader(k as u32),
+                    index: br[k],
+                });
+            }
+        }
+        let _ = now;
+        self.stats.sedp_resyncs += 1;
+    }
+
+    /// Publishes (or with `dispose`, withdraws) a local endpoint in SEDP.
+    pub(crate) fn announce_endpoint(&mut self, info: &EndpointInfo, history: History, dispose: bool) {
+        let which = if info.is_writer { SEDP_PUB } else { SEDP_SUB };
+        let key = info.guid.to_bytes();
+        self.builtin_writers[which].remove_instance(&key, &mut self.pool);
+        let mut buf = [0u8; 1024];
+        let (len, status) = if dispose {
+            (
+                0,
+                StatusInfo(StatusInfo::DISPOSED | StatusInfo::UNREGISTERED),
+            )
+        } else {
+            let mut parts = [""; MAX_PARTITIONS];
+            let mut np = 0;
+            for (slot, p) in parts.iter_mut().zip(info.partitions.iter()) {
+                *slot = p;
+                np += 1;
+            }
+            let reps: &[i16] = if info.is_writer {
+                &[DataRepresentations::XCDR1]
+            } else {
+                &[DataRepresentations::XCDR1, DataRepresentations::XCDR2]
+            };
+            let mut d = EndpointData::new(info.guid, info.topic.as_str(), info.type_name.as_str());
+            d.participant_guid = Some(Guid::new(self.cfg.guid_prefix, EntityId::PARTICIPANT));
+            d.protocol_version = Some(ProtocolVersion::V2_3);
+            d.vendor_id = Some(VendorId::POLLEN);
+            d.reliability = Some(wire::Reliability {
+                kind: match info.reliability {
+                    Reliability::Reliable => wire::ReliabilityKind::Reliable,
+                    Reliability::BestEffort => wire::ReliabilityKind::BestEffort,
+                },
+                max_blocking_time: Duration::from_micros(100_000),
+            });
+            d.durability = Some(match info.durability {
+                Durability::Volatile => wire::Durability::Volatile,
+                Durability::TransientLocal => wire::Durability::TransientLocal,
+            });
+            d.history = Some(match history {
+                History::KeepLast(n) => wire::History {
+                    keep_all: false,
+                    depth: n as i32,
+                },
+                History::KeepAll => wire::History {
+                    keep_all: true,
+                    depth: 1,
+                },
+            });
+            if info.deadline_us != u64::MAX {
+                d.deadline = Some(Duration::from_micros(info.deadline_us));
+            }
+            if info.liveliness_us != u64::MAX {
+                d.liveliness = Some(wire::Liveliness {
+                    kind: wire::LivelinessKind::Automatic,
+                    lease_duration: Duration::from_micros(info.liveliness_us),
+                });
+            }
+            if np > 0 {
+                d.partition = Some(StringSeq::List(&parts[..np]));
+            }
+            d.data_representation = Some(DataRepresentations::new(reps));
+            d.unicast_locators = LocatorList::from_iter(
+                Some(self.user_locator())
+                    .into_iter()
+                    .chain(self.tcp_locator()),
+            );
+            match d.emit(&mut buf) {
+                Ok(n) => (n, StatusInfo(0)),
+                Err(_) => return,
+            }
+        };
+        let now = self.now;
+        let w = &mut self.builtin_writers[which];
+        if w.add(now, &mut self.pool, &[&buf[..len]], None, Some(key), status)
+            .is_err()
+        {
+            self.stats.dropped_no_space += 1;
+        }
+        self.queue_all_proxies(Local::BuiltinWriter(which as u32));
+        self.sync_writer_timer(Local::BuiltinWriter(which as u32));
+    }
+
+    /// Announces the new local endpoint in SEDP and matches it with the remote endpoints of the
+    /// other direction already known.
+    pub(crate) fn publish_and_match(
+        &mut self,
+        now: Instant,
+        local: Local,
+        info: &EndpointInfo,
+        h: History,
+    ) {
+        self.announce_endpoint(info, h, false);
+        let n = self.remote.high_water() as u32;
+        for ri in 0..n {
+            if self.remote.get(ri).is_some_and(|r| r.info.is_writer != info.is_writer) {
+                self.match_pair(now, local, ri);
+            }
+        }
+        // What a full table refused may matter now.
+        self.resync_incomplete(now);
+    }
+}

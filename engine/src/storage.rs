@@ -1,0 +1,391 @@
+//! Where the engine's tables live: caller-provided slices (no `alloc`) or heap vectors that grow
+//! up to a maximum (with `alloc`), behind one slab type.
+//!
+//! A [`Slab`] hands out stable `u32` indices; freed entries go on a free list and are reused
+//! first, and iteration only ever visits the entries used so far (the high-water mark), never
+//! the whole capacity.
+
+#[cfg(feature = "alloc")]
+use alloc::vec::Vec;
+use core::ops::{Deref, DerefMut};
+
+/// No index.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// A run of `T`: borrowed from the caller, or owned.
+pub(crate) enum Slots<'a, T> {
+    Borrowed(&'a mut [T]),
+    #[cfg(feature = "alloc")]
+    Owned(Vec<T>),
+}
+
+impl<T> Slots<'_, T> {
+    /// An empty run.
+    pub(crate) fn empty() -> Self {
+        Slots::Borrowed(&mut [])
+    }
+
+    /// Whether more can be pushed (owned runs grow; borrowed ones are fixed).
+    fn can_grow(&self) -> bool {
+        match self {
+            Slots::Borrowed(_) => false,
+            #[cfg(feature = "alloc")]
+            Slots::Owned(_) => true,
+        }
+    }
+
+    fn push(&mut self, _v: T) {
+        match self {
+            Slots::Borrowed(_) => {}
+            #[cfg(feature = "alloc")]
+            Slots::Owned(v) => v.push(_v),
+        }
+    }
+}
+
+impl<T> Deref for Slots<'_, T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        match self {
+            Slots::Borrowed(s) => s,
+            #[cfg(feature = "alloc")]
+            Slots::Owned(v) => v,
+        }
+    }
+}
+
+impl<T> DerefMut for Slots<'_, T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        match self {
+            Slots::Borrowed(s) => s,
+            #[cfg(feature = "alloc")]
+            Slots::Owned(v) => v,
+        }
+    }
+}
+
+/// A source of runs for per-endpoint tables: the rest of a caller's slice, or the heap.
+pub(crate) enum Arena<'a, T> {
+    Borrowed(&'a mut [T]),
+    #[cfg(feature = "alloc")]
+    Heap,
+}
+
+impl<'a, T> Arena<'a, T> {
+    /// A run of `n` entries made by `fill`: carved off the caller's slice (which must hold
+    /// them; already-filled entries are reset with `fill`), or a new vector (empty, growing up
+    /// to `n` as the table fills).
+    pub(crate) fn carve(&mut self, n: usize, fill: impl Fn() -> T) -> Option<Slots<'a, T>> {
+        match self {
+            Arena::Borrowed(rest) => {
+                if rest.len() < n {
+                    return None;
+                }
+                let all = core::mem::take(rest);
+                let (mine, left) = all.split_at_mut(n);
+                *rest = left;
+                for s in mine.iter_mut() {
+                    *s = fill();
+                }
+                Some(Slots::Borrowed(mine))
+            }
+            #[cfg(feature = "alloc")]
+            Arena::Heap => Some(Slots::Owned(Vec::new())),
+        }
+    }
+
+    /// Entries still available to carve (`usize::MAX` on the heap).
+    pub(crate) fn available(&self) -> usize {
+        match self {
+            Arena::Borrowed(rest) => rest.len(),
+            #[cfg(feature = "alloc")]
+            Arena::Heap => usize::MAX,
+        }
+    }
+}
+
+/// One entry of a slab.
+#[derive(Debug)]
+pub(crate) enum Entry<T> {
+    Vacant(u32),
+    Occupied(T),
+}
+
+/// A slab entry type: public newtypes around [`Entry`] so that a caller without `alloc` can
+/// provide runs of them.
+pub(crate) trait Slot {
+    type T;
+    fn wrap(e: Entry<Self::T>) -> Self;
+    fn entry(&self) -> &Entry<Self::T>;
+    fn entry_mut(&mut self) -> &mut Entry<Self::T>;
+}
+
+impl<T> Slot for Entry<T> {
+    type T = T;
+    fn wrap(e: Entry<T>) -> Self {
+        e
+    }
+    fn entry(&self) -> &Entry<T> {
+        self
+    }
+    fn entry_mut(&mut self) -> &mut Entry<T> {
+        self
+    }
+}
+
+/// Declares a public slot type for caller-provided storage.
+macro_rules! slot_type {
+    ($(#[$doc:meta])* $name:ident, $inner:ty) => {
+        $(#[$doc])*
+        pub struct $name(pub(crate) $crate::storage::Entry<$inner>);
+
+        impl $name {
+            /// An unused slot.
+            pub const EMPTY: $name = $name($crate::storage::Entry::Vacant($crate::storage::NONE));
+        }
+
+        impl $crate::storage::Slot for $name {
+            type T = $inner;
+            fn wrap(e: $crate::storage::Entry<$inner>) -> Self {
+                $name(e)
+            }
+            fn entry(&self) -> &$crate::storage::Entry<$inner> {
+                &self.0
+            }
+            fn entry_mut(&mut self) -> &mut $crate::storage::Entry<$inner> {
+                &mut self.0
+            }
+        }
+
+        impl core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(match self.0 {
+                    $crate::storage::Entry::Vacant(_) => "vacant",
+                    $crate::storage::Entry::Occupied(_) => "occupied",
+                })
+            }
+        }
+    };
+}
+pub(crate) use slot_type;
+
+/// A table with stable indices, a free list and a maximum.
+pub(crate) struct Slab<'a, S: Slot> {
+    slots: Slots<'a, S>,
+    max: usize,
+    used: usize,
+    free: u32,
+    count: usize,
+}
+
+impl<'a, S: Slot> Slab<'a, S> {
+    /// A slab over `slots`, holding at most `max` entries (a borrowed run also holds at most
+    /// its length). Entries already in a borrowed run are discarded.
+    pub(crate) fn new(mut slots: Slots<'a, S>, max: usize) -> Self {
+        let max = if slots.can_grow() {
+            max
+        } else {
+            for s in slots.iter_mut() {
+                *s = S::wrap(Entry::Vacant(NONE));
+            }
+            max.min(slots.len())
+        };
+        Slab {
+            slots,
+            max,
+            used: 0,
+            free: NONE,
+            count: 0,
+        }
+    }
+
+    /// An empty slab that holds nothing.
+    pub(crate) fn none() -> Self {
+        Slab::new(Slots::empty(), 0)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.max
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.count >= self.max
+    }
+
+    /// Where the next insert will go, if there is room.
+    pub(crate) fn next_index(&self) -> Option<u32> {
+        if self.free != NONE {
+            Some(self.free)
+        } else if self.used < self.max {
+            Some(self.used as u32)
+        } else {
+            None
+        }
+    }
+
+    /// Stores `v`; gives it back when the slab is full.
+    pub(crate) fn insert(&mut self, v: S::T) -> Result<u32, S::T> {
+        if self.free != NONE {
+            let i = self.free;
+            let next = match self.slots[i as usize].entry() {
+                Entry::Vacant(n) => *n,
+                Entry::Occupied(_) => NONE,
+            };
+            self.free = next;
+            *self.slots[i as usize].entry_mut() = Entry::Occupied(v);
+            self.count += 1;
+            return Ok(i);
+        }
+        if self.used >= self.max {
+            return Err(v);
+        }
+        let i = self.used;
+        if i < self.slots.len() {
+            *self.slots[i].entry_mut() = Entry::Occupied(v);
+        } else {
+            self.slots.push(S::wrap(Entry::Occupied(v)));
+        }
+        self.used += 1;
+        self.count += 1;
+        Ok(i as u32)
+    }
+
+    pub(crate) fn remove(&mut self, i: u32) -> Option<S::T> {
+        if i as usize >= self.used {
+            return None;
+        }
+        let slot = self.slots.get_mut(i as usize)?.entry_mut();
+        if matches!(slot, Entry::Vacant(_)) {
+            return None;
+        }
+        let old = core::mem::replace(slot, Entry::Vacant(self.free));
+        self.free = i;
+        self.count -= 1;
+        match old {
+            Entry::Occupied(v) => Some(v),
+            Entry::Vacant(_) => None,
+        }
+    }
+
+    pub(crate) fn get(&self, i: u32) -> Option<&S::T> {
+        match self.slots.get(i as usize).map(|s| s.entry()) {
+            Some(Entry::Occupied(v)) if (i as usize) < self.used => Some(v),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn get_mut(&mut self, i: u32) -> Option<&mut S::T> {
+        let used = self.used;
+        match self.slots.get_mut(i as usize).map(|s| s.entry_mut()) {
+            Some(Entry::Occupied(v)) if (i as usize) < used => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Every entry with its index, in index order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &S::T)> + '_ {
+        self.slots[..self.used]
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match e.entry() {
+                Entry::Occupied(v) => Some((i as u32, v)),
+                Entry::Vacant(_) => None,
+            })
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (u32, &mut S::T)> + '_ {
+        let used = self.used;
+        self.slots[..used]
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, e)| match e.entry_mut() {
+                Entry::Occupied(v) => Some((i as u32, v)),
+                Entry::Vacant(_) => None,
+            })
+    }
+
+    /// One past the highest index used so far.
+    pub(crate) fn high_water(&self) -> usize {
+        self.used
+    }
+
+    /// Removes everything, handing each entry to `f`.
+    pub(crate) fn clear_with(&mut self, mut f: impl FnMut(S::T)) {
+        for s in self.slots[..self.used].iter_mut() {
+            if let Entry::Occupied(v) = core::mem::replace(s.entry_mut(), Entry::Vacant(NONE)) {
+                f(v);
+            }
+        }
+        self.used = 0;
+        self.free = NONE;
+        self.count = 0;
+    }
+
+    /// Removes everything.
+    pub(crate) fn clear(&mut self) {
+        for s in self.slots[..self.used].iter_mut() {
+            *s = S::wrap(Entry::Vacant(NONE));
+        }
+        self.used = 0;
+        self.free = NONE;
+        self.count = 0;
+    }
+}
+
+/// Fills a borrowed run with `v`, or makes an owned run of `n` copies.
+pub(crate) fn filled<'a, T: Clone>(run: Option<&'a mut [T]>, n: usize, v: T) -> Slots<'a, T> {
+    match run {
+        Some(s) => {
+            for x in s.iter_mut() {
+                *x = v.clone();
+            }
+            Slots::Borrowed(s)
+        }
+        #[cfg(feature = "alloc")]
+        None => Slots::Owned(alloc::vec![v; n]),
+        #[cfg(not(feature = "alloc"))]
+        None => {
+            let _ = (n, v);
+            Slots::empty()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slab_reuses_and_bounds() {
+        let mut store = [const { Entry::Vacant(NONE) }; 3];
+        let mut s: Slab<'_, Entry<u32>> = Slab::new(Slots::Borrowed(&mut store), 10);
+        assert_eq!(s.capacity(), 3);
+        let a = s.insert(1).unwrap();
+        let b = s.insert(2).unwrap();
+        let c = s.insert(3).unwrap();
+        assert_eq!(s.insert(4), Err(4));
+        assert_eq!(s.remove(b), Some(2));
+        assert_eq!(s.remove(b), None);
+        assert_eq!(s.next_index(), Some(b));
+        assert_eq!(s.insert(5), Ok(b));
+        assert_eq!(s.iter().map(|(_, v)| *v).sum::<u32>(), 9);
+        assert_eq!((a, c), (0, 2));
+        s.clear();
+        assert_eq!(s.len(), 0);
+        assert_eq!(s.insert(7), Ok(0));
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn owned_slab_grows_to_its_maximum() {
+        let mut s: Slab<'_, Entry<u8>> = Slab::new(Slots::Owned(Vec::new()), 2);
+        assert!(s.insert(1).is_ok());
+        assert!(s.insert(2).is_ok());
+        assert_eq!(s.insert(3), Err(3));
+        assert!(s.is_full());
+    }
+}
