@@ -29,8 +29,8 @@ use std::time::Duration;
 const STEP_US: u64 = 100;
 
 struct Pair {
-    a: Box<Engine>,
-    b: Box<Engine>,
+    a: Box<Engine<'static>>,
+    b: Box<Engine<'static>>,
     w: WriterHandle,
     r: ReaderHandle,
     now: Instant,
@@ -38,7 +38,7 @@ struct Pair {
     out: Vec<u8>,
 }
 
-fn engine(n: u8) -> Box<Engine> {
+fn engine(n: u8) -> Box<Engine<'static>> {
     let mut c = Config::new(GuidPrefix([n; 12]));
     c.unicast_address = [10, 0, 0, n];
     Box::new(Engine::new(c, Instant(0)).expect("valid config"))

@@ -6,9 +6,7 @@
 
 use crate::capacity::{Capacities, CapacityError};
 use crate::config::{ports, Config, ConfigError};
-use crate::discovery::{
-    EndpointInfo, Name, ParticipantSlot, Partitions, RemoteEndpointSlot,
-};
+use crate::discovery::{EndpointInfo, Name, ParticipantSlot, Partitions, RemoteEndpointSlot};
 use crate::event::{Event, EventQueue, EventSlot, ReaderHandle, WriterHandle};
 use crate::limits::*;
 use crate::map::{self, IndexMap, MapSlot};
@@ -362,7 +360,9 @@ pub struct StorageSizes {
 }
 
 /// Builtin reader reassembly: one partial discovery sample each.
-const BUILTIN_FRAG_WORDS: usize = MAX_DISCOVERY_DATA.div_ceil(crate::capacity::MIN_FRAGMENT).div_ceil(32);
+const BUILTIN_FRAG_WORDS: usize = MAX_DISCOVERY_DATA
+    .div_ceil(crate::capacity::MIN_FRAGMENT)
+    .div_ceil(32);
 
 impl StorageSizes {
     /// The runs an engine with capacities `c` needs.
@@ -388,7 +388,10 @@ impl StorageSizes {
             readers: c.readers,
             reader_proxies: 3 * p + c.writers * share,
             writer_proxies: 3 * p + c.readers * share,
-            history: c.sedp_history(c.writers) + c.sedp_history(c.readers) + 1 + c.writers * c.history,
+            history: c.sedp_history(c.writers)
+                + c.sedp_history(c.readers)
+                + 1
+                + c.writers * c.history,
             samples: 3 * c.builtin_reader_samples() + c.readers * c.reader_samples,
             reassemblies: 3 + c.readers * c.reassemblies,
             fragment_bits: 3 * BUILTIN_FRAG_WORDS + c.readers * c.reassemblies * c.fragment_words(),
@@ -487,23 +490,51 @@ impl<'a> Engine<'a> {
     ) -> Result<Engine<'a>, ConfigError> {
         let need = StorageSizes::of(&cfg.capacities);
         let have = [
-            (storage.participants.len(), need.participants, "participants"),
-            (storage.remote_endpoints.len(), need.remote_endpoints, "remote_endpoints"),
+            (
+                storage.participants.len(),
+                need.participants,
+                "participants",
+            ),
+            (
+                storage.remote_endpoints.len(),
+                need.remote_endpoints,
+                "remote_endpoints",
+            ),
             (storage.writers.len(), need.writers, "writers"),
             (storage.readers.len(), need.readers, "readers"),
-            (storage.reader_proxies.len(), need.reader_proxies, "reader_proxies"),
-            (storage.writer_proxies.len(), need.writer_proxies, "writer_proxies"),
+            (
+                storage.reader_proxies.len(),
+                need.reader_proxies,
+                "reader_proxies",
+            ),
+            (
+                storage.writer_proxies.len(),
+                need.writer_proxies,
+                "writer_proxies",
+            ),
             (storage.history.len(), need.history, "history"),
             (storage.samples.len(), need.samples, "samples"),
-            (storage.reassemblies.len(), need.reassemblies, "reassemblies"),
-            (storage.fragment_bits.len(), need.fragment_bits, "fragment_bits"),
+            (
+                storage.reassemblies.len(),
+                need.reassemblies,
+                "reassemblies",
+            ),
+            (
+                storage.fragment_bits.len(),
+                need.fragment_bits,
+                "fragment_bits",
+            ),
             (storage.pool.len(), need.pool, "pool"),
             (storage.pool_links.len(), need.pool_links, "pool_links"),
             (storage.events.len(), need.events, "events"),
             (storage.index.len(), need.index, "index"),
             (storage.work.len(), need.work, "work"),
             (storage.timers.len(), need.timers, "timers"),
-            (storage.timer_positions.len(), need.timers, "timer_positions"),
+            (
+                storage.timer_positions.len(),
+                need.timers,
+                "timer_positions",
+            ),
             (storage.scratch.len(), need.scratch, "scratch"),
         ];
         for (len, want, what) in have {
@@ -917,7 +948,8 @@ impl<'a> Engine<'a> {
                 }
                 Timer::BuiltinReader(i) => {
                     let mut owed = WorkBatch::new();
-                    let next = self.builtin_readers[i as usize].preemptive_due(now, |pi| owed.add(pi));
+                    let next =
+                        self.builtin_readers[i as usize].preemptive_due(now, |pi| owed.add(pi));
                     self.queue_batch(Local::BuiltinReader(i), &owed, now);
                     if let Some(t) = next {
                         self.timers.set_earliest(Timer::BuiltinReader(i), t);
@@ -1008,7 +1040,9 @@ impl<'a> Engine<'a> {
 
     /// The builtin reader and proxy index of a builtin remote writer.
     fn builtin_proxy_of_writer(&self, writer: Guid) -> Option<(usize, u32)> {
-        let i = BUILTIN_WRITER_IDS.iter().position(|id| *id == writer.entity)?;
+        let i = BUILTIN_WRITER_IDS
+            .iter()
+            .position(|id| *id == writer.entity)?;
         let p = self.participant_slot(writer.prefix)?;
         let pi = self.participants.get(p)?.br[i];
         (pi != NONE).then_some((i, pi))
@@ -1026,7 +1060,12 @@ impl<'a> Engine<'a> {
         let mut outcome = Received::Unknown;
         if BUILTIN_WRITER_IDS.contains(&writer.entity) {
             if let Some((i, pi)) = self.builtin_proxy_of_writer(writer) {
-                outcome = f(&mut self.builtin_readers[i], pi, &mut self.pool, &mut replaced);
+                outcome = f(
+                    &mut self.builtin_readers[i],
+                    pi,
+                    &mut self.pool,
+                    &mut replaced,
+                );
             }
         } else if let Some(ri) = self.remote_index.get(&map::guid_key(&writer)) {
             let mut at = self.remote.get(ri).map_or(u64::MAX, |r| r.first_match);
@@ -1035,7 +1074,10 @@ impl<'a> Engine<'a> {
                 let Some(lr) = self.readers.get_mut(slot) else {
                     break;
                 };
-                at = lr.reader.proxy(w.index).map_or(u64::MAX, |p| p.next_of_remote);
+                at = lr
+                    .reader
+                    .proxy(w.index)
+                    .map_or(u64::MAX, |p| p.next_of_remote);
                 if reader_id != EntityId::UNKNOWN && reader_id != lr.reader.entity() {
                     continue;
                 }
@@ -1149,7 +1191,10 @@ impl<'a> Engine<'a> {
                 let Some(lr) = self.readers.get_mut(slot) else {
                     break;
                 };
-                at = lr.reader.proxy(w.index).map_or(u64::MAX, |p| p.next_of_remote);
+                at = lr
+                    .reader
+                    .proxy(w.index)
+                    .map_or(u64::MAX, |p| p.next_of_remote);
                 if reader_id != EntityId::UNKNOWN && reader_id != lr.reader.entity() {
                     continue;
                 }
@@ -1321,9 +1366,9 @@ impl<'a> Engine<'a> {
         if b.overflow {
             // More than a batch holds: queue every proxy that owes (rare: many at once).
             let n = match local {
-                Local::BuiltinWriter(_) | Local::Writer(_) => self
-                    .writer_at(local)
-                    .map_or(0, |w| w.proxies.high_water()),
+                Local::BuiltinWriter(_) | Local::Writer(_) => {
+                    self.writer_at(local).map_or(0, |w| w.proxies.high_water())
+                }
                 _ => self.reader_at(local).map_or(0, |r| r.proxies.high_water()),
             };
             for index in 0..n as u32 {
@@ -1353,7 +1398,10 @@ impl<'a> Engine<'a> {
     pub(crate) fn queue_all_proxies(&mut self, local: Local) {
         let n = self.writer_at(local).map_or(0, |w| w.proxies.high_water());
         for index in 0..n as u32 {
-            if self.writer_at(local).is_some_and(|w| w.proxy(index).is_some()) {
+            if self
+                .writer_at(local)
+                .is_some_and(|w| w.proxy(index).is_some())
+            {
                 self.queue(Work { local, index });
             }
         }
@@ -1433,7 +1481,10 @@ impl<'a> Engine<'a> {
     ) -> Result<WriterHandle, CreateError> {
         let now = self.tick(now);
         self.check_history(qos.history, self.caps.history)?;
-        let slot = self.writers.next_index().ok_or(CreateError::TooManyEndpoints)?;
+        let slot = self
+            .writers
+            .next_index()
+            .ok_or(CreateError::TooManyEndpoints)?;
         let key = self.next_key(slot);
         let kind = if topic.keyed { 0x02 } else { 0x03 };
         let guid = Guid::new(self.cfg.guid_prefix, EntityId::new(key, kind));
@@ -1448,9 +1499,10 @@ impl<'a> Engine<'a> {
                 qos.liveliness_lease,
             ),
         )?;
+        // Keyed KEEP_LAST keeps `n` per instance, so its ring is as large as allowed.
         let depth = match qos.history {
-            History::KeepLast(n) => n as usize,
-            History::KeepAll => (qos.max_samples as usize).clamp(1, self.caps.history),
+            History::KeepLast(n) if !topic.keyed => n as usize,
+            _ => (qos.max_samples as usize).clamp(1, self.caps.history),
         };
         let share = self.proxy_share();
         let storage = WriterStorage {
@@ -1470,7 +1522,10 @@ impl<'a> Engine<'a> {
             storage,
         );
         let lw = LocalWriter { info, writer, key };
-        let got = self.writers.insert(lw).map_err(|_| CreateError::TooManyEndpoints)?;
+        let got = self
+            .writers
+            .insert(lw)
+            .map_err(|_| CreateError::TooManyEndpoints)?;
         debug_assert_eq!(got, slot);
         self.publish_and_match(now, Local::Writer(slot), &info, qos.history);
         Ok(WriterHandle(key))
@@ -1485,7 +1540,10 @@ impl<'a> Engine<'a> {
     ) -> Result<ReaderHandle, CreateError> {
         let now = self.tick(now);
         self.check_history(qos.history, self.caps.reader_samples)?;
-        let slot = self.readers.next_index().ok_or(CreateError::TooManyEndpoints)?;
+        let slot = self
+            .readers
+            .next_index()
+            .ok_or(CreateError::TooManyEndpoints)?;
         let key = self.next_key(slot);
         let kind = if topic.keyed { 0x07 } else { 0x04 };
         let guid = Guid::new(self.cfg.guid_prefix, EntityId::new(key, kind));
@@ -1587,7 +1645,10 @@ impl<'a> Engine<'a> {
             return Err(WriteError::TooLarge);
         }
         let slot = self.writer_slot(w).ok_or(WriteError::UnknownWriter)?;
-        let lw = self.writers.get_mut(slot).ok_or(WriteError::UnknownWriter)?;
+        let lw = self
+            .writers
+            .get_mut(slot)
+            .ok_or(WriteError::UnknownWriter)?;
         if (status.0 != 0 || key_hash.is_some()) && !lw.info.keyed {
             return Err(WriteError::NotKeyed);
         }
@@ -1749,14 +1810,10 @@ impl<'a> Engine<'a> {
     }
 
     /// Whether every sample of writer `w` was acknowledged by every matched reliable reader.
-    pub fn is_acknowledged(&mut self, w: WriterHandle) -> bool {
-        match self.writer_slot(w) {
-            Some(s) => self
-                .writers
-                .get_mut(s)
-                .is_some_and(|lw| !lw.writer.unacknowledged()),
-            None => false,
-        }
+    pub fn is_acknowledged(&self, w: WriterHandle) -> bool {
+        self.writer_slot(w)
+            .and_then(|s| self.writers.get(s))
+            .is_some_and(|lw| !lw.writer.unacknowledged_now())
     }
 
     /// The remote participants currently known.
@@ -1809,7 +1866,11 @@ impl<'a> Engine<'a> {
 
     /// How full each table is: (participants, remote endpoints, matches).
     pub fn table_use(&self) -> (usize, usize, usize) {
-        (self.participants.len(), self.remote.len(), self.user_matches)
+        (
+            self.participants.len(),
+            self.remote.len(),
+            self.user_matches,
+        )
     }
 
     // ----------------------------------------------------------------------------------------

@@ -44,11 +44,11 @@ pub use engine::{
 };
 pub use event::{Endpoint, Event, EventSlot, QosPolicy, ReaderHandle, Table, WriterHandle};
 pub use map::MapSlot;
-pub use reader::{ReassemblySlot, SampleSlot, WriterProxySlot};
-pub use timer::TimerSlot;
-pub use writer::{HistorySlot, ReaderProxySlot};
 pub use qos::{Durability, History, ReaderQos, Reliability, TopicSpec, WriterQos};
+pub use reader::{ReassemblySlot, SampleSlot, WriterProxySlot};
 pub use stats::Stats;
 pub use stream::StreamId;
 pub use time::{Instant, Span};
+pub use timer::TimerSlot;
 pub use transmit::{Destination, Transmit};
+pub use writer::{HistorySlot, ReaderProxySlot};

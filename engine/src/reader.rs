@@ -229,6 +229,35 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A reader with its own heap storage, outside an engine (fuzzing and tests).
+    #[cfg(feature = "alloc")]
+    pub(crate) fn on_heap(
+        guid: Guid,
+        reliable: bool,
+        history: History,
+        max_samples: usize,
+        reassemblies: usize,
+        max_sample: usize,
+    ) -> Reader<'static> {
+        use alloc::vec::Vec;
+        let words = max_sample
+            .div_ceil(crate::capacity::MIN_FRAGMENT)
+            .div_ceil(32);
+        Reader::new(
+            guid,
+            reliable,
+            history,
+            max_samples,
+            ReaderStorage {
+                proxies: Slab::new(Slots::Owned(Vec::new()), 64),
+                samples: Slab::new(Slots::Owned(Vec::new()), max_samples),
+                frags: Slots::Owned((0..reassemblies).map(|_| ReassemblySlot::EMPTY).collect()),
+                bits: Slots::Owned(alloc::vec![0; reassemblies * words]),
+                max_sample,
+            },
+        )
+    }
+
     pub(crate) fn entity(&self) -> EntityId {
         self.guid.entity
     }
@@ -692,6 +721,11 @@ impl<'a> Reader<'a> {
     /// Partial samples being reassembled.
     #[cfg(feature = "fuzzing")]
     pub(crate) fn partial_samples(&self) -> usize {
+        self.partial_count()
+    }
+
+    #[cfg(any(test, feature = "fuzzing"))]
+    fn partial_count(&self) -> usize {
         self.frags.iter().filter(|f| frag_of(f).is_some()).count()
     }
 
@@ -1025,11 +1059,7 @@ impl<'a> Reader<'a> {
 
     /// Timer: tells `owe` each proxy whose pre-emptive ACKNACK is due; returns the next such
     /// deadline.
-    pub(crate) fn preemptive_due(
-        &self,
-        now: Instant,
-        mut owe: impl FnMut(u32),
-    ) -> Option<Instant> {
+    pub(crate) fn preemptive_due(&self, now: Instant, mut owe: impl FnMut(u32)) -> Option<Instant> {
         let mut next = None::<Instant>;
         for (i, p) in self.proxies.iter() {
             match p.next_preemptive {
@@ -1075,7 +1105,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-#[cfg(all(test, feature = "large"))]
+#[cfg(all(test, feature = "alloc"))]
 mod tests {
     extern crate std;
     use super::*;
@@ -1109,7 +1139,13 @@ mod tests {
         (files, sample, writer)
     }
 
-    fn feed(r: &mut Reader, pool: &mut Pool, datagram: &[u8], replaced: &mut u64) -> usize {
+    fn feed(
+        r: &mut Reader,
+        pi: u32,
+        pool: &mut Pool,
+        datagram: &[u8],
+        replaced: &mut u64,
+    ) -> usize {
         let m = Message::parse(datagram).unwrap();
         let mut delivered = 0;
         let mut ts = None;
@@ -1129,7 +1165,8 @@ mod tests {
                         status: StatusInfo(0),
                         key_hash: None,
                     };
-                    if let Received::Accepted { delivered: n } = r.on_data_frag(pool, &f, replaced)
+                    if let Received::Accepted { delivered: n } =
+                        r.on_data_frag(pi, pool, &f, replaced)
                     {
                         delivered += n;
                     }
@@ -1140,16 +1177,26 @@ mod tests {
         delivered
     }
 
-    fn reader_for(writer: Guid) -> Reader {
+    const REASSEMBLIES: usize = 4;
+    const MAX_SAMPLE: usize = 4 << 20;
+    const POOL_BLOCKS: usize = 8192;
+
+    fn pool() -> Pool<'static> {
+        Pool::new(1024, POOL_BLOCKS, None, None)
+    }
+
+    fn reader_for(writer: Guid) -> (Reader<'static>, u32) {
         let own = Guid::new(GuidPrefix([9; 12]), EntityId::new(1, 0x07));
-        let mut r = Reader::new(own, false, History::KeepAll, 8);
-        r.add_proxy(
-            Instant(0),
-            writer,
-            Locator::udpv4([127, 0, 0, 1], 7411),
-            false,
-        );
-        r
+        let mut r = Reader::on_heap(own, false, History::KeepAll, 8, REASSEMBLIES, MAX_SAMPLE);
+        let pi = r
+            .add_proxy(
+                Instant(0),
+                writer,
+                Locator::udpv4([127, 0, 0, 1], 7411),
+                false,
+            )
+            .unwrap();
+        (r, pi)
     }
 
     /// The captured samples reassemble to exactly the sample, whatever the datagram order and
@@ -1169,12 +1216,12 @@ mod tests {
                 (0..n).map(|i| (i * 5 + 3) % n).chain([0, n - 1]).collect(),
             ];
             for order in orders {
-                let mut pool = Pool::new();
-                let mut r = reader_for(writer);
+                let mut pool = pool();
+                let (mut r, pi) = reader_for(writer);
                 let mut replaced = 0;
                 let mut delivered = 0;
                 for i in order.iter().copied() {
-                    delivered += feed(&mut r, &mut pool, &files[i], &mut replaced);
+                    delivered += feed(&mut r, pi, &mut pool, &files[i], &mut replaced);
                 }
                 assert_eq!(delivered, 1, "{stem} {order:?}");
                 let s = r.pop().unwrap();
@@ -1183,7 +1230,7 @@ mod tests {
                 pool.read(&data, &mut out);
                 assert!(out == sample, "{stem} {order:?}: bytes differ");
                 pool.free(data);
-                assert_eq!(pool.free_blocks(), crate::limits::POOL_BLOCKS);
+                assert_eq!(pool.free_blocks(), POOL_BLOCKS);
             }
         }
     }
@@ -1194,14 +1241,16 @@ mod tests {
     fn hostile_fragments_are_bounded_and_isolated() {
         let (files, sample, writer) = captured("cyclone", "datafrag-sample-cyclone-sn2", 8);
         let evil = Guid::new(GuidPrefix([6; 12]), EntityId::new(7, 0x02));
-        let mut pool = Pool::new();
-        let mut r = reader_for(writer);
-        r.add_proxy(
-            Instant(0),
-            evil,
-            Locator::udpv4([127, 0, 0, 1], 7411),
-            false,
-        );
+        let mut pool = pool();
+        let (mut r, pi) = reader_for(writer);
+        let ei = r
+            .add_proxy(
+                Instant(0),
+                evil,
+                Locator::udpv4([127, 0, 0, 1], 7411),
+                false,
+            )
+            .unwrap();
         let mut replaced = 0;
         let junk = [0xAAu8; 1024];
         let frag = |sn: i64, size: u32, fs: u16, first: u32, count: u16, data| IncomingFrag {
@@ -1216,7 +1265,7 @@ mod tests {
             status: StatusInfo(0),
             key_hash: None,
         };
-        feed(&mut r, &mut pool, &files[0], &mut replaced);
+        feed(&mut r, pi, &mut pool, &files[0], &mut replaced);
         // A huge claimed size, tiny fragments, out-of-range numbers: refused.
         for f in [
             frag(5, u32::MAX, 1024, 1, 1, &junk[..]),
@@ -1225,31 +1274,38 @@ mod tests {
             frag(5, 4096, 0, 1, 1, &junk[..]),
         ] {
             assert_eq!(
-                r.on_data_frag(&mut pool, &f, &mut replaced),
+                r.on_data_frag(ei, &mut pool, &f, &mut replaced),
                 Received::Invalid
             );
         }
         // A flood of distinct sequence numbers: at most MAX_REASSEMBLIES partial samples.
         for sn in 10..10_000 {
             let _ = r.on_data_frag(
+                ei,
                 &mut pool,
                 &frag(sn, 100_000, 1024, 1, 1, &junk[..]),
                 &mut replaced,
             );
         }
-        assert!(r.frags.iter().flatten().count() <= MAX_REASSEMBLIES);
-        let held: usize = r.frags.iter().flatten().map(|f| f.data.len()).sum();
-        assert!(held <= MAX_REASSEMBLIES * MAX_SAMPLE);
+        assert!(r.partial_count() <= REASSEMBLIES);
+        let held: usize = r
+            .frags
+            .iter()
+            .filter_map(frag_of)
+            .map(|f| f.data.len())
+            .sum();
+        assert!(held <= REASSEMBLIES * MAX_SAMPLE);
         // Overlapping fragments of the same SN with a different layout: refused.
         let first_evil = r
             .frags
             .iter()
-            .flatten()
+            .filter_map(frag_of)
             .find(|f| f.writer == evil)
             .map(|f| f.sn);
         if let Some(sn) = first_evil {
             assert_eq!(
                 r.on_data_frag(
+                    ei,
                     &mut pool,
                     &frag(sn, 50_000, 512, 1, 1, &junk[..]),
                     &mut replaced
@@ -1260,13 +1316,13 @@ mod tests {
         // The honest sample still completes, byte for byte.
         let mut delivered = 0;
         for f in &files[1..] {
-            delivered += feed(&mut r, &mut pool, f, &mut replaced);
+            delivered += feed(&mut r, pi, &mut pool, f, &mut replaced);
         }
         if delivered == 0 {
             // Its partial sample may have been evicted by the flood (a higher SN is evicted
             // first, so only when the flood's SNs are lower): then it comes again whole.
             for f in &files {
-                delivered += feed(&mut r, &mut pool, f, &mut replaced);
+                delivered += feed(&mut r, pi, &mut pool, f, &mut replaced);
             }
         }
         assert_eq!(delivered, 1);

@@ -276,7 +276,8 @@ impl<'a> Writer<'a> {
 
     /// Bytes written before the first held sample with SN >= `sn`.
     fn bytes_before(&self, sn: i64) -> u64 {
-        self.at(self.position(sn)).map_or(self.written, |c| c.offset)
+        self.at(self.position(sn))
+            .map_or(self.written, |c| c.offset)
     }
 
     /// Lowest SN still held (next_sn when empty).
@@ -352,10 +353,9 @@ impl<'a> Writer<'a> {
     }
 
     fn remove_oldest_of(&mut self, key: &[u8; 16], pool: &mut Pool) {
-        if let Some(i) = (0..self.len).find(|&i| {
-            self.at(i)
-                .is_some_and(|c| c.key_hash.as_ref() == Some(key))
-        }) {
+        if let Some(i) =
+            (0..self.len).find(|&i| self.at(i).is_some_and(|c| c.key_hash.as_ref() == Some(key)))
+        {
             self.remove_at(i, pool);
         }
     }
@@ -364,10 +364,7 @@ impl<'a> Writer<'a> {
     pub(crate) fn remove_instance(&mut self, key: &[u8; 16], pool: &mut Pool) {
         let mut i = 0;
         while i < self.len {
-            if self
-                .at(i)
-                .is_some_and(|c| c.key_hash.as_ref() == Some(key))
-            {
+            if self.at(i).is_some_and(|c| c.key_hash.as_ref() == Some(key)) {
                 self.remove_at(i, pool);
             } else {
                 i += 1;
@@ -560,6 +557,17 @@ impl<'a> Writer<'a> {
             .is_some_and(|a| a < last)
     }
 
+    /// [`Writer::unacknowledged`] without updating the cache.
+    pub(crate) fn unacknowledged_now(&self) -> bool {
+        let last = self.last_sn();
+        if !self.lowest_acked.stale {
+            return self.reliable_proxies > 0 && self.lowest_acked.value < last;
+        }
+        self.proxies
+            .iter()
+            .any(|(_, p)| p.reliable && p.acked < last)
+    }
+
     /// Bytes of samples sent to reader `p` and not yet acknowledged (the sample being sent
     /// counts in full once started).
     pub(crate) fn in_flight(&self, p: &ReaderProxy) -> usize {
@@ -712,21 +720,54 @@ impl<'a> Writer<'a> {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
     use crate::wire::{EntityId, GuidPrefix};
+    use std::vec::Vec;
+
+    const MAX_HISTORY: usize = 64;
+
+    /// A pool and a writer on leaked test storage.
+    fn pool() -> Pool<'static> {
+        let bytes: &'static mut [u8] = Vec::leak(std::vec![0u8; 256 * 1024]);
+        let links: &'static mut [u32] = Vec::leak(std::vec![0u32; 1024]);
+        Pool::new(256, 1024, Some(bytes), Some(links))
+    }
+
+    fn writer(
+        guid: Guid,
+        reliable: bool,
+        durability: Durability,
+        history: History,
+    ) -> Writer<'static> {
+        let h: &'static mut [HistorySlot] =
+            Vec::leak((0..MAX_HISTORY).map(|_| HistorySlot::EMPTY).collect());
+        let p: &'static mut [ReaderProxySlot] =
+            Vec::leak((0..8).map(|_| ReaderProxySlot::EMPTY).collect());
+        Writer::new(
+            guid,
+            reliable,
+            durability,
+            history,
+            Span::from_millis(100),
+            128 << 10,
+            WriterStorage {
+                history: Slots::Borrowed(h),
+                proxies: Slab::new(Slots::Borrowed(p), 8),
+            },
+        )
+    }
 
     /// SEDP-style history (KEEP_LAST per instance): many endpoints created and deleted around
     /// a long-lived one never push the long-lived announcement out.
     #[test]
     fn churn_never_evicts_a_live_instance() {
-        let mut pool = Pool::new();
-        let mut w = Writer::new(
+        let mut pool = pool();
+        let mut w = writer(
             Guid::new(GuidPrefix([1; 12]), EntityId::SEDP_PUB_WRITER),
             true,
             Durability::TransientLocal,
             History::KeepLast(1),
-            MAX_HISTORY,
-            Span::from_millis(100),
         );
         let key = |k: u32| {
             let mut h = [0u8; 16];
@@ -759,19 +800,19 @@ mod tests {
 
     #[test]
     fn best_effort_keep_all_keeps_samples_until_sent() {
-        let mut pool = Pool::new();
+        let mut pool = pool();
         let prefix = GuidPrefix([1; 12]);
-        let mut w = Writer::new(
+        let mut w = writer(
             Guid::new(prefix, EntityId::new(1, 0x03)),
             false,
             Durability::Volatile,
             History::KeepAll,
-            MAX_HISTORY,
-            Span::from_millis(100),
         );
         let reader = Guid::new(GuidPrefix([2; 12]), EntityId::new(1, 0x04));
         let loc = Locator::udpv4([127, 0, 0, 1], 7411);
-        assert!(w.add_proxy(Instant::ZERO, reader, loc, false, Durability::Volatile));
+        let pi = w
+            .add_proxy(Instant::ZERO, reader, loc, false, Durability::Volatile)
+            .unwrap();
         for _ in 0..3 {
             let r = w.add(
                 Instant::ZERO,
@@ -787,9 +828,11 @@ mod tests {
         assert_eq!(w.held(), 3);
         // Once sent, a best-effort reader needs them no more.
         let next = w.next_sn;
-        if let Some(p) = w.proxy_mut(reader) {
+        let marks = w.proxy_marks(pi);
+        if let Some(p) = w.proxy_mut(pi) {
             p.next_unsent = next;
         }
+        w.proxy_moved(pi, marks);
         w.release_acknowledged(&mut pool);
         assert_eq!(w.held(), 0);
     }
@@ -797,26 +840,26 @@ mod tests {
     #[test]
     fn heartbeats_until_a_reliable_reader_acknowledges() {
         let prefix = GuidPrefix([1; 12]);
-        let mut w = Writer::new(
+        let mut w = writer(
             Guid::new(prefix, EntityId::new(1, 0x03)),
             true,
             Durability::Volatile,
             History::KeepAll,
-            MAX_HISTORY,
-            Span::from_millis(100),
         );
         let reader = Guid::new(GuidPrefix([2; 12]), EntityId::new(1, 0x04));
         let loc = Locator::udpv4([127, 0, 0, 1], 7411);
-        assert!(w.add_proxy(Instant::ZERO, reader, loc, true, Durability::Volatile));
+        let pi = w
+            .add_proxy(Instant::ZERO, reader, loc, true, Durability::Volatile)
+            .unwrap();
         // The heartbeat owed at matching went out (and was lost): with nothing written, the
         // timer still owes another until the reader answers.
-        w.proxy_mut(reader).unwrap().heartbeat_owed = false;
+        w.proxy_mut(pi).unwrap().heartbeat_owed = false;
         let mut t = Instant::ZERO;
         for _ in 0..3 {
             t = w.next_heartbeat.expect("heartbeat scheduled");
-            w.on_timeout(t);
-            assert!(w.proxy_mut(reader).unwrap().heartbeat_owed);
-            w.proxy_mut(reader).unwrap().heartbeat_owed = false;
+            w.on_timeout(t, |_| {});
+            assert!(w.proxy_mut(pi).unwrap().heartbeat_owed);
+            w.proxy_mut(pi).unwrap().heartbeat_owed = false;
         }
         let ack = AckNackRepr {
             reader_id: reader.entity,
@@ -825,12 +868,12 @@ mod tests {
             count: Count(1),
             final_flag: true,
         };
-        assert!(w.on_acknack(t, reader, &ack));
-        w.proxy_mut(reader).unwrap().heartbeat_owed = false;
+        assert!(w.on_acknack(t, pi, &ack));
+        w.proxy_mut(pi).unwrap().heartbeat_owed = false;
         if let Some(t) = w.next_heartbeat {
-            w.on_timeout(t);
+            w.on_timeout(t, |_| {});
         }
-        assert!(!w.proxy_mut(reader).unwrap().heartbeat_owed);
+        assert!(!w.proxy_mut(pi).unwrap().heartbeat_owed);
         assert_eq!(w.next_heartbeat, None);
     }
 }

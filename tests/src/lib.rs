@@ -82,7 +82,7 @@ impl Link {
 /// One simulated participant.
 pub struct Node {
     /// The engine, `None` while crashed.
-    pub engine: Option<Box<Engine>>,
+    pub engine: Option<Box<Engine<'static>>>,
     /// Its address.
     pub address: [u8; 4],
     /// Events the engine produced, in order.
@@ -239,7 +239,7 @@ impl SimNet {
     }
 
     /// The engine of node `i` (panics if crashed: a test bug).
-    pub fn engine(&mut self, i: usize) -> &mut Engine {
+    pub fn engine(&mut self, i: usize) -> &mut Engine<'static> {
         self.nodes[i].engine.as_mut().expect("node is up")
     }
 

@@ -37,7 +37,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn engine(n: u8) -> Box<Engine> {
+fn engine(n: u8) -> Box<Engine<'static>> {
     let mut c = Config::new(GuidPrefix([n; 12]));
     c.unicast_address = [10, 0, 0, n];
     Box::new(Engine::new(c, Instant(0)).unwrap())
@@ -64,7 +64,7 @@ fn pump(a: &mut Engine, b: &mut Engine, now: Instant, buf: &mut [u8]) {
     }
 }
 
-fn tick(a: &mut Engine, b: &mut Engine, now: Instant) {
+fn tick(a: &mut Engine<'static>, b: &mut Engine<'static>, now: Instant) {
     for e in [a, b] {
         if e.poll_timeout().is_some_and(|t| t <= now) {
             e.handle_timeout(now);
@@ -100,23 +100,24 @@ fn reliable_steady_state_allocates_nothing() {
     let mut out = [0u8; 64];
     let mut expect = 0u32;
     let mut sent = 0u32;
-    let mut run = |a: &mut Engine, b: &mut Engine, now: &mut Instant, count: u32| {
-        for _ in 0..count {
-            let mut payload = [0u8; 64];
-            payload[..4].copy_from_slice(&[0, 1, 0, 0]);
-            payload[4..8].copy_from_slice(&sent.to_le_bytes());
-            sent += 1;
-            *now = Instant(now.0 + 100);
-            a.write(*now, w, &payload, Time::ZERO).unwrap();
-            tick(a, b, *now);
-            pump(a, b, *now, &mut buf);
-            while let Some(info) = b.take(r, &mut out).unwrap() {
-                let v = u32::from_le_bytes(out[4..8].try_into().unwrap());
-                assert_eq!(v, expect, "sample {:?}", info.sn);
-                expect += 1;
+    let mut run =
+        |a: &mut Engine<'static>, b: &mut Engine<'static>, now: &mut Instant, count: u32| {
+            for _ in 0..count {
+                let mut payload = [0u8; 64];
+                payload[..4].copy_from_slice(&[0, 1, 0, 0]);
+                payload[4..8].copy_from_slice(&sent.to_le_bytes());
+                sent += 1;
+                *now = Instant(now.0 + 100);
+                a.write(*now, w, &payload, Time::ZERO).unwrap();
+                tick(a, b, *now);
+                pump(a, b, *now, &mut buf);
+                while let Some(info) = b.take(r, &mut out).unwrap() {
+                    let v = u32::from_le_bytes(out[4..8].try_into().unwrap());
+                    assert_eq!(v, expect, "sample {:?}", info.sn);
+                    expect += 1;
+                }
             }
-        }
-    };
+        };
     // Warm-up: the first heartbeats, acknowledgements and liveliness messages.
     run(&mut a, &mut b, &mut now, 1_000);
     let before = ALLOCATIONS.load(Ordering::Relaxed);

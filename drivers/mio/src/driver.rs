@@ -123,7 +123,7 @@ struct Pending {
 /// Call [`Driver::flush`] after every engine command (write, create_*, take that may owe an
 /// ACKNACK); `handle_readable` and `handle_timeout` flush by themselves.
 pub struct Driver {
-    engine: Box<Engine>,
+    engine: Box<Engine<'static>>,
     clock: Clock,
     interface: Ipv4Addr,
     participant_id: u16,
@@ -150,16 +150,10 @@ fn to_locator(a: SocketAddr) -> Locator {
     }
 }
 
-/// Creates the engine on a helper thread with a large stack: the engine is a few hundred KiB
-/// and a debug build copies it several times on the way into its box, more than the 2 MiB
-/// stack of an ordinary spawned thread holds.
-fn new_engine(cfg: Config, now: Instant) -> io::Result<Box<Engine>> {
-    std::thread::Builder::new()
-        .name("pollen-engine-init".into())
-        .stack_size(32 << 20)
-        .spawn(move || Engine::new(cfg, now).map(Box::new))?
-        .join()
-        .map_err(|_| io::Error::other("engine construction panicked"))?
+/// Creates the engine: a small value whose tables live on the heap and grow as they fill.
+fn new_engine(cfg: Config, now: Instant) -> io::Result<Box<Engine<'static>>> {
+    Engine::new(cfg, now)
+        .map(Box::new)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
 }
 
@@ -309,13 +303,13 @@ impl Driver {
     }
 
     /// The engine, for queries.
-    pub fn engine(&self) -> &Engine {
+    pub fn engine(&self) -> &Engine<'static> {
         &self.engine
     }
 
     /// The engine, for commands (`create_writer`, `write`, `take`, ...). Call
     /// [`Driver::flush`] afterwards.
-    pub fn engine_mut(&mut self) -> &mut Engine {
+    pub fn engine_mut(&mut self) -> &mut Engine<'static> {
         &mut self.engine
     }
 

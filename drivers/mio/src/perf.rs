@@ -1051,10 +1051,10 @@ fn source_time() -> Time {
 }
 
 fn run(mode: Mode, size: usize, common: &CommonArgs) -> ExitCode {
-    if size > pollen_engine::limits::MAX_SAMPLE - 16 {
+    if size > pollen_engine::Capacities::HOST.max_sample - 16 {
         return fail(format!(
             "--size is at most {}",
-            pollen_engine::limits::MAX_SAMPLE - 16
+            pollen_engine::Capacities::HOST.max_sample - 16
         ));
     }
     let mut opts = match common.net.options() {

@@ -25,7 +25,7 @@ fn address(n: u8) -> [u8; 4] {
     [10, 0, 0, n]
 }
 
-fn engine(n: u8, mode: Discovery) -> Box<Engine> {
+fn engine(n: u8, mode: Discovery) -> Box<Engine<'static>> {
     let mut c = Config::new(GuidPrefix([n; 12]));
     c.domain_id = 3;
     c.unicast_address = address(n);

@@ -238,7 +238,7 @@ fn keyed_seq(seq: u32, keyval: u32, baggage: usize) -> Vec<u8> {
 
 /// Pollen on smoltcp on the TAP, with one writer and one reader.
 struct Participant {
-    engine: Box<Engine>,
+    engine: Box<Engine<'static>>,
     driver: Driver<'static, TunTapInterface, TCP>,
     fd: RawFd,
     start: std::time::Instant,

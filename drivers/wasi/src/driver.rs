@@ -219,7 +219,7 @@ struct Pending {
 /// Call [`Driver::flush`] after engine commands made through [`Driver::engine_mut`];
 /// [`Driver::run`] does so around the application callback.
 pub struct Driver {
-    engine: Box<Engine>,
+    engine: Box<Engine<'static>>,
     clock: Clock,
     address: [u8; 4],
     participant_id: u16,
@@ -447,12 +447,12 @@ impl Driver {
     }
 
     /// The engine, for queries.
-    pub fn engine(&self) -> &Engine {
+    pub fn engine(&self) -> &Engine<'static> {
         &self.engine
     }
 
     /// The engine, for commands; call [`Driver::flush`] afterwards.
-    pub fn engine_mut(&mut self) -> &mut Engine {
+    pub fn engine_mut(&mut self) -> &mut Engine<'static> {
         &mut self.engine
     }
 

@@ -56,11 +56,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Stores a new participant, evicting by the policy above when the table is full.
-    pub(crate) fn insert_participant(
-        &mut self,
-        now: Instant,
-        p: RemoteParticipant,
-    ) -> Option<u32> {
+    pub(crate) fn insert_participant(&mut self, now: Instant, p: RemoteParticipant) -> Option<u32> {
         if self.participants.is_full() {
             let victim = self
                 .participants
@@ -78,16 +74,25 @@ impl<'a> Engine<'a> {
                     self.stats.evicted += 1;
                 }
                 None => {
-                    self.refuse(Table::Participants, Guid::new(p.prefix, EntityId::PARTICIPANT));
+                    self.refuse(
+                        Table::Participants,
+                        Guid::new(p.prefix, EntityId::PARTICIPANT),
+                    );
                     return None;
                 }
             }
         }
         let _ = now;
         let i = self.participants.insert(p).ok()?;
-        if !self.participant_index.insert(&map::prefix_key(&p.prefix), i) {
+        if !self
+            .participant_index
+            .insert(&map::prefix_key(&p.prefix), i)
+        {
             self.participants.remove(i);
-            self.refuse(Table::Participants, Guid::new(p.prefix, EntityId::PARTICIPANT));
+            self.refuse(
+                Table::Participants,
+                Guid::new(p.prefix, EntityId::PARTICIPANT),
+            );
             return None;
         }
         self.arm_lease(i);

@@ -5,8 +5,8 @@ mod matching;
 pub(crate) mod sedp;
 pub(crate) mod spdp;
 
-pub(crate) use matching::{check_match, MatchResult};
 use crate::storage::NONE;
+pub(crate) use matching::{check_match, MatchResult};
 
 use crate::limits::{MAX_NAME, MAX_PARTITIONS, MAX_PARTITION_NAME, MAX_USER_DATA};
 use crate::qos::{Durability, Reliability};

@@ -213,8 +213,14 @@ impl<'a> Engine<'a> {
 
     fn handle_of(&self, local: Local) -> Option<Endpoint> {
         match local {
-            Local::Writer(i) => self.writers.get(i).map(|lw| Endpoint::Writer(WriterHandle(lw.key))),
-            Local::Reader(i) => self.readers.get(i).map(|lr| Endpoint::Reader(ReaderHandle(lr.key))),
+            Local::Writer(i) => self
+                .writers
+                .get(i)
+                .map(|lw| Endpoint::Writer(WriterHandle(lw.key))),
+            Local::Reader(i) => self
+                .readers
+                .get(i)
+                .map(|lr| Endpoint::Reader(ReaderHandle(lr.key))),
             _ => None,
         }
     }
@@ -354,8 +360,14 @@ impl<'a> Engine<'a> {
     /// removed by the caller or here when `unlink`).
     fn end_match(&mut self, local: Local, pi: u32, ri: u32, unlink: bool) {
         let next = match local {
-            Local::Writer(_) => self.writer_at(local).and_then(|w| w.proxy(pi)).map(|p| (p.guid, p.next_of_remote)),
-            _ => self.reader_at(local).and_then(|r| r.proxy(pi)).map(|p| (p.guid, p.next_of_remote)),
+            Local::Writer(_) => self
+                .writer_at(local)
+                .and_then(|w| w.proxy(pi))
+                .map(|p| (p.guid, p.next_of_remote)),
+            _ => self
+                .reader_at(local)
+                .and_then(|r| r.proxy(pi))
+                .map(|p| (p.guid, p.next_of_remote)),
         };
         let Some((guid, next)) = next else { return };
         if unlink {
@@ -404,10 +416,9 @@ impl<'a> Engine<'a> {
         }
         // A lagging reader gone may leave everything acknowledged.
         if let Local::Writer(i) = local {
-            let fire = self
-                .writers
-                .get_mut(i)
-                .and_then(|lw| (lw.writer.reliable && lw.writer.take_all_acknowledged()).then_some(lw.key));
+            let fire = self.writers.get_mut(i).and_then(|lw| {
+                (lw.writer.reliable && lw.writer.take_all_acknowledged()).then_some(lw.key)
+            });
             if let Some(key) = fire {
                 self.emit(Event::AllAcknowledged(WriterHandle(key)));
             }
@@ -416,8 +427,14 @@ impl<'a> Engine<'a> {
 
     fn next_of(&mut self, w: Work) -> u64 {
         match w.local {
-            Local::Writer(_) => self.writer_at(w.local).and_then(|x| x.proxy(w.index)).map_or(u64::MAX, |p| p.next_of_remote),
-            _ => self.reader_at(w.local).and_then(|x| x.proxy(w.index)).map_or(u64::MAX, |p| p.next_of_remote),
+            Local::Writer(_) => self
+                .writer_at(w.local)
+                .and_then(|x| x.proxy(w.index))
+                .map_or(u64::MAX, |p| p.next_of_remote),
+            _ => self
+                .reader_at(w.local)
+                .and_then(|x| x.proxy(w.index))
+                .map_or(u64::MAX, |p| p.next_of_remote),
         }
     }
 
@@ -465,8 +482,14 @@ impl<'a> Engine<'a> {
         };
         for pi in 0..n as u32 {
             let guid = match local {
-                Local::Writer(_) => self.writer_at(local).and_then(|w| w.proxy(pi)).map(|p| p.guid),
-                _ => self.reader_at(local).and_then(|r| r.proxy(pi)).map(|p| p.guid),
+                Local::Writer(_) => self
+                    .writer_at(local)
+                    .and_then(|w| w.proxy(pi))
+                    .map(|p| p.guid),
+                _ => self
+                    .reader_at(local)
+                    .and_then(|r| r.proxy(pi))
+                    .map(|p| p.guid),
             };
             let Some(guid) = guid else { continue };
             match self.remote_index.get(&map::guid_key(&guid)) {
@@ -512,7 +535,12 @@ impl<'a> Engine<'a> {
     }
 
     /// Publishes (or with `dispose`, withdraws) a local endpoint in SEDP.
-    pub(crate) fn announce_endpoint(&mut self, info: &EndpointInfo, history: History, dispose: bool) {
+    pub(crate) fn announce_endpoint(
+        &mut self,
+        info: &EndpointInfo,
+        history: History,
+        dispose: bool,
+    ) {
         let which = if info.is_writer { SEDP_PUB } else { SEDP_SUB };
         let key = info.guid.to_bytes();
         self.builtin_writers[which].remove_instance(&key, &mut self.pool);
@@ -605,7 +633,11 @@ impl<'a> Engine<'a> {
         self.announce_endpoint(info, h, false);
         let n = self.remote.high_water() as u32;
         for ri in 0..n {
-            if self.remote.get(ri).is_some_and(|r| r.info.is_writer != info.is_writer) {
+            if self
+                .remote
+                .get(ri)
+                .is_some_and(|r| r.info.is_writer != info.is_writer)
+            {
                 self.match_pair(now, local, ri);
             }
         }

@@ -15,8 +15,8 @@ use crate::timer::Timer;
 use crate::transmit::{Destination, Transmit};
 use crate::wire::{
     self, BuiltinEndpointSet, DataRepr, Duration, EntityId, Guid, GuidPrefix, HeaderRepr,
-    InfoDstRepr, InlineQos, Locator, LocatorList, MessageBuilder, ParticipantData,
-    ProtocolVersion, SequenceNumber, StatusInfo, SubmessageRepr, VendorId,
+    InfoDstRepr, InlineQos, Locator, LocatorList, MessageBuilder, ParticipantData, ProtocolVersion,
+    SequenceNumber, StatusInfo, SubmessageRepr, VendorId,
 };
 
 impl<'a> Engine<'a> {

@@ -28,7 +28,6 @@
 //! endian). An operation cut short by the end of the input is not run. [`EngineOp::encode`]
 //! writes this format, so seed generators need not know it.
 
-use crate::limits::{MAX_READERS, MAX_READER_SAMPLES, MAX_WRITERS};
 use crate::stream::{CycloneFraming, Deframe, Framing};
 use crate::wire::{Guid, GuidPrefix, Locator, Message, Time};
 use crate::{
@@ -368,7 +367,7 @@ enum Side {
 
 /// One participant and its endpoints.
 struct Participant {
-    engine: Box<Engine>,
+    engine: Box<Engine<'static>>,
     name: &'static str,
     plain_writer: WriterHandle,
     plain_reader: ReaderHandle,
@@ -426,17 +425,18 @@ impl Participant {
         let plain_reader = engine
             .create_reader(now, &in_topic, &reader_qos(keep_all, vol))
             .expect("reader");
-        let (keyed_writer, keyed_reader) = if MAX_WRITERS >= 2 && MAX_READERS >= 2 {
-            let w = engine
-                .create_writer(now, &TOPIC_KEYED, &writer_qos(KEYED_WRITER_HISTORY, tl))
-                .expect("keyed writer");
-            let r = engine
-                .create_reader(now, &TOPIC_KEYED, &reader_qos(KEYED_READER_HISTORY, tl))
-                .expect("keyed reader");
-            (Some(w), Some(r))
-        } else {
-            (None, None)
-        };
+        let (keyed_writer, keyed_reader) =
+            if engine.capacities().writers >= 2 && engine.capacities().readers >= 2 {
+                let w = engine
+                    .create_writer(now, &TOPIC_KEYED, &writer_qos(KEYED_WRITER_HISTORY, tl))
+                    .expect("keyed writer");
+                let r = engine
+                    .create_reader(now, &TOPIC_KEYED, &reader_qos(KEYED_READER_HISTORY, tl))
+                    .expect("keyed reader");
+                (Some(w), Some(r))
+            } else {
+                (None, None)
+            };
         Participant {
             engine,
             name,
@@ -738,7 +738,7 @@ impl Pair {
             self.order = Order::default();
             self.a_reset = false;
         }
-        for _ in 0..4 * MAX_READER_SAMPLES {
+        for _ in 0..4 * crate::Capacities::HOST.reader_samples {
             match self.a.engine.take(r, out) {
                 Ok(Some(info)) => {
                     assert!(info.len <= out.len(), "take reports more than it copied");

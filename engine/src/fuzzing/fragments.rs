@@ -1,6 +1,5 @@
 //! Fuzz entry points for reassembly (DATA_FRAG into a reader) and the stream deframer.
 
-use crate::limits::{MAX_REASSEMBLIES, POOL_BLOCKS};
 use crate::pool::Pool;
 use crate::qos::History;
 use crate::reader::{IncomingFrag, Reader, Received};
@@ -28,20 +27,28 @@ fn take<const N: usize>(data: &mut &[u8]) -> u64 {
 /// Input: a sequence of records. Record byte 0 picks the kind: even = a synthetic fragment
 /// (writer bit, SN, sample size, fragment size, first fragment, count, data length), odd = a
 /// length-prefixed RTPS message whose DATA_FRAGs are all fed.
+/// Partial samples per reader in this target.
+const REASSEMBLIES: usize = 4;
+/// Pool blocks in this target (1 KiB each).
+const POOL_BLOCKS: usize = 8192;
+
 pub fn fuzz_reassembly(mut data: &[u8]) {
-    let mut pool = Pool::new();
+    let mut pool = Pool::new(1024, POOL_BLOCKS, None, None);
     let own = Guid::new(GuidPrefix([9; 12]), EntityId::new(1, 0x07));
     let writers = [
         Guid::new(GuidPrefix([1; 12]), EntityId::new(1, 0x02)),
         Guid::new(GuidPrefix([2; 12]), EntityId::new(2, 0x02)),
     ];
     let mut readers = [
-        Reader::new(own, true, History::KeepAll, 8),
-        Reader::new(own, false, History::KeepLast(2), 8),
+        Reader::on_heap(own, true, History::KeepAll, 8, REASSEMBLIES, 4 << 20),
+        Reader::on_heap(own, false, History::KeepLast(2), 8, REASSEMBLIES, 4 << 20),
     ];
-    for r in readers.iter_mut() {
-        for w in writers {
-            r.add_proxy(Instant(0), w, Locator::udpv4([127, 0, 0, 1], 7411), true);
+    let mut proxies = [[0u32; 2]; 2];
+    for (r, ps) in readers.iter_mut().zip(proxies.iter_mut()) {
+        for (w, p) in writers.iter().zip(ps.iter_mut()) {
+            *p = r
+                .add_proxy(Instant(0), *w, Locator::udpv4([127, 0, 0, 1], 7411), true)
+                .unwrap_or(u32::MAX);
         }
     }
     let mut replaced = 0;
@@ -51,7 +58,8 @@ pub fn fuzz_reassembly(mut data: &[u8]) {
         let kind = take::<1>(&mut data);
         let which = (kind >> 1) as usize & 1;
         if kind & 1 == 0 {
-            let w = writers[(kind >> 2) as usize & 1];
+            let wi = (kind >> 2) as usize & 1;
+            let w = writers[wi];
             let sn = 1 + take::<1>(&mut data) as i64;
             let sample_size = take::<3>(&mut data) as u32;
             let fragment_size = take::<2>(&mut data) as u16;
@@ -72,7 +80,13 @@ pub fn fuzz_reassembly(mut data: &[u8]) {
                 status: StatusInfo(0),
                 key_hash: None,
             };
-            check(&mut readers[which], &mut pool, &f, &mut replaced);
+            check(
+                &mut readers[which],
+                proxies[which][wi],
+                &mut pool,
+                &f,
+                &mut replaced,
+            );
         } else {
             let len = (take::<2>(&mut data) as usize).min(data.len());
             let (msg, rest) = data.split_at(len);
@@ -94,7 +108,13 @@ pub fn fuzz_reassembly(mut data: &[u8]) {
                     status: StatusInfo(0),
                     key_hash: None,
                 };
-                check(&mut readers[which], &mut pool, &f, &mut replaced);
+                check(
+                    &mut readers[which],
+                    proxies[which][which],
+                    &mut pool,
+                    &f,
+                    &mut replaced,
+                );
             }
         }
     }
@@ -113,9 +133,9 @@ pub fn fuzz_reassembly(mut data: &[u8]) {
     );
 }
 
-fn check(r: &mut Reader, pool: &mut Pool, f: &IncomingFrag<'_>, replaced: &mut u64) {
-    let outcome = r.on_data_frag(pool, f, replaced);
-    assert!(r.partial_samples() <= MAX_REASSEMBLIES);
+fn check(r: &mut Reader, pi: u32, pool: &mut Pool, f: &IncomingFrag<'_>, replaced: &mut u64) {
+    let outcome = r.on_data_frag(pi, pool, f, replaced);
+    assert!(r.partial_samples() <= REASSEMBLIES);
     if let Received::Accepted { delivered } = outcome {
         if delivered > 0 && f.sn >= 1 {
             // Every delivered sample carries exactly the size its fragments announced.
