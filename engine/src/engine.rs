@@ -409,7 +409,10 @@ impl StorageSizes {
     /// Proxies each local endpoint gets from caller storage: an even share of the matches.
     pub const fn share(c: &Capacities) -> usize {
         let n = c.writers + c.readers;
-        let s = if n == 0 { c.matches } else { c.matches / n };
+        let s = match c.matches.checked_div(n) {
+            Some(s) => s,
+            None => c.matches,
+        };
         if s == 0 {
             1
         } else {
@@ -605,11 +608,8 @@ impl<'a> Engine<'a> {
                 SEDP_SUB => c.sedp_history(c.readers),
                 _ => 1,
             };
-            let history = if i == PMD {
-                History::KeepLast(1)
-            } else {
-                History::KeepLast(1)
-            };
+            // One sample per instance: an announcement per endpoint, one liveliness message.
+            let history = History::KeepLast(1);
             let storage = WriterStorage {
                 history: carve_history(&mut arenas, n),
                 proxies: carve_slab(&mut arenas.reader_proxies, c.participants),

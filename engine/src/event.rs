@@ -149,14 +149,6 @@ impl<'a> EventQueue<'a> {
         }
     }
 
-    pub(crate) fn clear(&mut self) {
-        for e in self.ring.iter_mut() {
-            *e = EventSlot::EMPTY;
-        }
-        self.head = 0;
-        self.len = 0;
-    }
-
     /// Returns false when full.
     pub(crate) fn push(&mut self, e: Event) -> bool {
         let cap = self.ring.len();

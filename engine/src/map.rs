@@ -71,6 +71,7 @@ impl<'a> IndexMap<'a> {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -177,13 +178,6 @@ impl<'a> IndexMap<'a> {
         self.slots[hole] = MapSlot::EMPTY;
         self.len -= 1;
         Some(found)
-    }
-
-    pub(crate) fn clear(&mut self) {
-        for s in self.slots.iter_mut() {
-            *s = MapSlot::EMPTY;
-        }
-        self.len = 0;
     }
 }
 

@@ -69,16 +69,6 @@ impl<'a> Pool<'a> {
         self.free_count = n;
     }
 
-    /// Bytes of one block.
-    pub(crate) fn block_size(&self) -> usize {
-        self.block
-    }
-
-    /// Blocks in all.
-    pub(crate) fn total_blocks(&self) -> usize {
-        self.blocks
-    }
-
     pub(crate) fn blocks_for(&self, len: usize) -> usize {
         len.div_ceil(self.block).max(1)
     }

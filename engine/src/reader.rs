@@ -230,7 +230,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A reader with its own heap storage, outside an engine (fuzzing and tests).
-    #[cfg(feature = "alloc")]
+    #[cfg(all(feature = "alloc", any(test, feature = "fuzzing")))]
     pub(crate) fn on_heap(
         guid: Guid,
         reliable: bool,
@@ -1079,11 +1079,6 @@ impl<'a> Reader<'a> {
     /// The oldest delivered sample, left in place.
     pub(crate) fn peek(&self) -> Option<&Sample> {
         self.sample(self.head)
-    }
-
-    /// Samples waiting for `take`.
-    pub(crate) fn available(&self) -> usize {
-        self.delivered
     }
 
     /// Frees every sample (the reader is being deleted).

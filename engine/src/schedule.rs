@@ -93,6 +93,7 @@ impl<'a> WorkQueue<'a> {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }

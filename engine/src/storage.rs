@@ -324,16 +324,6 @@ impl<'a, S: Slot> Slab<'a, S> {
         self.free = NONE;
         self.count = 0;
     }
-
-    /// Removes everything.
-    pub(crate) fn clear(&mut self) {
-        for s in self.slots[..self.used].iter_mut() {
-            *s = S::wrap(Entry::Vacant(NONE));
-        }
-        self.used = 0;
-        self.free = NONE;
-        self.count = 0;
-    }
 }
 
 /// Fills a borrowed run with `v`, or makes an owned run of `n` copies.
@@ -374,7 +364,7 @@ mod tests {
         assert_eq!(s.insert(5), Ok(b));
         assert_eq!(s.iter().map(|(_, v)| *v).sum::<u32>(), 9);
         assert_eq!((a, c), (0, 2));
-        s.clear();
+        s.clear_with(|_| {});
         assert_eq!(s.len(), 0);
         assert_eq!(s.insert(7), Ok(0));
     }

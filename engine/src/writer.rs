@@ -289,10 +289,6 @@ impl<'a> Writer<'a> {
         self.next_sn - 1
     }
 
-    pub(crate) fn held(&self) -> usize {
-        self.len
-    }
-
     fn drop_oldest(&mut self, pool: &mut Pool) {
         if self.len == 0 {
             return;
@@ -795,7 +791,7 @@ mod tests {
         assert!(w
             .changes()
             .any(|c| c.key_hash == Some(key(0)) && c.status.0 == 0));
-        assert!(w.held() <= MAX_HISTORY);
+        assert!(w.changes().count() <= MAX_HISTORY);
     }
 
     #[test]
@@ -825,7 +821,7 @@ mod tests {
             assert!(r.is_ok());
         }
         // Nothing was sent yet: all three must still be there for the first send.
-        assert_eq!(w.held(), 3);
+        assert_eq!(w.changes().count(), 3);
         // Once sent, a best-effort reader needs them no more.
         let next = w.next_sn;
         let marks = w.proxy_marks(pi);
@@ -834,7 +830,7 @@ mod tests {
         }
         w.proxy_moved(pi, marks);
         w.release_acknowledged(&mut pool);
-        assert_eq!(w.held(), 0);
+        assert_eq!(w.changes().count(), 0);
     }
 
     #[test]

@@ -32,6 +32,24 @@ pub struct NetArgs {
     /// addresses are TCP peers (without a port, the TCP ports of ids 0..9 are probed).
     #[arg(long, value_enum, default_value = "udp")]
     pub transport: TransportArg,
+    /// Remote participants tracked at once.
+    #[arg(long, value_name = "N", default_value_t = pollen_engine::Capacities::HOST.participants)]
+    pub max_participants: usize,
+    /// Remote endpoints remembered from SEDP.
+    #[arg(long, value_name = "N", default_value_t = pollen_engine::Capacities::HOST.remote_endpoints)]
+    pub max_remote_endpoints: usize,
+    /// Matches between local and remote endpoints.
+    #[arg(long, value_name = "N", default_value_t = pollen_engine::Capacities::HOST.matches)]
+    pub max_matches: usize,
+}
+
+/// The command-line flag that raises the limit of a table.
+pub fn flag_for(table: pollen_engine::Table) -> &'static str {
+    match table {
+        pollen_engine::Table::Participants => "--max-participants",
+        pollen_engine::Table::RemoteEndpoints => "--max-remote-endpoints",
+        pollen_engine::Table::Matches => "--max-matches",
+    }
 }
 
 /// `--transport`.
@@ -96,6 +114,12 @@ impl NetArgs {
             peers,
             multicast: !self.no_multicast && transport == Transport::Udp,
             transport,
+            capacities: pollen_engine::Capacities {
+                participants: self.max_participants,
+                remote_endpoints: self.max_remote_endpoints,
+                matches: self.max_matches,
+                ..pollen_engine::Capacities::HOST
+            },
             ..Options::default()
         })
     }

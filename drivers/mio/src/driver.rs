@@ -44,6 +44,8 @@ pub struct Options {
     /// Limits and timers of TCP connections (used with [`Transport::Tcp`], and for TCP
     /// locators a peer announces without UDP ones).
     pub tcp: TcpOptions,
+    /// The size of every engine table.
+    pub capacities: pollen_engine::Capacities,
 }
 
 /// The transport a participant uses to reach its peers.
@@ -74,6 +76,7 @@ impl Default for Options {
             mtu: None,
             transport: Transport::Udp,
             tcp: TcpOptions::default(),
+            capacities: pollen_engine::Capacities::HOST,
         }
     }
 }
@@ -184,6 +187,7 @@ impl Driver {
         cfg.multicast = opts.multicast && !tcp_mode;
         cfg.tcp_port = tcp_port;
         cfg.prefer_tcp = tcp_mode;
+        cfg.capacities = opts.capacities;
         cfg.mtu = opts.mtu.unwrap_or(if opts.interface.is_loopback() {
             16_384
         } else {

@@ -133,6 +133,26 @@ fn topic_type(
 }
 
 fn report(ev: &Event, verbose: bool) {
+    // A full table is never silent: the engine raises it once until there is room again.
+    match ev {
+        Event::Refused { table, guid } => {
+            eprintln!(
+                "pollen: the {} table is full; refused {guid} (raise it with {})",
+                table.capacity_field(),
+                crate::cli::flag_for(*table)
+            );
+            return;
+        }
+        Event::Evicted { table, guid } if verbose => {
+            eprintln!(
+                "pollen: the {} table is full; forgot {guid}, which matches nothing here (raise it with {})",
+                table.capacity_field(),
+                crate::cli::flag_for(*table)
+            );
+            return;
+        }
+        _ => {}
+    }
     if !verbose {
         return;
     }

@@ -113,12 +113,12 @@ impl<'a> Engine<'a> {
                 ri
             }
             None => {
-                if self.remote.is_full() {
-                    if !self.relevant(&info) || !self.evict_unmatched_endpoint() {
-                        self.mark_incomplete(info.guid.prefix);
-                        self.refuse(Table::RemoteEndpoints, info.guid);
-                        return;
-                    }
+                if self.remote.is_full()
+                    && (!self.relevant(&info) || !self.evict_unmatched_endpoint())
+                {
+                    self.mark_incomplete(info.guid.prefix);
+                    self.refuse(Table::RemoteEndpoints, info.guid);
+                    return;
                 }
                 let Ok(ri) = self.remote.insert(RemoteEndpoint::new(info)) else {
                     self.refuse(Table::RemoteEndpoints, info.guid);
