@@ -196,3 +196,169 @@ impl core::fmt::Display for CapacityError {
 }
 
 impl core::error::Error for CapacityError {}
+
+/// The README's capacity table, produced from the presets and the sizes of the slot types.
+#[cfg(test)]
+pub(crate) mod table {
+    extern crate std;
+    use super::Capacities;
+    use crate::engine::{Engine, ReaderSlot, StorageSizes, WriterSlot};
+    use crate::{
+        EventSlot, HistorySlot, MapSlot, ParticipantSlot, ReaderProxySlot, ReassemblySlot,
+        RemoteEndpointSlot, SampleSlot, TimerSlot, WriterProxySlot,
+    };
+    use core::mem::size_of;
+    use std::format;
+    use std::string::String;
+
+    /// Bytes of the whole storage an engine with `c` needs at most.
+    pub(crate) fn storage_bytes(c: &Capacities) -> usize {
+        let s = StorageSizes::of(c);
+        s.participants * size_of::<ParticipantSlot>()
+            + s.remote_endpoints * size_of::<RemoteEndpointSlot>()
+            + s.writers * size_of::<WriterSlot<'static>>()
+            + s.readers * size_of::<ReaderSlot<'static>>()
+            + s.reader_proxies * size_of::<ReaderProxySlot>()
+            + s.writer_proxies * size_of::<WriterProxySlot>()
+            + s.history * size_of::<HistorySlot>()
+            + s.samples * size_of::<SampleSlot>()
+            + s.reassemblies * size_of::<ReassemblySlot>()
+            + s.fragment_bits * 4
+            + s.pool
+            + s.pool_links * 4
+            + s.events * size_of::<EventSlot>()
+            + s.index * size_of::<MapSlot>()
+            + s.work * 8
+            + s.timers * (size_of::<TimerSlot>() + 4)
+            + s.scratch
+    }
+
+    fn kib(n: usize) -> String {
+        if n >= 10 << 20 {
+            format!("{:.1} MiB", n as f64 / (1 << 20) as f64)
+        } else {
+            format!("{:.1} KiB", n as f64 / 1024.0)
+        }
+    }
+
+    /// The markdown table.
+    pub(crate) fn markdown() -> String {
+        let m = Capacities::MICRO;
+        let h = Capacities::HOST;
+        let mut t = String::from("| capacity (`Capacities` field) | one entry | `MICRO` | `HOST` |\n|---|---:|---:|---:|\n");
+        let rows: [(&str, usize, usize, usize); 11] = [
+            (
+                "remote participants (`participants`)",
+                size_of::<ParticipantSlot>(),
+                m.participants,
+                h.participants,
+            ),
+            (
+                "remote endpoints (`remote_endpoints`)",
+                size_of::<RemoteEndpointSlot>(),
+                m.remote_endpoints,
+                h.remote_endpoints,
+            ),
+            (
+                "local writers (`writers`)",
+                size_of::<WriterSlot<'static>>(),
+                m.writers,
+                h.writers,
+            ),
+            (
+                "local readers (`readers`)",
+                size_of::<ReaderSlot<'static>>(),
+                m.readers,
+                h.readers,
+            ),
+            (
+                "matched pairs (`matches`)",
+                size_of::<ReaderProxySlot>().max(size_of::<WriterProxySlot>()),
+                m.matches,
+                h.matches,
+            ),
+            (
+                "history per writer (`history`)",
+                size_of::<HistorySlot>(),
+                m.history,
+                h.history,
+            ),
+            (
+                "samples per reader (`reader_samples`)",
+                size_of::<SampleSlot>(),
+                m.reader_samples,
+                h.reader_samples,
+            ),
+            (
+                "pool blocks (`pool_blocks`)",
+                4,
+                m.pool_blocks,
+                h.pool_blocks,
+            ),
+            (
+                "pool block bytes (`pool_block`)",
+                1,
+                m.pool_block,
+                h.pool_block,
+            ),
+            (
+                "partial samples per reader (`reassemblies`)",
+                size_of::<ReassemblySlot>(),
+                m.reassemblies,
+                h.reassemblies,
+            ),
+            (
+                "queued events (`events`)",
+                size_of::<EventSlot>(),
+                m.events,
+                h.events,
+            ),
+        ];
+        for (name, one, a, b) in rows {
+            t += &format!("| {name} | {one} B | {a} | {b} |\n");
+        }
+        t += &format!(
+            "| largest sample (`max_sample`) | | {} | {} |\n",
+            kib(m.max_sample),
+            kib(h.max_sample)
+        );
+        t += &format!(
+            "| unacknowledged bytes per reliable reader (`in_flight`) | | {} | {} |\n",
+            kib(m.in_flight),
+            kib(h.in_flight)
+        );
+        t += &format!(
+            "| **every table full** (caller storage for `with_storage`) | | **{}** | **{}** |\n",
+            kib(storage_bytes(&m)),
+            kib(storage_bytes(&h))
+        );
+        t += &format!(
+            "| `size_of::<Engine>()` (the tables live in the storage) | | {} B | {} B |\n",
+            size_of::<Engine<'static>>(),
+            size_of::<Engine<'static>>()
+        );
+        t
+    }
+
+    /// The README's table between its markers is exactly what the presets give.
+    #[test]
+    fn capacity_table() {
+        let table = markdown();
+        std::println!("{table}");
+        let readme = include_str!("../../README.md");
+        let start = "<!-- capacity-table:start -->\n";
+        let end = "<!-- capacity-table:end -->";
+        let a = readme
+            .find(start)
+            .expect("README has the capacity-table markers")
+            + start.len();
+        let b = readme[a..]
+            .find(end)
+            .expect("README closes the capacity table")
+            + a;
+        assert!(
+            readme[a..b] == table,
+            "README's capacity table is stale; replace it with:\n{table}"
+        );
+    }
+}

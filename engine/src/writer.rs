@@ -379,9 +379,8 @@ impl<'a> Writer<'a> {
             self.lowest_floor
                 .get(proxies.iter().map(|(_, p)| p.floor()))
         };
-        let Some(floor) = floor else {
-            return;
-        };
+        // No reader at all: a volatile history owes nobody anything.
+        let floor = floor.unwrap_or(i64::MAX);
         while self.at(0).is_some_and(|c| c.sn <= floor) {
             self.drop_oldest(pool);
         }
@@ -831,6 +830,30 @@ mod tests {
         w.proxy_moved(pi, marks);
         w.release_acknowledged(&mut pool);
         assert_eq!(w.changes().count(), 0);
+    }
+
+    /// A volatile KEEP_ALL writer whose readers all left keeps accepting writes (it used to
+    /// fill up: with no proxy the lowest acknowledgement was unknown, so nothing was released).
+    #[test]
+    fn keep_all_without_readers_never_fills() {
+        let mut pool = pool();
+        let mut w = writer(
+            Guid::new(GuidPrefix([1; 12]), EntityId::new(1, 0x03)),
+            true,
+            Durability::Volatile,
+            History::KeepAll,
+        );
+        for _ in 0..3 * MAX_HISTORY {
+            let r = w.add(
+                Instant::ZERO,
+                &mut pool,
+                &[&[0, 1, 0, 0]],
+                None,
+                None,
+                StatusInfo(0),
+            );
+            assert!(r.is_ok(), "{r:?}");
+        }
     }
 
     #[test]
