@@ -165,10 +165,10 @@ def main():
         time.sleep(1.0)
         for i in range(a.count):
             writer.write(String_(data=f"hello {i}"))
-        left = max(0.1, end - time.monotonic())
-        if not writer.wait_for_acks(duration(seconds=left)):
-            print("not all samples acknowledged", file=sys.stderr)
-            return 1
+        while not writer.wait_for_acks(duration(milliseconds=200)):
+            if time.monotonic() > end or stdin_closed():
+                print("not all samples acknowledged", file=sys.stderr)
+                return 1
         print(f"ACKED after {time.monotonic() - start:.2f} s", flush=True)
         linger_end = min(end, time.monotonic() + 2.0)
         while time.monotonic() < linger_end and not stdin_closed():
