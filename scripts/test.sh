@@ -97,16 +97,18 @@ stage_doc() {
     RUSTDOCFLAGS="-D warnings" run cargo doc --workspace --no-deps
 }
 
-# The engine must build and be lint-clean in every feature combination users can pick.
+# The engine must build and be lint-clean in every feature combination users can pick, and its
+# unit tests run both without alloc (caller storage) and with it (heap storage).
 stage_engine_features() {
-    local combos=("" "--features alloc" "--features std" "--features fuzzing" "--features small"
-        "--features large" "--features std,fuzzing,large" "--features small,fuzzing")
+    local combos=("" "--features alloc" "--features std" "--features fuzzing" "--features std,fuzzing")
     for f in "${combos[@]}"; do
         # shellcheck disable=SC2086 # $f is deliberately split into words
         run cargo build -p pollen-engine $f
         # shellcheck disable=SC2086
         run cargo clippy -p pollen-engine --all-targets $f -- -D warnings
     done
+    run cargo test -p pollen-engine --lib
+    run cargo test -p pollen-engine --lib --features alloc
 }
 
 # The default engine builds for a bare-metal target and references no allocator.
@@ -195,7 +197,7 @@ stage_tests() {
 
 # Replays fuzz/seeds/* and fuzz/regressions/* through pollen_engine::fuzzing on stable.
 stage_fuzz_replay() {
-    run cargo test -p pollen-engine --features fuzzing,large
+    run cargo test -p pollen-engine --features fuzzing
 }
 
 # The cargo-fuzz crate (its own workspace) must keep compiling; running it needs cargo-fuzz and

@@ -197,8 +197,9 @@ impl core::fmt::Display for CapacityError {
 
 impl core::error::Error for CapacityError {}
 
-/// The README's capacity table, produced from the presets and the sizes of the slot types.
-#[cfg(test)]
+/// The README's capacity table, produced from the presets and the sizes of the slot types
+/// (without `alloc`: the figures of caller-provided storage; `scripts/test.sh` runs it so).
+#[cfg(all(test, not(feature = "alloc")))]
 pub(crate) mod table {
     extern crate std;
     use super::Capacities;

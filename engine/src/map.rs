@@ -10,7 +10,8 @@ use alloc::vec::Vec;
 /// Bytes of a key.
 pub(crate) const KEY: usize = 20;
 
-/// One slot of an [`IndexMap`]; public so that a caller without `alloc` can provide them.
+/// One slot of the engine's hash indexes; public so that a caller without `alloc` can provide
+/// them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MapSlot {
     key: [u8; KEY],

@@ -724,7 +724,7 @@ impl<'a> Reader<'a> {
         self.partial_count()
     }
 
-    #[cfg(any(test, feature = "fuzzing"))]
+    #[cfg(any(all(test, feature = "alloc"), feature = "fuzzing"))]
     fn partial_count(&self) -> usize {
         self.frags.iter().filter(|f| frag_of(f).is_some()).count()
     }

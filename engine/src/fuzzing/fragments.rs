@@ -18,6 +18,11 @@ fn take<const N: usize>(data: &mut &[u8]) -> u64 {
     v
 }
 
+/// Partial samples per reader in this target.
+const REASSEMBLIES: usize = 4;
+/// Pool blocks in this target (1 KiB each).
+const POOL_BLOCKS: usize = 8192;
+
 /// Feeds a reader DATA_FRAG submessages built from the input, from two writers (one honest
 /// stream of captured datagrams may be given as DATA_FRAGs inside RTPS messages too), and
 /// checks what reassembly promises: no panic; never more than `MAX_REASSEMBLIES` partial
@@ -27,11 +32,6 @@ fn take<const N: usize>(data: &mut &[u8]) -> u64 {
 /// Input: a sequence of records. Record byte 0 picks the kind: even = a synthetic fragment
 /// (writer bit, SN, sample size, fragment size, first fragment, count, data length), odd = a
 /// length-prefixed RTPS message whose DATA_FRAGs are all fed.
-/// Partial samples per reader in this target.
-const REASSEMBLIES: usize = 4;
-/// Pool blocks in this target (1 KiB each).
-const POOL_BLOCKS: usize = 8192;
-
 pub fn fuzz_reassembly(mut data: &[u8]) {
     let mut pool = Pool::new(1024, POOL_BLOCKS, None, None);
     let own = Guid::new(GuidPrefix([9; 12]), EntityId::new(1, 0x07));
