@@ -220,12 +220,18 @@ pub(crate) struct LocalWriter<'a> {
     pub writer: Writer<'a>,
     /// The entity key: its slot and a generation.
     pub key: u32,
+    /// Neighbours among the local endpoints on the same topic (by name hash), as
+    /// [`Local`] keys.
+    pub prev_topic: u32,
+    pub next_topic: u32,
 }
 
 pub(crate) struct LocalReader<'a> {
     pub info: EndpointInfo,
     pub reader: Reader<'a>,
     pub key: u32,
+    pub prev_topic: u32,
+    pub next_topic: u32,
 }
 
 /// One local writer; public so that a caller without `alloc` can provide them.
@@ -306,7 +312,8 @@ pub struct Storage<'a> {
     pub pool_links: &'a mut [u32],
     /// Queued events.
     pub events: &'a mut [EventSlot],
-    /// The participant index, the remote-endpoint index and the match index, in one run.
+    /// The five hash indexes (participants, remote endpoints, matches, local topics, remote
+    /// topics), in one run.
     pub index: &'a mut [MapSlot],
     /// The owed-work queue.
     pub work: &'a mut [u64],
@@ -347,7 +354,7 @@ pub struct StorageSizes {
     pub pool_links: usize,
     /// [`Storage::events`].
     pub events: usize,
-    /// Each of the three indexes (a power of two); [`Storage::index`] holds three.
+    /// Each of the five indexes (a power of two); [`Storage::index`] holds five.
     pub index_each: usize,
     /// [`Storage::index`].
     pub index: usize,
@@ -399,7 +406,7 @@ impl StorageSizes {
             pool_links: c.pool_blocks,
             events: c.events,
             index_each,
-            index: 3 * index_each,
+            index: 5 * index_each,
             work: 7 * p + c.matches + 8,
             timers: Layout::new(c.writers, c.readers, p).ids(),
             scratch: MAX_DISCOVERY_DATA,
@@ -438,6 +445,10 @@ pub struct Engine<'a> {
     pub(crate) remote_index: IndexMap<'a>,
     /// (local endpoint key, remote GUID) -> proxy index, for user endpoints.
     pub(crate) match_index: IndexMap<'a>,
+    /// Topic name -> the first local endpoint on it (a [`Local`] key).
+    pub(crate) local_topics: IndexMap<'a>,
+    /// Topic name -> the first remote endpoint on it.
+    pub(crate) remote_topics: IndexMap<'a>,
     /// Remote endpoints that match nothing, oldest first (eviction candidates).
     pub(crate) unmatched: (u32, u32),
     pub(crate) user_matches: usize,
@@ -563,7 +574,9 @@ impl<'a> Engine<'a> {
         let (mut arenas, rest) = match runs.storage {
             Some(s) => {
                 let (i0, rest) = s.index.split_at_mut(sizes.index_each);
-                let (i1, i2) = rest.split_at_mut(sizes.index_each);
+                let (i1, rest) = rest.split_at_mut(sizes.index_each);
+                let (i2, rest) = rest.split_at_mut(sizes.index_each);
+                let (i3, i4) = rest.split_at_mut(sizes.index_each);
                 (
                     Arenas {
                         reader_proxies: Arena::Borrowed(s.reader_proxies),
@@ -580,7 +593,7 @@ impl<'a> Engine<'a> {
                         s.readers,
                         (s.pool, s.pool_links),
                         s.events,
-                        (i0, i1, &mut i2[..sizes.index_each]),
+                        (i0, i1, i2, i3, &mut i4[..sizes.index_each]),
                         s.work,
                         (s.timers, s.timer_positions),
                         s.scratch,
@@ -650,6 +663,8 @@ impl<'a> Engine<'a> {
                     remote: Slab::new(Slots::Borrowed(remote), c.remote_endpoints),
                     remote_index: IndexMap::new(Some(index.1), seed ^ 1),
                     match_index: IndexMap::new(Some(index.2), seed ^ 2),
+                    local_topics: IndexMap::new(Some(index.3), seed ^ 3),
+                    remote_topics: IndexMap::new(Some(index.4), seed ^ 4),
                     writers: Slab::new(Slots::Borrowed(writers), c.writers),
                     readers: Slab::new(Slots::Borrowed(readers), c.readers),
                     timers: Timers::new(layout, Some(timers.0), Some(timers.1)),
@@ -686,6 +701,8 @@ impl<'a> Engine<'a> {
             remote: Slab::new(heap_run(), c.remote_endpoints),
             remote_index: IndexMap::new(None, seed ^ 1),
             match_index: IndexMap::new(None, seed ^ 2),
+            local_topics: IndexMap::new(None, seed ^ 3),
+            remote_topics: IndexMap::new(None, seed ^ 4),
             unmatched: (NONE, NONE),
             user_matches: 0,
             builtin_writers,
@@ -1521,12 +1538,19 @@ impl<'a> Engine<'a> {
             self.caps.in_flight,
             storage,
         );
-        let lw = LocalWriter { info, writer, key };
+        let lw = LocalWriter {
+            info,
+            writer,
+            key,
+            prev_topic: NONE,
+            next_topic: NONE,
+        };
         let got = self
             .writers
             .insert(lw)
             .map_err(|_| CreateError::TooManyEndpoints)?;
         debug_assert_eq!(got, slot);
+        self.link_local_topic(Local::Writer(slot));
         self.publish_and_match(now, Local::Writer(slot), &info, qos.history);
         Ok(WriterHandle(key))
     }
@@ -1581,10 +1605,17 @@ impl<'a> Engine<'a> {
             n,
             storage,
         );
-        let lr = LocalReader { info, reader, key };
+        let lr = LocalReader {
+            info,
+            reader,
+            key,
+            prev_topic: NONE,
+            next_topic: NONE,
+        };
         self.readers
             .insert(lr)
             .map_err(|_| CreateError::TooManyEndpoints)?;
+        self.link_local_topic(Local::Reader(slot));
         self.publish_and_match(now, Local::Reader(slot), &info, qos.history);
         Ok(ReaderHandle(key))
     }
@@ -1606,6 +1637,7 @@ impl<'a> Engine<'a> {
             return false;
         };
         self.unmatch_local(Local::Writer(slot));
+        self.unlink_local_topic(Local::Writer(slot));
         self.timers.clear(Timer::Heartbeat(slot));
         let Some(mut lw) = self.writers.remove(slot) else {
             return false;
@@ -1622,6 +1654,7 @@ impl<'a> Engine<'a> {
             return false;
         };
         self.unmatch_local(Local::Reader(slot));
+        self.unlink_local_topic(Local::Reader(slot));
         self.timers.clear(Timer::Reader(slot));
         let Some(mut lr) = self.readers.remove(slot) else {
             return false;

@@ -198,6 +198,24 @@ pub(crate) fn guid_key(g: &crate::wire::Guid) -> [u8; KEY] {
     k
 }
 
+/// The key of a topic name: two independent hashes of it and its length.
+pub(crate) fn topic_key(name: &str) -> [u8; KEY] {
+    let mut a = 0xcbf2_9ce4_8422_2325u64;
+    let mut b = 0x6c62_272e_07bb_0142u64;
+    for &c in name.as_bytes() {
+        a = (a ^ c as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        b = (b ^ c as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(17);
+    }
+    let mut k = [0u8; KEY];
+    k[..8].copy_from_slice(&a.to_le_bytes());
+    k[8..16].copy_from_slice(&b.to_le_bytes());
+    k[16..18].copy_from_slice(&(name.len() as u16).to_le_bytes());
+    k[19] = 4;
+    k
+}
+
 /// The key of a match: a local endpoint (its entity key) and a remote GUID.
 pub(crate) fn match_key(local: u32, g: &crate::wire::Guid) -> [u8; KEY] {
     let mut k = [0u8; KEY];

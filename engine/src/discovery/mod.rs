@@ -121,6 +121,8 @@ pub(crate) struct RemoteParticipant {
     pub sedp_incomplete: bool,
     /// A directed SPDP is queued for it.
     pub queued: bool,
+    /// The first of its user endpoints in the remote-endpoint table, or NONE.
+    pub first_endpoint: u32,
 }
 
 crate::storage::slot_type!(
@@ -140,6 +142,12 @@ pub(crate) struct RemoteEndpoint {
     /// Neighbours in the list of endpoints that match nothing (eviction candidates).
     pub prev_unmatched: u32,
     pub next_unmatched: u32,
+    /// Neighbours among the remote endpoints on the same topic (by name hash).
+    pub prev_topic: u32,
+    pub next_topic: u32,
+    /// Neighbours among the endpoints of the same participant.
+    pub prev_owned: u32,
+    pub next_owned: u32,
 }
 
 impl RemoteEndpoint {
@@ -150,6 +158,10 @@ impl RemoteEndpoint {
             matched: 0,
             prev_unmatched: NONE,
             next_unmatched: NONE,
+            prev_topic: NONE,
+            next_topic: NONE,
+            prev_owned: NONE,
+            next_owned: NONE,
         }
     }
 }
@@ -214,6 +226,7 @@ impl RemoteParticipant {
             multicast: false,
             sedp_incomplete: false,
             queued: false,
+            first_endpoint: NONE,
         }
     }
 }

@@ -75,16 +75,165 @@ impl<'a> Engine<'a> {
         })
     }
 
-    /// Whether some local endpoint would match (or report incompatible QoS with) `info`.
+    /// Whether some local endpoint would match (or report incompatible QoS with) `info`:
+    /// only the local endpoints on its topic are looked at.
     fn relevant(&self, info: &EndpointInfo) -> bool {
-        if info.is_writer {
-            self.readers
-                .iter()
-                .any(|(_, lr)| check_match(info, &lr.info) != MatchResult::Unrelated)
-        } else {
-            self.writers
-                .iter()
-                .any(|(_, lw)| check_match(&lw.info, info) != MatchResult::Unrelated)
+        let mut at = self
+            .local_topics
+            .get(&map::topic_key(info.topic.as_str()))
+            .unwrap_or(NONE);
+        while let Some(l) = Local::from_key(at) {
+            let (mine, next) = match l {
+                Local::Writer(i) => match self.writers.get(i) {
+                    Some(lw) => (lw.info, lw.next_topic),
+                    None => break,
+                },
+                Local::Reader(i) => match self.readers.get(i) {
+                    Some(lr) => (lr.info, lr.next_topic),
+                    None => break,
+                },
+                _ => break,
+            };
+            if mine.is_writer != info.is_writer {
+                let r = if mine.is_writer {
+                    check_match(&mine, info)
+                } else {
+                    check_match(info, &mine)
+                };
+                if r != MatchResult::Unrelated {
+                    return true;
+                }
+            }
+            at = next;
+        }
+        false
+    }
+
+    fn local_topic_links(&self, l: Local) -> Option<(u32, u32)> {
+        match l {
+            Local::Writer(i) => self.writers.get(i).map(|x| (x.prev_topic, x.next_topic)),
+            Local::Reader(i) => self.readers.get(i).map(|x| (x.prev_topic, x.next_topic)),
+            _ => None,
+        }
+    }
+
+    fn set_local_topic_links(&mut self, l: Local, prev: Option<u32>, next: Option<u32>) {
+        let links = match l {
+            Local::Writer(i) => self
+                .writers
+                .get_mut(i)
+                .map(|x| (&mut x.prev_topic, &mut x.next_topic)),
+            Local::Reader(i) => self
+                .readers
+                .get_mut(i)
+                .map(|x| (&mut x.prev_topic, &mut x.next_topic)),
+            _ => None,
+        };
+        if let Some((p, n)) = links {
+            if let Some(v) = prev {
+                *p = v;
+            }
+            if let Some(v) = next {
+                *n = v;
+            }
+        }
+    }
+
+    /// Puts a new local endpoint at the head of its topic's chain.
+    pub(crate) fn link_local_topic(&mut self, l: Local) {
+        let Some(info) = self.local_endpoint_info(l) else {
+            return;
+        };
+        let key = map::topic_key(info.topic.as_str());
+        let head = self.local_topics.get(&key).unwrap_or(NONE);
+        self.set_local_topic_links(l, Some(NONE), Some(head));
+        if let Some(h) = Local::from_key(head) {
+            self.set_local_topic_links(h, Some(l.key()), None);
+        }
+        self.local_topics.insert(&key, l.key());
+    }
+
+    pub(crate) fn unlink_local_topic(&mut self, l: Local) {
+        let (Some(info), Some((prev, next))) =
+            (self.local_endpoint_info(l), self.local_topic_links(l))
+        else {
+            return;
+        };
+        let key = map::topic_key(info.topic.as_str());
+        match Local::from_key(prev) {
+            Some(p) => self.set_local_topic_links(p, None, Some(next)),
+            None if next == NONE => {
+                self.local_topics.remove(&key);
+            }
+            None => {
+                self.local_topics.insert(&key, next);
+            }
+        }
+        if let Some(n) = Local::from_key(next) {
+            self.set_local_topic_links(n, Some(prev), None);
+        }
+        self.set_local_topic_links(l, Some(NONE), Some(NONE));
+    }
+
+    /// Links remote endpoint `ri` into its topic's chain and its participant's.
+    fn link_remote(&mut self, ri: u32, owner: u32) {
+        let Some(info) = self.remote.get(ri).map(|r| r.info) else {
+            return;
+        };
+        let key = map::topic_key(info.topic.as_str());
+        let head = self.remote_topics.get(&key).unwrap_or(NONE);
+        let owned = self
+            .participants
+            .get(owner)
+            .map_or(NONE, |p| p.first_endpoint);
+        if let Some(r) = self.remote.get_mut(ri) {
+            r.prev_topic = NONE;
+            r.next_topic = head;
+            r.prev_owned = NONE;
+            r.next_owned = owned;
+        }
+        if let Some(h) = self.remote.get_mut(head) {
+            h.prev_topic = ri;
+        }
+        if let Some(o) = self.remote.get_mut(owned) {
+            o.prev_owned = ri;
+        }
+        if let Some(p) = self.participants.get_mut(owner) {
+            p.first_endpoint = ri;
+        }
+        self.remote_topics.insert(&key, ri);
+    }
+
+    fn unlink_remote(&mut self, ri: u32) {
+        let Some(r) = self.remote.get(ri).copied() else {
+            return;
+        };
+        let key = map::topic_key(r.info.topic.as_str());
+        match self.remote.get_mut(r.prev_topic) {
+            Some(p) => p.next_topic = r.next_topic,
+            None if r.next_topic == NONE => {
+                self.remote_topics.remove(&key);
+            }
+            None => {
+                self.remote_topics.insert(&key, r.next_topic);
+            }
+        }
+        if let Some(n) = self.remote.get_mut(r.next_topic) {
+            n.prev_topic = r.prev_topic;
+        }
+        match self.remote.get_mut(r.prev_owned) {
+            Some(p) => p.next_owned = r.next_owned,
+            None => {
+                if let Some(p) = self
+                    .participant_slot(r.info.guid.prefix)
+                    .and_then(|i| self.participants.get_mut(i))
+                {
+                    p.first_endpoint = r.next_owned;
+                }
+            }
+        }
+        if let Some(n) = self.remote.get_mut(r.next_owned) {
+            n.prev_owned = r.prev_owned;
         }
     }
 
@@ -107,8 +256,18 @@ impl<'a> Engine<'a> {
         let ri = match self.remote_index.get(&map::guid_key(&info.guid)) {
             Some(ri) => {
                 // An update: take the new locator; QoS changes take effect on re-match.
+                let moved = self
+                    .remote
+                    .get(ri)
+                    .is_some_and(|r| r.info.topic != info.topic);
+                if moved {
+                    self.unlink_remote(ri);
+                }
                 if let Some(r) = self.remote.get_mut(ri) {
                     r.info = info;
+                }
+                if moved {
+                    self.link_remote(ri, owner);
                 }
                 ri
             }
@@ -131,24 +290,22 @@ impl<'a> Engine<'a> {
                     return;
                 }
                 self.link_unmatched(ri);
+                self.link_remote(ri, owner);
                 ri
             }
         };
-        let _ = owner;
         if self.remote_locator(&info).is_none() {
             self.stats.dropped_bad_discovery += 1;
             return;
         }
-        if info.is_writer {
-            let n = self.readers.high_water() as u32;
-            for slot in 0..n {
-                self.match_pair(now, Local::Reader(slot), ri);
-            }
-        } else {
-            let n = self.writers.high_water() as u32;
-            for slot in 0..n {
-                self.match_pair(now, Local::Writer(slot), ri);
-            }
+        // Only the local endpoints on its topic can match it.
+        let mut at = self
+            .local_topics
+            .get(&map::topic_key(info.topic.as_str()))
+            .unwrap_or(NONE);
+        while let Some(l) = Local::from_key(at) {
+            at = self.local_topic_links(l).map_or(NONE, |(_, n)| n);
+            self.match_pair(now, l, ri);
         }
     }
 
@@ -466,6 +623,7 @@ impl<'a> Engine<'a> {
         if !matched {
             self.unlink_unmatched(ri);
         }
+        self.unlink_remote(ri);
         self.remote.remove(ri);
         self.remote_index.remove(&map::guid_key(&guid));
         self.refused_reported[1] = false;

@@ -75,6 +75,7 @@ impl<'a> Engine<'a> {
             fresh.multicast = p.multicast || rx.multicast;
             fresh.sedp_incomplete = p.sedp_incomplete;
             fresh.queued = p.queued;
+            fresh.first_endpoint = p.first_endpoint;
             *p = fresh;
             self.arm_lease(i);
             if moved {
@@ -188,27 +189,13 @@ impl<'a> Engine<'a> {
                 self.builtin_readers[k].remove_proxy(p.br[k], &mut self.pool);
             }
         }
-        // Its user endpoints: walk the remote table only when it has any.
-        if self.remote.len() > 0 {
-            let mut gone = [Guid::default(); 32];
-            loop {
-                let mut n = 0;
-                for (_, r) in self.remote.iter() {
-                    if r.info.guid.prefix == prefix {
-                        gone[n] = r.info.guid;
-                        n += 1;
-                        if n == gone.len() {
-                            break;
-                        }
-                    }
-                }
-                for g in &gone[..n] {
-                    self.remove_remote_endpoint(*g);
-                }
-                if n < gone.len() {
-                    break;
-                }
-            }
+        // Its user endpoints, through its own chain.
+        loop {
+            let first = self.participants.get(i).map_or(NONE, |p| p.first_endpoint);
+            let Some(g) = self.remote.get(first).map(|r| r.info.guid) else {
+                break;
+            };
+            self.remove_remote_endpoint(g);
         }
         self.participants.remove(i);
         self.participant_index.remove(&map::prefix_key(&prefix));
