@@ -546,7 +546,7 @@ impl Arbitrary for ArbEndpoint {
             minor: u8::arbitrary(g),
         });
         d.vendor_id = opt(g, |g| VendorId(<[u8; 2]>::arbitrary(g)));
-        d.reliability = opt(g, |g| Reliability {
+        d.reliability = opt(g, |g| ReliabilityQos {
             kind: if bool::arbitrary(g) {
                 ReliabilityKind::Reliable
             } else {
@@ -556,14 +556,14 @@ impl Arbitrary for ArbEndpoint {
         });
         d.durability = opt(g, |g| {
             *g.choose(&[
-                Durability::Volatile,
-                Durability::TransientLocal,
-                Durability::Transient,
-                Durability::Persistent,
+                DurabilityKind::Volatile,
+                DurabilityKind::TransientLocal,
+                DurabilityKind::Transient,
+                DurabilityKind::Persistent,
             ])
             .unwrap()
         });
-        d.history = opt(g, |g| History {
+        d.history = opt(g, |g| HistoryQos {
             keep_all: bool::arbitrary(g),
             depth: i32::arbitrary(g),
         });

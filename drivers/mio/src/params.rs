@@ -3,9 +3,9 @@
 //! as hex, and the engine's typed SPDP/SEDP reprs as objects.
 
 use pollen_engine::wire::{
-    pid, pid_name, DataRepresentations, Durability, Duration, Endian, EndpointData, Guid, Locator,
-    LocatorList, Ownership, Parameter, ParameterListIter, ParticipantData, ReliabilityKind, Time,
-    VendorId,
+    pid, pid_name, DataRepresentations, DurabilityKind, Duration, Endian, EndpointData, Guid,
+    Locator, LocatorList, Ownership, Parameter, ParameterListIter, ParticipantData,
+    ReliabilityKind, Time, VendorId,
 };
 use serde_json::{json, Map, Value};
 
@@ -513,10 +513,10 @@ pub fn endpoint(d: &EndpointData<'_>) -> Value {
     });
     insert_opt(&mut m, "durability", d.durability, |v| {
         match v {
-            Durability::Volatile => "VOLATILE",
-            Durability::TransientLocal => "TRANSIENT_LOCAL",
-            Durability::Transient => "TRANSIENT",
-            Durability::Persistent => "PERSISTENT",
+            DurabilityKind::Volatile => "VOLATILE",
+            DurabilityKind::TransientLocal => "TRANSIENT_LOCAL",
+            DurabilityKind::Transient => "TRANSIENT",
+            DurabilityKind::Persistent => "PERSISTENT",
         }
         .into()
     });

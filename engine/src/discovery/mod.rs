@@ -283,7 +283,7 @@ impl EndpointInfo {
             None => Reliability::BestEffort,
         };
         let durability = match d.durability {
-            Some(wire::Durability::Volatile) | None => Durability::Volatile,
+            Some(wire::DurabilityKind::Volatile) | None => Durability::Volatile,
             Some(_) => Durability::TransientLocal,
         };
         let us = |x: Option<wire::Duration>| x.and_then(|d| d.to_micros()).unwrap_or(u64::MAX);

@@ -724,7 +724,7 @@ impl<'a> Engine<'a> {
             d.participant_guid = Some(Guid::new(self.cfg.guid_prefix, EntityId::PARTICIPANT));
             d.protocol_version = Some(ProtocolVersion::V2_3);
             d.vendor_id = Some(VendorId::POLLEN);
-            d.reliability = Some(wire::Reliability {
+            d.reliability = Some(wire::ReliabilityQos {
                 kind: match info.reliability {
                     Reliability::Reliable => wire::ReliabilityKind::Reliable,
                     Reliability::BestEffort => wire::ReliabilityKind::BestEffort,
@@ -732,15 +732,15 @@ impl<'a> Engine<'a> {
                 max_blocking_time: Duration::from_micros(100_000),
             });
             d.durability = Some(match info.durability {
-                Durability::Volatile => wire::Durability::Volatile,
-                Durability::TransientLocal => wire::Durability::TransientLocal,
+                Durability::Volatile => wire::DurabilityKind::Volatile,
+                Durability::TransientLocal => wire::DurabilityKind::TransientLocal,
             });
             d.history = Some(match history {
-                History::KeepLast(n) => wire::History {
+                History::KeepLast(n) => wire::HistoryQos {
                     keep_all: false,
                     depth: n as i32,
                 },
-                History::KeepAll => wire::History {
+                History::KeepAll => wire::HistoryQos {
                     keep_all: true,
                     depth: 1,
                 },

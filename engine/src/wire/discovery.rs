@@ -248,7 +248,7 @@ pub enum ReliabilityKind {
 
 /// RELIABILITY.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Reliability {
+pub struct ReliabilityQos {
     /// Kind.
     pub kind: ReliabilityKind,
     /// How long a write may block.
@@ -257,7 +257,7 @@ pub struct Reliability {
 
 /// DURABILITY.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Durability {
+pub enum DurabilityKind {
     /// 0.
     Volatile,
     /// 1.
@@ -270,7 +270,7 @@ pub enum Durability {
 
 /// HISTORY: kind and depth as on the wire (the depth travels even for KEEP_ALL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct History {
+pub struct HistoryQos {
     /// KEEP_ALL when true, KEEP_LAST otherwise.
     pub keep_all: bool,
     /// Depth for KEEP_LAST.
@@ -597,11 +597,11 @@ pub struct EndpointData<'a> {
     /// VENDOR_ID.
     pub vendor_id: Option<VendorId>,
     /// RELIABILITY.
-    pub reliability: Option<Reliability>,
+    pub reliability: Option<ReliabilityQos>,
     /// DURABILITY.
-    pub durability: Option<Durability>,
+    pub durability: Option<DurabilityKind>,
     /// HISTORY.
-    pub history: Option<History>,
+    pub history: Option<HistoryQos>,
     /// RESOURCE_LIMITS.
     pub resource_limits: Option<ResourceLimits>,
     /// DEADLINE period.
@@ -708,7 +708,7 @@ impl<'a> EndpointData<'a> {
                     set_once(
                         &mut d.reliability,
                         p.id,
-                        Reliability {
+                        ReliabilityQos {
                             kind,
                             max_blocking_time,
                         },
@@ -716,10 +716,10 @@ impl<'a> EndpointData<'a> {
                 }
                 pid::DURABILITY => {
                     let v = match p.as_u32()? {
-                        0 => Durability::Volatile,
-                        1 => Durability::TransientLocal,
-                        2 => Durability::Transient,
-                        3 => Durability::Persistent,
+                        0 => DurabilityKind::Volatile,
+                        1 => DurabilityKind::TransientLocal,
+                        2 => DurabilityKind::Transient,
+                        3 => DurabilityKind::Persistent,
                         _ => return Err(bad),
                     };
                     set_once(&mut d.durability, p.id, v)?
@@ -732,7 +732,7 @@ impl<'a> EndpointData<'a> {
                         _ => return Err(bad),
                     };
                     let depth = c.i32().map_err(|_| bad)?;
-                    set_once(&mut d.history, p.id, History { keep_all, depth })?
+                    set_once(&mut d.history, p.id, HistoryQos { keep_all, depth })?
                 }
                 pid::RESOURCE_LIMITS => {
                     let mut c = p.cursor();

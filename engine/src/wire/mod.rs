@@ -17,10 +17,10 @@ mod submessage;
 
 pub use builder::{BuildError, MessageBuilder};
 pub use discovery::{
-    BuiltinEndpointSet, DataRepresentations, Durability, EndpointData, History, InlineQos,
-    Liveliness, LivelinessKind, LocatorList, Ownership, ParticipantData, Reliability,
-    ReliabilityKind, ResourceLimits, StatusInfo, StringSeq, StringSeqIter,
-    MAX_DATA_REPRESENTATIONS, MAX_LOCATORS,
+    BuiltinEndpointSet, DataRepresentations, DurabilityKind, EndpointData, HistoryQos, InlineQos,
+    Liveliness, LivelinessKind, LocatorList, Ownership, ParticipantData, ReliabilityKind,
+    ReliabilityQos, ResourceLimits, StatusInfo, StringSeq, StringSeqIter, MAX_DATA_REPRESENTATIONS,
+    MAX_LOCATORS,
 };
 pub use endian::Endian;
 pub use header::{Header, HeaderRepr, HEADER_LEN, PROTOCOL_RTPS};
