@@ -23,7 +23,7 @@ use crate::wire::{
 
 pub mod engine;
 mod fragments;
-pub use self::engine::{engine_traffic, fuzz_engine, EngineOp};
+pub use self::engine::{engine_traffic, fuzz_engine, fuzz_engine_with, EngineOp};
 pub use self::fragments::{fuzz_reassembly, fuzz_stream};
 
 /// Scratch space for one re-emitted element: a whole submessage body fits (at most 65535

@@ -81,6 +81,16 @@ fn engine_seeds_and_regressions() {
     assert!(n >= 20, "only {} engine inputs found", n);
 }
 
+/// The same inputs through engines with the microcontroller preset (one writer, one reader,
+/// eight participants, samples up to 4 KiB): every invariant holds with small tables too.
+#[test]
+fn engine_seeds_under_the_micro_preset() {
+    let n = replay("engine", |d| {
+        pollen_engine::fuzzing::fuzz_engine_with(d, pollen_engine::Capacities::MICRO)
+    });
+    assert!(n >= 20, "only {} engine inputs found", n);
+}
+
 #[test]
 fn reassembly_seeds_and_regressions() {
     let n = replay("reassembly", pollen_engine::fuzzing::fuzz_reassembly);

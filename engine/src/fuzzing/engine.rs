@@ -405,10 +405,12 @@ impl Participant {
         address: u8,
         mtu: usize,
         a: bool,
+        capacities: crate::Capacities,
     ) -> Participant {
         let mut cfg = Config::new(prefix);
         cfg.unicast_address = [10, 0, 0, address];
         cfg.mtu = mtu;
+        cfg.capacities = capacities;
         let now = Instant::ZERO;
         let mut engine = Box::new(Engine::new(cfg, now).expect("fuzz config is valid"));
         let keep_all = History::KeepAll;
@@ -484,9 +486,9 @@ const SRC_A: Locator = Locator::udpv4([10, 0, 0, 1], 7411);
 const SRC_B: Locator = Locator::udpv4([10, 0, 0, 2], 7411);
 
 impl Pair {
-    fn new(log: bool) -> Pair {
-        let a = Participant::new("A", PREFIX_A, 1, MTU_A, true);
-        let b = Participant::new("B", PREFIX_B, 2, 1472, false);
+    fn new(log: bool, capacities: crate::Capacities) -> Pair {
+        let a = Participant::new("A", PREFIX_A, 1, MTU_A, true, capacities);
+        let b = Participant::new("B", PREFIX_B, 2, 1472, false, capacities);
         let mut pair = Pair {
             a,
             b,
@@ -838,8 +840,8 @@ impl Pair {
 
 /// Runs the operations of `data` on a freshly discovered pair; returns every datagram B
 /// emitted, setup included, when `log` (for seed generators), else nothing.
-fn drive(mut data: &[u8], log: bool) -> Vec<Vec<u8>> {
-    let mut pair = Pair::new(log);
+fn drive(mut data: &[u8], log: bool, capacities: crate::Capacities) -> Vec<Vec<u8>> {
+    let mut pair = Pair::new(log, capacities);
     while let Some(op) = EngineOp::decode(&mut data) {
         let sa = *pair.a.engine.stats();
         let sb = *pair.b.engine.stats();
@@ -853,12 +855,17 @@ fn drive(mut data: &[u8], log: bool) -> Vec<Vec<u8>> {
 /// The whole-engine fuzz target (see the module documentation for the input format and the
 /// invariants checked).
 pub fn fuzz_engine(data: &[u8]) {
-    drive(data, false);
+    drive(data, false, crate::Capacities::HOST);
+}
+
+/// [`fuzz_engine`] with other capacities (the seeds are replayed under every preset).
+pub fn fuzz_engine_with(data: &[u8], capacities: crate::Capacities) {
+    drive(data, false, capacities);
 }
 
 /// Runs `data` like [`fuzz_engine`] and returns the datagrams B emitted, in order, starting
 /// with the discovery exchange of the setup (the first of them are what [`EngineOp::Splice`]
 /// index 0, 1, ... refers to). For seed generators.
 pub fn engine_traffic(data: &[u8]) -> Vec<Vec<u8>> {
-    drive(data, true)
+    drive(data, true, crate::Capacities::HOST)
 }

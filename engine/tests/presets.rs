@@ -1,0 +1,163 @@
+//! Two engines in caller-provided storage (no allocator involved in the engine), under every
+//! capacity preset: they discover each other and move reliable samples exactly once and in
+//! order through a lossy exchange. Under `MICRO` this is the configuration of a bare-metal
+//! device.
+
+use pollen_engine::wire::{GuidPrefix, Locator, Time};
+use pollen_engine::{
+    Capacities, Config, Destination, Durability, Engine, EventSlot, History, HistorySlot, Instant,
+    MapSlot, ParticipantSlot, Peer, ReaderProxySlot, ReaderQos, ReaderSlot, ReassemblySlot,
+    Reliability, RemoteEndpointSlot, SampleSlot, Storage, StorageSizes, TimerSlot, TopicSpec,
+    WriterProxySlot, WriterQos, WriterSlot,
+};
+
+fn run<T>(n: usize, f: impl Fn() -> T) -> &'static mut [T] {
+    Vec::leak((0..n).map(|_| f()).collect())
+}
+
+/// Runs of exactly the lengths `StorageSizes::of` asks for (leaked: the test's engines live
+/// to its end).
+fn storage(c: &Capacities) -> Storage<'static> {
+    let s = StorageSizes::of(c);
+    Storage {
+        participants: run(s.participants, || ParticipantSlot::EMPTY),
+        remote_endpoints: run(s.remote_endpoints, || RemoteEndpointSlot::EMPTY),
+        writers: run(s.writers, || WriterSlot::EMPTY),
+        readers: run(s.readers, || ReaderSlot::EMPTY),
+        reader_proxies: run(s.reader_proxies, || ReaderProxySlot::EMPTY),
+        writer_proxies: run(s.writer_proxies, || WriterProxySlot::EMPTY),
+        history: run(s.history, || HistorySlot::EMPTY),
+        samples: run(s.samples, || SampleSlot::EMPTY),
+        reassemblies: run(s.reassemblies, || ReassemblySlot::EMPTY),
+        fragment_bits: run(s.fragment_bits, || 0),
+        pool: run(s.pool, || 0),
+        pool_links: run(s.pool_links, || 0),
+        events: run(s.events, || EventSlot::EMPTY),
+        index: run(s.index, || MapSlot::EMPTY),
+        work: run(s.work, || 0),
+        timers: run(s.timers, || TimerSlot::EMPTY),
+        timer_positions: run(s.timers, || 0),
+        scratch: run(s.scratch, || 0),
+    }
+}
+
+fn engine(c: &Capacities, i: u8) -> Engine<'static> {
+    let mut cfg = Config::new(GuidPrefix([i; 12]));
+    cfg.capacities = *c;
+    cfg.multicast = false;
+    cfg.participant_id = i as u16;
+    cfg.add_peer(Peer {
+        address: [127, 0, 0, 1],
+        port: None,
+    });
+    Engine::with_storage(cfg, storage(c), Instant(0)).expect("storage of the right size")
+}
+
+/// Moves every datagram of `from` to `to`, dropping every `lose`-th one (0: none).
+fn pump(
+    from: &mut Engine<'static>,
+    to: &mut Engine<'static>,
+    now: Instant,
+    n: &mut u64,
+    lose: u64,
+) {
+    let mut buf = vec![0u8; 65536];
+    while let Some(t) = from.poll_transmit(now, &mut buf) {
+        *n += 1;
+        if lose > 0 && *n % lose == 0 {
+            continue;
+        }
+        let Destination::Udp(dst) = t.destination else {
+            continue;
+        };
+        to.handle_datagram(
+            now,
+            Locator::udpv4([127, 0, 0, 1], 7410),
+            dst,
+            &buf[..t.len],
+        );
+    }
+    while from.poll_event().is_some() {}
+}
+
+fn exchange(c: Capacities) {
+    let mut a = engine(&c, 1);
+    let mut b = engine(&c, 2);
+    let topic = TopicSpec::new("presets", "T");
+    let wq = WriterQos {
+        reliability: Reliability::Reliable,
+        durability: Durability::Volatile,
+        history: History::KeepAll,
+        max_samples: c.history as u16,
+        ..WriterQos::default()
+    };
+    let rq = ReaderQos {
+        reliability: Reliability::Reliable,
+        history: History::KeepAll,
+        max_samples: c.reader_samples as u16,
+        ..ReaderQos::default()
+    };
+    let w = a.create_writer(Instant(0), &topic, &wq).unwrap();
+    let r = b.create_reader(Instant(0), &topic, &rq).unwrap();
+    let mut now = Instant(0);
+    let mut sent = 0u64;
+    let mut got = Vec::new();
+    let mut written = 0u32;
+    let mut buf = vec![0u8; 64];
+    for _ in 0..20_000 {
+        now = Instant(now.0 + 5_000);
+        if a.ready_readers(w) == 1 && written < 200 {
+            let mut payload = [0u8; 8];
+            payload[..4].copy_from_slice(&[0, 1, 0, 0]);
+            payload[4..].copy_from_slice(&written.to_le_bytes());
+            if a.write(now, w, &payload, Time::ZERO).is_ok() {
+                written += 1;
+            }
+        }
+        for e in [&mut a, &mut b] {
+            if e.poll_timeout().is_some_and(|t| t <= now) {
+                e.handle_timeout(now);
+            }
+        }
+        pump(&mut a, &mut b, now, &mut sent, 7);
+        pump(&mut b, &mut a, now, &mut sent, 7);
+        while let Some(s) = b.take(r, &mut buf).unwrap() {
+            assert_eq!(s.len, 8);
+            got.push(u32::from_le_bytes(buf[4..8].try_into().unwrap()));
+        }
+        if got.len() == 200 {
+            break;
+        }
+    }
+    assert_eq!(got, (0..200).collect::<Vec<_>>(), "{c:?}");
+}
+
+#[test]
+fn micro_in_caller_storage() {
+    exchange(Capacities::MICRO);
+}
+
+#[test]
+fn host_in_caller_storage() {
+    exchange(Capacities::HOST);
+}
+
+#[test]
+fn short_storage_is_refused() {
+    let c = Capacities::MICRO;
+    let mut s = storage(&c);
+    s.history = &mut [];
+    let mut cfg = Config::new(GuidPrefix([3; 12]));
+    cfg.capacities = c;
+    let e = Engine::with_storage(cfg, s, Instant(0));
+    assert!(
+        matches!(
+            e,
+            Err(pollen_engine::ConfigError::Capacity(
+                pollen_engine::CapacityError::Storage("history")
+            ))
+        ),
+        "{:?}",
+        e.err()
+    );
+}
