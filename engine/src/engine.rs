@@ -640,7 +640,7 @@ impl<'a> Engine<'a> {
         let builtin_readers = [0, 1, 2].map(|i| {
             let storage = ReaderStorage {
                 proxies: carve_slab(&mut arenas.writer_proxies, c.participants),
-                samples: carve_slab(&mut arenas.samples, c.builtin_reader_samples()),
+                samples: carve_slab_reserved(&mut arenas.samples, c.builtin_reader_samples()),
                 frags: carve_fill(&mut arenas.reassemblies, 1, || ReassemblySlot::EMPTY),
                 bits: carve_fill(&mut arenas.bits, BUILTIN_FRAG_WORDS, || 0),
                 max_sample: MAX_DISCOVERY_DATA,
@@ -1588,7 +1588,7 @@ impl<'a> Engine<'a> {
         let words = c.fragment_words();
         let storage = ReaderStorage {
             proxies: carve_slab(&mut self.arenas.writer_proxies, share),
-            samples: carve_slab(&mut self.arenas.samples, n),
+            samples: carve_slab_reserved(&mut self.arenas.samples, n),
             frags: carve_fill(&mut self.arenas.reassemblies, c.reassemblies, || {
                 ReassemblySlot::EMPTY
             }),
@@ -2101,6 +2101,17 @@ pub(crate) fn carve_slab<'a, S: crate::storage::Slot>(
         Some(run) => Slab::new(run, n),
         None => Slab::none(),
     }
+}
+
+/// [`carve_slab`] for a table the message path fills (a reader's samples): on the heap its
+/// room is reserved at once, so that filling it never allocates.
+pub(crate) fn carve_slab_reserved<'a, S: crate::storage::Slot>(
+    arena: &mut Arena<'a, S>,
+    n: usize,
+) -> Slab<'a, S> {
+    let mut slab = carve_slab(arena, n);
+    slab.reserve(n);
+    slab
 }
 
 /// A run of exactly `n` entries made by `fill`, carved from `arena` or on the heap.

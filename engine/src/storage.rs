@@ -308,6 +308,14 @@ impl<'a, S: Slot> Slab<'a, S> {
             })
     }
 
+    /// Reserves heap room for `n` entries (a caller's run is what it is).
+    pub(crate) fn reserve(&mut self, _n: usize) {
+        #[cfg(feature = "alloc")]
+        if let Slots::Owned(v) = &mut self.slots {
+            v.reserve(_n.min(self.max).saturating_sub(v.len()));
+        }
+    }
+
     /// One past the highest index used so far.
     pub(crate) fn high_water(&self) -> usize {
         self.used

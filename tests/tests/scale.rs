@@ -178,7 +178,10 @@ fn full_endpoint_table_keeps_what_matches() {
         |net| net.engine(wn).ready_readers(w) == 1 && net.engine(rn).matched_writers(r) == 1,
         30 * SECOND,
     );
-    assert!(ok, "the writer never matched the reader behind a full table");
+    assert!(
+        ok,
+        "the writer never matched the reader behind a full table"
+    );
     let e = net.engine(rn);
     assert!(e.remote_endpoints().count() <= 16);
     assert!(e.stats().dropped_table_full > 0);
