@@ -204,3 +204,61 @@ fn full_endpoint_table_keeps_what_matches() {
         "a full table is reported once until it has room"
     );
 }
+
+/// A matched endpoint that leaves a full table must not take the list of eviction candidates
+/// with it: a relevant newcomer afterwards still evicts one that matches nothing. (The list's
+/// head and tail were reset when a matched endpoint, which is not on it, was removed.)
+#[test]
+fn eviction_still_works_after_a_matched_endpoint_leaves() {
+    let mut net = SimNet::new(9, Link::lossy(0.0));
+    let mut c = net.config(true);
+    c.capacities = Capacities {
+        remote_endpoints: 4,
+        ..Capacities::HOST
+    };
+    let rn = net.add(c);
+    let topic = TopicSpec::new("chatter", "String");
+    let now = net.now();
+    let r = net
+        .engine(rn)
+        .create_reader(now, &topic, &reliable_reader())
+        .unwrap();
+    let c = net.config(true);
+    let other = net.add(c);
+    let now = net.now();
+    let first = net
+        .engine(other)
+        .create_writer(now, &topic, &reliable_writer())
+        .unwrap();
+    for j in 0..3 {
+        let name = format!("unrelated_{j}");
+        net.engine(other)
+            .create_writer(now, &TopicSpec::new(&name, "T"), &reliable_writer())
+            .unwrap();
+    }
+    assert!(net.run_until(|net| net.engine(rn).matched_writers(r) == 1, 10 * SECOND));
+    assert_eq!(net.engine(rn).remote_endpoints().count(), 4);
+    // The matched writer leaves; another unrelated one fills its slot.
+    let now = net.now();
+    assert!(net.engine(other).delete_writer(now, first));
+    net.engine(other)
+        .create_writer(now, &TopicSpec::new("unrelated_3", "T"), &reliable_writer())
+        .unwrap();
+    assert!(net.run_until(|net| net.engine(rn).matched_writers(r) == 0, 10 * SECOND));
+    net.run_for(2 * SECOND);
+    assert_eq!(net.engine(rn).remote_endpoints().count(), 4);
+    // Two new writers on the reader's topic must each evict an unrelated endpoint and match.
+    let now = net.now();
+    for _ in 0..2 {
+        net.engine(other)
+            .create_writer(now, &topic, &reliable_writer())
+            .unwrap();
+    }
+    let ok = net.run_until(|net| net.engine(rn).matched_writers(r) == 2, 10 * SECOND);
+    let stats = *net.engine(rn).stats();
+    assert!(
+        ok,
+        "the relevant newcomer was refused: evicted {}, refused {}",
+        stats.evicted, stats.dropped_table_full
+    );
+}

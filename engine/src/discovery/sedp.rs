@@ -346,6 +346,10 @@ impl<'a> Engine<'a> {
         else {
             return;
         };
+        if prev == NONE && self.unmatched.0 != ri {
+            // Not on the list (it has matches).
+            return;
+        }
         match self.remote.get_mut(prev) {
             Some(p) => p.next_unmatched = next,
             None => self.unmatched.0 = next,
