@@ -1358,6 +1358,24 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Takes `w` out of the queue if it is there: its proxy (or participant) is going away.
+    pub(crate) fn unqueue(&mut self, w: Work) {
+        let queued = match w.local {
+            Local::Spdp => self.participants.get(w.index).is_some_and(|p| p.queued),
+            Local::BuiltinWriter(_) | Local::Writer(_) => self
+                .writer_at(w.local)
+                .and_then(|x| x.proxy(w.index))
+                .is_some_and(|p| p.queued),
+            _ => self
+                .reader_at(w.local)
+                .and_then(|x| x.proxy(w.index))
+                .is_some_and(|p| p.queued),
+        };
+        if queued {
+            self.work.forget(w);
+        }
+    }
+
     fn clear_queued(&mut self, w: Work) {
         match w.local {
             Local::Spdp => {

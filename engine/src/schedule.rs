@@ -142,6 +142,19 @@ impl<'a> WorkQueue<'a> {
         None
     }
 
+    /// Removes `w` wherever it waits (its proxy or participant is going away, and its slot may
+    /// be reused). O(queued items); only called when the item is known to be queued.
+    pub(crate) fn forget(&mut self, w: Work) {
+        let cap = self.ring.len();
+        let packed = w.pack();
+        for k in 0..self.len {
+            let i = (self.head + k) % cap;
+            if self.ring[i] == packed {
+                self.ring[i] = Work::NONE;
+            }
+        }
+    }
+
     pub(crate) fn clear(&mut self) {
         while self.pop().is_some() {}
     }

@@ -498,6 +498,7 @@ impl<'a> Engine<'a> {
     }
 
     fn drop_proxy(&mut self, local: Local, pi: u32) {
+        self.unqueue(Work { local, index: pi });
         match local {
             Local::Writer(_) => {
                 if let Some(w) = self.writer_at(local) {

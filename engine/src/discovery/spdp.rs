@@ -181,11 +181,23 @@ impl<'a> Engine<'a> {
         let Some(p) = self.participants.get(i).copied() else {
             return;
         };
+        self.unqueue(Work {
+            local: Local::Spdp,
+            index: i,
+        });
         for k in 0..3 {
             if p.bw[k] != NONE {
+                self.unqueue(Work {
+                    local: Local::BuiltinWriter(k as u32),
+                    index: p.bw[k],
+                });
                 self.builtin_writers[k].remove_proxy(p.bw[k]);
             }
             if p.br[k] != NONE {
+                self.unqueue(Work {
+                    local: Local::BuiltinReader(k as u32),
+                    index: p.br[k],
+                });
                 self.builtin_readers[k].remove_proxy(p.br[k], &mut self.pool);
             }
         }
