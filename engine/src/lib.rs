@@ -3,6 +3,13 @@
 //! The engine consumes datagrams, stream bytes and timestamps and emits transmit commands; it
 //! never touches a socket, a clock or an allocator. This crate is `no_std` and allocates nothing
 //! in its default build. See [`Engine`] for the contract.
+//!
+//! Every table is sized by [`Capacities`] (in [`Config::capacities`]), chosen when the engine is
+//! created: [`Engine::with_storage`] builds it in caller-provided [`Storage`] (runs as long as
+//! [`StorageSizes::of`] says), and with the `alloc` feature `Engine::new` allocates each table
+//! as it grows, on discovery and endpoint creation only. The work of each call is proportional
+//! to what it does, never to a capacity: owed transmits wait in a queue, deadlines in a heap,
+//! and submessages find their endpoints through hash and topic indexes.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

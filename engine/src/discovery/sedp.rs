@@ -64,7 +64,7 @@ impl<'a> Engine<'a> {
         }
         if self.resync_wanted {
             self.resync_wanted = false;
-            self.resync_incomplete(now);
+            self.resync_incomplete(now, false);
         }
     }
 
@@ -554,6 +554,10 @@ impl<'a> Engine<'a> {
         self.match_index.remove(&map::match_key(local.key(), &guid));
         self.user_matches = self.user_matches.saturating_sub(1);
         self.refused_reported[2] = false;
+        // A match refused for want of room may be formed now.
+        if self.incomplete > 0 {
+            self.resync_wanted = true;
+        }
         let now_unmatched = match self.remote.get_mut(ri) {
             Some(r) => {
                 r.matched = r.matched.saturating_sub(1);
@@ -663,9 +667,12 @@ impl<'a> Engine<'a> {
     }
 
     /// Asks the SEDP writers of every participant that lost endpoints to a full table for
-    /// their whole history again.
-    pub(crate) fn resync_incomplete(&mut self, now: Instant) {
-        if self.incomplete == 0 || self.remote.is_full() {
+    /// their whole history again. A full table is asked again only for a new local endpoint
+    /// (`new_local`) and while it holds endpoints that match nothing: what it refused may be
+    /// relevant now, and then takes the place of one of those.
+    pub(crate) fn resync_incomplete(&mut self, now: Instant, new_local: bool) {
+        let evictable = self.remote.get(self.unmatched.0).is_some();
+        if self.incomplete == 0 || (self.remote.is_full() && !(new_local && evictable)) {
             return;
         }
         let n = self.participants.high_water() as u32;
@@ -805,6 +812,6 @@ impl<'a> Engine<'a> {
             }
         }
         // What a full table refused may matter now.
-        self.resync_incomplete(now);
+        self.resync_incomplete(now, true);
     }
 }
