@@ -431,7 +431,7 @@ impl StorageSizes {
 /// A DDS participant as a Sans-IO state machine. See DESIGN.md §2 for the contract.
 ///
 /// `'a` is the lifetime of caller-provided [`Storage`]; an engine that allocates its own (with
-/// the `alloc` feature, [`Engine::new`]) is an `Engine<'static>`.
+/// the `alloc` feature, `Engine::new`) is an `Engine<'static>`.
 pub struct Engine<'a> {
     pub(crate) cfg: Config,
     pub(crate) caps: Capacities,
