@@ -1,15 +1,16 @@
 //! An in-memory Ethernet cable between two smoltcp interfaces: a fixed ring of frame slots each
-//! way, with optional seeded loss. No heap, no `unsafe`; a `Link` can live on the stack or in
-//! a `static` (behind a mutex of the caller's choice). Used by the tests and the firmware
-//! example; handy to run two participants on one microcontroller.
+//! way, with optional seeded loss. No heap, no `unsafe`; the frames live in buffers the caller
+//! provides ([`LinkBuffers`], or [`LinkStorage`] for owned ones), so a `Link` itself is small
+//! and can live on the stack or in a `static` (behind a mutex of the caller's choice). Used by
+//! the tests and the firmware example; handy to run two participants on one microcontroller.
 
 use core::cell::RefCell;
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
 /// One direction of a [`Link`]: frames in flight, oldest first.
-struct Ring<const SLOTS: usize, const FRAME: usize> {
-    frames: [[u8; FRAME]; SLOTS],
+struct Ring<'b, const SLOTS: usize, const FRAME: usize> {
+    frames: &'b mut [[u8; FRAME]; SLOTS],
     lens: [usize; SLOTS],
     head: usize,
     len: usize,
@@ -18,7 +19,49 @@ struct Ring<const SLOTS: usize, const FRAME: usize> {
     rng: u64,
     counters: LinkCounters,
     /// Where frames that do not fit are written, then forgotten.
-    discard: [u8; FRAME],
+    discard: &'b mut [u8; FRAME],
+}
+
+/// The frame buffers of a [`Link`], one set per direction: `SLOTS` frames of up to `FRAME`
+/// bytes in flight, and one frame where lost and overflowing frames are written, then
+/// forgotten.
+pub struct LinkBuffers<'b, const SLOTS: usize, const FRAME: usize> {
+    /// `frames[i]` holds the frames sent by end `i`.
+    pub frames: [&'b mut [[u8; FRAME]; SLOTS]; 2],
+    /// `discard[i]` takes the frames of end `i` that are lost or find the ring full.
+    pub discard: [&'b mut [u8; FRAME]; 2],
+}
+
+/// Owned buffers for a [`Link`]; `const` so they can live in a `static`.
+pub struct LinkStorage<const SLOTS: usize, const FRAME: usize> {
+    frames: [[[u8; FRAME]; SLOTS]; 2],
+    discard: [[u8; FRAME]; 2],
+}
+
+impl<const SLOTS: usize, const FRAME: usize> LinkStorage<SLOTS, FRAME> {
+    /// Zeroed buffers.
+    pub const fn new() -> Self {
+        LinkStorage {
+            frames: [[[0; FRAME]; SLOTS]; 2],
+            discard: [[0; FRAME]; 2],
+        }
+    }
+
+    /// The buffers, borrowed for the link's lifetime.
+    pub fn buffers(&mut self) -> LinkBuffers<'_, SLOTS, FRAME> {
+        let [f0, f1] = &mut self.frames;
+        let [d0, d1] = &mut self.discard;
+        LinkBuffers {
+            frames: [f0, f1],
+            discard: [d0, d1],
+        }
+    }
+}
+
+impl<const SLOTS: usize, const FRAME: usize> Default for LinkStorage<SLOTS, FRAME> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// What one direction of a link saw.
@@ -32,10 +75,15 @@ pub struct LinkCounters {
     pub overflowed: u64,
 }
 
-impl<const SLOTS: usize, const FRAME: usize> Ring<SLOTS, FRAME> {
-    const fn new(loss: u32, seed: u64) -> Self {
+impl<'b, const SLOTS: usize, const FRAME: usize> Ring<'b, SLOTS, FRAME> {
+    const fn new(
+        frames: &'b mut [[u8; FRAME]; SLOTS],
+        discard: &'b mut [u8; FRAME],
+        loss: u32,
+        seed: u64,
+    ) -> Self {
         Ring {
-            frames: [[0; FRAME]; SLOTS],
+            frames,
             lens: [0; SLOTS],
             head: 0,
             len: 0,
@@ -46,7 +94,7 @@ impl<const SLOTS: usize, const FRAME: usize> Ring<SLOTS, FRAME> {
                 lost: 0,
                 overflowed: 0,
             },
-            discard: [0; FRAME],
+            discard,
         }
     }
 
@@ -86,31 +134,35 @@ impl<const SLOTS: usize, const FRAME: usize> Ring<SLOTS, FRAME> {
 }
 
 /// Two rings of `SLOTS` frames of up to `FRAME` bytes (Ethernet header included), one each
-/// way. [`Link::port`] gives the device of each end.
-pub struct Link<const SLOTS: usize, const FRAME: usize> {
+/// way, in the caller's buffers. [`Link::port`] gives the device of each end.
+pub struct Link<'b, const SLOTS: usize, const FRAME: usize> {
     /// `rings[i]` carries frames sent by end `i`.
-    rings: [RefCell<Ring<SLOTS, FRAME>>; 2],
+    rings: [RefCell<Ring<'b, SLOTS, FRAME>>; 2],
 }
 
-impl<const SLOTS: usize, const FRAME: usize> Link<SLOTS, FRAME> {
+impl<'b, const SLOTS: usize, const FRAME: usize> Link<'b, SLOTS, FRAME> {
     /// A lossless link.
-    pub const fn new() -> Self {
-        Self::lossy(0, 0)
+    pub const fn new(buffers: LinkBuffers<'b, SLOTS, FRAME>) -> Self {
+        Self::lossy(buffers, 0, 0)
     }
 
     /// A link losing `per_mille` of the frames each way, decided by a generator seeded with
     /// `seed` (the same seed loses the same frames).
-    pub const fn lossy(per_mille: u32, seed: u64) -> Self {
+    pub const fn lossy(buffers: LinkBuffers<'b, SLOTS, FRAME>, per_mille: u32, seed: u64) -> Self {
+        let LinkBuffers {
+            frames: [f0, f1],
+            discard: [d0, d1],
+        } = buffers;
         Link {
             rings: [
-                RefCell::new(Ring::new(per_mille, seed)),
-                RefCell::new(Ring::new(per_mille, seed ^ 0x9e37_79b9_7f4a_7c15)),
+                RefCell::new(Ring::new(f0, d0, per_mille, seed)),
+                RefCell::new(Ring::new(f1, d1, per_mille, seed ^ 0x9e37_79b9_7f4a_7c15)),
             ],
         }
     }
 
     /// The device of end `end` (0 or 1).
-    pub fn port(&self, end: usize) -> Port<'_, SLOTS, FRAME> {
+    pub fn port(&self, end: usize) -> Port<'_, 'b, SLOTS, FRAME> {
         assert!(end < 2, "a link has two ends");
         Port { link: self, end }
     }
@@ -128,49 +180,43 @@ impl<const SLOTS: usize, const FRAME: usize> Link<SLOTS, FRAME> {
     }
 }
 
-impl<const SLOTS: usize, const FRAME: usize> Default for Link<SLOTS, FRAME> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 /// One end of a [`Link`]: a smoltcp Ethernet device.
-pub struct Port<'a, const SLOTS: usize, const FRAME: usize> {
-    link: &'a Link<SLOTS, FRAME>,
+pub struct Port<'a, 'b, const SLOTS: usize, const FRAME: usize> {
+    link: &'a Link<'b, SLOTS, FRAME>,
     end: usize,
 }
 
 /// A received frame.
-pub struct RxToken<'a, const SLOTS: usize, const FRAME: usize> {
-    ring: &'a RefCell<Ring<SLOTS, FRAME>>,
+pub struct RxToken<'a, 'b, const SLOTS: usize, const FRAME: usize> {
+    ring: &'a RefCell<Ring<'b, SLOTS, FRAME>>,
 }
 
 /// Room for one frame to send.
-pub struct TxToken<'a, const SLOTS: usize, const FRAME: usize> {
-    ring: &'a RefCell<Ring<SLOTS, FRAME>>,
+pub struct TxToken<'a, 'b, const SLOTS: usize, const FRAME: usize> {
+    ring: &'a RefCell<Ring<'b, SLOTS, FRAME>>,
 }
 
-impl<const SLOTS: usize, const FRAME: usize> phy::RxToken for RxToken<'_, SLOTS, FRAME> {
+impl<const SLOTS: usize, const FRAME: usize> phy::RxToken for RxToken<'_, '_, SLOTS, FRAME> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
         self.ring.borrow_mut().pop(f)
     }
 }
 
-impl<const SLOTS: usize, const FRAME: usize> phy::TxToken for TxToken<'_, SLOTS, FRAME> {
+impl<const SLOTS: usize, const FRAME: usize> phy::TxToken for TxToken<'_, '_, SLOTS, FRAME> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         self.ring.borrow_mut().push(len, f)
     }
 }
 
-impl<const SLOTS: usize, const FRAME: usize> Device for Port<'_, SLOTS, FRAME> {
-    type RxToken<'b>
-        = RxToken<'b, SLOTS, FRAME>
+impl<'b, const SLOTS: usize, const FRAME: usize> Device for Port<'_, 'b, SLOTS, FRAME> {
+    type RxToken<'t>
+        = RxToken<'t, 'b, SLOTS, FRAME>
     where
-        Self: 'b;
-    type TxToken<'b>
-        = TxToken<'b, SLOTS, FRAME>
+        Self: 't;
+    type TxToken<'t>
+        = TxToken<'t, 'b, SLOTS, FRAME>
     where
-        Self: 'b;
+        Self: 't;
 
     fn receive(&mut self, _: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
         let incoming = &self.link.rings[1 - self.end];

@@ -1,18 +1,23 @@
 //! Two Pollen participants, each on its own smoltcp interface, joined by an in-memory Ethernet
 //! link that loses frames (seeded): discovery by multicast, by unicast peers or over TCP, then
 //! reliable samples delivered exactly once and in order. Time is virtual.
+//!
+//! The engines are the microcontroller preset ([`Capacities::MICRO`]) in caller-provided
+//! storage, as on the firmware: no engine allocation.
 
 use pollen_engine::wire::{GuidPrefix, Time};
 use pollen_engine::{
-    Config, Engine, Event, History, Instant, Peer, ReaderQos, Reliability, TopicSpec, WriteError,
-    WriterQos,
+    Capacities, Config, Engine, Event, EventSlot, History, HistorySlot, Instant, MapSlot,
+    ParticipantSlot, Peer, ReaderProxySlot, ReaderQos, ReaderSlot, ReassemblySlot, Reliability,
+    RemoteEndpointSlot, SampleSlot, Storage, StorageSizes, TimerSlot, TopicSpec, WriteError,
+    WriterProxySlot, WriterQos, WriterSlot,
 };
-use pollen_smoltcp::link::Link;
+use pollen_smoltcp::link::{Link, LinkStorage};
 use pollen_smoltcp::smoltcp::iface::SocketStorage;
 use pollen_smoltcp::{Driver, Memory, NetConfig, TcpStorage, UdpStorage};
 
 const TCP: usize = 4;
-type LinkT = Link<32, 1514>;
+type LinkT<'b> = Link<'b, 32, 1514>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Discovery {
@@ -25,8 +30,39 @@ fn address(n: u8) -> [u8; 4] {
     [10, 0, 0, n]
 }
 
-fn engine(n: u8, mode: Discovery) -> Box<Engine<'static>> {
+/// A run of `n` empty slots, leaked: tests only.
+fn run<T>(n: usize, empty: impl Fn() -> T) -> &'static mut [T] {
+    Box::leak((0..n).map(|_| empty()).collect::<Box<[T]>>())
+}
+
+/// Engine storage for `caps`, each run exactly as long as [`StorageSizes::of`] says.
+fn storage(caps: &Capacities) -> Storage<'static> {
+    let s = StorageSizes::of(caps);
+    Storage {
+        participants: run(s.participants, || ParticipantSlot::EMPTY),
+        remote_endpoints: run(s.remote_endpoints, || RemoteEndpointSlot::EMPTY),
+        writers: run(s.writers, || WriterSlot::EMPTY),
+        readers: run(s.readers, || ReaderSlot::EMPTY),
+        reader_proxies: run(s.reader_proxies, || ReaderProxySlot::EMPTY),
+        writer_proxies: run(s.writer_proxies, || WriterProxySlot::EMPTY),
+        history: run(s.history, || HistorySlot::EMPTY),
+        samples: run(s.samples, || SampleSlot::EMPTY),
+        reassemblies: run(s.reassemblies, || ReassemblySlot::EMPTY),
+        fragment_bits: run(s.fragment_bits, || 0),
+        pool: run(s.pool, || 0),
+        pool_links: run(s.pool_links, || 0),
+        events: run(s.events, || EventSlot::EMPTY),
+        index: run(s.index, || MapSlot::EMPTY),
+        work: run(s.work, || 0),
+        timers: run(s.timers, || TimerSlot::EMPTY),
+        timer_positions: run(s.timers, || 0),
+        scratch: run(s.scratch, || 0),
+    }
+}
+
+fn engine(n: u8, mode: Discovery) -> Engine<'static> {
     let mut c = Config::new(GuidPrefix([n; 12]));
+    c.capacities = Capacities::MICRO;
     c.domain_id = 3;
     c.unicast_address = address(n);
     let other = address(3 - n);
@@ -49,7 +85,8 @@ fn engine(n: u8, mode: Discovery) -> Box<Engine<'static>> {
             }));
         }
     }
-    Box::new(Engine::new(c, Instant(0)).expect("config"))
+    let storage = storage(&c.capacities);
+    Engine::with_storage(c, storage, Instant(0)).expect("config")
 }
 
 /// Storage for one driver, leaked: tests only.
@@ -89,7 +126,8 @@ fn payload(i: u32) -> [u8; SAMPLE] {
 
 /// Runs one scenario; returns the engines' and drivers' counters for the caller to inspect.
 fn exchange(mode: Discovery, loss_per_mille: u32, seed: u64, samples: u32) {
-    let link = LinkT::lossy(loss_per_mille, seed);
+    let mut frames = Box::new(LinkStorage::new());
+    let link = LinkT::lossy(frames.buffers(), loss_per_mille, seed);
     let mut ea = engine(1, mode);
     let mut eb = engine(2, mode);
     let mut now = Instant(0);
