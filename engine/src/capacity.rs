@@ -52,25 +52,30 @@ pub struct Capacities {
     /// Bytes a writer may have sent to one reliable reader without acknowledgement before it
     /// waits (flow control; the sample being sent always completes).
     pub in_flight: usize,
+    /// Largest SPDP/SEDP sample processed (1 B each, once, to parse it; larger discovery data
+    /// is dropped and counted). Real peers send 200 B to 2 KiB.
+    pub discovery_data: usize,
 }
 
 impl Capacities {
-    /// A microcontroller: one writer, one reader, eight remote participants, a 16 KiB pool and
-    /// samples up to 4 KiB.
+    /// A microcontroller: one writer, one reader, eight remote participants, eight remote
+    /// endpoints (those that match ours evict the others), an 8 KiB pool and samples up to
+    /// 4 KiB.
     pub const MICRO: Capacities = Capacities {
         participants: 8,
-        remote_endpoints: 16,
+        remote_endpoints: 8,
         writers: 1,
         readers: 1,
-        matches: 16,
+        matches: 8,
         history: 8,
         reader_samples: 8,
         pool_block: 128,
-        pool_blocks: 128,
+        pool_blocks: 64,
         max_sample: 4 << 10,
         reassemblies: 1,
         events: 16,
         in_flight: 8 << 10,
+        discovery_data: 2048,
     };
 
     /// A host in a large ROS 2 system: a thousand remote participants, twenty thousand remote
@@ -91,6 +96,7 @@ impl Capacities {
         reassemblies: 4,
         events: 1024,
         in_flight: 2 << 20,
+        discovery_data: crate::limits::MAX_DISCOVERY_DATA,
     };
 
     /// Fragments of one sample a reader tracks, for a given fragment size.
@@ -137,6 +143,7 @@ impl Capacities {
             (self.pool_blocks, "pool_blocks"),
             (self.max_sample, "max_sample"),
             (self.events, "events"),
+            (self.discovery_data, "discovery_data"),
         ];
         for (v, what) in zero {
             if v == 0 {
@@ -152,6 +159,7 @@ impl Capacities {
             || self.history > u16::MAX as usize
             || self.reader_samples > u16::MAX as usize
             || self.max_sample > u32::MAX as usize / 2
+            || self.discovery_data > crate::limits::MAX_DISCOVERY_DATA
         {
             return Err(CapacityError::TooLarge);
         }

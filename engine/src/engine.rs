@@ -354,8 +354,9 @@ pub struct StorageSizes {
     pub pool_links: usize,
     /// [`Storage::events`].
     pub events: usize,
-    /// Each of the five indexes (a power of two); [`Storage::index`] holds five.
-    pub index_each: usize,
+    /// Slots of each of the five indexes (participants, remote endpoints, matches, local
+    /// topics, remote topics), each a power of two; [`Storage::index`] holds them in turn.
+    pub indexes: [usize; 5],
     /// [`Storage::index`].
     pub index: usize,
     /// [`Storage::work`].
@@ -367,27 +368,26 @@ pub struct StorageSizes {
 }
 
 /// Builtin reader reassembly: one partial discovery sample each.
-const BUILTIN_FRAG_WORDS: usize = MAX_DISCOVERY_DATA
-    .div_ceil(crate::capacity::MIN_FRAGMENT)
-    .div_ceil(32);
+/// Bitmap words of a builtin reader's one partial discovery sample.
+const fn builtin_frag_words(c: &Capacities) -> usize {
+    c.discovery_data
+        .div_ceil(crate::capacity::MIN_FRAGMENT)
+        .div_ceil(32)
+}
 
 impl StorageSizes {
     /// The runs an engine with capacities `c` needs.
     pub const fn of(c: &Capacities) -> StorageSizes {
         let p = c.participants;
         let share = Self::share(c);
-        let index_each = (2 * if p > c.remote_endpoints {
-            if p > c.matches {
-                p
-            } else {
-                c.matches
-            }
-        } else if c.remote_endpoints > c.matches {
-            c.remote_endpoints
-        } else {
-            c.matches
-        })
-        .next_power_of_two();
+        // Twice the entries, a power of two: probes stay short and one slot is always free.
+        let indexes = [
+            (2 * p).next_power_of_two(),
+            (2 * c.remote_endpoints + 2).next_power_of_two(),
+            (2 * c.matches + 2).next_power_of_two(),
+            (2 * (c.writers + c.readers) + 2).next_power_of_two(),
+            (2 * c.remote_endpoints + 2).next_power_of_two(),
+        ];
         StorageSizes {
             participants: p,
             remote_endpoints: c.remote_endpoints,
@@ -401,15 +401,16 @@ impl StorageSizes {
                 + c.writers * c.history,
             samples: 3 * c.builtin_reader_samples() + c.readers * c.reader_samples,
             reassemblies: 3 + c.readers * c.reassemblies,
-            fragment_bits: 3 * BUILTIN_FRAG_WORDS + c.readers * c.reassemblies * c.fragment_words(),
+            fragment_bits: 3 * builtin_frag_words(c)
+                + c.readers * c.reassemblies * c.fragment_words(),
             pool: c.pool_blocks * c.pool_block,
             pool_links: c.pool_blocks,
             events: c.events,
-            index_each,
-            index: 5 * index_each,
+            indexes,
+            index: indexes[0] + indexes[1] + indexes[2] + indexes[3] + indexes[4],
             work: 7 * p + c.matches + 8,
             timers: Layout::new(c.writers, c.readers, p).ids(),
-            scratch: MAX_DISCOVERY_DATA,
+            scratch: c.discovery_data,
         }
     }
 
@@ -475,6 +476,26 @@ pub struct Engine<'a> {
     /// Room appeared while some are incomplete: ask them again after this message.
     pub(crate) resync_wanted: bool,
 }
+
+/// The runs of a [`Storage`] that the engine keeps whole (the rest become arenas).
+type Rest<'a> = (
+    &'a mut [ParticipantSlot],
+    &'a mut [RemoteEndpointSlot],
+    &'a mut [WriterSlot<'a>],
+    &'a mut [ReaderSlot<'a>],
+    (&'a mut [u8], &'a mut [u32]),
+    &'a mut [EventSlot],
+    (
+        &'a mut [MapSlot],
+        &'a mut [MapSlot],
+        &'a mut [MapSlot],
+        &'a mut [MapSlot],
+        &'a mut [MapSlot],
+    ),
+    &'a mut [u64],
+    (&'a mut [TimerSlot], &'a mut [u32]),
+    &'a mut [u8],
+);
 
 /// The runs of a [`Storage`], or none (allocate).
 struct Runs<'a> {
@@ -569,14 +590,14 @@ impl<'a> Engine<'a> {
         cfg.validate()?;
         let c = cfg.capacities;
         let sizes = StorageSizes::of(&c);
-        let seed = mix_seed(&cfg.guid_prefix);
         let layout = Layout::new(c.writers, c.readers, c.participants);
         let (mut arenas, rest) = match runs.storage {
             Some(s) => {
-                let (i0, rest) = s.index.split_at_mut(sizes.index_each);
-                let (i1, rest) = rest.split_at_mut(sizes.index_each);
-                let (i2, rest) = rest.split_at_mut(sizes.index_each);
-                let (i3, i4) = rest.split_at_mut(sizes.index_each);
+                let [n0, n1, n2, n3, n4] = sizes.indexes;
+                let (i0, rest) = s.index.split_at_mut(n0);
+                let (i1, rest) = rest.split_at_mut(n1);
+                let (i2, rest) = rest.split_at_mut(n2);
+                let (i3, i4) = rest.split_at_mut(n3);
                 (
                     Arenas {
                         reader_proxies: Arena::Borrowed(s.reader_proxies),
@@ -593,7 +614,7 @@ impl<'a> Engine<'a> {
                         s.readers,
                         (s.pool, s.pool_links),
                         s.events,
-                        (i0, i1, i2, i3, &mut i4[..sizes.index_each]),
+                        (i0, i1, i2, i3, &mut i4[..n4]),
                         s.work,
                         (s.timers, s.timer_positions),
                         s.scratch,
@@ -642,8 +663,8 @@ impl<'a> Engine<'a> {
                 proxies: carve_slab(&mut arenas.writer_proxies, c.participants),
                 samples: carve_slab_reserved(&mut arenas.samples, c.builtin_reader_samples()),
                 frags: carve_fill(&mut arenas.reassemblies, 1, || ReassemblySlot::EMPTY),
-                bits: carve_fill(&mut arenas.bits, BUILTIN_FRAG_WORDS, || 0),
-                max_sample: MAX_DISCOVERY_DATA,
+                bits: carve_fill(&mut arenas.bits, builtin_frag_words(&c), || 0),
+                max_sample: c.discovery_data,
             };
             Reader::new(
                 Guid::new(cfg.guid_prefix, BUILTIN_READER_IDS[i]),
@@ -653,71 +674,80 @@ impl<'a> Engine<'a> {
                 storage,
             )
         });
-        let mut e = match rest {
-            Some((parts, remote, writers, readers, pool, events, index, work, timers, scratch)) => {
-                Engine {
-                    events: EventQueue::new(Some(events), c.events),
-                    pool: Pool::new(c.pool_block, c.pool_blocks, Some(pool.0), Some(pool.1)),
-                    participants: Slab::new(Slots::Borrowed(parts), c.participants),
-                    participant_index: IndexMap::new(Some(index.0), seed),
-                    remote: Slab::new(Slots::Borrowed(remote), c.remote_endpoints),
-                    remote_index: IndexMap::new(Some(index.1), seed ^ 1),
-                    match_index: IndexMap::new(Some(index.2), seed ^ 2),
-                    local_topics: IndexMap::new(Some(index.3), seed ^ 3),
-                    remote_topics: IndexMap::new(Some(index.4), seed ^ 4),
-                    writers: Slab::new(Slots::Borrowed(writers), c.writers),
-                    readers: Slab::new(Slots::Borrowed(readers), c.readers),
-                    timers: Timers::new(layout, Some(timers.0), Some(timers.1)),
-                    work: WorkQueue::new(Some(work), sizes.work),
-                    scratch: filled(Some(scratch), MAX_DISCOVERY_DATA, 0),
-                    ..Engine::blank(cfg, builtin_writers, builtin_readers, arenas, layout)
-                }
-            }
-            None => Engine::blank(cfg, builtin_writers, builtin_readers, arenas, layout),
-        };
+        let mut e = Engine::blank(cfg, builtin_writers, builtin_readers, arenas, layout, rest);
         e.start(now);
         Ok(e)
     }
 
-    /// Everything empty, on the heap where the tables are concerned (a caller's storage
-    /// replaces each run).
+    /// Everything empty, in the caller's runs when given, else on the heap.
     fn blank(
         cfg: Config,
         builtin_writers: [Writer<'a>; 3],
         builtin_readers: [Reader<'a>; 3],
         arenas: Arenas<'a>,
         layout: Layout,
+        runs: Option<Rest<'a>>,
     ) -> Engine<'a> {
         let c = cfg.capacities;
+        let sizes = StorageSizes::of(&c);
         let seed = mix_seed(&cfg.guid_prefix);
+        let (parts, remote, writers, readers, pool, events, index, work, timers, scratch) =
+            match runs {
+                Some((p, r, w, rd, (pb, pl), e, (i0, i1, i2, i3, i4), wk, (t0, t1), sc)) => (
+                    Slots::Borrowed(p),
+                    Slots::Borrowed(r),
+                    Slots::Borrowed(w),
+                    Slots::Borrowed(rd),
+                    (Some(pb), Some(pl)),
+                    Some(e),
+                    [Some(i0), Some(i1), Some(i2), Some(i3), Some(i4)],
+                    Some(wk),
+                    (Some(t0), Some(t1)),
+                    Some(sc),
+                ),
+                None => (
+                    heap_run(),
+                    heap_run(),
+                    heap_run(),
+                    heap_run(),
+                    (None, None),
+                    None,
+                    [None, None, None, None, None],
+                    None,
+                    (None, None),
+                    None,
+                ),
+            };
+        let [i0, i1, i2, i3, i4] = index;
+        let work_len = if work.is_some() { sizes.work } else { 64 };
         Engine {
             caps: c,
             now: Instant(0),
             stats: Stats::ZERO,
-            events: EventQueue::new(None, c.events),
-            pool: Pool::new(c.pool_block, c.pool_blocks, None, None),
-            participants: Slab::new(heap_run(), c.participants),
-            participant_index: IndexMap::new(None, seed),
-            remote: Slab::new(heap_run(), c.remote_endpoints),
-            remote_index: IndexMap::new(None, seed ^ 1),
-            match_index: IndexMap::new(None, seed ^ 2),
-            local_topics: IndexMap::new(None, seed ^ 3),
-            remote_topics: IndexMap::new(None, seed ^ 4),
+            events: EventQueue::new(events, c.events),
+            pool: Pool::new(c.pool_block, c.pool_blocks, pool.0, pool.1),
+            participants: Slab::new(parts, c.participants),
+            participant_index: IndexMap::new(i0, seed),
+            remote: Slab::new(remote, c.remote_endpoints),
+            remote_index: IndexMap::new(i1, seed ^ 1),
+            match_index: IndexMap::new(i2, seed ^ 2),
+            local_topics: IndexMap::new(i3, seed ^ 3),
+            remote_topics: IndexMap::new(i4, seed ^ 4),
             unmatched: (NONE, NONE),
             user_matches: 0,
             builtin_writers,
             builtin_readers,
-            writers: Slab::new(heap_run(), c.writers),
-            readers: Slab::new(heap_run(), c.readers),
+            writers: Slab::new(writers, c.writers),
+            readers: Slab::new(readers, c.readers),
             arenas,
-            timers: Timers::new(layout, None, None),
-            work: WorkQueue::new(None, 64),
+            timers: Timers::new(layout, timers.0, timers.1),
+            work: WorkQueue::new(work, work_len),
             generation: 1,
             spdp_sn: 1,
             announce_cursor: None,
             shutting_down: false,
             framing: CycloneFraming::new(),
-            scratch: filled(None, MAX_DISCOVERY_DATA, 0),
+            scratch: filled(scratch, c.discovery_data, 0),
             refused_reported: [false; 3],
             incomplete: 0,
             resync_wanted: false,

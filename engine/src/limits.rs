@@ -18,6 +18,6 @@ pub const MAX_PARTITION_NAME: usize = 64;
 /// Bytes of USER_DATA of this participant, and remembered per remote participant (longer
 /// remote user data is not kept).
 pub const MAX_USER_DATA: usize = 64;
-/// Largest discovery payload (SPDP/SEDP parameter list) the engine processes; the builtin
-/// readers reassemble nothing larger.
+/// The largest [`crate::Capacities::discovery_data`]: SPDP/SEDP parameter lists beyond it are
+/// never processed.
 pub const MAX_DISCOVERY_DATA: usize = 8192;

@@ -72,8 +72,59 @@ fn tick(a: &mut Engine<'static>, b: &mut Engine<'static>, now: Instant) {
     }
 }
 
+fn run<T>(n: usize, f: impl Fn() -> T) -> &'static mut [T] {
+    Vec::leak((0..n).map(|_| f()).collect())
+}
+
+/// Caller storage of the right size for `c`, allocated here (before counting).
+fn storage(c: &pollen_engine::Capacities) -> pollen_engine::Storage<'static> {
+    use pollen_engine::*;
+    let s = StorageSizes::of(c);
+    Storage {
+        participants: run(s.participants, || ParticipantSlot::EMPTY),
+        remote_endpoints: run(s.remote_endpoints, || RemoteEndpointSlot::EMPTY),
+        writers: run(s.writers, || WriterSlot::EMPTY),
+        readers: run(s.readers, || ReaderSlot::EMPTY),
+        reader_proxies: run(s.reader_proxies, || ReaderProxySlot::EMPTY),
+        writer_proxies: run(s.writer_proxies, || WriterProxySlot::EMPTY),
+        history: run(s.history, || HistorySlot::EMPTY),
+        samples: run(s.samples, || SampleSlot::EMPTY),
+        reassemblies: run(s.reassemblies, || ReassemblySlot::EMPTY),
+        fragment_bits: run(s.fragment_bits, || 0),
+        pool: run(s.pool, || 0),
+        pool_links: run(s.pool_links, || 0),
+        events: run(s.events, || EventSlot::EMPTY),
+        index: run(s.index, || MapSlot::EMPTY),
+        work: run(s.work, || 0),
+        timers: run(s.timers, || TimerSlot::EMPTY),
+        timer_positions: run(s.timers, || 0),
+        scratch: run(s.scratch, || 0),
+    }
+}
+
 #[test]
 fn reliable_steady_state_allocates_nothing() {
+    // An engine in caller storage allocates nothing at all, even with `alloc` enabled: not to
+    // be created, not to create endpoints (it used to build heap tables and drop them).
+    let c = pollen_engine::Capacities::MICRO;
+    let st = storage(&c);
+    let mut cfg = Config::new(GuidPrefix([9; 12]));
+    cfg.capacities = c;
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let mut e = Engine::with_storage(cfg, st, Instant(0)).unwrap();
+    let w = e
+        .create_writer(Instant(0), &TopicSpec::new("t", "T"), &WriterQos::default())
+        .unwrap();
+    e.write(Instant(1), w, &[0, 1, 0, 0], Time::ZERO).unwrap();
+    let mut small = [0u8; 1472];
+    while e.poll_transmit(Instant(1), &mut small).is_some() {}
+    assert_eq!(
+        ALLOCATIONS.load(Ordering::Relaxed) - before,
+        0,
+        "allocations by an engine in caller storage"
+    );
+    drop(e);
+
     let mut a = engine(1);
     let mut b = engine(2);
     let mut buf = vec![0u8; 1472];

@@ -209,6 +209,10 @@ impl<'a> Engine<'a> {
             };
             self.remove_remote_endpoint(g);
         }
+        // Nothing more to ask it for.
+        if self.participants.get(i).is_some_and(|p| p.sedp_incomplete) {
+            self.incomplete = self.incomplete.saturating_sub(1);
+        }
         self.participants.remove(i);
         self.participant_index.remove(&map::prefix_key(&prefix));
         self.timers.clear(Timer::Lease(i));
