@@ -200,7 +200,9 @@ pub fn run(args: &LsArgs) -> ExitCode {
     let end = Instant::now() + args.duration;
     let mut seen = Seen::default();
     let r = runner.run(|d| {
-        while d.engine_mut().poll_event().is_some() {}
+        while let Some(ev) = d.engine_mut().poll_event() {
+            crate::pubsub::report_refusal(&ev);
+        }
         seen.collect(d);
         if Instant::now() >= end {
             ControlFlow::Break(())

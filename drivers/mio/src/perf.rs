@@ -827,6 +827,7 @@ impl Node {
     fn step(&mut self, d: &mut Driver, end: Option<Instant>) -> ControlFlow<(), Option<Instant>> {
         let mut peers_changed = false;
         while let Some(ev) = d.engine_mut().poll_event() {
+            crate::pubsub::report_refusal(&ev);
             match ev {
                 Event::ParticipantDiscovered(_) | Event::ParticipantLost(_) => peers_changed = true,
                 Event::Matched { remote, .. } if self.verbose => {
@@ -1088,7 +1089,9 @@ fn run(mode: Mode, size: usize, common: &CommonArgs) -> ExitCode {
         // Give the readers the last samples: wait (bounded) for their acknowledgements.
         let limit = Instant::now() + Duration::from_secs(5);
         let _ = runner.run(|d| {
-            while d.engine_mut().poll_event().is_some() {}
+            while let Some(ev) = d.engine_mut().poll_event() {
+                crate::pubsub::report_refusal(&ev);
+            }
             if d.engine().is_acknowledged(node.data_writer) || Instant::now() >= limit {
                 ControlFlow::Break(())
             } else {
@@ -1105,7 +1108,9 @@ fn run(mode: Mode, size: usize, common: &CommonArgs) -> ExitCode {
         // Still answer heartbeats and discovery while the readers take the last samples.
         let end = Instant::now() + linger;
         let _ = runner.run(|d| {
-            while d.engine_mut().poll_event().is_some() {}
+            while let Some(ev) = d.engine_mut().poll_event() {
+                crate::pubsub::report_refusal(&ev);
+            }
             if Instant::now() >= end {
                 ControlFlow::Break(())
             } else {

@@ -132,17 +132,25 @@ fn topic_type(
     }
 }
 
+/// Prints a full table's refusal (never silent: the engine raises it once until there is room
+/// again); true when `ev` was one.
+pub(crate) fn report_refusal(ev: &Event) -> bool {
+    if let Event::Refused { table, guid } = ev {
+        eprintln!(
+            "pollen: the {} table is full; refused {guid} (raise it with {})",
+            table.capacity_field(),
+            crate::cli::flag_for(*table)
+        );
+        return true;
+    }
+    false
+}
+
 fn report(ev: &Event, verbose: bool) {
-    // A full table is never silent: the engine raises it once until there is room again.
+    if report_refusal(ev) {
+        return;
+    }
     match ev {
-        Event::Refused { table, guid } => {
-            eprintln!(
-                "pollen: the {} table is full; refused {guid} (raise it with {})",
-                table.capacity_field(),
-                crate::cli::flag_for(*table)
-            );
-            return;
-        }
         Event::Evicted { table, guid } if verbose => {
             eprintln!(
                 "pollen: the {} table is full; forgot {guid}, which matches nothing here (raise it with {})",
