@@ -626,6 +626,11 @@ impl<'a> Writer<'a> {
         let advanced = acked > p.acked;
         if advanced {
             p.acked = acked;
+        } else if a.reader_sn_state.base.0 >= 1 && acked < p.acked && acked >= p.start - 1 {
+            // The reader lost what it acknowledged (it asks for its whole history again, as an
+            // engine does after refusing endpoints to a full table): believe it, so that the
+            // heartbeats go on until it has everything again, and lost repairs are asked again.
+            p.acked = acked;
         }
         // A reader that acknowledges more than we sent for the first time has it already.
         if p.next_unsent <= p.acked {

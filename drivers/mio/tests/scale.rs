@@ -561,3 +561,278 @@ fn pollen_ls_lists_everything() {
     assert_eq!(topics.get("unrelated_39_9"), Some(&(unrelated, 0, 1)));
     eprintln!("pollen_ls_lists_everything: {:?}", t0.elapsed());
 }
+
+/// The GUIDs in `pollen`'s refusal lines for `table` (a `Capacities` field), in order; panics
+/// on a refusal line of another table, or one without the flag that raises it.
+fn refusals(sub: &Proc, table: &str, flag: &str) -> Vec<String> {
+    let mut guids = Vec::new();
+    for l in &sub.err {
+        let Some(rest) = l.strip_prefix("pollen: the ") else {
+            continue;
+        };
+        let Some((t, rest)) = rest.split_once(" table is full; refused ") else {
+            continue;
+        };
+        assert_eq!(t, table, "a refusal by another table: {l}");
+        let (guid, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+        assert_eq!(tail, format!("(raise it with {flag})"), "{l}");
+        guids.push(guid.to_string());
+    }
+    guids
+}
+
+/// The GUIDs scale.py deleted with --delete-after, from its `DELETED` line.
+fn deleted(py: &Proc) -> Option<Vec<String>> {
+    let line = py.out.iter().find_map(|l| l.strip_prefix("DELETED "))?;
+    let v: Vec<Value> = serde_json::from_str(line).ok()?;
+    v.iter().map(|g| g.as_str().map(str::to_string)).collect()
+}
+
+/// `pollen sub --max-remote-endpoints 8` first; then 6 Cyclone participants with 10 endpoints
+/// each on unrelated topics (60, far beyond the table), and 2 s later the rt/chatter writer on
+/// the last of them, whose other endpoints were all refused. The writer is relevant, so it
+/// takes the place of an endpoint that matches nothing: every sample arrives, and the full
+/// table is reported on stderr exactly once (the refusals are never silent, and never a flood).
+#[test]
+fn full_endpoint_table_keeps_the_writer() {
+    require_cyclone_python();
+    let t0 = Instant::now();
+    let ns = Netns::new("evict");
+    let dom = 5;
+    let d = dom.to_string();
+    let n = SAMPLES.to_string();
+    let mut sub = Proc::spawn(
+        "pollen sub",
+        ns.pollen(&[
+            "sub",
+            "chatter",
+            "--ros",
+            "--count",
+            &n,
+            "--timeout",
+            "30",
+            "--json",
+            "--domain",
+            &d,
+            "--max-remote-endpoints",
+            "8",
+        ]),
+    );
+    let mut py = Proc::spawn(
+        "cyclone (6 participants)",
+        ns.cyclone(
+            dom,
+            &[
+                "--participants",
+                "6",
+                "--endpoints",
+                "10",
+                "--chatter",
+                "writer",
+                "--chatter-on",
+                "last",
+                "--chatter-delay",
+                "2",
+                "--count",
+                &n,
+                "--timeout",
+                "45",
+            ],
+        ),
+    );
+    let e = ready(&mut py, Duration::from_secs(20));
+    assert_eq!((e.participants.len(), e.endpoints.len()), (6, 60));
+    check_chatter_sub(
+        &mut sub,
+        &mut py,
+        SAMPLES,
+        "a table of 8 among 61 endpoints",
+    );
+    let log = format!("{}{}", sub.transcript(), brief(&mut py));
+    let refused = refusals(&sub, "remote_endpoints", "--max-remote-endpoints");
+    assert_eq!(
+        refused.len(),
+        1,
+        "the full table must be reported once: {refused:?}\n{log}"
+    );
+    assert!(
+        e.endpoints.contains_key(&refused[0]),
+        "refused something Cyclone did not create: {refused:?}\n{log}"
+    );
+    eprintln!("full_endpoint_table_keeps_the_writer: {:?}", t0.elapsed());
+}
+
+/// SEDP resync with Cyclone when room appears. `pollen sub --max-remote-endpoints 8` first;
+/// 6 Cyclone participants with 10 unrelated endpoints each: Pollen keeps 8 and refuses the
+/// rest (reported once), marking those participants incomplete. 3 s after READY Cyclone
+/// deletes half of every participant's endpoints (Cyclone withdraws them with a key-only
+/// DATA: the ENDPOINT_GUID alone), which makes room, so Pollen asks the SEDP writers of every
+/// incomplete participant for their whole history again (a non-final ACKNACK from sequence
+/// number 1, below what it acknowledged before, then the NACKs of the HEARTBEAT's range).
+/// Cyclone answers by resending what it still has (and GAPs for the rest), so the table fills
+/// again and overflows with endpoints that Cyclone announced before the deletion and never
+/// since: new refusal lines prove that the ACKNACK was answered. 6 s after READY the
+/// rt/chatter writer appears on the last participant, whose SEDP was truncated: every sample
+/// arrives.
+#[test]
+fn full_endpoint_table_asks_again_when_room_appears() {
+    require_cyclone_python();
+    let t0 = Instant::now();
+    let ns = Netns::new("resync");
+    let dom = 6;
+    let d = dom.to_string();
+    let n = SAMPLES.to_string();
+    let mut sub = Proc::spawn(
+        "pollen sub",
+        ns.pollen(&[
+            "sub",
+            "chatter",
+            "--ros",
+            "--count",
+            &n,
+            "--timeout",
+            "30",
+            "--json",
+            "--domain",
+            &d,
+            "--max-remote-endpoints",
+            "8",
+        ]),
+    );
+    let mut py = Proc::spawn(
+        "cyclone (6 participants, half deleted)",
+        ns.cyclone(
+            dom,
+            &[
+                "--participants",
+                "6",
+                "--endpoints",
+                "10",
+                "--delete-after",
+                "3",
+                "--chatter",
+                "writer",
+                "--chatter-on",
+                "last",
+                "--chatter-delay",
+                "6",
+                "--count",
+                &n,
+                "--timeout",
+                "45",
+            ],
+        ),
+    );
+    let e = ready(&mut py, Duration::from_secs(20));
+    assert_eq!((e.participants.len(), e.endpoints.len()), (6, 60));
+    check_chatter_sub(
+        &mut sub,
+        &mut py,
+        SAMPLES,
+        "a table of 8, half of 60 deleted",
+    );
+    let log = format!("{}{}", sub.transcript(), brief(&mut py));
+    let gone = deleted(&py).unwrap_or_else(|| panic!("no DELETED line\n{log}"));
+    assert_eq!(gone.len(), 30, "{log}");
+    let refused = refusals(&sub, "remote_endpoints", "--max-remote-endpoints");
+    assert!(
+        refused.iter().all(|g| e.endpoints.contains_key(g)),
+        "refused something Cyclone did not create: {refused:?}\n{log}"
+    );
+    // The first refusal came with the first announcements; the table was full of unrelated
+    // endpoints until the deletion, so any later one came after room appeared, about an
+    // endpoint Cyclone had announced before and only sent again because Pollen asked.
+    let again: Vec<&String> = refused[1.min(refused.len())..]
+        .iter()
+        .filter(|g| !gone.contains(g))
+        .collect();
+    assert!(
+        !again.is_empty(),
+        "after the deletion nothing was refused again: Pollen did not ask Cyclone's SEDP \
+         writers for their history again, or Cyclone did not answer ({refused:?})\n{log}"
+    );
+    eprintln!(
+        "full_endpoint_table_asks_again_when_room_appears: {:?}",
+        t0.elapsed()
+    );
+}
+
+/// SEDP resync with Cyclone for a refused match. `pollen sub --max-matches 1`; Cyclone has a
+/// decoy rt/chatter writer (which never writes) when Pollen starts, so the one match is taken;
+/// 2 s after READY the real rt/chatter writer appears on a participant of its own and its
+/// match is refused (reported once, naming it). 4 s after READY the decoy is deleted: the
+/// match ends, and Pollen asks the real writer's participant for its SEDP history again;
+/// Cyclone resends the writer's announcement, the match is formed, and every sample (written
+/// 6 s after READY) arrives.
+#[test]
+fn full_match_table_asks_again_when_a_match_ends() {
+    require_cyclone_python();
+    let t0 = Instant::now();
+    let ns = Netns::new("matches");
+    let dom = 7;
+    let d = dom.to_string();
+    let n = SAMPLES.to_string();
+    let mut sub = Proc::spawn(
+        "pollen sub",
+        ns.pollen(&[
+            "sub",
+            "chatter",
+            "--ros",
+            "--count",
+            &n,
+            "--timeout",
+            "30",
+            "--json",
+            "--domain",
+            &d,
+            "--max-matches",
+            "1",
+        ]),
+    );
+    let mut py = Proc::spawn(
+        "cyclone (decoy and writer)",
+        ns.cyclone(
+            dom,
+            &[
+                "--participants",
+                "1",
+                "--endpoints",
+                "0",
+                "--decoy",
+                "--decoy-delete",
+                "4",
+                "--chatter",
+                "writer",
+                "--chatter-on",
+                "new",
+                "--chatter-delay",
+                "2",
+                "--write-after",
+                "6",
+                "--count",
+                &n,
+                "--timeout",
+                "45",
+            ],
+        ),
+    );
+    let e = ready(&mut py, Duration::from_secs(20));
+    assert_eq!((e.participants.len(), e.endpoints.len()), (1, 1));
+    check_chatter_sub(&mut sub, &mut py, SAMPLES, "a match table of 1");
+    let log = format!("{}{}", sub.transcript(), brief(&mut py));
+    assert!(
+        py.out.iter().any(|l| l == "DECOY-DELETED"),
+        "the decoy was not deleted\n{log}"
+    );
+    let writer = chatter_writer(&mut py).unwrap_or_else(|| panic!("no CHATTER line\n{log}"));
+    let refused = refusals(&sub, "matches", "--max-matches");
+    assert_eq!(
+        refused,
+        vec![writer],
+        "the real writer's match must be refused, once\n{log}"
+    );
+    eprintln!(
+        "full_match_table_asks_again_when_a_match_ends: {:?}",
+        t0.elapsed()
+    );
+}

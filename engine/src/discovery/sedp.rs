@@ -7,9 +7,10 @@
 //!
 //! When the remote-endpoint table is full, an endpoint that matches a local one takes the slot
 //! of the oldest endpoint that matches nothing; an endpoint that matches nothing is refused.
-//! Either way the participant that lost one is marked, and once there is room (an endpoint
-//! gone, or a new local endpoint that may want what was refused) its SEDP writers are asked
-//! for their whole history again by an ACKNACK from sequence number 1.
+//! Either way the participant that lost one is marked (so is one whose match the match table
+//! refused), and once there is room (an endpoint or a match gone, or a new local endpoint that
+//! may want what was refused) its SEDP writers are asked for their whole history again by an
+//! ACKNACK from sequence number 1, repeated until a HEARTBEAT answers.
 
 use crate::discovery::{check_match, EndpointInfo, MatchResult, RemoteEndpoint};
 use crate::engine::{Engine, SEDP_PUB, SEDP_SUB};
@@ -25,6 +26,21 @@ use crate::wire::{
     ProtocolVersion, StatusInfo, StringSeq, VendorId,
 };
 
+/// The ENDPOINT_GUID of serialized SEDP data or of its key alone: Cyclone DDS withdraws an
+/// endpoint with a key payload that holds nothing else (no topic or type name, no KEY_HASH).
+fn endpoint_guid_of(payload: &[u8]) -> Option<Guid> {
+    let sp = wire::SerializedPayload::parse(payload).ok()?;
+    let endian = match sp.encapsulation.kind {
+        wire::EncapsulationKind::PlCdrLe => wire::Endian::Little,
+        wire::EncapsulationKind::PlCdrBe => wire::Endian::Big,
+        _ => return None,
+    };
+    wire::ParameterListIter::new(sp.data, endian)
+        .map_while(Result::ok)
+        .find(|p| p.id == wire::pid::ENDPOINT_GUID)
+        .and_then(|p| p.as_guid().ok())
+}
+
 impl<'a> Engine<'a> {
     pub(crate) fn process_builtin_samples(&mut self, now: Instant) {
         for i in [SEDP_PUB, SEDP_SUB] {
@@ -35,9 +51,7 @@ impl<'a> Engine<'a> {
                 if s.status.disposed() || s.status.unregistered() {
                     let guid = match s.key_hash {
                         Some(k) => Some(Guid::from_bytes(k)),
-                        None => EndpointData::parse(&self.scratch[..n])
-                            .ok()
-                            .map(|d| d.endpoint_guid),
+                        None => endpoint_guid_of(&self.scratch[..n]),
                     };
                     match guid {
                         Some(g) if g.prefix == s.writer.prefix => self.remove_remote_endpoint(g),
@@ -693,14 +707,20 @@ impl<'a> Engine<'a> {
                 if let Some(proxy) = self.builtin_readers[k].proxy_mut(br[k]) {
                     proxy.next = 1;
                     proxy.ack_owed = true;
+                    // Asked again until a HEARTBEAT answers (the ACKNACK may be lost).
+                    proxy.heartbeat_seen = false;
+                    proxy.next_preemptive = Some(now + crate::reader::PREEMPTIVE_PERIOD);
                 }
+                self.arm_reader_timer(
+                    Local::BuiltinReader(k as u32),
+                    now + crate::reader::PREEMPTIVE_PERIOD,
+                );
                 self.queue(Work {
                     local: Local::BuiltinReader(k as u32),
                     index: br[k],
                 });
             }
         }
-        let _ = now;
         self.stats.sedp_resyncs += 1;
     }
 
@@ -813,5 +833,29 @@ impl<'a> Engine<'a> {
         }
         // What a full table refused may matter now.
         self.resync_incomplete(now, true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint_guid_of;
+    use crate::wire::{EntityId, Guid, GuidPrefix};
+
+    /// Cyclone DDS 11 withdraws an endpoint with a DATA whose key payload is a parameter list
+    /// holding only its ENDPOINT_GUID (no KEY_HASH inline QoS): as captured.
+    #[test]
+    fn cyclone_key_only_withdrawal() {
+        let prefix = [
+            0x01, 0x10, 0x6e, 0x05, 0x69, 0x48, 0x49, 0x2f, 0x2e, 0x3e, 0x58, 0x99,
+        ];
+        let mut key = [0u8; 28];
+        key[..8].copy_from_slice(&[0x00, 0x03, 0x00, 0x00, 0x5a, 0x00, 0x10, 0x00]);
+        key[8..20].copy_from_slice(&prefix);
+        key[20..].copy_from_slice(&[0x00, 0x00, 0x02, 0x03, 0x01, 0x00, 0x00, 0x00]);
+        assert_eq!(
+            endpoint_guid_of(&key),
+            Some(Guid::new(GuidPrefix(prefix), EntityId([0, 0, 2, 3])))
+        );
+        assert_eq!(endpoint_guid_of(&key[..6]), None);
     }
 }

@@ -3,6 +3,7 @@
     scale.py domain --participants P --endpoints E [--chatter writer|readers|none]
                     [--chatter-delay S] [--chatter-on last|new]
                     [--count N] [--timeout S] [--hold S] [--first-index I]
+                    [--delete-after S] [--decoy] [--decoy-delete S] [--write-after S]
 
 Creates P DomainParticipants in this process (domain $DOMAIN), each with E unrelated endpoints
 (alternately writers and readers, each on a topic `unrelated_<p>_<j>` of type
@@ -18,6 +19,15 @@ Creates P DomainParticipants in this process (domain $DOMAIN), each with E unrel
   or its standard input is closed, then prints `RESULT {json}` with each reader's samples
   and exits (0 if every reader got "hello 0" .. "hello N-1" exactly once, in order).
 - `--chatter none`: nothing more.
+
+For the tests of a full table's recovery:
+
+- `--delete-after S`: S seconds after READY, the first half of every participant's unrelated
+  endpoints (`j < E/2`) are deleted, and `DELETED {json}` lists their GUIDs.
+- `--decoy`: before READY, a reliable rt/chatter writer on the first participant that never
+  writes (printed as `DECOY {json}`, and in ENTITIES); `--decoy-delete S` deletes it S seconds
+  after READY (printed as `DECOY-DELETED`).
+- `--write-after S`: the chatter writer writes no earlier than S seconds after READY.
 
 Once every entity but a delayed chatter writer exists it prints `ENTITIES {json}` (every
 participant's GUID prefix and every endpoint's GUID, topic and kind, in Pollen's
@@ -84,6 +94,10 @@ def main():
     ap.add_argument("--timeout", type=float, default=40)
     ap.add_argument("--hold", type=float, default=0)
     ap.add_argument("--first-index", type=int, default=0, help="first participant number in topic names")
+    ap.add_argument("--delete-after", type=float, default=None, help="seconds after READY")
+    ap.add_argument("--decoy", action="store_true")
+    ap.add_argument("--decoy-delete", type=float, default=None, help="seconds after READY")
+    ap.add_argument("--write-after", type=float, default=0, help="seconds after READY")
     a = ap.parse_args()
     start = time.monotonic()
     end = start + a.timeout
@@ -97,12 +111,15 @@ def main():
     keep = []  # every entity, so that none is garbage-collected (deleted) early
     entities = {"participants": [], "endpoints": []}
     participants = []
+    # Unrelated endpoints per participant, to delete with --delete-after.
+    unrelated = []
     for p in range(a.participants):
         dp = DomainParticipant(dom)
         participants.append(dp)
         keep.append(dp)
         entities["participants"].append(guid(dp)[:24])
         n = a.first_index + p
+        unrelated.append([])
         for j in range(a.endpoints):
             topic = Topic(dp, f"unrelated_{n}_{j}", Unrelated)
             if j % 2 == 0:
@@ -112,6 +129,7 @@ def main():
                 e = DataReader(dp, topic)
                 kind = "reader"
             keep += [topic, e]
+            unrelated[-1].append(e)
             entities["endpoints"].append({"guid": guid(e), "topic": f"unrelated_{n}_{j}", "kind": kind})
 
     readers = []
@@ -135,6 +153,39 @@ def main():
         print("CHATTER " + json.dumps({"guid": guid(w), "participant": guid(dp)[:24]}), flush=True)
         return w, {"guid": guid(w), "topic": "rt/chatter", "kind": "writer"}
 
+    decoy = None
+    if a.decoy:
+        topic = Topic(participants[0], "rt/chatter", String_, qos=reliable)
+        decoy = DataWriter(participants[0], topic, qos=reliable)
+        keep.append(topic)
+        entities["endpoints"].append({"guid": guid(decoy), "topic": "rt/chatter", "kind": "writer"})
+        print("DECOY " + json.dumps({"guid": guid(decoy), "participant": guid(participants[0])[:24]}), flush=True)
+
+    # Deletions due at a time after READY, run by pause() whatever the script is waiting for.
+    scheduled = []
+
+    def delete_half():
+        gone = []
+        for es in unrelated:
+            for e in es[: len(es) // 2]:
+                gone.append(guid(e))
+                keep.remove(e)
+                e.__del__()
+        print("DELETED " + json.dumps(gone), flush=True)
+
+    def delete_decoy():
+        nonlocal decoy
+        decoy.__del__()
+        decoy = None
+        print("DECOY-DELETED", flush=True)
+
+    def pause(s):
+        now = time.monotonic()
+        for item in [x for x in scheduled if x[0] <= now]:
+            scheduled.remove(item)
+            item[1]()
+        time.sleep(s)
+
     writer = None
     if a.chatter == "writer" and a.chatter_delay <= 0:
         writer, e = chatter_writer()
@@ -144,13 +195,18 @@ def main():
 
     print("ENTITIES " + json.dumps(entities), flush=True)
     print(f"READY after {time.monotonic() - start:.2f} s", flush=True)
+    ready_at = time.monotonic()
+    if a.delete_after is not None:
+        scheduled.append((ready_at + a.delete_after, delete_half))
+    if decoy is not None and a.decoy_delete is not None:
+        scheduled.append((ready_at + a.decoy_delete, delete_decoy))
 
     if a.chatter == "writer" and writer is None:
         delay_end = min(end, time.monotonic() + a.chatter_delay)
         while time.monotonic() < delay_end:
             if stdin_closed():
                 return 1
-            time.sleep(0.05)
+            pause(0.05)
         writer, _ = chatter_writer()
 
     if writer is not None:
@@ -158,21 +214,27 @@ def main():
             if time.monotonic() > end or stdin_closed():
                 print("no reader matched rt/chatter", file=sys.stderr)
                 return 1
-            time.sleep(0.05)
+            pause(0.05)
         print(f"MATCHED after {time.monotonic() - start:.2f} s", flush=True)
         # Give the reader's side a moment to match our writer too (its SEDP data may still be
         # on its way: it has hundreds of endpoints to learn).
-        time.sleep(1.0)
+        settle_end = max(time.monotonic() + 1.0, ready_at + a.write_after)
+        while time.monotonic() < settle_end:
+            if time.monotonic() > end or stdin_closed():
+                return 1
+            pause(0.05)
+        print(f"WRITING after {time.monotonic() - start:.2f} s", flush=True)
         for i in range(a.count):
             writer.write(String_(data=f"hello {i}"))
         while not writer.wait_for_acks(duration(milliseconds=200)):
+            pause(0)
             if time.monotonic() > end or stdin_closed():
                 print("not all samples acknowledged", file=sys.stderr)
                 return 1
         print(f"ACKED after {time.monotonic() - start:.2f} s", flush=True)
         linger_end = min(end, time.monotonic() + 2.0)
         while time.monotonic() < linger_end and not stdin_closed():
-            time.sleep(0.05)
+            pause(0.05)
 
     if readers:
         got = [[] for _ in readers]
@@ -196,7 +258,7 @@ def main():
 
     hold_end = min(end, time.monotonic() + a.hold)
     while time.monotonic() < hold_end and not stdin_closed():
-        time.sleep(0.05)
+        pause(0.05)
     return 0
 
 
