@@ -475,6 +475,9 @@ pub struct Engine<'a> {
     pub(crate) incomplete: usize,
     /// Room appeared while some are incomplete: ask them again after this message.
     pub(crate) resync_wanted: bool,
+    /// Remote participants whose announcements never came by multicast (they get a unicast
+    /// copy of ours).
+    pub(crate) unicast_only: usize,
 }
 
 /// The runs of a [`Storage`] that the engine keeps whole (the rest become arenas).
@@ -751,6 +754,7 @@ impl<'a> Engine<'a> {
             refused_reported: [false; 3],
             incomplete: 0,
             resync_wanted: false,
+            unicast_only: 0,
             cfg,
         }
     }

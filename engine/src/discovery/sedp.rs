@@ -821,15 +821,16 @@ impl<'a> Engine<'a> {
         h: History,
     ) {
         self.announce_endpoint(info, h, false);
-        let n = self.remote.high_water() as u32;
-        for ri in 0..n {
-            if self
-                .remote
-                .get(ri)
-                .is_some_and(|r| r.info.is_writer != info.is_writer)
-            {
+        // Only the remote endpoints on its topic can match it.
+        let mut ri = self
+            .remote_topics
+            .get(&map::topic_key(info.topic.as_str()))
+            .unwrap_or(NONE);
+        while let Some(r) = self.remote.get(ri).copied() {
+            if r.info.is_writer != info.is_writer {
                 self.match_pair(now, local, ri);
             }
+            ri = r.next_topic;
         }
         // What a full table refused may matter now.
         self.resync_incomplete(now, true);

@@ -73,10 +73,14 @@ impl<'a> Engine<'a> {
             fresh.br = p.br;
             fresh.matched = p.matched;
             fresh.multicast = p.multicast || rx.multicast;
+            let heard = !p.multicast && fresh.multicast;
             fresh.sedp_incomplete = p.sedp_incomplete;
             fresh.queued = p.queued;
             fresh.first_endpoint = p.first_endpoint;
             *p = fresh;
+            if heard {
+                self.unicast_only = self.unicast_only.saturating_sub(1);
+            }
             self.arm_lease(i);
             if moved {
                 // Point the builtin proxies at the new address.
@@ -89,6 +93,9 @@ impl<'a> Engine<'a> {
         let Some(i) = self.insert_participant(now, fresh) else {
             return;
         };
+        if !fresh.multicast {
+            self.unicast_only += 1;
+        }
         self.stats.participants_discovered += 1;
         self.emit(Event::ParticipantDiscovered(fresh.prefix));
         self.match_builtin(now, i);
@@ -209,6 +216,9 @@ impl<'a> Engine<'a> {
             };
             self.remove_remote_endpoint(g);
         }
+        if !p.multicast {
+            self.unicast_only = self.unicast_only.saturating_sub(1);
+        }
         // Nothing more to ask it for.
         if self.participants.get(i).is_some_and(|p| p.sedp_incomplete) {
             self.incomplete = self.incomplete.saturating_sub(1);
@@ -243,7 +253,14 @@ impl<'a> Engine<'a> {
     /// the first two do not already cover and that does not hear our multicast (so
     /// unicast-only peers keep hearing from us).
     fn spdp_destination_count(&self) -> usize {
-        self.configured_destination_count() + self.participants.high_water()
+        // When every participant hears our multicast, none needs a unicast copy: skip them.
+        let each = self.unicast_only > 0 || !self.cfg.multicast || self.shutting_down;
+        self.configured_destination_count()
+            + if each {
+                self.participants.high_water()
+            } else {
+                0
+            }
     }
 
     fn spdp_destination(&self, i: usize) -> Option<Locator> {

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Scale figures of BENCHMARKS.md ("Scale"), printed as ratios measured in this run:
+#
+#   scripts/bench-scale.sh            # memory, then the scale benches
+#   scripts/bench-scale.sh memory     # resident memory of an idle subscriber only
+#   scripts/bench-scale.sh benches    # the benches only
+#
+# memory: the resident set of an idle `pollen sub --ros chatter` (release build, loopback, the
+#   default HOST capacities) and, as the yardstick, of an idle Cyclone DDS `ddsperf sub`, one
+#   after the other, SCALE_ROUNDS (3) rounds of SCALE_IDLE_SECONDS (5) each; /proc/<pid>/status
+#   is read every 0.25 s: VmRSS is the last reading before the process exits, VmHWM its peak.
+#   ddsperf is pinned to loopback with the configuration of the interop tests
+#   (drivers/mio/tests/common/mod.rs, cyclone_uri()). Domain SCALE_DOMAIN (0); the script checks
+#   that pollen discovered nobody (idle means alone).
+# benches: `engine` (engine_pair, engine_pair_idle), `scale` (idle poll_transmit/poll_timeout
+#   beside a call and a 64-byte memcpy, announcement, create_writer) with 1 s warm-up and 3 s
+#   measurement, then `scale_report` (interleaved per-sample ratio, SimNet discovery); then a
+#   summary of the criterion estimates as ratios (target/criterion/*/new/estimates.json).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WHAT=${1:-all}
+DOMAIN=${SCALE_DOMAIN:-0}
+IDLE=${SCALE_IDLE_SECONDS:-5}
+ROUNDS=${SCALE_ROUNDS:-3}
+DDSPERF=${DDSPERF:-/usr/bin/ddsperf}
+
+memory() {
+    [[ -x "$DDSPERF" ]] || { echo "bench-scale: $DDSPERF not found (shared/PEERS.md)" >&2; exit 1; }
+    cargo build --release -p pollen-mio --bin pollen
+    local pollen=$PWD/target/release/pollen
+    local work
+    work=$(mktemp -d)
+    # shellcheck disable=SC2064
+    trap "rm -rf '$work'" RETURN
+    cat >"$work/cyclone-lo.xml" <<'EOF'
+<CycloneDDS xmlns="https://cdds.io/config"><Domain id="any">
+  <General><Interfaces><NetworkInterface name="lo"/></Interfaces><AllowMulticast>false</AllowMulticast></General>
+  <Discovery><ParticipantIndex>auto</ParticipantIndex><Peers><Peer address="127.0.0.1"/></Peers></Discovery>
+</Domain></CycloneDDS>
+EOF
+    export CYCLONEDDS_URI="file://$work/cyclone-lo.xml"
+    export POLLEN_INTERFACE=127.0.0.1
+
+    # sample NAME CMD...: runs CMD (which stops by itself), prints "VmRSS VmHWM" in KiB.
+    sample() {
+        local name=$1
+        shift
+        "$@" >"$work/$name.out" 2>&1 &
+        local pid=$! rss=0 hwm=0 r h
+        local deadline=$((SECONDS + IDLE + 15))
+        while kill -0 "$pid" 2>/dev/null; do
+            r=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+            h=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+            [[ -n $r ]] && rss=$r
+            [[ -n $h ]] && hwm=$h
+            if ((SECONDS > deadline)); then kill "$pid" 2>/dev/null || true; fi
+            sleep 0.25
+        done
+        wait "$pid" || true
+        echo "$rss $hwm"
+    }
+
+    : >"$work/results"
+    for round in $(seq 1 "$ROUNDS"); do
+        echo "bench-scale: memory round $round" >&2
+        read -r rss hwm < <(sample "pollen-$round" "$pollen" sub --ros chatter -v \
+            -d "$DOMAIN" --timeout "$IDLE")
+        if grep -qi "discovered" "$work/pollen-$round.out"; then
+            echo "bench-scale: pollen was not alone in domain $DOMAIN:" >&2
+            grep -i "discovered" "$work/pollen-$round.out" | head -3 >&2
+            exit 1
+        fi
+        echo "pollen $rss $hwm" >>"$work/results"
+        read -r rss hwm < <(sample "ddsperf-$round" "$DDSPERF" -i "$DOMAIN" -D "$IDLE" sub)
+        echo "ddsperf $rss $hwm" >>"$work/results"
+    done
+    python3 - "$work/results" "$ROUNDS" "$IDLE" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+rounds, idle = sys.argv[2], sys.argv[3]
+def med(who, col):
+    return statistics.median(int(r[col]) for r in rows if r[0] == who)
+p_rss, p_hwm = med("pollen", 1), med("pollen", 2)
+d_rss, d_hwm = med("ddsperf", 1), med("ddsperf", 2)
+mib = lambda k: f"{k / 1024:.1f} MiB"
+print(f"\nResident memory of an idle subscriber, medians of {rounds} rounds of {idle} s:\n")
+print("| | pollen sub --ros chatter | ddsperf sub | Pollen/ddsperf |")
+print("|---|---:|---:|---:|")
+print(f"| VmRSS before exit | {mib(p_rss)} | {mib(d_rss)} | {p_rss / d_rss:.2f} |")
+print(f"| VmHWM (peak) | {mib(p_hwm)} | {mib(d_hwm)} | {p_hwm / d_hwm:.2f} |")
+for who in ("pollen", "ddsperf"):
+    print(f"{who} rounds (VmRSS/VmHWM KiB):",
+          ", ".join(f"{r[1]}/{r[2]}" for r in rows if r[0] == who))
+PY
+}
+
+benches() {
+    cargo bench -p pollen-benches --bench engine -- --warm-up-time 1 --measurement-time 3
+    cargo bench -p pollen-benches --bench scale -- --warm-up-time 1 --measurement-time 3
+    cargo bench -p pollen-benches --bench scale_report
+    python3 - target/criterion <<'PY'
+import json, os, sys
+root = sys.argv[1]
+def est(path):
+    f = os.path.join(root, path, "new", "estimates.json")
+    if not os.path.exists(f):
+        return None
+    e = json.load(open(f))
+    return (e.get("slope") or e["mean"])["point_estimate"]
+def fmt(ns):
+    return f"{ns / 1000:.2f} µs" if ns >= 1000 else f"{ns:.1f} ns"
+print("\nCriterion estimates, as ratios in this run:\n")
+print("| benchmark | empty | idle domain | idle/empty |")
+print("|---|---:|---:|---:|")
+for case in ("one/64", "one/1024", "batch32/64", "batch32/1024"):
+    a, b = est(f"engine_pair/{case}"), est(f"engine_pair_idle/{case}")
+    if a and b:
+        print(f"| engine_pair {case} | {fmt(a)} | {fmt(b)} | {b / a:.3f} |")
+call, copy = est("idle_poll/call"), est("idle_poll/memcpy64")
+for fn in ("poll_transmit", "poll_timeout"):
+    a, b = est(f"idle_poll/{fn}/empty"), est(f"idle_poll/{fn}/idle_domain")
+    if a and b and call and copy:
+        print(f"| {fn} (× call / × memcpy64) | {fmt(a)} ({a / call:.1f}× / {a / copy:.1f}×) "
+              f"| {fmt(b)} ({b / call:.1f}× / {b / copy:.1f}×) | {b / a:.2f} |")
+a, b = est("periodic/announce/empty"), est("periodic/announce/idle_domain")
+if a and b:
+    print(f"| one announcement period | {fmt(a)} | {fmt(b)} | {b / a:.0f} |")
+a, p, b = (est(f"create_writer/{w}") for w in ("empty", "participants_only", "idle_domain"))
+if a and p and b:
+    print(f"| create_writer (1000 participants, no endpoints: {fmt(p)}, {p / a:.1f}×) "
+          f"| {fmt(a)} | {fmt(b)} | {b / a:.0f} |")
+if call and copy:
+    print(f"\nyardsticks: call {fmt(call)}, memcpy of 64 bytes {fmt(copy)}")
+PY
+}
+
+case "$WHAT" in
+    memory) memory ;;
+    benches) benches ;;
+    all) memory; benches ;;
+    *) echo "usage: $0 [memory|benches]" >&2; exit 2 ;;
+esac
+echo "bench-scale: done ($(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
