@@ -50,7 +50,7 @@ pub const CAPACITIES: Capacities = Capacities {
 
 /// The lease of the bench engines: long enough (about 116 days of virtual time) that no
 /// liveliness assertion (every half lease) falls inside a run.
-pub const LEASE: Span = Span::from_secs(10_000_000);
+pub const LEASE: Span = Span::from_secs(2_000_000_000);
 
 /// The SPDP multicast locator of domain 0.
 pub const SPDP_MULTICAST: Locator = Locator::udpv4([239, 255, 0, 1], 7400);
