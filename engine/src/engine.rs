@@ -1252,13 +1252,14 @@ impl<'a> Engine<'a> {
                 if let Some(n) = f(&mut lr.reader, w.index, &mut self.pool, &mut replaced) {
                     delivered = Some(delivered.unwrap_or(0) + n);
                 }
-                if lr.reader.acknack_owed(w.index, now) {
-                    owed.add_local(w.local, w.index);
+                let ack = lr.reader.acknack_owed(w.index, now);
+                let notify = core::mem::take(&mut lr.reader.notify).then_some(lr.key);
+                // Queued here, for every reader matched with the writer (however many).
+                if ack {
+                    self.queue(w);
                 }
-                if lr.reader.notify {
-                    lr.reader.notify = false;
-                    let h = ReaderHandle(lr.key);
-                    self.emit(Event::DataAvailable(h));
+                if let Some(key) = notify {
+                    self.emit(Event::DataAvailable(ReaderHandle(key)));
                 }
             }
         }
@@ -1346,6 +1347,10 @@ impl<'a> Engine<'a> {
     }
 
     fn on_nack_frag(&mut self, rx: &Receiver, n: &NackFragRepr) {
+        if n.writer_sn.0 < 1 {
+            self.stats.dropped_invalid += 1;
+            return;
+        }
         let reader = Guid::new(rx.source, n.reader_id);
         let Some((local, pi)) = self.acked_proxy(n.writer_id, reader) else {
             self.stats.dropped_unknown_endpoint += 1;

@@ -122,7 +122,11 @@ impl<'a> WorkQueue<'a> {
     pub(crate) fn push(&mut self, w: Work) -> bool {
         let cap = self.ring.len();
         if self.len >= cap {
-            return false;
+            // Full, perhaps of forgotten items: close their gaps first.
+            self.compact();
+            if self.len >= cap {
+                return false;
+            }
         }
         self.ring[(self.head + self.len) % cap] = w.pack();
         self.len += 1;
@@ -140,6 +144,23 @@ impl<'a> WorkQueue<'a> {
             }
         }
         None
+    }
+
+    /// Drops the forgotten items, keeping the order of the others.
+    fn compact(&mut self) {
+        let cap = self.ring.len();
+        let mut kept = 0;
+        for k in 0..self.len {
+            let v = self.ring[(self.head + k) % cap];
+            if v != Work::NONE {
+                self.ring[(self.head + kept) % cap] = v;
+                kept += 1;
+            }
+        }
+        for k in kept..self.len {
+            self.ring[(self.head + k) % cap] = Work::NONE;
+        }
+        self.len = kept;
     }
 
     /// Removes `w` wherever it waits (its proxy or participant is going away, and its slot may
@@ -193,5 +214,28 @@ mod tests {
         assert_eq!(q.pop(), Some(items[1]));
         assert_eq!(q.pop(), Some(items[2]));
         assert_eq!(q.len(), 2);
+    }
+
+    /// Forgotten items do not hold their room: a full ring of them takes new work.
+    #[test]
+    fn forgotten_items_make_room() {
+        let mut ring = [0u64; 3];
+        let mut q = WorkQueue::new(Some(&mut ring), 3);
+        let w = |i| Work {
+            local: Local::Reader(0),
+            index: i,
+        };
+        for i in 0..3 {
+            assert!(q.push(w(i)));
+        }
+        q.forget(w(0));
+        q.forget(w(2));
+        assert!(q.push(w(7)));
+        assert!(q.push(w(8)));
+        assert!(!q.push(w(9)));
+        assert_eq!(q.pop(), Some(w(1)));
+        assert_eq!(q.pop(), Some(w(7)));
+        assert_eq!(q.pop(), Some(w(8)));
+        assert_eq!(q.pop(), None);
     }
 }

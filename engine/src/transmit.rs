@@ -470,7 +470,8 @@ fn clear_fragment(set: &mut FragmentNumberSet, n: u32) {
 }
 
 fn clear(set: &mut SequenceNumberSet, sn: SequenceNumber) {
-    let d = (sn.0 - set.base.0) as u32;
+    let d = sn.0.wrapping_sub(set.base.0);
+    let Ok(d) = u32::try_from(d) else { return };
     if d < set.num_bits {
         set.bitmap[(d / 32) as usize] &= !(0x8000_0000 >> (d % 32));
     }

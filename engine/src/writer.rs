@@ -682,7 +682,7 @@ impl<'a> Writer<'a> {
         if n.writer_sn.0 < p.start || !held {
             // Gone: the repair path answers with a GAP. Added to what an ACKNACK in the same
             // message asked for, not in its place.
-            let d = n.writer_sn.0 - p.requested.base.0;
+            let d = n.writer_sn.0.wrapping_sub(p.requested.base.0);
             if p.requested.num_bits == 0 || !(0..MAX_SET_BITS as i64).contains(&d) {
                 if !p.has_repairs() {
                     p.requested = SequenceNumberSet::new(n.writer_sn, 1);
@@ -835,6 +835,60 @@ mod tests {
         w.proxy_moved(pi, marks);
         w.release_acknowledged(&mut pool);
         assert_eq!(w.changes().count(), 0);
+    }
+
+    /// Sequence numbers at the ends of the range in an ACKNACK and a NACK_FRAG never overflow
+    /// (a hostile NACK_FRAG with SN i64::MIN after an ACKNACK based near i64::MAX panicked in
+    /// a debug build).
+    #[test]
+    fn extreme_sequence_numbers_are_harmless() {
+        let mut pool = pool();
+        let mut w = writer(
+            Guid::new(GuidPrefix([1; 12]), EntityId::new(1, 0x03)),
+            true,
+            Durability::Volatile,
+            History::KeepAll,
+        );
+        let reader = Guid::new(GuidPrefix([2; 12]), EntityId::new(1, 0x04));
+        let loc = Locator::udpv4([127, 0, 0, 1], 7411);
+        let pi = w
+            .add_proxy(Instant::ZERO, reader, loc, true, Durability::Volatile)
+            .unwrap();
+        w.add(
+            Instant::ZERO,
+            &mut pool,
+            &[&[0, 1, 0, 0]],
+            None,
+            None,
+            StatusInfo(0),
+        )
+        .unwrap();
+        let ack = AckNackRepr {
+            reader_id: reader.entity,
+            writer_id: w.guid.entity,
+            reader_sn_state: SequenceNumberSet::new(SequenceNumber(i64::MAX - 2), 10),
+            count: Count(1),
+            final_flag: false,
+        };
+        w.on_acknack(Instant::ZERO, pi, &ack);
+        let nf = NackFragRepr {
+            reader_id: reader.entity,
+            writer_id: w.guid.entity,
+            writer_sn: SequenceNumber(i64::MIN),
+            fragment_number_state: FragmentNumberSet::new(1, 1),
+            count: Count(1),
+        };
+        w.on_nack_frag(pi, &nf);
+        let mut buf = [0u8; 1500];
+        let _ = crate::transmit::writer_datagram(
+            &mut w,
+            pi,
+            &pool,
+            GuidPrefix([1; 12]),
+            false,
+            1344,
+            &mut buf,
+        );
     }
 
     /// A volatile KEEP_ALL writer whose readers all left keeps accepting writes (it used to

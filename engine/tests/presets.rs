@@ -161,3 +161,76 @@ fn short_storage_is_refused() {
         e.err()
     );
 }
+
+/// One HEARTBEAT to every reader (reader id UNKNOWN, as Cyclone sends them) of a writer matched
+/// with twenty local readers is answered by twenty ACKNACKs (only sixteen were queued: the
+/// others never asked for repairs).
+#[test]
+fn heartbeat_to_many_readers_is_answered_by_all() {
+    use pollen_engine::wire::{
+        Count, EntityId, HeaderRepr, HeartbeatRepr, MessageBuilder, SequenceNumber, SubmessageRepr,
+    };
+    let c = Capacities {
+        readers: 24,
+        writers: 1,
+        matches: 500,
+        participants: 4,
+        remote_endpoints: 40,
+        ..Capacities::MICRO
+    };
+    let mut a = engine(&c, 1);
+    let mut b = engine(&c, 2);
+    let topic = TopicSpec::new("many", "T");
+    let rq = ReaderQos {
+        reliability: Reliability::Reliable,
+        ..ReaderQos::default()
+    };
+    let w = a
+        .create_writer(Instant(0), &topic, &WriterQos::default())
+        .unwrap();
+    let readers: Vec<_> = (0..20)
+        .map(|_| b.create_reader(Instant(0), &topic, &rq).unwrap())
+        .collect();
+    let mut n = 0;
+    let mut now = Instant(0);
+    for _ in 0..200 {
+        now = Instant(now.0 + 10_000);
+        for e in [&mut a, &mut b] {
+            if e.poll_timeout().is_some_and(|t| t <= now) {
+                e.handle_timeout(now);
+            }
+        }
+        pump(&mut a, &mut b, now, &mut n, 0);
+        pump(&mut b, &mut a, now, &mut n, 0);
+    }
+    assert_eq!(a.matched_readers(w), 20);
+    for r in &readers {
+        assert_eq!(b.matched_writers(*r), 1);
+    }
+    let mut buf = vec![0u8; 1500];
+    let mut m = MessageBuilder::new(&mut buf, &HeaderRepr::new(GuidPrefix([1; 12]))).unwrap();
+    m.push(&SubmessageRepr::Heartbeat(HeartbeatRepr {
+        final_flag: false,
+        liveliness_flag: false,
+        reader_id: EntityId::UNKNOWN,
+        writer_id: a.writer_guid(w).unwrap().entity,
+        first_sn: SequenceNumber(1),
+        last_sn: SequenceNumber(3),
+        count: Count(100_000),
+    }))
+    .unwrap();
+    let len = m.finish();
+    let src = Locator::udpv4([127, 0, 0, 1], 7410);
+    b.handle_datagram(now, src, Locator::udpv4([127, 0, 0, 1], 7411), &buf[..len]);
+    let mut out = vec![0u8; 65536];
+    let mut acks = 0;
+    while let Some(t) = b.poll_transmit(now, &mut out) {
+        let msg = pollen_engine::wire::Message::parse(&out[..t.len]).unwrap();
+        for s in msg.submessages() {
+            if let Ok(SubmessageRepr::AckNack(_)) = s.unwrap().parse() {
+                acks += 1;
+            }
+        }
+    }
+    assert_eq!(acks, 20, "ACKNACKs answering one HEARTBEAT to 20 readers");
+}
