@@ -234,21 +234,29 @@ pub(crate) struct LocalReader<'a> {
     pub next_topic: u32,
 }
 
-/// One local writer; public so that a caller without `alloc` can provide them.
-pub struct WriterSlot<'a>(pub(crate) Entry<LocalWriter<'a>>);
-/// One local reader; public so that a caller without `alloc` can provide them.
-pub struct ReaderSlot<'a>(pub(crate) Entry<LocalReader<'a>>);
+/// One local writer; public so that a caller without `alloc` can provide them. A vacant slot
+/// keeps the caller-storage runs of the writer that had it, for the next one.
+pub struct WriterSlot<'a>(
+    pub(crate) Entry<LocalWriter<'a>>,
+    pub(crate) Option<(Slots<'a, HistorySlot>, Slots<'a, ReaderProxySlot>)>,
+);
+/// One local reader; public so that a caller without `alloc` can provide them (see
+/// [`WriterSlot`]).
+pub struct ReaderSlot<'a>(
+    pub(crate) Entry<LocalReader<'a>>,
+    pub(crate) Option<crate::reader::ReaderRuns<'a>>,
+);
 
 macro_rules! local_slot {
     ($name:ident, $inner:ident) => {
         impl $name<'_> {
             /// An unused slot.
-            pub const EMPTY: Self = $name(Entry::Vacant(NONE));
+            pub const EMPTY: Self = $name(Entry::Vacant(NONE), None);
         }
         impl<'a> crate::storage::Slot for $name<'a> {
             type T = $inner<'a>;
             fn wrap(e: Entry<$inner<'a>>) -> Self {
-                $name(e)
+                $name(e, None)
             }
             fn entry(&self) -> &Entry<$inner<'a>> {
                 &self.0
@@ -1579,14 +1587,26 @@ impl<'a> Engine<'a> {
             _ => (qos.max_samples as usize).clamp(1, self.caps.history),
         };
         let share = self.proxy_share();
-        let storage = WriterStorage {
-            history: carve_history(&mut self.arenas, depth),
-            proxies: carve_slab(&mut self.arenas.reader_proxies, share),
+        // In caller storage every writer gets runs of the largest size, kept in its slot when
+        // it is deleted and reused by the next writer there.
+        let borrowed = self.arenas.history.available() != usize::MAX;
+        let ring = if borrowed { self.caps.history } else { depth };
+        let spare = self.writers.slot_mut(slot).and_then(|s| s.1.take());
+        let (history, proxies) = match spare {
+            Some((h, p)) if h.len() >= ring && p.len() >= share => (h, Slab::new(p, share)),
+            _ => (
+                carve_history(&mut self.arenas, ring),
+                carve_slab(&mut self.arenas.reader_proxies, share),
+            ),
         };
-        if storage.history.len() < depth {
+        if history.len() < ring || proxies.capacity() == 0 {
+            if let Some(s) = self.writers.slot_mut(slot) {
+                s.1 = Some((history, proxies.into_slots()));
+            }
             return Err(CreateError::TooManyEndpoints);
         }
-        let writer = Writer::new(
+        let storage = WriterStorage { history, proxies };
+        let mut writer = Writer::new(
             guid,
             qos.reliability == Reliability::Reliable,
             qos.durability,
@@ -1595,6 +1615,7 @@ impl<'a> Engine<'a> {
             self.caps.in_flight,
             storage,
         );
+        writer.max_samples = writer.max_samples.min(depth);
         let lw = LocalWriter {
             info,
             writer,
@@ -1643,18 +1664,44 @@ impl<'a> Engine<'a> {
         let n = (qos.max_samples as usize).clamp(1, c.reader_samples);
         let share = self.proxy_share();
         let words = c.fragment_words();
-        let storage = ReaderStorage {
-            proxies: carve_slab(&mut self.arenas.writer_proxies, share),
-            samples: carve_slab_reserved(&mut self.arenas.samples, n),
-            frags: carve_fill(&mut self.arenas.reassemblies, c.reassemblies, || {
-                ReassemblySlot::EMPTY
-            }),
-            bits: carve_fill(&mut self.arenas.bits, c.reassemblies * words, || 0),
-            max_sample: c.max_sample,
+        // As for writers: caller storage gives every reader runs of the largest size, kept in
+        // its slot for the next reader there.
+        let borrowed = self.arenas.samples.available() != usize::MAX;
+        let slots = if borrowed { c.reader_samples } else { n };
+        let spare = self.readers.slot_mut(slot).and_then(|s| s.1.take());
+        let (proxies, samples, frags, bits) = match spare {
+            Some((p, sm, f, b))
+                if p.len() >= share
+                    && sm.len() >= slots
+                    && f.len() >= c.reassemblies
+                    && b.len() >= c.reassemblies * words =>
+            {
+                let mut samples = Slab::new(sm, slots);
+                samples.reserve(slots);
+                (Slab::new(p, share), samples, f, b)
+            }
+            _ => (
+                carve_slab(&mut self.arenas.writer_proxies, share),
+                carve_slab_reserved(&mut self.arenas.samples, slots),
+                carve_fill(&mut self.arenas.reassemblies, c.reassemblies, || {
+                    ReassemblySlot::EMPTY
+                }),
+                carve_fill(&mut self.arenas.bits, c.reassemblies * words, || 0),
+            ),
         };
-        if storage.samples.capacity() == 0 {
+        if samples.capacity() < slots || proxies.capacity() == 0 {
+            if let Some(s) = self.readers.slot_mut(slot) {
+                s.1 = Some((proxies.into_slots(), samples.into_slots(), frags, bits));
+            }
             return Err(CreateError::TooManyEndpoints);
         }
+        let storage = ReaderStorage {
+            proxies,
+            samples,
+            frags,
+            bits,
+            max_sample: c.max_sample,
+        };
         let reader = Reader::new(
             guid,
             qos.reliability == Reliability::Reliable,
@@ -1701,6 +1748,12 @@ impl<'a> Engine<'a> {
         };
         lw.writer.clear(&mut self.pool);
         self.announce_endpoint(&lw.info, History::KeepLast(1), true);
+        let runs = lw.writer.into_runs();
+        if matches!(runs.0, Slots::Borrowed(_)) {
+            if let Some(s) = self.writers.slot_mut(slot) {
+                s.1 = Some(runs);
+            }
+        }
         true
     }
 
@@ -1718,6 +1771,12 @@ impl<'a> Engine<'a> {
         };
         lr.reader.clear(&mut self.pool);
         self.announce_endpoint(&lr.info, History::KeepLast(1), true);
+        let runs = lr.reader.into_runs();
+        if matches!(runs.1, Slots::Borrowed(_)) {
+            if let Some(s) = self.readers.slot_mut(slot) {
+                s.1 = Some(runs);
+            }
+        }
         true
     }
 

@@ -147,6 +147,14 @@ crate::storage::slot_type!(
     Reassembly
 );
 
+/// A deleted reader's runs: proxies, samples, partial samples, fragment bitmaps.
+pub(crate) type ReaderRuns<'a> = (
+    Slots<'a, WriterProxySlot>,
+    Slots<'a, SampleSlot>,
+    Slots<'a, ReassemblySlot>,
+    Slots<'a, u32>,
+);
+
 /// Where a reader keeps its proxies, samples and partial samples.
 pub(crate) struct ReaderStorage<'a> {
     pub proxies: Slab<'a, WriterProxySlot>,
@@ -255,6 +263,16 @@ impl<'a> Reader<'a> {
                 bits: Slots::Owned(alloc::vec![0; reassemblies * words]),
                 max_sample,
             },
+        )
+    }
+
+    /// Its runs, for a later reader (the samples must be freed first).
+    pub(crate) fn into_runs(self) -> ReaderRuns<'a> {
+        (
+            self.proxies.into_slots(),
+            self.samples.into_slots(),
+            self.frags,
+            self.bits,
         )
     }
 

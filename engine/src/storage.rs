@@ -316,6 +316,16 @@ impl<'a, S: Slot> Slab<'a, S> {
         }
     }
 
+    /// The run, for reuse by a later table.
+    pub(crate) fn into_slots(self) -> Slots<'a, S> {
+        self.slots
+    }
+
+    /// Slot `i` itself, whatever it holds (for data kept beside a vacant entry).
+    pub(crate) fn slot_mut(&mut self, i: u32) -> Option<&mut S> {
+        self.slots.get_mut(i as usize)
+    }
+
     /// One past the highest index used so far.
     pub(crate) fn high_water(&self) -> usize {
         self.used

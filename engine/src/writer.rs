@@ -232,6 +232,11 @@ impl<'a> Writer<'a> {
         self.cache.len()
     }
 
+    /// Its history and proxy runs, for a later writer (the samples must be freed first).
+    pub(crate) fn into_runs(self) -> (Slots<'a, HistorySlot>, Slots<'a, ReaderProxySlot>) {
+        (self.cache, self.proxies.into_slots())
+    }
+
     fn slot(&self, i: usize) -> usize {
         (self.head + i) % self.cap()
     }

@@ -234,3 +234,43 @@ fn heartbeat_to_many_readers_is_answered_by_all() {
     }
     assert_eq!(acks, 20, "ACKNACKs answering one HEARTBEAT to 20 readers");
 }
+
+/// In caller storage, endpoints deleted and created again reuse their slot's runs: a reader
+/// created after one was deleted works, and so does a writer (the second one could not match:
+/// the first had used up the proxies, which were never given back).
+#[test]
+fn deleted_endpoints_give_their_storage_back() {
+    let c = Capacities::MICRO;
+    let mut a = engine(&c, 1);
+    let mut b = engine(&c, 2);
+    let topic = TopicSpec::new("again", "T");
+    for _ in 0..5 {
+        let w = a
+            .create_writer(Instant(0), &topic, &WriterQos::default())
+            .unwrap();
+        assert!(a.delete_writer(Instant(0), w));
+        let r = b
+            .create_reader(Instant(0), &topic, &ReaderQos::default())
+            .unwrap();
+        assert!(b.delete_reader(Instant(0), r));
+    }
+    let w = a
+        .create_writer(Instant(0), &topic, &WriterQos::default())
+        .unwrap();
+    let r = b
+        .create_reader(Instant(0), &topic, &ReaderQos::default())
+        .unwrap();
+    let (mut n, mut now) = (0, Instant(0));
+    for _ in 0..300 {
+        now = Instant(now.0 + 10_000);
+        for e in [&mut a, &mut b] {
+            if e.poll_timeout().is_some_and(|t| t <= now) {
+                e.handle_timeout(now);
+            }
+        }
+        pump(&mut a, &mut b, now, &mut n, 0);
+        pump(&mut b, &mut a, now, &mut n, 0);
+    }
+    assert_eq!(a.matched_readers(w), 1);
+    assert_eq!(b.matched_writers(r), 1);
+}
