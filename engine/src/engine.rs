@@ -486,6 +486,8 @@ pub struct Engine<'a> {
     /// Remote participants whose announcements never came by multicast (they get a unicast
     /// copy of ours).
     pub(crate) unicast_only: usize,
+    /// When a resync asked for by room appearing may run next.
+    pub(crate) next_resync: Instant,
 }
 
 /// The runs of a [`Storage`] that the engine keeps whole (the rest become arenas).
@@ -763,6 +765,7 @@ impl<'a> Engine<'a> {
             incomplete: 0,
             resync_wanted: false,
             unicast_only: 0,
+            next_resync: Instant(0),
             cfg,
         }
     }
@@ -981,6 +984,7 @@ impl<'a> Engine<'a> {
         while let Some(t) = self.timers.pop_due(now) {
             match t {
                 Timer::Announce => {
+                    self.resync_if_due(now);
                     self.announce_cursor = Some(0);
                     self.timers
                         .set(Timer::Announce, now + self.cfg.announce_period);

@@ -585,3 +585,46 @@ fn full_matches_recover_when_a_remote_writer_goes() {
 fn full_matches_recover_when_a_local_reader_goes() {
     full_matches(End::LocalReaderDeleted, 26);
 }
+
+/// A peer that keeps creating and withdrawing endpoints while our table is full makes room
+/// again and again: the resync that room asks for runs at most once per announcement period,
+/// not once per withdrawal.
+#[test]
+fn resyncs_are_rate_limited() {
+    let mut net = SimNet::new(31, Link::lossy(0.0));
+    let rn = node(
+        &mut net,
+        Some(Capacities {
+            remote_endpoints: 2,
+            ..Capacities::HOST
+        }),
+    );
+    let _r = reader(&mut net, rn, "wanted");
+    let pn = node(&mut net, None);
+    let mut ws: Vec<WriterHandle> = (0..3)
+        .map(|j| writer(&mut net, pn, &format!("unrelated_{j}")))
+        .collect();
+    net.run_for(2 * SECOND);
+    assert!(!refused(&net, rn, Table::RemoteEndpoints).is_empty());
+    let before = net.engine(rn).stats().sedp_resyncs;
+    // Ten seconds of the peer replacing its three writers every 100 ms: each round frees
+    // room in our full table and refills it.
+    for k in 0..100 {
+        let now = net.now();
+        for w in ws.drain(..) {
+            assert!(net.engine(pn).delete_writer(now, w));
+        }
+        net.run_for(SECOND / 20);
+        ws = (0..3)
+            .map(|j| writer(&mut net, pn, &format!("churn_{k}_{j}")))
+            .collect();
+        net.run_for(SECOND / 20);
+    }
+    let resyncs = net.engine(rn).stats().sedp_resyncs - before;
+    let period = net.engine(rn).config().announce_period.micros();
+    let bound = 10 * SECOND / period + 2;
+    assert!(
+        resyncs <= bound,
+        "{resyncs} resyncs in 10 s (at most {bound} allowed)"
+    );
+}

@@ -76,8 +76,17 @@ impl<'a> Engine<'a> {
                 self.pool.free(d);
             }
         }
-        if self.resync_wanted {
+        self.resync_if_due(now);
+    }
+
+    /// Runs a resync that room appearing asked for, at most once per announcement period (a
+    /// peer that keeps creating and withdrawing endpoints must not make us ask everyone for
+    /// everything again and again); a later call, or the announcement timer, runs a deferred
+    /// one.
+    pub(crate) fn resync_if_due(&mut self, now: Instant) {
+        if self.resync_wanted && now >= self.next_resync {
             self.resync_wanted = false;
+            self.next_resync = now + self.cfg.announce_period;
             self.resync_incomplete(now, false);
         }
     }
