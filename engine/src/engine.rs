@@ -333,6 +333,39 @@ pub struct Storage<'a> {
     pub scratch: &'a mut [u8],
 }
 
+#[cfg(feature = "alloc")]
+impl Storage<'static> {
+    /// Runs of exactly the lengths [`StorageSizes::of`] `c` gives, allocated once and never
+    /// freed: for a host that wants an engine with no allocation after its creation, and for
+    /// tests of the caller-storage path.
+    pub fn leaked(c: &Capacities) -> Storage<'static> {
+        fn run<T>(n: usize, f: impl Fn() -> T) -> &'static mut [T] {
+            alloc::vec::Vec::leak((0..n).map(|_| f()).collect())
+        }
+        let s = StorageSizes::of(c);
+        Storage {
+            participants: run(s.participants, || ParticipantSlot::EMPTY),
+            remote_endpoints: run(s.remote_endpoints, || RemoteEndpointSlot::EMPTY),
+            writers: run(s.writers, || WriterSlot::EMPTY),
+            readers: run(s.readers, || ReaderSlot::EMPTY),
+            reader_proxies: run(s.reader_proxies, || ReaderProxySlot::EMPTY),
+            writer_proxies: run(s.writer_proxies, || WriterProxySlot::EMPTY),
+            history: run(s.history, || HistorySlot::EMPTY),
+            samples: run(s.samples, || SampleSlot::EMPTY),
+            reassemblies: run(s.reassemblies, || ReassemblySlot::EMPTY),
+            fragment_bits: run(s.fragment_bits, || 0),
+            pool: run(s.pool, || 0),
+            pool_links: run(s.pool_links, || 0),
+            events: run(s.events, || EventSlot::EMPTY),
+            index: run(s.index, || MapSlot::EMPTY),
+            work: run(s.work, || 0),
+            timers: run(s.timers, || TimerSlot::EMPTY),
+            timer_positions: run(s.timers, || 0),
+            scratch: run(s.scratch, || 0),
+        }
+    }
+}
+
 /// How long each run of a [`Storage`] must be for some [`Capacities`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StorageSizes {

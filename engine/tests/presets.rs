@@ -1,44 +1,19 @@
 //! Two engines in caller-provided storage (no allocator involved in the engine), under every
 //! capacity preset: they discover each other and move reliable samples exactly once and in
 //! order through a lossy exchange. Under `MICRO` this is the configuration of a bare-metal
-//! device.
+//! device. (Caller storage is made with `Storage::leaked`, hence the `alloc` feature.)
+#![cfg(feature = "alloc")]
 
 use pollen_engine::wire::{GuidPrefix, Locator, Time};
 use pollen_engine::{
-    Capacities, Config, Destination, Durability, Engine, EventSlot, History, HistorySlot, Instant,
-    MapSlot, ParticipantSlot, Peer, ReaderProxySlot, ReaderQos, ReaderSlot, ReassemblySlot,
-    Reliability, RemoteEndpointSlot, SampleSlot, Storage, StorageSizes, TimerSlot, TopicSpec,
-    WriterProxySlot, WriterQos, WriterSlot,
+    Capacities, Config, Destination, Durability, Engine, History, Instant, Peer, ReaderQos,
+    Reliability, Storage, TopicSpec, WriterQos,
 };
-
-fn run<T>(n: usize, f: impl Fn() -> T) -> &'static mut [T] {
-    Vec::leak((0..n).map(|_| f()).collect())
-}
 
 /// Runs of exactly the lengths `StorageSizes::of` asks for (leaked: the test's engines live
 /// to its end).
 fn storage(c: &Capacities) -> Storage<'static> {
-    let s = StorageSizes::of(c);
-    Storage {
-        participants: run(s.participants, || ParticipantSlot::EMPTY),
-        remote_endpoints: run(s.remote_endpoints, || RemoteEndpointSlot::EMPTY),
-        writers: run(s.writers, || WriterSlot::EMPTY),
-        readers: run(s.readers, || ReaderSlot::EMPTY),
-        reader_proxies: run(s.reader_proxies, || ReaderProxySlot::EMPTY),
-        writer_proxies: run(s.writer_proxies, || WriterProxySlot::EMPTY),
-        history: run(s.history, || HistorySlot::EMPTY),
-        samples: run(s.samples, || SampleSlot::EMPTY),
-        reassemblies: run(s.reassemblies, || ReassemblySlot::EMPTY),
-        fragment_bits: run(s.fragment_bits, || 0),
-        pool: run(s.pool, || 0),
-        pool_links: run(s.pool_links, || 0),
-        events: run(s.events, || EventSlot::EMPTY),
-        index: run(s.index, || MapSlot::EMPTY),
-        work: run(s.work, || 0),
-        timers: run(s.timers, || TimerSlot::EMPTY),
-        timer_positions: run(s.timers, || 0),
-        scratch: run(s.scratch, || 0),
-    }
+    Storage::leaked(c)
 }
 
 fn engine(c: &Capacities, i: u8) -> Engine<'static> {

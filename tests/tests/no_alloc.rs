@@ -72,42 +72,12 @@ fn tick(a: &mut Engine<'static>, b: &mut Engine<'static>, now: Instant) {
     }
 }
 
-fn run<T>(n: usize, f: impl Fn() -> T) -> &'static mut [T] {
-    Vec::leak((0..n).map(|_| f()).collect())
-}
-
-/// Caller storage of the right size for `c`, allocated here (before counting).
-fn storage(c: &pollen_engine::Capacities) -> pollen_engine::Storage<'static> {
-    use pollen_engine::*;
-    let s = StorageSizes::of(c);
-    Storage {
-        participants: run(s.participants, || ParticipantSlot::EMPTY),
-        remote_endpoints: run(s.remote_endpoints, || RemoteEndpointSlot::EMPTY),
-        writers: run(s.writers, || WriterSlot::EMPTY),
-        readers: run(s.readers, || ReaderSlot::EMPTY),
-        reader_proxies: run(s.reader_proxies, || ReaderProxySlot::EMPTY),
-        writer_proxies: run(s.writer_proxies, || WriterProxySlot::EMPTY),
-        history: run(s.history, || HistorySlot::EMPTY),
-        samples: run(s.samples, || SampleSlot::EMPTY),
-        reassemblies: run(s.reassemblies, || ReassemblySlot::EMPTY),
-        fragment_bits: run(s.fragment_bits, || 0),
-        pool: run(s.pool, || 0),
-        pool_links: run(s.pool_links, || 0),
-        events: run(s.events, || EventSlot::EMPTY),
-        index: run(s.index, || MapSlot::EMPTY),
-        work: run(s.work, || 0),
-        timers: run(s.timers, || TimerSlot::EMPTY),
-        timer_positions: run(s.timers, || 0),
-        scratch: run(s.scratch, || 0),
-    }
-}
-
 #[test]
 fn reliable_steady_state_allocates_nothing() {
     // An engine in caller storage allocates nothing at all, even with `alloc` enabled: not to
     // be created, not to create endpoints (it used to build heap tables and drop them).
     let c = pollen_engine::Capacities::MICRO;
-    let st = storage(&c);
+    let st = pollen_engine::Storage::leaked(&c);
     let mut cfg = Config::new(GuidPrefix([9; 12]));
     cfg.capacities = c;
     let before = ALLOCATIONS.load(Ordering::Relaxed);

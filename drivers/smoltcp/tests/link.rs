@@ -7,10 +7,8 @@
 
 use pollen_engine::wire::{GuidPrefix, Time};
 use pollen_engine::{
-    Capacities, Config, Engine, Event, EventSlot, History, HistorySlot, Instant, MapSlot,
-    ParticipantSlot, Peer, ReaderProxySlot, ReaderQos, ReaderSlot, ReassemblySlot, Reliability,
-    RemoteEndpointSlot, SampleSlot, Storage, StorageSizes, TimerSlot, TopicSpec, WriteError,
-    WriterProxySlot, WriterQos, WriterSlot,
+    Capacities, Config, Engine, Event, History, Instant, Peer, ReaderQos, Reliability, Storage,
+    TopicSpec, WriteError, WriterQos,
 };
 use pollen_smoltcp::link::{Link, LinkStorage};
 use pollen_smoltcp::smoltcp::iface::SocketStorage;
@@ -30,34 +28,9 @@ fn address(n: u8) -> [u8; 4] {
     [10, 0, 0, n]
 }
 
-/// A run of `n` empty slots, leaked: tests only.
-fn run<T>(n: usize, empty: impl Fn() -> T) -> &'static mut [T] {
-    Box::leak((0..n).map(|_| empty()).collect::<Box<[T]>>())
-}
-
-/// Engine storage for `caps`, each run exactly as long as [`StorageSizes::of`] says.
+/// Engine storage for `caps`, each run exactly as long as `StorageSizes::of` says.
 fn storage(caps: &Capacities) -> Storage<'static> {
-    let s = StorageSizes::of(caps);
-    Storage {
-        participants: run(s.participants, || ParticipantSlot::EMPTY),
-        remote_endpoints: run(s.remote_endpoints, || RemoteEndpointSlot::EMPTY),
-        writers: run(s.writers, || WriterSlot::EMPTY),
-        readers: run(s.readers, || ReaderSlot::EMPTY),
-        reader_proxies: run(s.reader_proxies, || ReaderProxySlot::EMPTY),
-        writer_proxies: run(s.writer_proxies, || WriterProxySlot::EMPTY),
-        history: run(s.history, || HistorySlot::EMPTY),
-        samples: run(s.samples, || SampleSlot::EMPTY),
-        reassemblies: run(s.reassemblies, || ReassemblySlot::EMPTY),
-        fragment_bits: run(s.fragment_bits, || 0),
-        pool: run(s.pool, || 0),
-        pool_links: run(s.pool_links, || 0),
-        events: run(s.events, || EventSlot::EMPTY),
-        index: run(s.index, || MapSlot::EMPTY),
-        work: run(s.work, || 0),
-        timers: run(s.timers, || TimerSlot::EMPTY),
-        timer_positions: run(s.timers, || 0),
-        scratch: run(s.scratch, || 0),
-    }
+    Storage::leaked(caps)
 }
 
 fn engine(n: u8, mode: Discovery) -> Engine<'static> {
