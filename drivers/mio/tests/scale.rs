@@ -77,6 +77,26 @@ impl Netns {
         self.command(env!("CARGO_BIN_EXE_pollen"), args)
     }
 
+    /// `pollen sub --ros chatter` inside the namespace on domain `dom`, expecting `SAMPLES`
+    /// samples within 30 s (as JSON lines), with `extra` flags.
+    fn chatter_sub(&self, dom: u32, extra: &[&str]) -> Proc {
+        let (d, n) = (dom.to_string(), SAMPLES.to_string());
+        let mut args = vec![
+            "sub",
+            "chatter",
+            "--ros",
+            "--count",
+            &n,
+            "--timeout",
+            "30",
+            "--json",
+            "--domain",
+            &d,
+        ];
+        args.extend_from_slice(extra);
+        Proc::spawn("pollen sub", self.pollen(&args))
+    }
+
     /// tests/peers/scale.py inside the namespace, on domain `dom`.
     fn cyclone(&self, dom: u32, args: &[&str]) -> Command {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/scale.py");
@@ -233,7 +253,6 @@ fn many_participants_one_writer() {
     let t0 = Instant::now();
     let ns = Netns::new("many");
     let dom = 1;
-    let d = dom.to_string();
     let n = SAMPLES.to_string();
     let mut py = Proc::spawn(
         "cyclone (40 + 1 participants)",
@@ -259,21 +278,7 @@ fn many_participants_one_writer() {
     );
     let e = ready(&mut py, Duration::from_secs(20));
     assert_eq!((e.participants.len(), e.endpoints.len()), (40, 400));
-    let mut sub = Proc::spawn(
-        "pollen sub",
-        ns.pollen(&[
-            "sub",
-            "chatter",
-            "--ros",
-            "--count",
-            &n,
-            "--timeout",
-            "30",
-            "--json",
-            "--domain",
-            &d,
-        ]),
-    );
+    let mut sub = ns.chatter_sub(dom, &[]);
     check_chatter_sub(&mut sub, &mut py, SAMPLES, "41 participants, 401 endpoints");
     eprintln!("many_participants_one_writer: {:?}", t0.elapsed());
 }
@@ -286,23 +291,8 @@ fn unrelated_endpoints_one_writer() {
     let t0 = Instant::now();
     let ns = Netns::new("unrelated");
     let dom = 2;
-    let d = dom.to_string();
     let n = SAMPLES.to_string();
-    let mut sub = Proc::spawn(
-        "pollen sub",
-        ns.pollen(&[
-            "sub",
-            "chatter",
-            "--ros",
-            "--count",
-            &n,
-            "--timeout",
-            "30",
-            "--json",
-            "--domain",
-            &d,
-        ]),
-    );
+    let mut sub = ns.chatter_sub(dom, &[]);
     let mut py = Proc::spawn(
         "cyclone (4 participants)",
         ns.cyclone(
@@ -599,25 +589,8 @@ fn full_endpoint_table_keeps_the_writer() {
     let t0 = Instant::now();
     let ns = Netns::new("evict");
     let dom = 5;
-    let d = dom.to_string();
     let n = SAMPLES.to_string();
-    let mut sub = Proc::spawn(
-        "pollen sub",
-        ns.pollen(&[
-            "sub",
-            "chatter",
-            "--ros",
-            "--count",
-            &n,
-            "--timeout",
-            "30",
-            "--json",
-            "--domain",
-            &d,
-            "--max-remote-endpoints",
-            "8",
-        ]),
-    );
+    let mut sub = ns.chatter_sub(dom, &["--max-remote-endpoints", "8"]);
     let mut py = Proc::spawn(
         "cyclone (6 participants)",
         ns.cyclone(
@@ -680,25 +653,8 @@ fn full_endpoint_table_asks_again_when_room_appears() {
     let t0 = Instant::now();
     let ns = Netns::new("resync");
     let dom = 6;
-    let d = dom.to_string();
     let n = SAMPLES.to_string();
-    let mut sub = Proc::spawn(
-        "pollen sub",
-        ns.pollen(&[
-            "sub",
-            "chatter",
-            "--ros",
-            "--count",
-            &n,
-            "--timeout",
-            "30",
-            "--json",
-            "--domain",
-            &d,
-            "--max-remote-endpoints",
-            "8",
-        ]),
-    );
+    let mut sub = ns.chatter_sub(dom, &["--max-remote-endpoints", "8"]);
     let mut py = Proc::spawn(
         "cyclone (6 participants, half deleted)",
         ns.cyclone(
@@ -770,25 +726,8 @@ fn full_match_table_asks_again_when_a_match_ends() {
     let t0 = Instant::now();
     let ns = Netns::new("matches");
     let dom = 7;
-    let d = dom.to_string();
     let n = SAMPLES.to_string();
-    let mut sub = Proc::spawn(
-        "pollen sub",
-        ns.pollen(&[
-            "sub",
-            "chatter",
-            "--ros",
-            "--count",
-            &n,
-            "--timeout",
-            "30",
-            "--json",
-            "--domain",
-            &d,
-            "--max-matches",
-            "1",
-        ]),
-    );
+    let mut sub = ns.chatter_sub(dom, &["--max-matches", "1"]);
     let mut py = Proc::spawn(
         "cyclone (decoy and writer)",
         ns.cyclone(
