@@ -213,8 +213,8 @@ pub(crate) mod table {
     use super::Capacities;
     use crate::engine::{Engine, ReaderSlot, StorageSizes, WriterSlot};
     use crate::{
-        EventSlot, HistorySlot, MapSlot, ParticipantSlot, ReaderProxySlot, ReassemblySlot,
-        RemoteEndpointSlot, SampleSlot, TimerSlot, WriterProxySlot,
+        EventSlot, HistorySlot, ParticipantSlot, ReaderProxySlot, ReassemblySlot,
+        RemoteEndpointSlot, SampleSlot, WriterProxySlot,
     };
     use core::mem::size_of;
     use std::format;
@@ -222,24 +222,7 @@ pub(crate) mod table {
 
     /// Bytes of the whole storage an engine with `c` needs at most.
     pub(crate) fn storage_bytes(c: &Capacities) -> usize {
-        let s = StorageSizes::of(c);
-        s.participants * size_of::<ParticipantSlot>()
-            + s.remote_endpoints * size_of::<RemoteEndpointSlot>()
-            + s.writers * size_of::<WriterSlot<'static>>()
-            + s.readers * size_of::<ReaderSlot<'static>>()
-            + s.reader_proxies * size_of::<ReaderProxySlot>()
-            + s.writer_proxies * size_of::<WriterProxySlot>()
-            + s.history * size_of::<HistorySlot>()
-            + s.samples * size_of::<SampleSlot>()
-            + s.reassemblies * size_of::<ReassemblySlot>()
-            + s.fragment_bits * 4
-            + s.pool
-            + s.pool_links * 4
-            + s.events * size_of::<EventSlot>()
-            + s.index * size_of::<MapSlot>()
-            + s.work * 8
-            + s.timers * (size_of::<TimerSlot>() + 4)
-            + s.scratch
+        StorageSizes::of(c).bytes()
     }
 
     fn kib(n: usize) -> String {

@@ -366,6 +366,32 @@ impl Storage<'static> {
     }
 }
 
+impl Storage<'_> {
+    /// The length of each run, in the order of [`StorageSizes::runs`].
+    fn lengths(&self) -> [usize; 18] {
+        [
+            self.participants.len(),
+            self.remote_endpoints.len(),
+            self.writers.len(),
+            self.readers.len(),
+            self.reader_proxies.len(),
+            self.writer_proxies.len(),
+            self.history.len(),
+            self.samples.len(),
+            self.reassemblies.len(),
+            self.fragment_bits.len(),
+            self.pool.len(),
+            self.pool_links.len(),
+            self.events.len(),
+            self.index.len(),
+            self.work.len(),
+            self.timers.len(),
+            self.timer_positions.len(),
+            self.scratch.len(),
+        ]
+    }
+}
+
 /// How long each run of a [`Storage`] must be for some [`Capacities`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StorageSizes {
@@ -453,6 +479,52 @@ impl StorageSizes {
             timers: Layout::new(c.writers, c.readers, p).ids(),
             scratch: c.discovery_data,
         }
+    }
+
+    /// Each run's name and length, in the order of the fields of [`Storage`].
+    pub const fn runs(&self) -> [(&'static str, usize); 18] {
+        [
+            ("participants", self.participants),
+            ("remote_endpoints", self.remote_endpoints),
+            ("writers", self.writers),
+            ("readers", self.readers),
+            ("reader_proxies", self.reader_proxies),
+            ("writer_proxies", self.writer_proxies),
+            ("history", self.history),
+            ("samples", self.samples),
+            ("reassemblies", self.reassemblies),
+            ("fragment_bits", self.fragment_bits),
+            ("pool", self.pool),
+            ("pool_links", self.pool_links),
+            ("events", self.events),
+            ("index", self.index),
+            ("work", self.work),
+            ("timers", self.timers),
+            ("timer_positions", self.timers),
+            ("scratch", self.scratch),
+        ]
+    }
+
+    /// Bytes of all the runs together: what caller storage for these sizes costs.
+    pub const fn bytes(&self) -> usize {
+        use core::mem::size_of;
+        self.participants * size_of::<ParticipantSlot>()
+            + self.remote_endpoints * size_of::<RemoteEndpointSlot>()
+            + self.writers * size_of::<WriterSlot<'static>>()
+            + self.readers * size_of::<ReaderSlot<'static>>()
+            + self.reader_proxies * size_of::<ReaderProxySlot>()
+            + self.writer_proxies * size_of::<WriterProxySlot>()
+            + self.history * size_of::<HistorySlot>()
+            + self.samples * size_of::<SampleSlot>()
+            + self.reassemblies * size_of::<ReassemblySlot>()
+            + self.fragment_bits * size_of::<u32>()
+            + self.pool
+            + self.pool_links * size_of::<u32>()
+            + self.events * size_of::<EventSlot>()
+            + self.index * size_of::<MapSlot>()
+            + self.work * size_of::<u64>()
+            + self.timers * (size_of::<TimerSlot>() + size_of::<u32>())
+            + self.scratch
     }
 
     /// Proxies each local endpoint gets from caller storage: an even share of the matches.
@@ -569,56 +641,8 @@ impl<'a> Engine<'a> {
         storage: Storage<'a>,
         now: Instant,
     ) -> Result<Engine<'a>, ConfigError> {
-        let need = StorageSizes::of(&cfg.capacities);
-        let have = [
-            (
-                storage.participants.len(),
-                need.participants,
-                "participants",
-            ),
-            (
-                storage.remote_endpoints.len(),
-                need.remote_endpoints,
-                "remote_endpoints",
-            ),
-            (storage.writers.len(), need.writers, "writers"),
-            (storage.readers.len(), need.readers, "readers"),
-            (
-                storage.reader_proxies.len(),
-                need.reader_proxies,
-                "reader_proxies",
-            ),
-            (
-                storage.writer_proxies.len(),
-                need.writer_proxies,
-                "writer_proxies",
-            ),
-            (storage.history.len(), need.history, "history"),
-            (storage.samples.len(), need.samples, "samples"),
-            (
-                storage.reassemblies.len(),
-                need.reassemblies,
-                "reassemblies",
-            ),
-            (
-                storage.fragment_bits.len(),
-                need.fragment_bits,
-                "fragment_bits",
-            ),
-            (storage.pool.len(), need.pool, "pool"),
-            (storage.pool_links.len(), need.pool_links, "pool_links"),
-            (storage.events.len(), need.events, "events"),
-            (storage.index.len(), need.index, "index"),
-            (storage.work.len(), need.work, "work"),
-            (storage.timers.len(), need.timers, "timers"),
-            (
-                storage.timer_positions.len(),
-                need.timers,
-                "timer_positions",
-            ),
-            (storage.scratch.len(), need.scratch, "scratch"),
-        ];
-        for (len, want, what) in have {
+        let need = StorageSizes::of(&cfg.capacities).runs();
+        for (len, (what, want)) in storage.lengths().into_iter().zip(need) {
             if len < want {
                 return Err(ConfigError::Capacity(CapacityError::Storage(what)));
             }

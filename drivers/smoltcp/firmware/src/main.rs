@@ -143,24 +143,7 @@ macro_rules! storage {
 
 /// Bytes of one engine's storage.
 const fn storage_bytes() -> usize {
-    let s = SIZES;
-    s.participants * size_of::<ParticipantSlot>()
-        + s.remote_endpoints * size_of::<RemoteEndpointSlot>()
-        + s.writers * size_of::<WriterSlot<'static>>()
-        + s.readers * size_of::<ReaderSlot<'static>>()
-        + s.reader_proxies * size_of::<ReaderProxySlot>()
-        + s.writer_proxies * size_of::<WriterProxySlot>()
-        + s.history * size_of::<HistorySlot>()
-        + s.samples * size_of::<SampleSlot>()
-        + s.reassemblies * size_of::<ReassemblySlot>()
-        + s.fragment_bits * 4
-        + s.pool
-        + s.pool_links * 4
-        + s.events * size_of::<EventSlot>()
-        + s.index * size_of::<MapSlot>()
-        + s.work * 8
-        + s.timers * (size_of::<TimerSlot>() + 4)
-        + s.scratch
+    SIZES.bytes()
 }
 
 /// The buffers of one UDP socket, `(datagrams, received bytes, bytes to send)`.
