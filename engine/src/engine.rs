@@ -615,11 +615,6 @@ type Rest<'a> = (
     &'a mut [u8],
 );
 
-/// The runs of a [`Storage`], or none (allocate).
-struct Runs<'a> {
-    storage: Option<Storage<'a>>,
-}
-
 fn mix_seed(p: &GuidPrefix) -> u64 {
     let mut w = [0u8; 8];
     w.copy_from_slice(&p.0[4..12]);
@@ -631,7 +626,7 @@ impl<'a> Engine<'a> {
     /// capacities in `cfg`. It announces itself on the first `poll_transmit`.
     #[cfg(feature = "alloc")]
     pub fn new(cfg: Config, now: Instant) -> Result<Engine<'static>, ConfigError> {
-        Engine::build(cfg, now, Runs { storage: None })
+        Engine::build(cfg, now, None)
     }
 
     /// Creates a participant in caller-provided storage (no allocation at all); each run must
@@ -647,21 +642,19 @@ impl<'a> Engine<'a> {
                 return Err(ConfigError::Capacity(CapacityError::Storage(what)));
             }
         }
-        Engine::build(
-            cfg,
-            now,
-            Runs {
-                storage: Some(storage),
-            },
-        )
+        Engine::build(cfg, now, Some(storage))
     }
 
-    fn build(cfg: Config, now: Instant, runs: Runs<'a>) -> Result<Engine<'a>, ConfigError> {
+    fn build(
+        cfg: Config,
+        now: Instant,
+        storage: Option<Storage<'a>>,
+    ) -> Result<Engine<'a>, ConfigError> {
         cfg.validate()?;
         let c = cfg.capacities;
         let sizes = StorageSizes::of(&c);
         let layout = Layout::new(c.writers, c.readers, c.participants);
-        let (mut arenas, rest) = match runs.storage {
+        let (mut arenas, rest) = match storage {
             Some(s) => {
                 let [n0, n1, n2, n3, n4] = sizes.indexes;
                 let (i0, rest) = s.index.split_at_mut(n0);
@@ -1295,13 +1288,15 @@ impl<'a> Engine<'a> {
     ) {
         let mut replaced = 0;
         let mut delivered = None;
-        let mut owed = WorkBatch::new();
         if BUILTIN_WRITER_IDS.contains(&writer.entity) {
             if let Some((i, pi)) = self.builtin_proxy_of_writer(writer) {
                 let r = &mut self.builtin_readers[i];
                 delivered = f(r, pi, &mut self.pool, &mut replaced);
                 if r.acknack_owed(pi, now) {
-                    owed.add_local(Local::BuiltinReader(i as u32), pi);
+                    self.queue(Work {
+                        local: Local::BuiltinReader(i as u32),
+                        index: pi,
+                    });
                 }
             }
         } else if let Some(ri) = self.remote_index.get(&map::guid_key(&writer)) {
@@ -1331,9 +1326,6 @@ impl<'a> Engine<'a> {
                     self.emit(Event::DataAvailable(ReaderHandle(key)));
                 }
             }
-        }
-        for w in owed.items() {
-            self.queue(w);
         }
         self.stats.samples_replaced += replaced;
         match delivered {
@@ -1505,7 +1497,6 @@ impl<'a> Engine<'a> {
     }
 
     fn queue_batch(&mut self, local: Local, b: &WorkBatch, now: Instant) {
-        let _ = now;
         if b.overflow {
             // More than a batch holds: queue every proxy that owes (rare: many at once).
             let n = match local {
@@ -1529,11 +1520,8 @@ impl<'a> Engine<'a> {
             }
             return;
         }
-        for w in b.items() {
-            self.queue(Work {
-                local,
-                index: w.index,
-            });
+        for &index in &b.items[..b.len] {
+            self.queue(Work { local, index });
         }
     }
 
@@ -2183,8 +2171,8 @@ impl<'a> Engine<'a> {
             let _ = b.push(&SubmessageRepr::NackFrag(nf));
         }
         self.stats.acknacks_sent += 1;
-        if let Some(t) = p.next_preemptive.filter(|_| !p.heartbeat_seen) {
-            let _ = t;
+        if !p.heartbeat_seen {
+            // Pre-emptive: the next one in a period unless a HEARTBEAT comes first.
             self.arm_reader_timer(w.local, now + crate::reader::PREEMPTIVE_PERIOD);
         }
         Some(Transmit {
@@ -2219,41 +2207,30 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// Proxies a timer or a message made owe something, collected while their endpoint is
-/// borrowed and queued after.
+/// The proxies of one endpoint that a timer made owe something, collected while the endpoint
+/// is borrowed and queued after; beyond sixteen, [`Engine::queue_batch`] looks at them all.
 pub(crate) struct WorkBatch {
-    items: [Work; 16],
+    items: [u32; 16],
     len: usize,
-    pub overflow: bool,
+    overflow: bool,
 }
 
 impl WorkBatch {
     pub(crate) fn new() -> Self {
         WorkBatch {
-            items: [Work {
-                local: Local::Spdp,
-                index: 0,
-            }; 16],
+            items: [0; 16],
             len: 0,
             overflow: false,
         }
     }
 
     pub(crate) fn add(&mut self, index: u32) {
-        self.add_local(Local::Spdp, index)
-    }
-
-    pub(crate) fn add_local(&mut self, local: Local, index: u32) {
         if self.len == self.items.len() {
             self.overflow = true;
             return;
         }
-        self.items[self.len] = Work { local, index };
+        self.items[self.len] = index;
         self.len += 1;
-    }
-
-    pub(crate) fn items(&self) -> impl Iterator<Item = Work> + '_ {
-        self.items[..self.len].iter().copied()
     }
 }
 

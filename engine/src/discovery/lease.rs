@@ -56,7 +56,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Stores a new participant, evicting by the policy above when the table is full.
-    pub(crate) fn insert_participant(&mut self, now: Instant, p: RemoteParticipant) -> Option<u32> {
+    pub(crate) fn insert_participant(&mut self, p: RemoteParticipant) -> Option<u32> {
         if self.participants.is_full() {
             let victim = self
                 .participants
@@ -82,7 +82,6 @@ impl<'a> Engine<'a> {
                 }
             }
         }
-        let _ = now;
         let i = self.participants.insert(p).ok()?;
         if !self
             .participant_index
