@@ -14,7 +14,7 @@
 # its p50 (p99) the median of the per-second 50% (99%) values, the first and the last second
 # dropped. Rounds alternate the implementations; the tables show the mean over rounds, the
 # samples lost (must be 0) and the peak RSS (/usr/bin/time) of each process over all rounds,
-# beside the reassembly memory the engine's `large` profile bounds (engine/src/limits.rs).
+# beside the reassembly memory the engine's `HOST` capacities bound (engine/src/capacity.rs).
 #
 # Loopback only: ddsperf gets the loopback configuration of shared/PEERS.md through
 # CYCLONEDDS_URI, Pollen its loopback default (POLLEN_INTERFACE=127.0.0.1 to be explicit).
@@ -183,13 +183,16 @@ for size in lat_sizes:
     rows_lat.append(f"| {fmt_size(size)} | {fmt_us(pp50)} | {fmt_us(dp50)} | {ratio(pp50, dp50)} | "
                     f"{fmt_us(pp99)} | {fmt_us(dp99)} | {ratio(pp99, dp99)} | {fmt_mib(prss)} | {fmt_mib(drss)} |")
 
-# The engine's capacities in the `large` profile (the third value of each `pick`).
-limits = open("engine/src/limits.rs").read()
+# The engine's capacities in the `HOST` preset the `pollen` tool uses (engine/src/capacity.rs).
+caps = open("engine/src/capacity.rs").read()
+host = caps[caps.index("pub const HOST: Capacities"):]
+host = host[:host.index("};")]
 def cap(name):
-    m = re.search(rf"pub const {name}: \w+ = pick\([^,]+, [^,]+, ([^)]+)\);", limits)
+    m = re.search(rf"\b{name}: ([^,]+),", host)
     return eval(m.group(1), {}) if m else None
-reass, block, blocks, max_sample = (cap(n) for n in ("MAX_REASSEMBLIES", "POOL_BLOCK", "POOL_BLOCKS", "MAX_SAMPLE"))
-frags = cap("MAX_FRAGMENTS")
+reass, block, blocks, max_sample = (cap(n) for n in ("reassemblies", "pool_block", "pool_blocks", "max_sample"))
+# Fragments are at least 512 bytes (MIN_FRAGMENT), so the bitmap has one bit per 512 bytes.
+frags = -(-max_sample // 512)
 pool = block * blocks
 def held(size):
     blocks_per = -(-(size + 4) // block)  # the sample and its 4-byte encapsulation header
@@ -203,7 +206,7 @@ cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.start
 rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
 section = f"""## Large samples (`scripts/bench-large.sh`)
 
-Fragmented samples on loopback, Pollen (the `large` engine profile of the `pollen` tool) and
+Fragmented samples on loopback, Pollen (the `HOST` capacities of the `pollen` tool) and
 Cyclone DDS 0.10.2 `ddsperf` measured back to back in one run ({datetime.date.today()}, {os.cpu_count()} vCPU
 {cpu}, load average {' '.join(load)} when the script finished, {rustc}, release build),
 {rounds} round(s) of {secs} s per measurement alternating the implementations; means over the
@@ -227,14 +230,14 @@ Latency (half round trip; ping waits for its pong before the next):
 |---|---:|---:|---:|---:|---:|---:|---:|---:|
 {chr(10).join(rows_lat)}
 
-Reassembly memory (engine/src/limits.rs, `large` profile): a reader puts at most
-{reass} samples (`MAX_REASSEMBLIES`) together at once, each in blocks of the payload pool
-({blocks} blocks of {block} B = {fmt_mib(pool / 1024)}, `POOL_BLOCKS` × `POOL_BLOCK`, shared by every
-history, reader queue and reassembly of the participant, allocated once); a partial sample
+Reassembly memory (`Capacities::HOST`, engine/src/capacity.rs): a reader puts at most
+{reass} samples (`reassemblies`) together at once, each in blocks of the payload pool
+({blocks} blocks of {block} B = {fmt_mib(pool / 1024)}, `pool_blocks` × `pool_block`, shared by every
+history, reader queue and reassembly of the participant, allocated zeroed once); a partial sample
 holds its whole size (plus the 4-byte encapsulation header) from its first fragment on, and
-its bookkeeping is a fixed {frags // 8}-byte fragment bitmap (`MAX_FRAGMENTS` = {frags}) inside the
-engine. Samples up to {fmt_size(max_sample)} including the header (`MAX_SAMPLE`); a reassembly the pool cannot hold is
-dropped and repaired later.
+its bookkeeping is a {frags // 8}-byte fragment bitmap ({frags} fragments of at least 512 B) made
+when the reader is created. Samples up to {fmt_size(max_sample)} including the header (`max_sample`); a
+reassembly the pool cannot hold is dropped and repaired later.
 
 | sample | pool blocks per sample | most held by one reader's reassemblies | share of the pool |
 |---|---:|---:|---:|
