@@ -51,7 +51,7 @@ pub(crate) const BUILTIN_READER_IDS: [EntityId; 3] = [
 pub enum WriteError {
     /// No such writer.
     UnknownWriter,
-    /// Larger than `MAX_SAMPLE`.
+    /// Larger than `Capacities::max_sample`.
     TooLarge,
     /// KEEP_ALL history full of unacknowledged samples: retry after acknowledgements.
     HistoryFull,
@@ -82,7 +82,8 @@ pub enum CreateError {
     TooManyEndpoints,
     /// A name or partition list exceeds the fixed capacities.
     TooLarge,
-    /// A history depth of 0 or above `MAX_HISTORY`.
+    /// A history depth of 0, or above `Capacities::history` (writers) or
+    /// `Capacities::reader_samples` (readers).
     BadQos,
 }
 
@@ -91,7 +92,7 @@ impl fmt::Display for CreateError {
         f.write_str(match self {
             CreateError::TooManyEndpoints => "no free endpoint slot",
             CreateError::TooLarge => "topic, type or partition names too long or too many",
-            CreateError::BadQos => "history depth must be within 1..=MAX_HISTORY",
+            CreateError::BadQos => "history depth must be at least 1 and within the capacities",
         })
     }
 }

@@ -24,7 +24,7 @@ pub enum Durability {
 /// HISTORY.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum History {
-    /// Keep the newest `n` samples (per instance for keyed topics), `1..=MAX_HISTORY`.
+    /// Keep the newest `n` samples (per instance for keyed topics), `1..=Capacities::history`.
     KeepLast(u16),
     /// Keep every sample until acknowledged by all reliable readers, up to the resource limit.
     KeepAll,

@@ -1291,7 +1291,7 @@ mod tests {
                 Received::Invalid
             );
         }
-        // A flood of distinct sequence numbers: at most MAX_REASSEMBLIES partial samples.
+        // A flood of distinct sequence numbers: at most REASSEMBLIES partial samples.
         for sn in 10..10_000 {
             let _ = r.on_data_frag(
                 ei,

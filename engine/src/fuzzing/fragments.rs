@@ -25,7 +25,7 @@ const POOL_BLOCKS: usize = 8192;
 
 /// Feeds a reader DATA_FRAG submessages built from the input, from two writers (one honest
 /// stream of captured datagrams may be given as DATA_FRAGs inside RTPS messages too), and
-/// checks what reassembly promises: no panic; never more than `MAX_REASSEMBLIES` partial
+/// checks what reassembly promises: no panic; never more than `REASSEMBLIES` partial
 /// samples; a delivered sample has exactly its announced size; and once everything is taken
 /// and the reader cleared, every pool block is free again (nothing leaks, whatever arrived).
 ///
