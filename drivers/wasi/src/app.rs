@@ -56,6 +56,14 @@ fn reliability(c: &Common) -> Reliability {
 
 fn report(d: &mut Driver, verbose: bool) {
     while let Some(ev) = d.poll_event() {
+        // A full table is never silent (the engine raises it once until there is room again).
+        if let Event::Refused { table, guid } = ev {
+            eprintln!(
+                "pollen-wasi: the {} table is full; refused {guid}",
+                table.capacity_field()
+            );
+            continue;
+        }
         if !verbose {
             continue;
         }
@@ -70,6 +78,10 @@ fn report(d: &mut Driver, verbose: bool) {
             Event::StreamError { conn, error } => {
                 eprintln!("pollen-wasi: stream {conn:?} closed: {error:?}")
             }
+            Event::Evicted { table, guid } => eprintln!(
+                "pollen-wasi: the {} table is full; forgot {guid}, which matches nothing here",
+                table.capacity_field()
+            ),
             _ => {}
         }
     }
