@@ -526,3 +526,23 @@ impl SimNet {
             })
     }
 }
+
+/// Reliable, volatile, KEEP_ALL: the writer QoS of the scale and table scenarios.
+pub fn reliable_writer() -> pollen_engine::WriterQos {
+    pollen_engine::WriterQos {
+        reliability: pollen_engine::Reliability::Reliable,
+        durability: pollen_engine::Durability::Volatile,
+        history: pollen_engine::History::KeepAll,
+        ..pollen_engine::WriterQos::default()
+    }
+}
+
+/// The reader counterpart of [`reliable_writer`].
+pub fn reliable_reader() -> pollen_engine::ReaderQos {
+    pollen_engine::ReaderQos {
+        reliability: pollen_engine::Reliability::Reliable,
+        durability: pollen_engine::Durability::Volatile,
+        history: pollen_engine::History::KeepAll,
+        ..pollen_engine::ReaderQos::default()
+    }
+}

@@ -3,31 +3,10 @@
 //! that refuse or evict by their policies and recover.
 
 use pollen_engine::wire::Time;
-use pollen_engine::{
-    Capacities, Durability, Event, History, Instant, ReaderQos, Reliability, Table, TopicSpec,
-    WriterQos,
-};
-use pollen_tests::{Link, SimNet};
+use pollen_engine::{Capacities, Event, Instant, Table, TopicSpec};
+use pollen_tests::{reliable_reader, reliable_writer, Link, SimNet};
 
 const SECOND: u64 = 1_000_000;
-
-fn reliable_writer() -> WriterQos {
-    WriterQos {
-        reliability: Reliability::Reliable,
-        durability: Durability::Volatile,
-        history: History::KeepAll,
-        ..WriterQos::default()
-    }
-}
-
-fn reliable_reader() -> ReaderQos {
-    ReaderQos {
-        reliability: Reliability::Reliable,
-        durability: Durability::Volatile,
-        history: History::KeepAll,
-        ..ReaderQos::default()
-    }
-}
 
 /// `n` background participants with `per` endpoints each on topics of their own, plus one
 /// writer node and one reader node on `chatter`; the reader gets all 50 samples. Background

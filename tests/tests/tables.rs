@@ -12,31 +12,10 @@
 //! - matches: refused beyond `Capacities::matches`, formed once a match ends.
 
 use pollen_engine::wire::{EntityId, Guid, GuidPrefix, Time};
-use pollen_engine::{
-    Capacities, Durability, Event, History, ReaderHandle, ReaderQos, Reliability, Table, TopicSpec,
-    WriterHandle, WriterQos,
-};
-use pollen_tests::{Link, SimNet};
+use pollen_engine::{Capacities, Event, ReaderHandle, Table, TopicSpec, WriterHandle};
+use pollen_tests::{reliable_reader, reliable_writer, Link, SimNet};
 
 const SECOND: u64 = 1_000_000;
-
-fn reliable_writer() -> WriterQos {
-    WriterQos {
-        reliability: Reliability::Reliable,
-        durability: Durability::Volatile,
-        history: History::KeepAll,
-        ..WriterQos::default()
-    }
-}
-
-fn reliable_reader() -> ReaderQos {
-    ReaderQos {
-        reliability: Reliability::Reliable,
-        durability: Durability::Volatile,
-        history: History::KeepAll,
-        ..ReaderQos::default()
-    }
-}
 
 /// A node on multicast with `caps` (HOST when `None`).
 fn node(net: &mut SimNet, caps: Option<Capacities>) -> usize {
