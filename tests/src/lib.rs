@@ -9,6 +9,8 @@ use pollen_engine::wire::{GuidPrefix, Locator};
 use pollen_engine::{Config, Destination, Engine, Event, Instant, Peer};
 use std::collections::{BTreeMap, BinaryHeap};
 
+pub mod adversary;
+
 /// A small deterministic PRNG (xorshift64*), so traces do not depend on any crate's version.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
@@ -120,6 +122,9 @@ pub struct SimNet {
     pub lost: u64,
     /// Bytes received on each stream (from, to) and not yet consumed by the engine.
     streams: BTreeMap<(usize, usize), Vec<u8>>,
+    /// Datagrams and bytes sent to unicast addresses no node owns (a third party, or a
+    /// forged locator), by destination address and port.
+    pub stray: BTreeMap<([u8; 4], u16), (u64, u64)>,
     buf: Vec<u8>,
 }
 
@@ -147,6 +152,7 @@ impl SimNet {
             sent: 0,
             lost: 0,
             streams: BTreeMap::new(),
+            stray: BTreeMap::new(),
             buf: vec![0; 65536],
         }
     }
@@ -329,7 +335,15 @@ impl SimNet {
         self.digest = fnv(self.digest, &dst.address);
         self.digest = fnv(self.digest, &data);
         let src = Locator::udpv4(self.nodes[from].address, 7410);
-        for to in self.owner(&dst) {
+        let owners = self.owner(&dst);
+        if owners.is_empty() {
+            if let Some((ip, port)) = dst.ipv4().filter(|(ip, _)| !(224..240).contains(&ip[0])) {
+                let s = self.stray.entry((ip, port)).or_default();
+                s.0 += 1;
+                s.1 += len as u64;
+            }
+        }
+        for to in owners {
             if to == from {
                 continue;
             }
@@ -376,6 +390,26 @@ impl SimNet {
                 }));
             }
         }
+    }
+
+    /// Delivers a forged datagram to node `to` after `delay_us`, as if it came from `src`: the
+    /// attacker's way in, untouched by links, loss or partitions.
+    pub fn inject(&mut self, to: usize, delay_us: u64, src: Locator, dst: Locator, data: Vec<u8>) {
+        self.seq += 1;
+        self.queue.push(std::cmp::Reverse(InFlight {
+            at: self.now + delay_us,
+            seq: self.seq,
+            to,
+            stream_from: None,
+            src,
+            dst,
+            data,
+        }));
+    }
+
+    /// Bytes sent so far to the unicast `ip:port` no node owns.
+    pub fn stray_bytes(&self, ip: [u8; 4], port: u16) -> u64 {
+        self.stray.get(&(ip, port)).map_or(0, |s| s.1)
     }
 
     /// A framed message on the stream to the node listening at `dst`: delivered in order after

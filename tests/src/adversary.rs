@@ -1,0 +1,167 @@
+//! Forged RTPS traffic for the hostile-network tests: an attacker that knows the wire format
+//! and can put any source address on a datagram, but holds no secret.
+//!
+//! Each function returns one whole datagram. The attacks themselves live in the tests; this
+//! module only spells the submessages, so every test forges them the same way.
+
+use pollen_engine::wire::{
+    AckNackRepr, BuiltinEndpointSet, Count, DataFragRepr, DataRepr, Duration, Endian, EntityId,
+    GapRepr, Guid, GuidPrefix, HeaderRepr, HeartbeatRepr, Locator, MessageBuilder, NackFragRepr,
+    ParticipantData, SequenceNumber, SequenceNumberSet, SubmessageRepr,
+};
+
+/// The builtin endpoints a forged participant claims: SPDP and both SEDP directions, as Cyclone
+/// announces them.
+pub const BUILTINS: u32 = BuiltinEndpointSet::PARTICIPANT_ANNOUNCER
+    | BuiltinEndpointSet::PARTICIPANT_DETECTOR
+    | BuiltinEndpointSet::PUBLICATIONS_ANNOUNCER
+    | BuiltinEndpointSet::PUBLICATIONS_DETECTOR
+    | BuiltinEndpointSet::SUBSCRIPTIONS_ANNOUNCER
+    | BuiltinEndpointSet::SUBSCRIPTIONS_DETECTOR;
+
+/// One datagram from `prefix` holding `subs`, in order.
+pub fn message(prefix: GuidPrefix, subs: &[SubmessageRepr<'_>]) -> Vec<u8> {
+    let mut buf = vec![0u8; 65536];
+    let mut m = MessageBuilder::new(&mut buf, &HeaderRepr::new(prefix)).expect("header fits");
+    for s in subs {
+        m.push(s).expect("forged submessage fits");
+    }
+    let len = m.finish();
+    buf.truncate(len);
+    buf
+}
+
+/// An SPDP announcement of participant `prefix` whose metatraffic and user traffic both go to
+/// `unicast`, with the given lease (`Duration::INFINITE` for one that never expires).
+pub fn spdp(prefix: GuidPrefix, unicast: Locator, lease: Duration, domain: u32) -> Vec<u8> {
+    let mut d = ParticipantData::new(
+        Guid::new(prefix, EntityId::PARTICIPANT),
+        BuiltinEndpointSet(BUILTINS),
+    );
+    d.domain_id = Some(domain);
+    d.lease_duration = Some(lease);
+    d.metatraffic_unicast.push(unicast);
+    d.default_unicast.push(unicast);
+    let mut payload = vec![0u8; 2048];
+    let n = d.emit(&mut payload).expect("participant data fits");
+    message(
+        prefix,
+        &[SubmessageRepr::Data(DataRepr {
+            endian: Endian::Little,
+            reader_id: EntityId::SPDP_READER,
+            writer_id: EntityId::SPDP_WRITER,
+            writer_sn: SequenceNumber(1),
+            inline_qos: None,
+            payload: Some(&payload[..n]),
+            key_flag: false,
+            non_standard: false,
+        })],
+    )
+}
+
+/// An ACKNACK from `reader` to `writer`: everything below `base` acknowledged, the SNs in
+/// `nacked` (each within 256 of `base`) requested again.
+pub fn acknack(reader: Guid, writer: Guid, base: i64, nacked: &[i64], count: u32) -> Vec<u8> {
+    let mut set = SequenceNumberSet::new(SequenceNumber(base), 256);
+    for &sn in nacked {
+        set.insert(SequenceNumber(sn));
+    }
+    set.num_bits = nacked
+        .iter()
+        .map(|&sn| (sn - base + 1) as u32)
+        .max()
+        .unwrap_or(0);
+    message(
+        reader.prefix,
+        &[
+            SubmessageRepr::InfoDst(pollen_engine::wire::InfoDstRepr {
+                guid_prefix: writer.prefix,
+            }),
+            SubmessageRepr::AckNack(AckNackRepr {
+                final_flag: true,
+                reader_id: reader.entity,
+                writer_id: writer.entity,
+                reader_sn_state: set,
+                count: Count(count),
+            }),
+        ],
+    )
+}
+
+/// A HEARTBEAT from `writer` saying it holds `first..=last`.
+pub fn heartbeat(writer: Guid, first: i64, last: i64, count: u32) -> Vec<u8> {
+    message(
+        writer.prefix,
+        &[SubmessageRepr::Heartbeat(HeartbeatRepr {
+            final_flag: false,
+            liveliness_flag: false,
+            reader_id: EntityId::UNKNOWN,
+            writer_id: writer.entity,
+            first_sn: SequenceNumber(first),
+            last_sn: SequenceNumber(last),
+            count: Count(count),
+        })],
+    )
+}
+
+/// A GAP from `writer` declaring `start..end` irrelevant.
+pub fn gap(writer: Guid, start: i64, end: i64) -> Vec<u8> {
+    message(
+        writer.prefix,
+        &[SubmessageRepr::Gap(GapRepr {
+            reader_id: EntityId::UNKNOWN,
+            writer_id: writer.entity,
+            gap_start: SequenceNumber(start),
+            gap_list: SequenceNumberSet::new(SequenceNumber(end), 0),
+        })],
+    )
+}
+
+/// A NACK_FRAG from `reader` asking `writer` for fragments `frags` of sample `sn`.
+pub fn nack_frag(reader: Guid, writer: Guid, sn: i64, frags: &[u32], count: u32) -> Vec<u8> {
+    let base = frags.iter().copied().min().unwrap_or(1);
+    let mut set = pollen_engine::wire::FragmentNumberSet::new(base, 256);
+    for &f in frags {
+        set.insert(f);
+    }
+    message(
+        reader.prefix,
+        &[SubmessageRepr::NackFrag(NackFragRepr {
+            reader_id: reader.entity,
+            writer_id: writer.entity,
+            writer_sn: SequenceNumber(sn),
+            fragment_number_state: set,
+            count: Count(count),
+        })],
+    )
+}
+
+/// The first DATA_FRAG of a sample of `sample_size` bytes from `writer` to `reader_id`,
+/// carrying one fragment of `fragment_size` bytes.
+pub fn first_fragment(
+    writer: Guid,
+    reader_id: EntityId,
+    sn: i64,
+    sample_size: u32,
+    fragment_size: u16,
+) -> Vec<u8> {
+    let mut payload = vec![0u8; fragment_size as usize];
+    payload[..4].copy_from_slice(&[0, 3, 0, 0]);
+    message(
+        writer.prefix,
+        &[SubmessageRepr::DataFrag(DataFragRepr {
+            endian: Endian::Little,
+            reader_id,
+            writer_id: writer.entity,
+            writer_sn: SequenceNumber(sn),
+            fragment_starting_num: 1,
+            fragments_in_submessage: 1,
+            fragment_size,
+            sample_size,
+            inline_qos: None,
+            data: &payload,
+            key_flag: false,
+            non_standard: false,
+        })],
+    )
+}
