@@ -173,6 +173,41 @@ fn backwards() -> Vec<u8> {
     ])
 }
 
+/// One forged datagram of each kind (`Forgery`) in the middle of a reliable exchange both
+/// ways; with `all`, every kind one after the other.
+fn hostile(kind: u8, all: bool) -> Vec<u8> {
+    use EngineOp::*;
+    let mut ops = Vec::new();
+    let writes = |ops: &mut Vec<EngineOp<'static>>, fill: u8| {
+        for i in 0..3 {
+            ops.push(WriteA {
+                sel: 0,
+                len: 20,
+                fill: fill + i,
+            });
+            ops.push(WriteB {
+                sel: 0,
+                len: 20,
+                fill: fill + i,
+            });
+        }
+        ops.push(Pump { loss: 0 });
+    };
+    writes(&mut ops, 0x40);
+    for k in if all { 0..8 } else { kind..kind + 1 } {
+        // A GAP from SN 1 (y = 0) covers what B will still write; a HEARTBEAT from 259 skips it.
+        ops.push(Forge {
+            kind: k,
+            x: 0x1234,
+            y: if k == 3 { 0 } else { 0x0102 },
+        });
+        writes(&mut ops, 0x50 + 4 * k);
+    }
+    ops.push(Run { steps: 31 });
+    ops.push(Take { sel: 0 });
+    encode(&ops)
+}
+
 fn main() -> std::io::Result<()> {
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/engine");
     fs::create_dir_all(&out)?;
@@ -213,6 +248,11 @@ fn main() -> std::io::Result<()> {
         ]));
     }
     write("replay-all", all)?;
+    // The hostile-network moves, one at a time and all together.
+    for kind in 0..8u8 {
+        write(&format!("hostile-{kind}"), hostile(kind, false))?;
+    }
+    write("hostile-all", hostile(0, true))?;
     // Captured datagrams the Splice operation can start from (the setup's, by index), each
     // with its RTPS header's vendor byte or one submessage byte flipped, and cut in half.
     for (i, d) in traffic.iter().enumerate().take(32) {

@@ -133,6 +133,11 @@ fn engine_op_encoding_round_trips() {
         EngineOp::Run { steps: 4 },
         EngineOp::Drop { sel: 1 },
         EngineOp::Recreate { sel: 0 },
+        EngineOp::Forge {
+            kind: 6,
+            x: 0xffff,
+            y: 300,
+        },
     ];
     let mut bytes = Vec::new();
     for op in &ops {

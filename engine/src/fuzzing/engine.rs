@@ -19,7 +19,10 @@
 //! - after timeouts were handled and transmits drained, `poll_timeout` is not in the past;
 //! - every counter in `Stats` is monotonic, and `datagrams_in` counts each datagram once;
 //! - `take` never reports more bytes than the buffer holds, and the reliable KEEP_ALL reader on
-//!   A delivers each writer's samples in strictly increasing sequence numbers while matched.
+//!   A delivers each writer's samples in strictly increasing sequence numbers while matched;
+//! - once the input is over, the pair recovers: within a minute of lossless running a sample
+//!   written on each side's reliable writer reaches the other side (no input, forged or not,
+//!   stalls a reliable flow for good).
 //!
 //! ## Input format
 //!
@@ -46,7 +49,7 @@ pub const PREFIX_B: GuidPrefix = GuidPrefix([0x01, 0x0f, 0xbb, 0xbb, 1, 2, 3, 4,
 pub const MTU_A: usize = 1024;
 
 /// Number of operation codes (the first byte of an operation is taken modulo this).
-pub const OPS: u8 = 13;
+pub const OPS: u8 = 14;
 
 /// Most datagrams of B kept for splicing: the first [`KEPT_SETUP`] (discovery) stay, the rest
 /// rotate.
@@ -63,6 +66,12 @@ const TICK_UNIT_US: u64 = 256;
 const RUN_STEP_US: u64 = 10_000;
 /// The length unit of large writes: 255 units make a 16 KiB sample.
 const BIG_UNIT: usize = 64;
+/// The recovery check: steps of 100 ms (a minute in all), a marker sample rewritten every
+/// [`REWRITE_STEPS`] until it arrives, and the marker's fill byte and payload length.
+const RECOVERY_STEPS: usize = 600;
+const REWRITE_STEPS: usize = 50;
+const MARK_FILL: u8 = 0xe7;
+const MARK_LEN: u8 = 36;
 
 /// The unkeyed topic A writes and B reads (reliable, KEEP_ALL).
 const TOPIC_A2B: TopicSpec<'static> = TopicSpec::new("fuzz/a2b", "Blob");
@@ -164,6 +173,53 @@ pub enum EngineOp<'a> {
         /// Endpoint.
         sel: u8,
     },
+    /// Feeds A a datagram an attacker forged with B's identity or a made-up one: the moves of
+    /// the hostile-network tests (see [`Forgery`]), with two arguments each.
+    Forge {
+        /// Which forgery ([`Forgery::from_code`]).
+        kind: u8,
+        /// First argument.
+        x: u16,
+        /// Second argument.
+        y: u16,
+    },
+}
+
+/// The forgeries of [`EngineOp::Forge`], each aimed at A's reliable flows with B.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forgery {
+    /// An ACKNACK from B's reader with a count about 2^30 ahead (count poisoning).
+    CountJump,
+    /// An ACKNACK from B's reader acknowledging far more than A ever wrote.
+    AckUnsent,
+    /// A HEARTBEAT from B's writer claiming about 2^40 samples.
+    HeartbeatFar,
+    /// A GAP from B's writer covering everything up to about 2^40.
+    GapFar,
+    /// A NACK_FRAG from B's reader for many fragments, with a count far ahead.
+    NackFrag,
+    /// SPDP of a made-up participant with an infinite lease and a locator nobody owns.
+    Spdp,
+    /// A first DATA_FRAG to A's SEDP publications reader announcing a sample of up to 256 MiB.
+    BigFirstFragment,
+    /// Sixteen ACKNACKs from B's reader in a row, each requesting everything again.
+    AckStorm,
+}
+
+impl Forgery {
+    /// The forgery of an operation code (taken modulo the number of forgeries).
+    pub fn from_code(kind: u8) -> Forgery {
+        match kind % 8 {
+            0 => Forgery::CountJump,
+            1 => Forgery::AckUnsent,
+            2 => Forgery::HeartbeatFar,
+            3 => Forgery::GapFar,
+            4 => Forgery::NackFrag,
+            5 => Forgery::Spdp,
+            6 => Forgery::BigFirstFragment,
+            _ => Forgery::AckStorm,
+        }
+    }
 }
 
 impl<'a> EngineOp<'a> {
@@ -204,6 +260,11 @@ impl<'a> EngineOp<'a> {
             EngineOp::Run { steps } => out.extend_from_slice(&[10, steps]),
             EngineOp::Drop { sel } => out.extend_from_slice(&[11, sel]),
             EngineOp::Recreate { sel } => out.extend_from_slice(&[12, sel]),
+            EngineOp::Forge { kind, x, y } => {
+                out.extend_from_slice(&[13, kind]);
+                out.extend_from_slice(&x.to_le_bytes());
+                out.extend_from_slice(&y.to_le_bytes());
+            }
         }
     }
 
@@ -248,7 +309,12 @@ impl<'a> EngineOp<'a> {
             9 => EngineOp::Pump { loss: r.byte()? },
             10 => EngineOp::Run { steps: r.byte()? },
             11 => EngineOp::Drop { sel: r.byte()? },
-            _ => EngineOp::Recreate { sel: r.byte()? },
+            12 => EngineOp::Recreate { sel: r.byte()? },
+            _ => EngineOp::Forge {
+                kind: r.byte()?,
+                x: r.u16()?,
+                y: r.u16()?,
+            },
         };
         *input = r.0;
         Some(decoded)
@@ -788,6 +854,129 @@ impl Pair {
         }
     }
 
+    /// Builds the forgery and feeds it to A.
+    fn forge(&mut self, kind: Forgery, x: u16, y: u16) {
+        use crate::wire::{
+            AckNackRepr, BuiltinEndpointSet, Count, DataFragRepr, DataRepr, Duration, Endian,
+            EntityId, FragmentNumberSet, GapRepr, HeaderRepr, HeartbeatRepr, InfoDstRepr,
+            MessageBuilder, ParticipantData, SequenceNumber, SequenceNumberSet, SubmessageRepr,
+        };
+        let (Some(a_writer), Some(b_writer), Some(b_reader)) = (
+            self.a.engine.writer_guid(self.a.plain_writer),
+            self.b.engine.writer_guid(self.b.plain_writer),
+            self.b.engine.reader_guid(self.b.plain_reader),
+        ) else {
+            return;
+        };
+        let far = (1i64 << 40) + x as i64;
+        let acknack = |base: i64, nacked: u32, count: u32| {
+            let mut set = SequenceNumberSet::new(SequenceNumber(base), nacked);
+            for i in 0..set.num_bits {
+                set.insert(SequenceNumber(base + i as i64));
+            }
+            SubmessageRepr::AckNack(AckNackRepr {
+                final_flag: false,
+                reader_id: b_reader.entity,
+                writer_id: a_writer.entity,
+                reader_sn_state: set,
+                count: Count(count),
+            })
+        };
+        let mut payload = vec![0u8; 1024];
+        let mut subs: Vec<SubmessageRepr<'_>> = vec![SubmessageRepr::InfoDst(InfoDstRepr {
+            guid_prefix: PREFIX_A,
+        })];
+        let mut prefix = PREFIX_B;
+        match kind {
+            Forgery::CountJump => subs.push(acknack(1, 0, 0x4000_0000 + y as u32)),
+            Forgery::AckUnsent => subs.push(acknack(far, 0, y as u32)),
+            Forgery::HeartbeatFar => subs.push(SubmessageRepr::Heartbeat(HeartbeatRepr {
+                final_flag: false,
+                liveliness_flag: false,
+                reader_id: EntityId::UNKNOWN,
+                writer_id: b_writer.entity,
+                first_sn: SequenceNumber(1 + y as i64),
+                last_sn: SequenceNumber(far),
+                count: Count(0x4000_0000),
+            })),
+            Forgery::GapFar => subs.push(SubmessageRepr::Gap(GapRepr {
+                reader_id: EntityId::UNKNOWN,
+                writer_id: b_writer.entity,
+                gap_start: SequenceNumber(1 + y as i64),
+                gap_list: SequenceNumberSet::new(SequenceNumber(far), 0),
+            })),
+            Forgery::NackFrag => {
+                let mut set = FragmentNumberSet::new(1, 1 + y as u32 % 256);
+                for f in 1..=set.num_bits {
+                    set.insert(f);
+                }
+                subs.push(SubmessageRepr::NackFrag(crate::wire::NackFragRepr {
+                    reader_id: b_reader.entity,
+                    writer_id: a_writer.entity,
+                    writer_sn: SequenceNumber(1 + x as i64),
+                    fragment_number_state: set,
+                    count: Count(0x4000_0000 + y as u32),
+                }))
+            }
+            Forgery::Spdp => {
+                prefix = GuidPrefix([0xf0, 0x0f, x as u8, (x >> 8) as u8, 1, 2, 3, 4, 5, 6, 7, 8]);
+                let mut d = ParticipantData::new(
+                    Guid::new(prefix, EntityId::PARTICIPANT),
+                    BuiltinEndpointSet(0x3f),
+                );
+                d.lease_duration = Some(Duration::INFINITE);
+                let stray = Locator::udpv4([10, 0, 9, y as u8], 7000 + (y >> 8));
+                d.metatraffic_unicast.push(stray);
+                d.default_unicast.push(stray);
+                let Ok(n) = d.emit(&mut payload) else { return };
+                subs.clear();
+                subs.push(SubmessageRepr::Data(DataRepr {
+                    endian: Endian::Little,
+                    reader_id: EntityId::SPDP_READER,
+                    writer_id: EntityId::SPDP_WRITER,
+                    writer_sn: SequenceNumber(1),
+                    inline_qos: None,
+                    payload: Some(&payload[..n]),
+                    key_flag: false,
+                    non_standard: false,
+                }));
+            }
+            Forgery::BigFirstFragment => {
+                payload[..4].copy_from_slice(&[0, 3, 0, 0]);
+                subs.push(SubmessageRepr::DataFrag(DataFragRepr {
+                    endian: Endian::Little,
+                    reader_id: EntityId::SEDP_PUB_READER,
+                    writer_id: EntityId::SEDP_PUB_WRITER,
+                    writer_sn: SequenceNumber(1 + y as i64),
+                    fragment_starting_num: 1,
+                    fragments_in_submessage: 1,
+                    fragment_size: 512,
+                    sample_size: ((x as u32) << 12).max(1024),
+                    inline_qos: None,
+                    data: &payload[..512],
+                    key_flag: false,
+                    non_standard: false,
+                }));
+            }
+            Forgery::AckStorm => {
+                for i in 0..16 {
+                    subs.push(acknack(1, 256, 0x10_0000 + y as u32 * 16 + i));
+                }
+            }
+        }
+        let mut buf = vec![0u8; 8192];
+        let Ok(mut m) = MessageBuilder::new(&mut buf, &HeaderRepr::new(prefix)) else {
+            return;
+        };
+        for sub in &subs {
+            if m.push(sub).is_err() {
+                break;
+            }
+        }
+        let len = m.finish();
+        self.feed_a(&buf[..len]);
+    }
+
     fn captured(&self, from: u8) -> &[u8] {
         &self.captured[from as usize % self.captured.len()]
     }
@@ -833,13 +1022,87 @@ impl Pair {
             }
             EngineOp::Drop { sel } => self.drop_owed(if sel & 1 == 0 { Side::A } else { Side::B }),
             EngineOp::Recreate { sel } => self.recreate(sel),
+            EngineOp::Forge { kind, x, y } => self.forge(Forgery::from_code(kind), x, y),
         }
         self.drain_events();
     }
 }
 
-/// Runs the operations of `data` on a freshly discovered pair; returns every datagram B
-/// emitted, setup included, when `log` (for seed generators), else nothing.
+impl Pair {
+    /// Takes everything from `side`'s unkeyed reader; whether the marker sample was among it.
+    fn take_marker(&mut self, side: Side) -> bool {
+        let (engine, r) = match side {
+            Side::A => (&mut self.a.engine, self.a.plain_reader),
+            Side::B => (&mut self.b.engine, self.b.plain_reader),
+        };
+        let mut seen = false;
+        for _ in 0..4 * crate::Capacities::HOST.reader_samples {
+            match engine.take(r, &mut self.out) {
+                Ok(Some(info)) => {
+                    let body = &self.out[4.min(info.len)..info.len];
+                    seen |= body.len() == MARK_LEN as usize && body.iter().all(|b| *b == MARK_FILL);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        // A's delivery order starts over: these takes bypassed it.
+        self.order = Order::default();
+        seen
+    }
+
+    /// Whether `side`'s unkeyed writer and the other side's unkeyed reader match each other.
+    fn flow_matched(&self, side: Side) -> bool {
+        let (from, to) = match side {
+            Side::A => (&self.a, &self.b),
+            Side::B => (&self.b, &self.a),
+        };
+        from.engine.matched_readers(from.plain_writer) > 0
+            && to.engine.matched_writers(to.plain_reader) > 0
+    }
+
+    /// The recovery invariant of the module documentation: on each side, a marker sample
+    /// arrives at the other side and is acknowledged (a writer whose acknowledgements were
+    /// poisoned would deliver it and still never release it).
+    fn check_recovery(&mut self) {
+        let mut seen = [false; 2];
+        let mut sent = [false; 2];
+        let mut payload = [MARK_FILL; 4 + MARK_LEN as usize];
+        payload[..4].copy_from_slice(&[0, 1, 0, 0]);
+        for step in 0..RECOVERY_STEPS {
+            let mut done = true;
+            for (i, side) in [Side::A, Side::B].into_iter().enumerate() {
+                let other = if side == Side::A { Side::B } else { Side::A };
+                seen[i] |= self.take_marker(other);
+                let now = self.now;
+                let p = self.peer(side);
+                let acked = sent[i] && p.engine.is_acknowledged(p.plain_writer);
+                if seen[i] && acked {
+                    continue;
+                }
+                done = false;
+                if step % REWRITE_STEPS == 0 && self.flow_matched(side) {
+                    let p = self.peer(side);
+                    sent[i] |= p
+                        .engine
+                        .write(now, p.plain_writer, &payload, Time::ZERO)
+                        .is_ok();
+                }
+            }
+            if done {
+                return;
+            }
+            self.step(10 * RUN_STEP_US);
+        }
+        panic!(
+            "no recovery: a minute after the input, A to B seen {} sent {}, B to A seen {} sent {}",
+            seen[0], sent[0], seen[1], sent[1]
+        );
+    }
+}
+
+/// Runs the operations of `data` on a freshly discovered pair, then checks it recovers;
+/// returns every datagram B emitted, setup included, when `log` (for seed generators), else
+/// nothing.
 fn drive(mut data: &[u8], log: bool, capacities: crate::Capacities) -> Vec<Vec<u8>> {
     let mut pair = Pair::new(log, capacities);
     while let Some(op) = EngineOp::decode(&mut data) {
@@ -849,7 +1112,9 @@ fn drive(mut data: &[u8], log: bool, capacities: crate::Capacities) -> Vec<Vec<u
         check_monotonic("A", &sa, pair.a.engine.stats());
         check_monotonic("B", &sb, pair.b.engine.stats());
     }
-    pair.log.take().unwrap_or_default()
+    let log = pair.log.take().unwrap_or_default();
+    pair.check_recovery();
+    log
 }
 
 /// The whole-engine fuzz target (see the module documentation for the input format and the
