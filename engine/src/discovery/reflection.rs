@@ -9,7 +9,9 @@
 //! - the rest (the directed SPDP that greets it, our ACKNACKs to its writers, unicast copies
 //!   of our SPDP) goes in rounds: what is owed within [`ROUND`] of a round's start is that
 //!   round; after round `n` the next waits [`FIRST_HOLD`]` · 2^(n-1)`, and after
-//!   [`MAX_ROUNDS`] nothing more goes until it answers.
+//!   [`MAX_ROUNDS`] nothing more goes until it answers, except that each announcement it
+//!   sends once its rounds are spent earns one more (so a unicast-only peer that lost our
+//!   first greeting still learns us: one datagram back per datagram in).
 //!
 //! A real peer answers within a round trip (with its own SEDP, or the HEARTBEAT our ACKNACK
 //! asks for), so it never sees the backoff; a forgery costs its victim a few small datagrams
@@ -51,6 +53,28 @@ impl<'a> Engine<'a> {
                 });
             }
         }
+    }
+
+    /// Participant slot `i` announced itself again. One that never answered and whose rounds
+    /// are spent (or held) earns one more round, greeted by a directed SPDP: a unicast-only
+    /// peer that lost our first greeting learns us from it. A forger gets one datagram back per
+    /// announcement it sends, no more.
+    pub(crate) fn reannounced(&mut self, i: u32) {
+        let now = self.now;
+        let Some(p) = self.participants.get_mut(i) else {
+            return;
+        };
+        if p.answered || (p.rounds < MAX_ROUNDS && now < p.hold_until) {
+            return;
+        }
+        p.rounds = p.rounds.min(MAX_ROUNDS - 1);
+        p.hold_until = now;
+        p.directed_spdp_owed = 1;
+        self.reserve_work();
+        self.queue(Work {
+            local: Local::Spdp,
+            index: i,
+        });
     }
 
     /// Whether a datagram to participant slot `i` may go at `now`; `writer`: the DATA or

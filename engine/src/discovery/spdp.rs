@@ -97,6 +97,7 @@ impl<'a> Engine<'a> {
                 self.unicast_only = self.unicast_only.saturating_sub(1);
             }
             self.arm_lease(i);
+            self.reannounced(i);
             if moved {
                 // Point the builtin proxies at the new address.
                 self.match_builtin(now, i);
