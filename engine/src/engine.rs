@@ -974,7 +974,13 @@ impl<'a> Engine<'a> {
     }
 
     /// One RTPS message, from a datagram or a stream frame.
-    fn handle_message(&mut self, now: Instant, data: &[u8], multicast: bool, from: Option<[u8; 4]>) {
+    fn handle_message(
+        &mut self,
+        now: Instant,
+        data: &[u8],
+        multicast: bool,
+        from: Option<[u8; 4]>,
+    ) {
         let msg = match Message::parse(data) {
             Ok(m) => m,
             Err(WireError::UnsupportedVersion) => {

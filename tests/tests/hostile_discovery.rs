@@ -119,7 +119,11 @@ fn spoofed_matched_participants_do_not_lock_the_table() {
     }
     net.run_for(2 * SECOND);
     assert_eq!(net.engine(v).participants().count(), 4);
-    assert_eq!(net.engine(v).matched_writers(r), 4, "the forgeries were believed");
+    assert_eq!(
+        net.engine(v).matched_writers(r),
+        4,
+        "the forgeries were believed"
+    );
     let l = node(&mut net, None);
     let wl = writer(&mut net, l, "chatter");
     let pl = net.engine(l).guid_prefix();
@@ -198,7 +202,10 @@ fn infinite_lease_is_clamped() {
     net.run_for(298 * SECOND);
     assert!(knows(&mut net, v, fake));
     net.run_for(2 * SECOND);
-    assert!(!knows(&mut net, v, fake), "the clamped lease did not expire");
+    assert!(
+        !knows(&mut net, v, fake),
+        "the clamped lease did not expire"
+    );
     assert!(net.nodes[v].events.contains(&Event::ParticipantLost(fake)));
 
     // A shorter cap from the configuration.
@@ -262,7 +269,11 @@ fn flood(which: Flooded) {
         Flooded::RemoteEndpoints => assert_eq!(e.remote_endpoints().count(), 8),
         Flooded::Matches => assert_eq!(e.table_use().2, 8),
     }
-    assert_eq!(e.matched_writers(r), 8, "{which:?}: the forgeries were believed");
+    assert_eq!(
+        e.matched_writers(r),
+        8,
+        "{which:?}: the forgeries were believed"
+    );
     let l = node(&mut net, None);
     let wl = writer(&mut net, l, "chatter");
     let gl = net.engine(l).writer_guid(wl).unwrap();

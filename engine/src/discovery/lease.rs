@@ -35,7 +35,12 @@ impl<'a> Engine<'a> {
     }
 
     /// A datagram carrying `prefix` came from `from` (see [`RemoteParticipant::sent_from`]).
-    pub(crate) fn refresh_lease(&mut self, prefix: GuidPrefix, now: Instant, from: Option<[u8; 4]>) {
+    pub(crate) fn refresh_lease(
+        &mut self,
+        prefix: GuidPrefix,
+        now: Instant,
+        from: Option<[u8; 4]>,
+    ) {
         if let Some(i) = self.participant_slot(prefix) {
             if let Some(p) = self.participants.get_mut(i) {
                 if p.sent_from(from) {

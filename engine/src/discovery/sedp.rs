@@ -230,7 +230,10 @@ impl<'a> Engine<'a> {
             p.endpoints += 1;
             held = p.endpoints;
         }
-        let hog = self.participants.get(self.endpoint_hog).map_or(0, |h| h.endpoints);
+        let hog = self
+            .participants
+            .get(self.endpoint_hog)
+            .map_or(0, |h| h.endpoints);
         if held > hog {
             self.endpoint_hog = owner;
         }
@@ -378,7 +381,10 @@ impl<'a> Engine<'a> {
         if !self.holds_more(hog, owner, |p| p.endpoints) {
             return false;
         }
-        let first = self.participants.get(hog).map_or(NONE, |p| p.first_endpoint);
+        let first = self
+            .participants
+            .get(hog)
+            .map_or(NONE, |p| p.first_endpoint);
         let Some(guid) = self.remote.get(first).map(|r| r.info.guid) else {
             return false;
         };
@@ -400,7 +406,10 @@ impl<'a> Engine<'a> {
         if !self.holds_more(hog, owner, |p| p.matched) {
             return false;
         }
-        let mut ri = self.participants.get(hog).map_or(NONE, |p| p.first_endpoint);
+        let mut ri = self
+            .participants
+            .get(hog)
+            .map_or(NONE, |p| p.first_endpoint);
         for _ in 0..HOG_SEARCH {
             let Some(r) = self.remote.get(ri).copied() else {
                 return false;
@@ -578,7 +587,12 @@ impl<'a> Engine<'a> {
                     p.matched += 1;
                     held = p.matched;
                 }
-                if held > self.participants.get(self.match_hog).map_or(0, |h| h.matched) {
+                if held
+                    > self
+                        .participants
+                        .get(self.match_hog)
+                        .map_or(0, |h| h.matched)
+                {
                     self.match_hog = owner;
                 }
                 self.user_matches += 1;
