@@ -15,13 +15,17 @@ use crate::limits::MAX_SET_BITS;
 /// [`Capacities::HOST`]) and change what you need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capacities {
-    /// Remote participants tracked at once (about 330 B each with their three builtin writer
+    /// Remote participants tracked at once (about 360 B each with their three builtin writer
     /// proxies and three builtin reader proxies). When full, a newcomer takes the place of the
-    /// quietest participant that has no matched endpoint; otherwise it is refused and learnt
-    /// again from its next announcement.
+    /// quietest participant that never answered (sent nothing but SPDP from the addresses it
+    /// announced: what a forged announcement looks like, matched or not), else of the quietest
+    /// that has no matched endpoint; otherwise it is refused and learnt again from its next
+    /// announcement. Leases are clamped to `Config::max_remote_lease`.
     pub participants: usize,
     /// Remote user endpoints remembered from SEDP (about 640 B each). When full, an endpoint
-    /// that matches a local one takes the place of one that matches nothing; otherwise it is
+    /// that matches a local one takes the place of one that matches nothing, else of the newest
+    /// endpoint of the participant holding the most when that holds at least two more than the
+    /// newcomer's (one participant cannot fill the table against another); otherwise it is
     /// refused and requested again once there is room.
     pub remote_endpoints: usize,
     /// Local user writers (about 200 B each, plus their history and proxies).
@@ -29,7 +33,9 @@ pub struct Capacities {
     /// Local user readers (about 200 B each, plus their sample slots and proxies).
     pub readers: usize,
     /// Matched pairs of a local user endpoint and a remote one, over all local endpoints
-    /// (about 170 B each).
+    /// (about 170 B each). When full, a new match ends one of the participant holding the most
+    /// matches when that holds at least two more than the newcomer's; otherwise it is refused
+    /// and formed once a match ends.
     pub matches: usize,
     /// Largest history of one writer: the bound of KEEP_LAST depth and of KEEP_ALL
     /// `max_samples` (about 48 B a sample, plus its payload in the pool).

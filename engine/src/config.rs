@@ -55,6 +55,10 @@ pub struct Config {
     pub user_data_len: usize,
     /// The size of every table ([`Capacities::HOST`] unless changed).
     pub capacities: Capacities,
+    /// The longest lease believed from a remote participant: an announced infinite or longer
+    /// lease is clamped to this (and counted in `Stats::leases_clamped`), so a forged
+    /// announcement occupies a table slot for at most this long unless renewed.
+    pub max_remote_lease: Span,
 }
 
 impl Config {
@@ -78,6 +82,7 @@ impl Config {
             user_data: [0; MAX_USER_DATA],
             user_data_len: 0,
             capacities: Capacities::HOST,
+            max_remote_lease: Span::from_secs(300),
         }
     }
 
@@ -130,7 +135,7 @@ impl Config {
         if self.lease_duration.micros() < 1_000_000 || self.announce_period.micros() == 0 {
             return Err(ConfigError::Timing);
         }
-        if self.heartbeat_period.micros() == 0 {
+        if self.heartbeat_period.micros() == 0 || self.max_remote_lease.micros() < 1_000_000 {
             return Err(ConfigError::Timing);
         }
         self.capacities.validate().map_err(ConfigError::Capacity)?;
@@ -149,7 +154,7 @@ pub enum ConfigError {
     Mtu,
     /// GUID prefix all zero.
     GuidPrefix,
-    /// A zero period or a lease under one second.
+    /// A zero period, or a lease or `max_remote_lease` under one second.
     Timing,
     /// Unusable capacities, or caller storage too short for them.
     Capacity(CapacityError),

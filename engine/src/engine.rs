@@ -594,6 +594,11 @@ pub struct Engine<'a> {
     pub(crate) unicast_only: usize,
     /// When a resync asked for by room appearing may run next.
     pub(crate) next_resync: Instant,
+    /// The participant slot holding the most remote endpoints, as far as known (NONE): it
+    /// gives way first when the table is full (see `sedp.rs`).
+    pub(crate) endpoint_hog: u32,
+    /// The same for matches.
+    pub(crate) match_hog: u32,
 }
 
 /// The runs of a [`Storage`] that the engine keeps whole (the rest become arenas).
@@ -817,6 +822,8 @@ impl<'a> Engine<'a> {
             resync_wanted: false,
             unicast_only: 0,
             next_resync: Instant(0),
+            endpoint_hog: NONE,
+            match_hog: NONE,
             cfg,
         }
     }
@@ -920,11 +927,16 @@ impl<'a> Engine<'a> {
     /// Feeds one received UDP datagram. Never fails: bad input is dropped and counted. `dst`
     /// tells whether it came by multicast (its address is a multicast group).
     pub fn handle_datagram(&mut self, now: Instant, src: Locator, dst: Locator, data: &[u8]) {
-        let _ = src;
         let now = self.tick(now);
         self.stats.datagrams_in += 1;
         let multicast = dst.ipv4().is_some_and(|a| (224..240).contains(&a.0[0]));
-        self.handle_message(now, data, multicast);
+        // The source address, when it could be forged from afar (see
+        // `RemoteParticipant::sent_from`): not loopback, our own address or unknown.
+        let from = src
+            .ipv4()
+            .map(|(ip, _)| ip)
+            .filter(|ip| ip[0] != 127 && *ip != [0; 4] && *ip != self.cfg.unicast_address);
+        self.handle_message(now, data, multicast, from);
     }
 
     /// Feeds bytes received on stream connection `conn` (TCP); returns how many it consumed:
@@ -938,7 +950,7 @@ impl<'a> Engine<'a> {
             match self.framing.deframe(&data[used..]) {
                 Deframe::Frame(n) => {
                     self.stats.stream_messages_in += 1;
-                    self.handle_message(now, &data[used..used + n], false);
+                    self.handle_message(now, &data[used..used + n], false, None);
                     used += n;
                 }
                 Deframe::Need(_) => break,
@@ -962,7 +974,13 @@ impl<'a> Engine<'a> {
     }
 
     /// One RTPS message, from a datagram or a stream frame.
-    fn handle_message(&mut self, now: Instant, data: &[u8], multicast: bool) {
+    fn handle_message(
+        &mut self,
+        now: Instant,
+        data: &[u8],
+        multicast: bool,
+        from: Option<[u8; 4]>,
+    ) {
         let msg = match Message::parse(data) {
             Ok(m) => m,
             Err(WireError::UnsupportedVersion) => {
@@ -985,7 +1003,9 @@ impl<'a> Engine<'a> {
             timestamp: None,
             multicast,
         };
-        self.refresh_lease(rx.source, now);
+        self.refresh_lease(rx.source, now, from);
+        // Whether rx.source answered in this message already (one lookup per source).
+        let mut answered = false;
         for raw in msg.submessages() {
             let sub = match raw.and_then(|r| r.parse()) {
                 Ok(s) => s,
@@ -994,13 +1014,18 @@ impl<'a> Engine<'a> {
                     break;
                 }
             };
+            if !answered && rx.for_us && Self::is_answer(&sub) {
+                answered = true;
+                self.note_answer(rx.source, from);
+            }
             match sub {
                 SubmessageRepr::InfoTs(t) => rx.timestamp = t.timestamp,
                 SubmessageRepr::InfoSrc(s) => {
                     rx.source = s.guid_prefix;
                     rx.vendor = s.vendor_id;
                     rx.timestamp = None;
-                    self.refresh_lease(rx.source, now);
+                    self.refresh_lease(rx.source, now, from);
+                    answered = false;
                 }
                 SubmessageRepr::InfoDst(InfoDstRepr { guid_prefix }) => {
                     rx.for_us =
@@ -1027,6 +1052,21 @@ impl<'a> Engine<'a> {
             }
         }
         self.process_builtin_samples(now);
+    }
+
+    /// Whether a submessage shows its sender is where it said (see `reflection.rs`): anything
+    /// but SPDP, which anyone can forge naming anyone.
+    fn is_answer(sub: &SubmessageRepr<'_>) -> bool {
+        match sub {
+            SubmessageRepr::Data(d) => d.writer_id != EntityId::SPDP_WRITER,
+            SubmessageRepr::DataFrag(d) => d.writer_id != EntityId::SPDP_WRITER,
+            SubmessageRepr::Heartbeat(_)
+            | SubmessageRepr::Gap(_)
+            | SubmessageRepr::AckNack(_)
+            | SubmessageRepr::NackFrag(_)
+            | SubmessageRepr::HeartbeatFrag(_) => true,
+            _ => false,
+        }
     }
 
     /// Advances time: announcements, heartbeats, lease expiry.
@@ -2109,9 +2149,24 @@ impl<'a> Engine<'a> {
         while let Some(w) = self.work.pop() {
             self.clear_queued(w);
             let built = match w.local {
+                Local::Spdp if !self.shutting_down && !self.may_send(w.index, now, false) => {
+                    // Owed no more: a participant that never answered gets no second greeting.
+                    if let Some(p) = self.participants.get_mut(w.index) {
+                        p.directed_spdp_owed = 0;
+                    }
+                    None
+                }
                 Local::Spdp => self.directed_spdp(w.index, buf),
                 _ if self.shutting_down => None,
                 Local::BuiltinWriter(_) | Local::Writer(_) => {
+                    let to = self
+                        .writer_at(w.local)
+                        .and_then(|wr| wr.proxy(w.index))
+                        .map(|p| p.guid.prefix);
+                    if to.is_some_and(|to| !self.may_send_to(to, now, true)) {
+                        // Left owed: it goes when the participant answers.
+                        continue;
+                    }
                     let builtin = matches!(w.local, Local::BuiltinWriter(_));
                     let pool = &self.pool;
                     let wr = match w.local {
@@ -2141,7 +2196,20 @@ impl<'a> Engine<'a> {
                         }
                     })
                 }
-                Local::BuiltinReader(_) | Local::Reader(_) => self.acknack(now, w, buf),
+                Local::BuiltinReader(_) | Local::Reader(_) => {
+                    let to = self
+                        .reader_at(w.local)
+                        .and_then(|r| r.proxy(w.index))
+                        .map(|p| p.guid.prefix);
+                    // Built either way, as if lost when held: the reader's own timer asks again.
+                    let built = self.acknack(now, w, buf);
+                    if built.is_some() && to.is_some_and(|to| !self.may_send_to(to, now, false)) {
+                        self.stats.acknacks_sent = self.stats.acknacks_sent.saturating_sub(1);
+                        None
+                    } else {
+                        built
+                    }
+                }
             };
             if built.is_some() {
                 return built;

@@ -69,6 +69,18 @@ pub struct Stats {
     pub evicted: u64,
     /// Times the SEDP of participants that lost endpoints to a full table was asked again.
     pub sedp_resyncs: u64,
+    /// Remote participants whose announced lease (infinite, or longer than
+    /// `Config::max_remote_lease`) was clamped to that bound.
+    pub leases_clamped: u64,
+    /// Datagrams carrying a known participant's prefix from an address it did not announce:
+    /// they do not refresh its lease (only its SPDP, or traffic from its own addresses, does).
+    pub lease_refresh_refused: u64,
+    /// Datagrams not sent to a remote participant that never answered (SEDP, ACKNACKs, user
+    /// traffic, unicast SPDP held back by the reflection backoff).
+    pub reflection_held: u64,
+    /// Remote endpoints or matches a full table took from the participant holding the most,
+    /// for one holding fewer (also counted in `evicted`).
+    pub fair_share_evictions: u64,
 }
 
 impl Stats {
@@ -107,6 +119,10 @@ impl Stats {
         dropped_unframeable: 0,
         evicted: 0,
         sedp_resyncs: 0,
+        leases_clamped: 0,
+        lease_refresh_refused: 0,
+        reflection_held: 0,
+        fair_share_evictions: 0,
     };
 
     /// All drops of received input together.

@@ -165,3 +165,39 @@ pub fn first_fragment(
         })],
     )
 }
+
+/// An SEDP announcement (DATA of the builtin publications or subscriptions writer of
+/// `endpoint.prefix`, sequence number `sn`) of user endpoint `endpoint` on `topic` with type
+/// `type_name`, its user traffic going to `unicast`. A writer when `endpoint.entity` is a writer
+/// kind (e.g. `EntityId([0, 0, n, 0x03])`), else a reader (`EntityId([0, 0, n, 0x04])`); the
+/// QoS is left to the DDSI defaults (writers reliable, readers best effort, volatile).
+pub fn sedp_endpoint(
+    endpoint: Guid,
+    topic: &str,
+    type_name: &str,
+    unicast: Locator,
+    sn: i64,
+) -> Vec<u8> {
+    let mut d = pollen_engine::wire::EndpointData::new(endpoint, topic, type_name);
+    d.unicast_locators.push(unicast);
+    let mut payload = vec![0u8; 2048];
+    let n = d.emit(&mut payload).expect("endpoint data fits");
+    let (reader_id, writer_id) = if endpoint.entity.is_writer() {
+        (EntityId::SEDP_PUB_READER, EntityId::SEDP_PUB_WRITER)
+    } else {
+        (EntityId::SEDP_SUB_READER, EntityId::SEDP_SUB_WRITER)
+    };
+    message(
+        endpoint.prefix,
+        &[SubmessageRepr::Data(DataRepr {
+            endian: Endian::Little,
+            reader_id,
+            writer_id,
+            writer_sn: SequenceNumber(sn),
+            inline_qos: None,
+            payload: Some(&payload[..n]),
+            key_flag: false,
+            non_standard: false,
+        })],
+    )
+}

@@ -1,13 +1,20 @@
 //! Remote participants' leases, and the participant table's policy when it is full.
 //!
-//! Any datagram from a participant refreshes its lease in O(1) (an index lookup); the lease
-//! timer is set lazily: when it fires, a participant heard from since is re-armed rather than
-//! dropped.
+//! A lease is what the participant announced, clamped to `Config::max_remote_lease` (a forged
+//! announcement with an infinite lease would otherwise hold its slot for good). It is refreshed
+//! by the participant's SPDP, and by any other datagram carrying its prefix that comes from one
+//! of the addresses it announced (or from loopback, our own address, a stream, or a source the
+//! driver did not tell): source ports are not compared, as Fast DDS sends from ephemeral ones.
+//! Forged traffic from elsewhere is counted (`Stats::lease_refresh_refused`) and refreshes
+//! nothing. Each check is one index lookup; the lease timer is set lazily: when it fires, a
+//! participant heard from since is re-armed rather than dropped.
 //!
 //! When the table is full, a newcomer takes the slot of the participant that has been quiet
-//! longest among those with no endpoint matched to ours; a participant with matched endpoints
-//! is never evicted. When every participant has matches, the newcomer is refused with
-//! [`crate::Event::Refused`] and learnt from its next announcement once there is room.
+//! longest among, first, those that never answered (sent nothing but SPDP from their own
+//! addresses: forgeries look like this, matched or not), then those with no endpoint matched to
+//! ours. A participant that answered and has matched endpoints is never evicted. When every
+//! participant is such, the newcomer is refused with [`crate::Event::Refused`] and learnt from
+//! its next announcement once there is room.
 
 use crate::discovery::RemoteParticipant;
 use crate::engine::Engine;
@@ -27,10 +34,20 @@ impl<'a> Engine<'a> {
         self.participants.get(self.participant_slot(prefix)?)
     }
 
-    pub(crate) fn refresh_lease(&mut self, prefix: GuidPrefix, now: Instant) {
+    /// A datagram carrying `prefix` came from `from` (see [`RemoteParticipant::sent_from`]).
+    pub(crate) fn refresh_lease(
+        &mut self,
+        prefix: GuidPrefix,
+        now: Instant,
+        from: Option<[u8; 4]>,
+    ) {
         if let Some(i) = self.participant_slot(prefix) {
             if let Some(p) = self.participants.get_mut(i) {
-                p.last_seen = now;
+                if p.sent_from(from) {
+                    p.last_seen = now;
+                } else {
+                    self.stats.lease_refresh_refused += 1;
+                }
             }
         }
     }
@@ -61,8 +78,8 @@ impl<'a> Engine<'a> {
             let victim = self
                 .participants
                 .iter()
-                .filter(|(_, q)| q.matched == 0)
-                .min_by_key(|(_, q)| q.last_seen)
+                .filter(|(_, q)| !q.answered || q.matched == 0)
+                .min_by_key(|(_, q)| (q.answered, q.last_seen))
                 .map(|(_, q)| q.prefix);
             match victim {
                 Some(v) => {

@@ -2,6 +2,7 @@
 
 mod lease;
 mod matching;
+mod reflection;
 pub(crate) mod sedp;
 pub(crate) mod spdp;
 
@@ -123,7 +124,27 @@ pub(crate) struct RemoteParticipant {
     pub queued: bool,
     /// The first of its user endpoints in the remote-endpoint table, or NONE.
     pub first_endpoint: u32,
+    /// Its user endpoints in the remote-endpoint table (for the fair share of a full table).
+    pub endpoints: u32,
+    /// The IPv4 addresses of the unicast locators it announced (the first [`MAX_ADDRESSES`]):
+    /// traffic from elsewhere does not refresh its lease nor count as an answer.
+    pub addresses: [[u8; 4]; MAX_ADDRESSES],
+    /// Entries of `addresses` in use.
+    pub addresses_len: u8,
+    /// It sent us something other than SPDP from one of its addresses: it is reachable where
+    /// it says, so traffic to it is no longer held back (see `reflection.rs`).
+    pub answered: bool,
+    /// Rounds of traffic sent to it while it never answered.
+    pub rounds: u8,
+    /// When the current round started (everything owed at that instant goes out together).
+    pub round_at: Instant,
+    /// No new round before this.
+    pub hold_until: Instant,
 }
+
+/// Announced unicast addresses kept per remote participant (Fast DDS announces one per
+/// interface; Cyclone one).
+pub(crate) const MAX_ADDRESSES: usize = 4;
 
 crate::storage::slot_type!(
     /// One remote participant; public so that a caller without `alloc` can provide them.
@@ -188,16 +209,35 @@ pub(crate) fn pick_locator(list: &[Locator], prefer_tcp: bool) -> Option<Locator
 }
 
 impl RemoteParticipant {
+    /// Its state from announcement `d`; its lease is clamped to `max_lease` (the flag says
+    /// whether it was).
     pub(crate) fn from_data(
         d: &ParticipantData<'_>,
         vendor: VendorId,
         now: Instant,
         prefer_tcp: bool,
-    ) -> Self {
-        let lease = d
-            .lease()
-            .to_micros()
-            .map_or(Span::from_secs(100 * 365 * 86400), Span::from_micros);
+        max_lease: Span,
+    ) -> (Self, bool) {
+        let announced = d.lease().to_micros();
+        let clamped = announced.is_none_or(|us| us > max_lease.micros());
+        let lease = match announced {
+            Some(us) if !clamped => Span::from_micros(us),
+            _ => max_lease,
+        };
+        let mut addresses = [[0u8; 4]; MAX_ADDRESSES];
+        let mut addresses_len = 0u8;
+        let announced_locators = d
+            .metatraffic_unicast
+            .as_slice()
+            .iter()
+            .chain(d.default_unicast.as_slice());
+        for (ip, _) in announced_locators.filter_map(|l| l.ipv4()) {
+            let known = &addresses[..addresses_len as usize];
+            if ip != [0; 4] && !known.contains(&ip) && (addresses_len as usize) < MAX_ADDRESSES {
+                addresses[addresses_len as usize] = ip;
+                addresses_len += 1;
+            }
+        }
         let metatraffic = pick_locator(d.metatraffic_unicast.as_slice(), prefer_tcp);
         let default_unicast = pick_locator(d.default_unicast.as_slice(), prefer_tcp);
         let mut user_data = [0; MAX_USER_DATA];
@@ -208,7 +248,7 @@ impl RemoteParticipant {
             }
             _ => 0,
         };
-        RemoteParticipant {
+        let p = RemoteParticipant {
             prefix: d.guid.prefix,
             vendor,
             version: d.protocol_version.unwrap_or(ProtocolVersion::V2_1),
@@ -227,7 +267,22 @@ impl RemoteParticipant {
             sedp_incomplete: false,
             queued: false,
             first_endpoint: NONE,
-        }
+            endpoints: 0,
+            addresses,
+            addresses_len,
+            answered: false,
+            rounds: 0,
+            round_at: now,
+            hold_until: now,
+        };
+        (p, clamped)
+    }
+
+    /// Whether a datagram from `from` may be its own: from one of its announced addresses, or
+    /// from a source that cannot be forged from afar or that the driver did not tell (`None`:
+    /// a stream, loopback, our own address, an unknown source).
+    pub(crate) fn sent_from(&self, from: Option<[u8; 4]>) -> bool {
+        from.is_none_or(|ip| self.addresses[..self.addresses_len as usize].contains(&ip))
     }
 }
 

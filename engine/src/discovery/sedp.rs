@@ -12,7 +12,7 @@
 //! may want what was refused) its SEDP writers are asked for their whole history again by an
 //! ACKNACK from sequence number 1, repeated until a HEARTBEAT answers.
 
-use crate::discovery::{check_match, EndpointInfo, MatchResult, RemoteEndpoint};
+use crate::discovery::{check_match, EndpointInfo, MatchResult, RemoteEndpoint, RemoteParticipant};
 use crate::engine::{Engine, SEDP_PUB, SEDP_SUB};
 use crate::event::{Endpoint, Event, ReaderHandle, Table, WriterHandle};
 use crate::limits::MAX_PARTITIONS;
@@ -25,6 +25,9 @@ use crate::wire::{
     self, DataRepresentations, Duration, EndpointData, EntityId, Guid, Locator, LocatorList,
     ProtocolVersion, StatusInfo, StringSeq, VendorId,
 };
+
+/// Endpoints of the participant holding the most matches looked at for one to give up.
+const HOG_SEARCH: usize = 64;
 
 /// The ENDPOINT_GUID of serialized SEDP data or of its key alone: Cyclone DDS withdraws an
 /// endpoint with a key payload that holds nothing else (no topic or type name, no KEY_HASH).
@@ -221,8 +224,18 @@ impl<'a> Engine<'a> {
         if let Some(o) = self.remote.get_mut(owned) {
             o.prev_owned = ri;
         }
+        let mut held = 0;
         if let Some(p) = self.participants.get_mut(owner) {
             p.first_endpoint = ri;
+            p.endpoints += 1;
+            held = p.endpoints;
+        }
+        let hog = self
+            .participants
+            .get(self.endpoint_hog)
+            .map_or(0, |h| h.endpoints);
+        if held > hog {
+            self.endpoint_hog = owner;
         }
         self.remote_topics.insert(&key, ri);
     }
@@ -244,16 +257,17 @@ impl<'a> Engine<'a> {
         if let Some(n) = self.remote.get_mut(r.next_topic) {
             n.prev_topic = r.prev_topic;
         }
-        match self.remote.get_mut(r.prev_owned) {
-            Some(p) => p.next_owned = r.next_owned,
-            None => {
-                if let Some(p) = self
-                    .participant_slot(r.info.guid.prefix)
-                    .and_then(|i| self.participants.get_mut(i))
-                {
-                    p.first_endpoint = r.next_owned;
-                }
+        let owner = self
+            .participant_slot(r.info.guid.prefix)
+            .and_then(|i| self.participants.get_mut(i));
+        if let Some(p) = owner {
+            p.endpoints = p.endpoints.saturating_sub(1);
+            if r.prev_owned == NONE {
+                p.first_endpoint = r.next_owned;
             }
+        }
+        if let Some(p) = self.remote.get_mut(r.prev_owned) {
+            p.next_owned = r.next_owned;
         }
         if let Some(n) = self.remote.get_mut(r.next_owned) {
             n.prev_owned = r.prev_owned;
@@ -296,7 +310,8 @@ impl<'a> Engine<'a> {
             }
             None => {
                 if self.remote.is_full()
-                    && (!self.relevant(&info) || !self.evict_unmatched_endpoint())
+                    && (!self.relevant(&info)
+                        || !(self.evict_unmatched_endpoint() || self.evict_hog_endpoint(owner)))
                 {
                     self.mark_incomplete(info.guid.prefix);
                     self.refuse(Table::RemoteEndpoints, info.guid);
@@ -346,6 +361,73 @@ impl<'a> Engine<'a> {
             guid,
         });
         true
+    }
+
+    /// Whether participant slot `hog` holds at least two more than slot `owner` of what `count`
+    /// counts (so that one given up still leaves it at least as many).
+    fn holds_more(&self, hog: u32, owner: u32, count: fn(&RemoteParticipant) -> u32) -> bool {
+        let held = |i| self.participants.get(i).map(count);
+        match (held(hog), held(owner)) {
+            (Some(h), Some(o)) => hog != owner && h > o.saturating_add(1),
+            _ => false,
+        }
+    }
+
+    /// A full table is shared: forgets the newest endpoint of the participant holding the most
+    /// (a forged participant announcing endpoints by the thousand) for participant slot
+    /// `owner`, when that holds at least two more; false otherwise.
+    fn evict_hog_endpoint(&mut self, owner: u32) -> bool {
+        let hog = self.endpoint_hog;
+        if !self.holds_more(hog, owner, |p| p.endpoints) {
+            return false;
+        }
+        let first = self
+            .participants
+            .get(hog)
+            .map_or(NONE, |p| p.first_endpoint);
+        let Some(guid) = self.remote.get(first).map(|r| r.info.guid) else {
+            return false;
+        };
+        self.mark_incomplete(guid.prefix);
+        self.remove_remote_endpoint(guid);
+        self.stats.evicted += 1;
+        self.stats.fair_share_evictions += 1;
+        self.emit(Event::Evicted {
+            table: Table::RemoteEndpoints,
+            guid,
+        });
+        true
+    }
+
+    /// The same for a full match table: ends one match of the participant holding the most.
+    /// Looks at a bounded number of its endpoints (newest first) for one with a match.
+    fn evict_hog_match(&mut self, owner: u32) -> bool {
+        let hog = self.match_hog;
+        if !self.holds_more(hog, owner, |p| p.matched) {
+            return false;
+        }
+        let mut ri = self
+            .participants
+            .get(hog)
+            .map_or(NONE, |p| p.first_endpoint);
+        for _ in 0..HOG_SEARCH {
+            let Some(r) = self.remote.get(ri).copied() else {
+                return false;
+            };
+            if let Some(w) = Work::unpack(r.first_match) {
+                self.mark_incomplete(r.info.guid.prefix);
+                self.end_match(w.local, w.index, ri, true);
+                self.stats.evicted += 1;
+                self.stats.fair_share_evictions += 1;
+                self.emit(Event::Evicted {
+                    table: Table::Matches,
+                    guid: r.info.guid,
+                });
+                return true;
+            }
+            ri = r.next_owned;
+        }
+        false
     }
 
     fn link_unmatched(&mut self, ri: u32) {
@@ -457,7 +539,8 @@ impl<'a> Engine<'a> {
                 policy,
             }),
             MatchResult::Match => {
-                if self.user_matches >= self.caps.matches {
+                let owner = self.participant_slot(remote.guid.prefix).unwrap_or(NONE);
+                if self.user_matches >= self.caps.matches && !self.evict_hog_match(owner) {
                     self.mark_incomplete(remote.guid.prefix);
                     self.refuse(Table::Matches, remote.guid);
                     return;
@@ -499,11 +582,18 @@ impl<'a> Engine<'a> {
                     r.first_match = Work { local, index: pi }.pack();
                     r.matched += 1;
                 }
-                if let Some(p) = self
-                    .participant_slot(remote.guid.prefix)
-                    .and_then(|i| self.participants.get_mut(i))
-                {
+                let mut held = 0;
+                if let Some(p) = self.participants.get_mut(owner) {
                     p.matched += 1;
+                    held = p.matched;
+                }
+                if held
+                    > self
+                        .participants
+                        .get(self.match_hog)
+                        .map_or(0, |h| h.matched)
+                {
+                    self.match_hog = owner;
                 }
                 self.user_matches += 1;
                 self.reserve_work();

@@ -57,7 +57,13 @@ impl<'a> Engine<'a> {
             self.stats.dropped_foreign_domain += 1;
             return;
         }
-        let mut fresh = RemoteParticipant::from_data(&pd, rx.vendor, now, self.cfg.prefer_tcp);
+        let (mut fresh, clamped) = RemoteParticipant::from_data(
+            &pd,
+            rx.vendor,
+            now,
+            self.cfg.prefer_tcp,
+            self.cfg.max_remote_lease,
+        );
         if fresh.metatraffic.is_none() {
             self.stats.dropped_bad_discovery += 1;
             return;
@@ -77,11 +83,21 @@ impl<'a> Engine<'a> {
             fresh.sedp_incomplete = p.sedp_incomplete;
             fresh.queued = p.queued;
             fresh.first_endpoint = p.first_endpoint;
+            fresh.endpoints = p.endpoints;
+            fresh.answered = p.answered;
+            fresh.rounds = p.rounds;
+            fresh.round_at = p.round_at;
+            fresh.hold_until = p.hold_until;
+            let newly_clamped = clamped && p.lease != fresh.lease;
             *p = fresh;
+            if newly_clamped {
+                self.stats.leases_clamped += 1;
+            }
             if heard {
                 self.unicast_only = self.unicast_only.saturating_sub(1);
             }
             self.arm_lease(i);
+            self.reannounced(i);
             if moved {
                 // Point the builtin proxies at the new address.
                 self.match_builtin(now, i);
@@ -93,6 +109,9 @@ impl<'a> Engine<'a> {
         let Some(i) = self.insert_participant(fresh) else {
             return;
         };
+        if clamped {
+            self.stats.leases_clamped += 1;
+        }
         if !fresh.multicast {
             self.unicast_only += 1;
         }
@@ -225,6 +244,12 @@ impl<'a> Engine<'a> {
         }
         self.participants.remove(i);
         self.participant_index.remove(&map::prefix_key(&prefix));
+        if self.endpoint_hog == i {
+            self.endpoint_hog = NONE;
+        }
+        if self.match_hog == i {
+            self.match_hog = NONE;
+        }
         self.timers.clear(Timer::Lease(i));
         self.refused_reported[0] = false;
         self.stats.participants_lost += 1;
@@ -327,6 +352,15 @@ impl<'a> Engine<'a> {
             };
             // Not to ourselves (a peer list that probes our own ports, UDP or TCP).
             if dst == self.metatraffic_locator() || Some(dst) == self.tcp_locator() {
+                continue;
+            }
+            // A known participant's own copy: held back while it never answered (a goodbye
+            // always goes).
+            let configured = self.configured_destination_count();
+            if i >= configured
+                && !self.shutting_down
+                && !self.may_send((i - configured) as u32, self.now, false)
+            {
                 continue;
             }
             if let Some(len) = self.spdp_datagram(buf, None) {
