@@ -157,7 +157,10 @@ mod tests {
         assert!(f.accepts(ip("127.1.2.3")));
         assert!(f.accepts(ip("10.0.0.5")), "a host address is the same host");
         assert!(!f.accepts(ip("10.0.0.6")));
-        assert!(!f.accepts(ip("10.0.0.9")), "peers do not widen a loopback pin");
+        assert!(
+            !f.accepts(ip("10.0.0.9")),
+            "peers do not widen a loopback pin"
+        );
         assert!(!f.accepts_addr("[::1]:7400".parse().unwrap()));
     }
 

@@ -36,9 +36,11 @@ impl Notices {
                  participant hears only there; choose another with --interface)"
             )
         });
-        once(&mut self.tcp_interface, s.tcp.refused_off_interface, &|| {
-            format!("closed a TCP connection from off interface {iface}")
-        });
+        once(
+            &mut self.tcp_interface,
+            s.tcp.refused_off_interface,
+            &|| format!("closed a TCP connection from off interface {iface}"),
+        );
         once(&mut self.tcp_full, s.tcp.refused, &|| {
             "closed a TCP connection: every inbound slot is taken".to_string()
         });

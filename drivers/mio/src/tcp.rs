@@ -220,7 +220,9 @@ impl Conn {
             }
         };
         match self.state {
-            State::Connecting { since } => earlier(since + opts.connect_timeout, Why::ConnectFailed),
+            State::Connecting { since } => {
+                earlier(since + opts.connect_timeout, Why::ConnectFailed)
+            }
             State::Open => {
                 if self.unsent() > 0 {
                     earlier(self.last_progress + opts.write_timeout, Why::WriteTimeout);

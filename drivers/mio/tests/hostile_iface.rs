@@ -79,8 +79,8 @@ impl Namespaces {
             run(&["ip", "-n", n, "link", "set", "lo", "up"]);
         }
         run(&[
-            "ip", "-n", &ns.a, "link", "add", &ns.veth_a, "type", "veth", "peer", "name",
-            &veth_b, "netns", &ns.b,
+            "ip", "-n", &ns.a, "link", "add", &ns.veth_a, "type", "veth", "peer", "name", &veth_b,
+            "netns", &ns.b,
         ]);
         let a_cidr = format!("{A_ADDR}/24");
         let b_cidr = format!("{B_ADDR}/24");
@@ -255,7 +255,10 @@ fn interface_pin_ignores_sources_off_its_subnet() {
         &["--interface", A_ADDR, "--no-multicast"],
         &[(B_ADDR, near), (B_FAR_ADDR, far)],
     );
-    assert!(listed(&v, near), "the on-subnet participant was not heard: {v}");
+    assert!(
+        listed(&v, near),
+        "the on-subnet participant was not heard: {v}"
+    );
     assert!(!listed(&v, far), "off-subnet participant discovered: {v}");
     let refused = v["driver"]["refused_off_interface"].as_u64().unwrap_or(0);
     assert!(refused >= 6, "{refused} datagrams refused: {v}");

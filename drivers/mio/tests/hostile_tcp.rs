@@ -169,11 +169,17 @@ fn slowloris_connections_are_closed_and_a_newcomer_gets_in() {
     let framed_closed = closed_by_peer(&mut framed);
     let stats = runner.driver().stats().clone();
     let log = publ.as_mut().map(Proc::transcript).unwrap_or_default();
-    assert!(outcome.is_ok(), "{outcome:?}: {taken} taken\n{stats:?}\n{log}");
+    assert!(
+        outcome.is_ok(),
+        "{outcome:?}: {taken} taken\n{stats:?}\n{log}"
+    );
     assert_eq!(stats.tcp.frame_timeouts, 3, "{stats:?}");
     assert_eq!(slowloris_closed, 3, "{stats:?}");
     assert_eq!(stats.tcp.idle_timeouts, 0, "{stats:?}");
-    assert!(!framed_closed, "an idle connection between frames was closed: {stats:?}");
+    assert!(
+        !framed_closed,
+        "an idle connection between frames was closed: {stats:?}"
+    );
 }
 
 /// Two connections from 127.0.0.1 fit a limit of two per source, the third is closed at once
