@@ -1,6 +1,7 @@
 //! The driver: one engine, its sockets, its clock; and a ready event loop.
 
 use crate::clock::Clock;
+use crate::iface::SourceFilter;
 use crate::socket;
 use crate::tcp::{self, Tcp, TcpOptions};
 use mio::net::UdpSocket;
@@ -105,6 +106,13 @@ pub struct DriverStats {
     pub last_error: Option<String>,
     /// The TCP transport's counters.
     pub tcp: tcp::TcpStats,
+    /// Datagrams received (and counted in `datagrams_received`) but dropped unread because
+    /// their source is not on the interface the participant is pinned to: off the host when
+    /// pinned to loopback, else outside the interface's subnet and not a configured peer
+    /// (loopback and this host's addresses are always heard).
+    pub refused_off_interface: u64,
+    /// The source of the last such datagram, for diagnostics.
+    pub last_refused_source: Option<SocketAddr>,
 }
 
 struct Sock {
@@ -137,6 +145,7 @@ pub struct Driver {
     rx: Vec<u8>,
     pending: Option<Pending>,
     tcp: Tcp,
+    filter: SourceFilter,
     stats: DriverStats,
 }
 
@@ -238,7 +247,9 @@ impl Driver {
         }
         let sender =
             sender.ok_or_else(|| io::Error::other("engine asked for no unicast socket"))?;
-        let tcp = Tcp::new(opts.tcp.clone(), listener, opts.interface.is_loopback());
+        let peers: Vec<Ipv4Addr> = opts.peers.iter().map(|p| p.address.into()).collect();
+        let filter = SourceFilter::new(opts.interface, &peers);
+        let tcp = Tcp::new(opts.tcp.clone(), listener, filter.clone());
         Ok(Driver {
             engine,
             clock,
@@ -251,6 +262,7 @@ impl Driver {
             rx: vec![0; MAX_DATAGRAM],
             pending: None,
             tcp,
+            filter,
             stats: DriverStats::default(),
         })
     }
@@ -418,6 +430,11 @@ impl Driver {
             match s.socket.recv_from(&mut self.rx) {
                 Ok((n, src)) => {
                     self.stats.datagrams_received += 1;
+                    if !self.filter.accepts_addr(src) {
+                        self.stats.refused_off_interface += 1;
+                        self.stats.last_refused_source = Some(src);
+                        continue;
+                    }
                     let now = self.clock.now();
                     let dst = s.locator;
                     self.engine

@@ -199,10 +199,12 @@ pub fn run(args: &LsArgs) -> ExitCode {
     };
     let end = Instant::now() + args.duration;
     let mut seen = Seen::default();
+    let mut notices = crate::notices::Notices::default();
     let r = runner.run(|d| {
         while let Some(ev) = d.engine_mut().poll_event() {
             crate::pubsub::report_refusal(&ev);
         }
+        notices.check(d);
         seen.collect(d);
         if Instant::now() >= end {
             ControlFlow::Break(())
@@ -216,9 +218,14 @@ pub fn run(args: &LsArgs) -> ExitCode {
     }
     let _ = runner.driver().shutdown(Duration::from_millis(100));
     if args.json {
-        println!("{}", seen.json());
+        let mut v = seen.json();
+        v["driver"] = crate::notices::refusals_json(runner.driver().stats());
+        println!("{v}");
     } else {
         print!("{}", seen.text());
+        if let Some(l) = crate::notices::refusals_line(runner.driver().stats()) {
+            eprintln!("{l}");
+        }
     }
     ExitCode::SUCCESS
 }

@@ -6,6 +6,7 @@ mod capture;
 mod cli;
 mod decode;
 mod ls;
+mod notices;
 mod params;
 mod perf;
 mod pubsub;

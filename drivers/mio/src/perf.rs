@@ -1082,7 +1082,11 @@ fn run(mode: Mode, size: usize, common: &CommonArgs) -> ExitCode {
     };
     let _ = runner.driver().flush();
     let end = common.duration.map(|d| node.started + d);
-    if let Err(e) = runner.run(|d| node.step(d, end)) {
+    let mut notices = crate::notices::Notices::default();
+    if let Err(e) = runner.run(|d| {
+        notices.check(d);
+        node.step(d, end)
+    }) {
         return fail(e);
     }
     if let Mode::Pub { .. } = mode {

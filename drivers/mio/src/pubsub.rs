@@ -189,7 +189,9 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
     let mut received = 0u64;
     let mut buf = vec![0u8; 65_536];
     let stdout = io::stdout();
+    let mut notices = crate::notices::Notices::default();
     let result = runner.run(|d| {
+        notices.check(d);
         if reader.is_none() {
             if let Some((type_name, keyed)) =
                 topic_type(d, &topic, args.ty, args.type_name.as_deref(), args.ros)
@@ -290,6 +292,11 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
+    if args.verbose {
+        if let Some(l) = crate::notices::refusals_line(runner.driver().stats()) {
+            eprintln!("{l}");
+        }
+    }
     let _ = runner.driver().shutdown(Duration::from_millis(100));
     code
 }
@@ -385,7 +392,9 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
     let mut held: Option<Vec<u8>> = None;
     let mut finished_at: Option<Instant> = None;
     let reliable = args.qos.is_reliable();
+    let mut notices = crate::notices::Notices::default();
     let result = runner.run(|d| {
+        notices.check(d);
         let now = Instant::now();
         while let Some(ev) = d.engine_mut().poll_event() {
             report(&ev, args.verbose);
@@ -530,6 +539,9 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
     };
     if args.verbose {
         eprintln!("pollen: {written} samples written");
+        if let Some(l) = crate::notices::refusals_line(runner.driver().stats()) {
+            eprintln!("{l}");
+        }
     }
     if let (Some(linger), true) = (args.linger, code == ExitCode::SUCCESS) {
         let end = Instant::now() + linger;

@@ -7,6 +7,12 @@
 //! SO_REUSEPORT, bound to 0.0.0.0:port and joined to the group on the chosen interface only.
 //! Every socket that may send has IP_MULTICAST_IF set to the interface, so multicast never
 //! follows the default route.
+//!
+//! Binding INADDR_ANY means the kernel delivers unicast from every interface, also to a
+//! participant pinned to loopback; the driver drops and counts what does not come from the
+//! pinned interface (`iface::SourceFilter`, `DriverStats::refused_off_interface`). Multicast
+//! is already filtered by the kernel: the group is joined on the pinned interface only and
+//! IP_MULTICAST_ALL is off.
 
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
@@ -57,7 +63,8 @@ pub(crate) fn bind_multicast(
 }
 
 /// A TCP listener on `port`: on 127.0.0.1 when the participant is pinned to loopback (so
-/// nothing off the host can even connect), else on INADDR_ANY like the UDP sockets. Address
+/// nothing off the host can even connect), else on INADDR_ANY like the UDP sockets (inbound
+/// connections from off the interface are then closed and counted by `tcp.rs`). Address
 /// reuse lets a restarted participant listen again while old connections linger in
 /// TIME_WAIT; it does not let two listeners share a port.
 pub(crate) fn bind_tcp_listener(

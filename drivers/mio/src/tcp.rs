@@ -18,6 +18,13 @@
 //!   progress for [`TcpOptions::write_timeout`] (a reader that stopped reading) is closed, as is
 //!   one with no traffic either way for [`TcpOptions::idle_timeout`] and one still connecting
 //!   after [`TcpOptions::connect_timeout`].
+//! - **Slow senders.** A frame must be complete [`TcpOptions::frame_timeout`] after its first
+//!   byte arrived, else the connection is closed: a peer dribbling a byte now and then (a
+//!   "slowloris") keeps the idle timer fresh but cannot hold a slot past that deadline. An
+//!   idle connection between whole frames only answers to the idle timeout. One source address
+//!   holds at most [`TcpOptions::max_inbound_per_source`] inbound connections, so one host
+//!   cannot take every slot; and a participant pinned to an interface closes connections from
+//!   sources off that interface at once (`iface::SourceFilter`).
 //! - **Receiving.** Bytes are offered to `Engine::handle_stream`, which consumes whole frames
 //!   only; the remainder (less than one frame, at most 65 KiB + 1 KiB) is kept with the
 //!   connection and offered again with the next read. A connection the engine finds not to
@@ -35,6 +42,7 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
+use crate::iface::SourceFilter;
 
 /// Bytes read from a socket at a time.
 const READ_CHUNK: usize = 64 * 1024;
@@ -61,6 +69,14 @@ pub struct TcpOptions {
     pub backoff_min: Duration,
     /// Longest such delay (it doubles after each consecutive failure).
     pub backoff_max: Duration,
+    /// Inbound connections one source IPv4 address may hold at once; more are accepted and
+    /// closed at once. Every same-host peer connects from 127.0.0.1, so on loopback this is the
+    /// number of TCP peers on the host; the default, half of the default `max_inbound`, lets 16
+    /// of them in while keeping the other half of the slots for everyone else.
+    pub max_inbound_per_source: usize,
+    /// A connection holding an incomplete frame this long after the frame's first byte is
+    /// closed. The default, 10 s, lets the largest frame (64 KiB) through at ~52 kbit/s.
+    pub frame_timeout: Duration,
 }
 
 impl Default for TcpOptions {
@@ -75,6 +91,8 @@ impl Default for TcpOptions {
             connect_timeout: Duration::from_secs(5),
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
+            max_inbound_per_source: 16,
+            frame_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -88,8 +106,7 @@ pub struct TcpStats {
     pub connect_failures: u64,
     /// Connections peers opened to us.
     pub accepted: u64,
-    /// Inbound connections closed at once because `max_inbound` were open (or, when pinned to
-    /// loopback, because they came from elsewhere).
+    /// Inbound connections closed at once because `max_inbound` were open.
     pub refused: u64,
     /// Connections closed, for any reason.
     pub closed: u64,
@@ -118,6 +135,15 @@ pub struct TcpStats {
     pub peak_buffered_bytes: usize,
     /// Connections open (or opening) now.
     pub open_connections: usize,
+    /// Inbound connections closed at once because their source is not on the interface the
+    /// participant is pinned to (see `DriverStats::refused_off_interface`).
+    pub refused_off_interface: u64,
+    /// Inbound connections closed at once because their source address already held
+    /// `max_inbound_per_source`.
+    pub refused_per_source: u64,
+    /// Connections closed because a frame was still incomplete `frame_timeout` after its
+    /// first byte.
+    pub frame_timeouts: u64,
 }
 
 /// What became of a frame handed to [`Tcp::send`].
@@ -146,6 +172,7 @@ enum Why {
     WriteTimeout,
     Idle,
     StreamError,
+    FrameTimeout,
 }
 
 struct Conn {
@@ -162,6 +189,8 @@ struct Conn {
     last_progress: Instant,
     /// Whether the socket may take bytes (cleared on WouldBlock, set by readiness).
     writable: bool,
+    /// When the first byte of the incomplete frame held in `rx` arrived (None: `rx` is empty).
+    partial_since: Option<Instant>,
 }
 
 impl Conn {
@@ -179,6 +208,31 @@ impl Conn {
             self.tx_off = 0;
         }
         self.tx.extend_from_slice(bytes);
+    }
+
+    /// When the frame timer, the write timer, the idle timer or the connect timer runs out,
+    /// whichever is first, and which it is.
+    fn deadline(&self, opts: &TcpOptions) -> (Instant, Why) {
+        let mut d = (self.last_activity + opts.idle_timeout, Why::Idle);
+        let mut earlier = |t: Instant, why: Why| {
+            if t < d.0 {
+                d = (t, why);
+            }
+        };
+        match self.state {
+            State::Connecting { since } => {
+                earlier(since + opts.connect_timeout, Why::ConnectFailed)
+            }
+            State::Open => {
+                if self.unsent() > 0 {
+                    earlier(self.last_progress + opts.write_timeout, Why::WriteTimeout);
+                }
+                if let Some(t) = self.partial_since {
+                    earlier(t + opts.frame_timeout, Why::FrameTimeout);
+                }
+            }
+        }
+        d
     }
 
     /// Writes buffered bytes until done or the socket would block.
@@ -224,7 +278,7 @@ pub(crate) struct Tcp {
     registry: Option<Registry>,
     /// The listener's token; connection slot `i` has `first + 1 + i`.
     first: Option<Token>,
-    loopback_only: bool,
+    filter: SourceFilter,
     scratch: Vec<u8>,
     pub(crate) stats: TcpStats,
 }
@@ -240,7 +294,7 @@ impl Tcp {
     pub(crate) fn new(
         mut opts: TcpOptions,
         listener: Option<std::net::TcpListener>,
-        loopback_only: bool,
+        filter: SourceFilter,
     ) -> Tcp {
         opts.max_send_buffer = opts.max_send_buffer.max(2 * READ_CHUNK);
         let slots = opts.max_inbound + opts.max_outbound;
@@ -252,7 +306,7 @@ impl Tcp {
             backoff: HashMap::new(),
             registry: None,
             first: None,
-            loopback_only,
+            filter,
             scratch: Vec::new(),
             stats: TcpStats::default(),
         }
@@ -377,17 +431,26 @@ impl Tcp {
                 // ECONNABORTED, EMFILE, ...: try again on the next readiness.
                 Err(_) => return,
             };
+            // Dropping a refused stream closes it.
             let peer = match v4(addr) {
-                Some(p) if !self.loopback_only || p.ip().is_loopback() => p,
+                Some(p) if self.filter.accepts(*p.ip()) => p,
                 _ => {
-                    self.stats.refused += 1;
+                    self.stats.refused_off_interface += 1;
                     continue;
                 }
             };
-            let inbound = self.conns.iter().flatten().filter(|c| !c.outgoing).count();
+            let (mut inbound, mut same_source) = (0, 0);
+            for c in self.conns.iter().flatten().filter(|c| !c.outgoing) {
+                inbound += 1;
+                same_source += usize::from(c.peer.ip() == peer.ip());
+            }
             if inbound >= self.opts.max_inbound {
                 self.stats.refused += 1;
-                continue; // dropping the stream closes it
+                continue;
+            }
+            if same_source >= self.opts.max_inbound_per_source {
+                self.stats.refused_per_source += 1;
+                continue;
             }
             self.stats.accepted += 1;
             if let Some(i) = self.insert(stream, peer, false, State::Open) {
@@ -432,6 +495,7 @@ impl Tcp {
             last_activity: now,
             last_progress: now,
             writable: false,
+            partial_since: None,
         });
         Some(i)
     }
@@ -488,14 +552,23 @@ impl Tcp {
             c.last_activity = Instant::now();
             let bad_before = engine.stats().dropped_bad_stream;
             let now = clock.now();
-            if c.rx.is_empty() {
+            let used = if c.rx.is_empty() {
                 // The common case: whole frames straight from the read buffer.
                 let used = engine.handle_stream(now, c.id, &self.scratch[..n]);
                 c.rx.extend_from_slice(&self.scratch[used..n]);
+                used
             } else {
                 c.rx.extend_from_slice(&self.scratch[..n]);
                 let used = engine.handle_stream(now, c.id, &c.rx);
                 c.rx.drain(..used);
+                used
+            };
+            // The frame timer starts with a frame's first byte: now, if a frame was completed
+            // (what is left started in this read), else when the held bytes began.
+            if c.rx.is_empty() {
+                c.partial_since = None;
+            } else if used > 0 || c.partial_since.is_none() {
+                c.partial_since = Some(c.last_activity);
             }
             if engine.stats().dropped_bad_stream != bad_before {
                 // The engine raised Event::StreamError for this connection.
@@ -522,6 +595,7 @@ impl Tcp {
             Why::WriteTimeout => self.stats.write_timeouts += 1,
             Why::Idle => self.stats.idle_timeouts += 1,
             Why::StreamError => self.stats.stream_errors += 1,
+            Why::FrameTimeout => self.stats.frame_timeouts += 1,
             Why::Ended => {}
         }
         if c.outgoing {
@@ -610,7 +684,9 @@ impl Tcp {
             return Send::Dropped;
         }
         let outbound = self.conns.iter().flatten().filter(|c| c.outgoing).count();
-        if outbound >= self.opts.max_outbound || (self.loopback_only && !to.ip().is_loopback()) {
+        if outbound >= self.opts.max_outbound
+            || (self.filter.loopback_only() && !to.ip().is_loopback())
+        {
             self.stats.frames_dropped += 1;
             return Send::Dropped;
         }
@@ -648,19 +724,8 @@ impl Tcp {
             let Some(c) = self.conns[i].as_ref() else {
                 continue;
             };
-            let why = match c.state {
-                State::Connecting { since } if now >= since + self.opts.connect_timeout => {
-                    Some(Why::ConnectFailed)
-                }
-                State::Open
-                    if c.unsent() > 0 && now >= c.last_progress + self.opts.write_timeout =>
-                {
-                    Some(Why::WriteTimeout)
-                }
-                _ if now >= c.last_activity + self.opts.idle_timeout => Some(Why::Idle),
-                _ => None,
-            };
-            if let Some(why) = why {
+            let (at, why) = c.deadline(&self.opts);
+            if now >= at {
                 self.close(i, why, engine, clock);
             }
         }
@@ -672,17 +737,7 @@ impl Tcp {
         self.conns
             .iter()
             .flatten()
-            .map(|c| {
-                let mut t = c.last_activity + self.opts.idle_timeout;
-                match c.state {
-                    State::Connecting { since } => t = t.min(since + self.opts.connect_timeout),
-                    State::Open if c.unsent() > 0 => {
-                        t = t.min(c.last_progress + self.opts.write_timeout)
-                    }
-                    State::Open => {}
-                }
-                t
-            })
+            .map(|c| c.deadline(&self.opts).0)
             .min()
     }
 
