@@ -65,10 +65,13 @@ type Net = Driver<'static, Dev, 0>;
 
 /// Socket buffers (datagrams, received bytes, bytes to send): the metatraffic socket sends
 /// everything and receives SEDP and ACKNACK/HEARTBEAT; the user socket receives data; the
-/// multicast socket receives SPDP.
-const META_UDP: (usize, usize, usize) = (4, 3072, 3072);
-const USER_UDP: (usize, usize, usize) = (4, 3072, 0);
-const SPDP_UDP: (usize, usize, usize) = (2, 1024, 0);
+/// multicast socket receives SPDP. Each receives two full datagrams (or more small ones)
+/// between polls; the sender holds one, since the driver polls smoltcp's egress between
+/// transmits and keeps the one that does not fit for the next round. What does not fit is
+/// lost and repaired by the reliable protocol, at the cost of a heartbeat period.
+const META_UDP: (usize, usize, usize) = (4, 2 * MTU, MTU);
+const USER_UDP: (usize, usize, usize) = (4, 2 * MTU, 0);
+const SPDP_UDP: (usize, usize, usize) = (2, MTU, 0);
 
 /// Stack words painted at start to measure the deepest use.
 const PAINT: u32 = 0xdead_beef;
@@ -249,9 +252,7 @@ fn fail(why: &str) -> ! {
 }
 
 impl Participant {
-    /// Builds participant `n`'s engine and driver in place. Not inlined: one copy serves both
-    /// participants.
-    #[inline(never)]
+    /// Builds participant `n`'s engine and driver in place.
     fn start(
         &'static mut self,
         n: u8,
@@ -263,24 +264,48 @@ impl Participant {
             engine,
             driver,
         } = self;
-        let mut c = Config::new(GuidPrefix([0x50, 0x4f, 0x4c, n, 0, 0, 0, 0, 0, 0, 0, n]));
-        c.unicast_address = [192, 168, 7, n];
-        c.mtu = MTU;
-        c.capacities = CAPS;
-        let Ok(e) = Engine::with_storage(c, tables.storage(), Instant(0)) else {
-            fail("engine config");
-        };
-        let engine = engine.write(e);
-        let net = NetConfig {
-            mac: [0x02, 0, 0, 0, 7, n],
-            prefix_len: 24,
-            gateway: None,
-            random_seed: 0x5eed + n as u64,
-        };
-        let Ok(d) = Driver::new(port, net, engine, sockets.memory(), Instant(0)) else {
-            fail("driver");
-        };
-        (engine, driver.write(d))
+        let engine = new_engine(engine, n, tables.storage());
+        let driver = new_driver(driver, n, port, engine, sockets.memory());
+        (engine, driver)
+    }
+}
+
+/// Participant `n`'s engine, written into `slot`. Not inlined (nor is [`new_driver`]): one
+/// copy serves both participants, and the two frames are not live at once.
+#[inline(never)]
+fn new_engine(
+    slot: &'static mut MaybeUninit<Engine<'static>>,
+    n: u8,
+    storage: Storage<'static>,
+) -> &'static mut Engine<'static> {
+    let mut c = Config::new(GuidPrefix([0x50, 0x4f, 0x4c, n, 0, 0, 0, 0, 0, 0, 0, n]));
+    c.unicast_address = [192, 168, 7, n];
+    c.mtu = MTU;
+    c.capacities = CAPS;
+    match Engine::with_storage(c, storage, Instant(0)) {
+        Ok(e) => slot.write(e),
+        Err(_) => fail("engine config"),
+    }
+}
+
+/// Participant `n`'s driver, written into `slot`.
+#[inline(never)]
+fn new_driver(
+    slot: &'static mut MaybeUninit<Net>,
+    n: u8,
+    port: Dev,
+    engine: &Engine<'_>,
+    memory: Memory<'static, 0>,
+) -> &'static mut Net {
+    let net = NetConfig {
+        mac: [0x02, 0, 0, 0, 7, n],
+        prefix_len: 24,
+        gateway: None,
+        random_seed: 0x5eed + n as u64,
+    };
+    match Driver::new(port, net, engine, memory, Instant(0)) {
+        Ok(d) => slot.write(d),
+        Err(_) => fail("driver"),
     }
 }
 
