@@ -65,8 +65,9 @@ pub struct Capacities {
 
 impl Capacities {
     /// A microcontroller: one writer, one reader, eight remote participants, eight remote
-    /// endpoints (those that match ours evict the others), an 8 KiB pool and samples up to
-    /// 4 KiB.
+    /// endpoints (those that match ours evict the others), a 4 KiB pool and samples up to
+    /// 2 KiB (half the pool, so one can be sent or reassembled while the other half holds
+    /// history and discovery).
     pub const MICRO: Capacities = Capacities {
         participants: 8,
         remote_endpoints: 8,
@@ -76,11 +77,11 @@ impl Capacities {
         history: 8,
         reader_samples: 8,
         pool_block: 128,
-        pool_blocks: 64,
-        max_sample: 4 << 10,
+        pool_blocks: 32,
+        max_sample: 2 << 10,
         reassemblies: 1,
         events: 16,
-        in_flight: 8 << 10,
+        in_flight: 4 << 10,
         discovery_data: 2048,
     };
 

@@ -11,6 +11,12 @@
 //! * with a `tcp_port`, TCP sockets: one listening, the others free for accepted and outgoing
 //!   connections (RTPS over TCP with Cyclone DDS framing, as the engine speaks it).
 //!
+//! TCP is the `tcp` feature (on by default). A UDP-only device turns it off
+//! (`default-features = false`): smoltcp is then built without TCP sockets and the image is
+//! kilobytes smaller (the firmware does this). Without it, a driver given TCP buffers refuses
+//! to start ([`Error::NoTcp`]), and transmits to TCP locators are dropped and counted
+//! (`dropped_no_tcp_socket`).
+//!
 //! The engine is not owned by the driver: [`Driver::poll`] borrows it, so the application keeps
 //! calling `write`, `take` and `create_*` on it directly. One loop:
 //!
@@ -36,11 +42,17 @@
 
 use pollen_engine::config::ports;
 use pollen_engine::wire::{Locator, LocatorKind};
-use pollen_engine::{Destination, Engine, Event, Instant, StreamId, Transmit};
+#[cfg(feature = "tcp")]
+use pollen_engine::StreamId;
+use pollen_engine::{Destination, Engine, Event, Instant, Transmit};
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::Device;
-use smoltcp::socket::{tcp, udp};
-use smoltcp::time::{Duration, Instant as SmolInstant};
+#[cfg(feature = "tcp")]
+use smoltcp::socket::tcp;
+use smoltcp::socket::udp;
+#[cfg(feature = "tcp")]
+use smoltcp::time::Duration;
+use smoltcp::time::Instant as SmolInstant;
 use smoltcp::wire::{
     EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint, Ipv4Address,
     Ipv4Cidr,
@@ -196,6 +208,8 @@ pub enum Error {
     MulticastJoin,
     /// The prefix length is above 32.
     BadPrefix,
+    /// TCP buffers were given, but the driver was built without the `tcp` feature.
+    NoTcp,
 }
 
 impl core::fmt::Display for Error {
@@ -207,6 +221,7 @@ impl core::fmt::Display for Error {
             Error::Bind => "a UDP socket could not be bound or the TCP socket could not listen",
             Error::MulticastJoin => "the SPDP multicast group could not be joined",
             Error::BadPrefix => "prefix length above 32",
+            Error::NoTcp => "TCP buffers given to a driver built without the `tcp` feature",
         })
     }
 }
@@ -255,6 +270,7 @@ struct UdpSlot {
     local: Locator,
 }
 
+#[cfg(feature = "tcp")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Conn {
     /// Free for an outgoing connection or a listener.
@@ -271,6 +287,7 @@ enum Conn {
     },
 }
 
+#[cfg(feature = "tcp")]
 struct TcpSlot<'a> {
     handle: SocketHandle,
     stage: &'a mut [u8],
@@ -288,8 +305,10 @@ enum Sent {
 }
 
 /// Aborts a connection that sends nothing back for this long (also bounds connection setup).
+#[cfg(feature = "tcp")]
 const TCP_TIMEOUT: Duration = Duration::from_secs(5);
 /// First local port of outgoing TCP connections.
+#[cfg(feature = "tcp")]
 const EPHEMERAL_FIRST: u16 = 49152;
 /// Drain/flush rounds per poll (each moves at least one transmit or stops).
 const MAX_ROUNDS: usize = 8;
@@ -320,12 +339,16 @@ pub struct Driver<'a, D: Device, const TCP: usize> {
     /// Multicast, metatraffic, user.
     udp: [Option<UdpSlot>; 3],
     sender: SocketHandle,
+    #[cfg(feature = "tcp")]
     tcp: [TcpSlot<'a>; TCP],
+    #[cfg(feature = "tcp")]
     tcp_port: Option<u16>,
     transmit: &'a mut [u8],
     /// The transmit in hand: its bytes are `transmit[..len]`.
     parked: Option<Transmit>,
+    #[cfg(feature = "tcp")]
     next_stream: u32,
+    #[cfg(feature = "tcp")]
     next_port: u16,
     stats: DriverStats,
 }
@@ -356,6 +379,10 @@ impl<'a, D: Device, const TCP: usize> Driver<'a, D, TCP> {
         }
         if net.prefix_len > 32 {
             return Err(Error::BadPrefix);
+        }
+        #[cfg(not(feature = "tcp"))]
+        if TCP > 0 {
+            return Err(Error::NoTcp);
         }
         let address = v4(engine.config().unicast_address);
         let mut config = IfaceConfig::new(HardwareAddress::Ethernet(EthernetAddress(net.mac)));
@@ -429,6 +456,9 @@ impl<'a, D: Device, const TCP: usize> Driver<'a, D, TCP> {
             }
         };
 
+        #[cfg(not(feature = "tcp"))]
+        let _ = tcp;
+        #[cfg(feature = "tcp")]
         let tcp = tcp.map(|b| {
             let mut s =
                 tcp::Socket::new(tcp::SocketBuffer::new(b.rx), tcp::SocketBuffer::new(b.tx));
@@ -441,25 +471,32 @@ impl<'a, D: Device, const TCP: usize> Driver<'a, D, TCP> {
                 conn: Conn::Idle,
             }
         });
+        #[cfg(feature = "tcp")]
         let tcp_port = engine.listen_locators().find_map(|l| {
             (l.locator.kind() == LocatorKind::TcpV4)
                 .then(|| l.locator.ipv4().map(|(_, port)| port))
                 .flatten()
         });
+        #[cfg_attr(not(feature = "tcp"), allow(unused_mut))]
         let mut d = Driver {
             device,
             iface,
             sockets,
             udp,
             sender,
+            #[cfg(feature = "tcp")]
             tcp,
+            #[cfg(feature = "tcp")]
             tcp_port,
             transmit,
             parked: None,
+            #[cfg(feature = "tcp")]
             next_stream: 1,
+            #[cfg(feature = "tcp")]
             next_port: EPHEMERAL_FIRST + (net.random_seed % 8192) as u16,
             stats: DriverStats::default(),
         };
+        #[cfg(feature = "tcp")]
         if d.tcp_port.is_some() && TCP > 0 && !d.listen() {
             return Err(Error::Bind);
         }
@@ -467,6 +504,7 @@ impl<'a, D: Device, const TCP: usize> Driver<'a, D, TCP> {
     }
 
     /// Puts a free TCP socket in LISTEN on the engine's port; false if none is free.
+    #[cfg(feature = "tcp")]
     fn listen(&mut self) -> bool {
         let Some(port) = self.tcp_port else {
             return true;
@@ -493,6 +531,7 @@ impl<'a, D: Device, const TCP: usize> Driver<'a, D, TCP> {
         let ts = smol_instant(now);
         self.iface.poll(ts, &mut self.device, &mut self.sockets);
         self.receive(now, engine);
+        #[cfg(feature = "tcp")]
         self.tcp_housekeeping(now, engine);
         if engine.poll_timeout().is_some_and(|t| t <= now) {
             engine.handle_timeout(now);
@@ -524,6 +563,7 @@ impl<'a, D: Device, const TCP: usize> Driver<'a, D, TCP> {
     /// the connection of an [`Event::StreamError`] (the event is still returned).
     pub fn poll_event(&mut self, engine: &mut Engine) -> Option<Event> {
         let e = engine.poll_event()?;
+        #[cfg(feature = "tcp")]
         if let Event::StreamError { conn, .. } = e {
             if let Some(i) = self
                 .tcp
@@ -551,6 +591,7 @@ impl<'a, D: Device, const TCP: usize> Driver<'a, D, TCP> {
                 engine.handle_datagram(now, src, dst, data);
             }
         }
+        #[cfg(feature = "tcp")]
         for slot in self.tcp.iter_mut() {
             let Conn::Open { id, .. } = slot.conn else {
                 continue;
@@ -579,6 +620,7 @@ impl<'a, D: Device, const TCP: usize> Driver<'a, D, TCP> {
     }
 
     /// Accepted connections get an id, ended ones are reported, and a socket listens.
+    #[cfg(feature = "tcp")]
     fn tcp_housekeeping(&mut self, now: Instant, engine: &mut Engine) {
         for slot in self.tcp.iter_mut() {
             let s = self.sockets.get_mut::<tcp::Socket>(slot.handle);
@@ -692,10 +734,17 @@ impl<'a, D: Device, const TCP: usize> Driver<'a, D, TCP> {
                     }
                 }
             }
+            #[cfg(feature = "tcp")]
             Destination::Tcp(loc) => self.send_tcp(loc, t.len),
+            #[cfg(not(feature = "tcp"))]
+            Destination::Tcp(_) => {
+                self.stats.dropped_no_tcp_socket += 1;
+                Sent::Dropped
+            }
         }
     }
 
+    #[cfg(feature = "tcp")]
     fn send_tcp(&mut self, peer: Locator, len: usize) -> Sent {
         let Some((ip, port)) = peer.ipv4() else {
             self.stats.dropped_unaddressable += 1;

@@ -9,15 +9,21 @@
 //! loop would sleep until then (or until the NIC interrupts).
 //!
 //! Memory: each engine runs on the microcontroller preset ([`Capacities::MICRO`]) in caller
-//! storage ([`Engine::with_storage`]); every table, socket buffer and the engines themselves
-//! live in statics handed out once, written in place (`.bss`, nothing large on the stack and
-//! no initialiser in flash). The free stack is painted at start; the deepest use while the
-//! engines are created and while they run is printed as `stack peak: N bytes`.
+//! storage ([`Engine::with_storage`]). Everything one participant keeps outside the stack (its
+//! tables, socket buffers, the engine and the driver) is one [`Participant`] in a static
+//! (`.bss`), written in place: nothing large on the stack, no initialiser in flash, and its
+//! size is the participant's static RAM, printed as `ram: N B static`. The free stack is
+//! painted at start; the deepest use while the engines are created and while they run is
+//! printed as `stack peak: N B`. `scripts/test.sh firmware` checks both, and the image's
+//! flash, against the budget (64 KiB of flash, 32 KiB of RAM per participant).
+//!
+//! Nothing here formats (`core::fmt` costs kilobytes of flash): [`Out`] prints strings and
+//! decimals, and the panic handler prints the location only.
 #![no_std]
 #![no_main]
 
-use core::fmt::Write as _;
 use core::mem::{size_of, MaybeUninit};
+use core::sync::atomic::{AtomicBool, Ordering};
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hio};
 use pollen_engine::wire::{GuidPrefix, Time};
@@ -27,7 +33,7 @@ use pollen_engine::{
     RemoteEndpointSlot, SampleSlot, Storage, StorageSizes, TimerSlot, TopicSpec, WriteError,
     WriterHandle, WriterProxySlot, WriterQos, WriterSlot,
 };
-use pollen_smoltcp::link::{Link, LinkBuffers, Port};
+use pollen_smoltcp::link::{Link, LinkStorage, Port};
 use pollen_smoltcp::smoltcp::iface::SocketStorage;
 use pollen_smoltcp::{Driver, Memory, NetConfig, UdpBuffers, UdpPacketMetadata};
 
@@ -59,163 +65,283 @@ type Net = Driver<'static, Dev, 0>;
 
 /// Socket buffers (datagrams, received bytes, bytes to send): the metatraffic socket sends
 /// everything and receives SEDP and ACKNACK/HEARTBEAT; the user socket receives data; the
-/// multicast socket receives SPDP.
-const META_UDP: (usize, usize, usize) = (4, 3072, 3072);
-const USER_UDP: (usize, usize, usize) = (4, 3072, 0);
-const SPDP_UDP: (usize, usize, usize) = (2, 1024, 0);
+/// multicast socket receives SPDP. Each receives two full datagrams (or more small ones)
+/// between polls; the sender holds one, since the driver polls smoltcp's egress between
+/// transmits and keeps the one that does not fit for the next round. What does not fit is
+/// lost and repaired by the reliable protocol, at the cost of a heartbeat period.
+const META_UDP: (usize, usize, usize) = (4, 2 * MTU, MTU);
+const USER_UDP: (usize, usize, usize) = (4, 2 * MTU, 0);
+const SPDP_UDP: (usize, usize, usize) = (2, MTU, 0);
 
 /// Stack words painted at start to measure the deepest use.
 const PAINT: u32 = 0xdead_beef;
 
-/// A `&'static mut` to a value in a static of its own (`.bss`), handed out once. The value is
-/// built on the stack and moved in, so this is for small ones (an engine, a driver, the link);
-/// tables and buffers go through [`run!`].
-macro_rules! static_mut {
-    ($ty:ty = $e:expr) => {
-        cortex_m::singleton!(: $ty = $e).expect("initialised once")
-    };
-}
+/// A run of `N` uninitialised values.
+type Run<T, const N: usize> = [MaybeUninit<T>; N];
 
-/// `$n` values `$v` of type `$t` in a static of their own (`.bss`), handed out once, each
-/// written in place: no temporary of the run's size on the stack (`singleton!(: [T; N] = ..)`
-/// builds the whole array on the stack first), and no initialiser in flash.
-macro_rules! run {
-    ($t:ty, $n:expr, $v:expr) => {
-        fill(
-            cortex_m::singleton!(: [MaybeUninit<$t>; $n] = [const { MaybeUninit::uninit() }; $n])
-                .expect("initialised once"),
-            || $v,
-        )
-    };
-}
-
-/// Writes `v()` into every element of `run` and hands it out initialised.
-fn fill<T, const N: usize>(
-    run: &'static mut [MaybeUninit<T>; N],
-    v: impl Fn() -> T,
-) -> &'static mut [T; N] {
+/// Writes `v()` into every element of `run` and hands it out initialised, borrowed for as long
+/// as `run` is.
+fn fill<T, const N: usize>(run: &mut Run<T, N>, v: impl Fn() -> T) -> &mut [T] {
     for x in run.iter_mut() {
         x.write(v());
     }
     // SAFETY: every element was written just above, and `MaybeUninit<T>` has the size,
-    // alignment and layout of `T`, so the array is a valid `[T; N]`.
-    unsafe { &mut *(run as *mut [MaybeUninit<T>; N] as *mut [T; N]) }
+    // alignment and layout of `T`, so the run is a valid `[T; N]`.
+    unsafe { &mut *(run as *mut Run<T, N> as *mut [T; N]) }
 }
 
-/// One engine's storage, each run as long as [`StorageSizes::of`] says (each expansion makes
-/// statics of its own).
-macro_rules! storage {
-    () => {
-        Storage {
-            participants: run!(ParticipantSlot, SIZES.participants, ParticipantSlot::EMPTY),
-            remote_endpoints: run!(
-                RemoteEndpointSlot,
-                SIZES.remote_endpoints,
-                RemoteEndpointSlot::EMPTY
-            ),
-            writers: run!(WriterSlot<'static>, SIZES.writers, WriterSlot::EMPTY),
-            readers: run!(ReaderSlot<'static>, SIZES.readers, ReaderSlot::EMPTY),
-            reader_proxies: run!(
-                ReaderProxySlot,
-                SIZES.reader_proxies,
-                ReaderProxySlot::EMPTY
-            ),
-            writer_proxies: run!(
-                WriterProxySlot,
-                SIZES.writer_proxies,
-                WriterProxySlot::EMPTY
-            ),
-            history: run!(HistorySlot, SIZES.history, HistorySlot::EMPTY),
-            samples: run!(SampleSlot, SIZES.samples, SampleSlot::EMPTY),
-            reassemblies: run!(ReassemblySlot, SIZES.reassemblies, ReassemblySlot::EMPTY),
-            fragment_bits: run!(u32, SIZES.fragment_bits, 0),
-            pool: run!(u8, SIZES.pool, 0),
-            pool_links: run!(u32, SIZES.pool_links, 0),
-            events: run!(EventSlot, SIZES.events, EventSlot::EMPTY),
-            index: run!(MapSlot, SIZES.index, MapSlot::EMPTY),
-            work: run!(u64, SIZES.work, 0),
-            timers: run!(TimerSlot, SIZES.timers, TimerSlot::EMPTY),
-            timer_positions: run!(u32, SIZES.timers, 0),
-            scratch: run!(u8, SIZES.scratch, 0),
-        }
-    };
+/// One engine's storage, each run as long as [`StorageSizes::of`] says.
+struct Tables {
+    participants: Run<ParticipantSlot, { SIZES.participants }>,
+    remote_endpoints: Run<RemoteEndpointSlot, { SIZES.remote_endpoints }>,
+    writers: Run<WriterSlot<'static>, { SIZES.writers }>,
+    readers: Run<ReaderSlot<'static>, { SIZES.readers }>,
+    reader_proxies: Run<ReaderProxySlot, { SIZES.reader_proxies }>,
+    writer_proxies: Run<WriterProxySlot, { SIZES.writer_proxies }>,
+    history: Run<HistorySlot, { SIZES.history }>,
+    samples: Run<SampleSlot, { SIZES.samples }>,
+    reassemblies: Run<ReassemblySlot, { SIZES.reassemblies }>,
+    fragment_bits: Run<u32, { SIZES.fragment_bits }>,
+    pool: Run<u8, { SIZES.pool }>,
+    pool_links: Run<u32, { SIZES.pool_links }>,
+    events: Run<EventSlot, { SIZES.events }>,
+    index: Run<MapSlot, { SIZES.index }>,
+    work: Run<u64, { SIZES.work }>,
+    timers: Run<TimerSlot, { SIZES.timers }>,
+    timer_positions: Run<u32, { SIZES.timers }>,
+    scratch: Run<u8, { SIZES.scratch }>,
 }
 
-/// Bytes of one engine's storage.
-const fn storage_bytes() -> usize {
-    SIZES.bytes()
+/// The buffers of one UDP socket: `(datagrams, received bytes, bytes to send)`.
+struct Udp<const P: usize, const RX: usize, const TX: usize> {
+    rx_meta: Run<UdpPacketMetadata, P>,
+    rx_payload: Run<u8, RX>,
+    tx_meta: Run<UdpPacketMetadata, P>,
+    tx_payload: Run<u8, TX>,
 }
 
-/// The buffers of one UDP socket, `(datagrams, received bytes, bytes to send)`.
-macro_rules! udp {
-    ($size:expr) => {
+impl<const P: usize, const RX: usize, const TX: usize> Udp<P, RX, TX> {
+    fn buffers(&mut self) -> UdpBuffers<'_> {
         UdpBuffers {
-            rx_meta: run!(UdpPacketMetadata, $size.0, UdpPacketMetadata::EMPTY),
-            rx_payload: run!(u8, $size.1, 0),
-            tx_meta: run!(UdpPacketMetadata, $size.0, UdpPacketMetadata::EMPTY),
-            tx_payload: run!(u8, $size.2, 0),
+            rx_meta: fill(&mut self.rx_meta, || UdpPacketMetadata::EMPTY),
+            rx_payload: fill(&mut self.rx_payload, || 0),
+            tx_meta: fill(&mut self.tx_meta, || UdpPacketMetadata::EMPTY),
+            tx_payload: fill(&mut self.tx_payload, || 0),
         }
-    };
-}
-
-/// Bytes of one participant's sockets and transmit buffer.
-const fn socket_bytes() -> usize {
-    let meta = size_of::<UdpPacketMetadata>();
-    let mut n = 3 * size_of::<SocketStorage<'static>>() + MTU;
-    let sockets = [META_UDP, USER_UDP, SPDP_UDP];
-    let mut i = 0;
-    while i < sockets.len() {
-        let (packets, rx, tx) = sockets[i];
-        n += 2 * packets * meta + rx + tx;
-        i += 1;
     }
-    n
 }
 
-/// One participant's socket slots and buffers (each expansion makes statics of its own).
-macro_rules! memory {
-    () => {
+/// One participant's socket slots and buffers.
+struct Sockets {
+    sockets: Run<SocketStorage<'static>, 3>,
+    multicast: Udp<{ SPDP_UDP.0 }, { SPDP_UDP.1 }, { SPDP_UDP.2 }>,
+    metatraffic: Udp<{ META_UDP.0 }, { META_UDP.1 }, { META_UDP.2 }>,
+    user: Udp<{ USER_UDP.0 }, { USER_UDP.1 }, { USER_UDP.2 }>,
+    transmit: Run<u8, MTU>,
+}
+
+/// Everything one participant keeps in RAM outside the stack.
+struct Participant {
+    tables: Tables,
+    sockets: Sockets,
+    engine: MaybeUninit<Engine<'static>>,
+    driver: MaybeUninit<Net>,
+}
+
+/// `[const { MaybeUninit::uninit() }; N]` for every field.
+macro_rules! uninit {
+    ($ty:ident { $($field:ident),* $(,)? }) => {
+        $ty { $($field: [const { MaybeUninit::uninit() }; _]),* }
+    };
+}
+
+impl Participant {
+    const UNINIT: Participant = Participant {
+        tables: uninit!(Tables {
+            participants,
+            remote_endpoints,
+            writers,
+            readers,
+            reader_proxies,
+            writer_proxies,
+            history,
+            samples,
+            reassemblies,
+            fragment_bits,
+            pool,
+            pool_links,
+            events,
+            index,
+            work,
+            timers,
+            timer_positions,
+            scratch,
+        }),
+        sockets: Sockets {
+            sockets: [const { MaybeUninit::uninit() }; 3],
+            multicast: uninit!(Udp {
+                rx_meta,
+                rx_payload,
+                tx_meta,
+                tx_payload
+            }),
+            metatraffic: uninit!(Udp {
+                rx_meta,
+                rx_payload,
+                tx_meta,
+                tx_payload
+            }),
+            user: uninit!(Udp {
+                rx_meta,
+                rx_payload,
+                tx_meta,
+                tx_payload
+            }),
+            transmit: [const { MaybeUninit::uninit() }; MTU],
+        },
+        engine: MaybeUninit::uninit(),
+        driver: MaybeUninit::uninit(),
+    };
+}
+
+impl Tables {
+    /// The runs, each written in place.
+    fn storage(&'static mut self) -> Storage<'static> {
+        Storage {
+            participants: fill(&mut self.participants, || ParticipantSlot::EMPTY),
+            remote_endpoints: fill(&mut self.remote_endpoints, || RemoteEndpointSlot::EMPTY),
+            writers: fill(&mut self.writers, || WriterSlot::EMPTY),
+            readers: fill(&mut self.readers, || ReaderSlot::EMPTY),
+            reader_proxies: fill(&mut self.reader_proxies, || ReaderProxySlot::EMPTY),
+            writer_proxies: fill(&mut self.writer_proxies, || WriterProxySlot::EMPTY),
+            history: fill(&mut self.history, || HistorySlot::EMPTY),
+            samples: fill(&mut self.samples, || SampleSlot::EMPTY),
+            reassemblies: fill(&mut self.reassemblies, || ReassemblySlot::EMPTY),
+            fragment_bits: fill(&mut self.fragment_bits, || 0),
+            pool: fill(&mut self.pool, || 0),
+            pool_links: fill(&mut self.pool_links, || 0),
+            events: fill(&mut self.events, || EventSlot::EMPTY),
+            index: fill(&mut self.index, || MapSlot::EMPTY),
+            work: fill(&mut self.work, || 0),
+            timers: fill(&mut self.timers, || TimerSlot::EMPTY),
+            timer_positions: fill(&mut self.timer_positions, || 0),
+            scratch: fill(&mut self.scratch, || 0),
+        }
+    }
+}
+
+impl Sockets {
+    fn memory(&'static mut self) -> Memory<'static, 0> {
         Memory {
-            sockets: run!(SocketStorage<'static>, 3, SocketStorage::EMPTY),
-            multicast: udp!(SPDP_UDP),
-            metatraffic: udp!(META_UDP),
-            user: udp!(USER_UDP),
+            sockets: fill(&mut self.sockets, || SocketStorage::EMPTY),
+            multicast: self.multicast.buffers(),
+            metatraffic: self.metatraffic.buffers(),
+            user: self.user.buffers(),
             tcp: [],
-            transmit: run!(u8, MTU, 0),
+            transmit: fill(&mut self.transmit, || 0),
         }
-    };
+    }
 }
 
-/// The link's buffers: frames in flight and a discard frame, each way (each expansion makes
-/// statics of its own).
-macro_rules! link_buffers {
-    () => {
-        LinkBuffers {
-            frames: [
-                run!([u8; FRAME], SLOTS, [0; FRAME]),
-                run!([u8; FRAME], SLOTS, [0; FRAME]),
-            ],
-            discard: [run!(u8, FRAME, 0), run!(u8, FRAME, 0)],
-        }
-    };
+/// Stops the run: prints why and exits with failure.
+fn fail(why: &str) -> ! {
+    Out::new().s("setup failed: ").s(why).s("\nFAIL\n");
+    debug::exit(debug::EXIT_FAILURE);
+    #[allow(clippy::empty_loop)]
+    loop {}
 }
 
-fn engine(n: u8, storage: Storage<'static>) -> Engine<'static> {
+impl Participant {
+    /// Builds participant `n`'s engine and driver in place.
+    fn start(
+        &'static mut self,
+        n: u8,
+        port: Dev,
+    ) -> (&'static mut Engine<'static>, &'static mut Net) {
+        let Participant {
+            tables,
+            sockets,
+            engine,
+            driver,
+        } = self;
+        let engine = new_engine(engine, n, tables.storage());
+        let driver = new_driver(driver, n, port, engine, sockets.memory());
+        (engine, driver)
+    }
+}
+
+/// Participant `n`'s engine, written into `slot`. Not inlined (nor is [`new_driver`]): one
+/// copy serves both participants, and the two frames are not live at once.
+#[inline(never)]
+fn new_engine(
+    slot: &'static mut MaybeUninit<Engine<'static>>,
+    n: u8,
+    storage: Storage<'static>,
+) -> &'static mut Engine<'static> {
     let mut c = Config::new(GuidPrefix([0x50, 0x4f, 0x4c, n, 0, 0, 0, 0, 0, 0, 0, n]));
     c.unicast_address = [192, 168, 7, n];
     c.mtu = MTU;
     c.capacities = CAPS;
-    Engine::with_storage(c, storage, Instant(0)).expect("engine config")
+    match Engine::with_storage(c, storage, Instant(0)) {
+        Ok(e) => slot.write(e),
+        Err(_) => fail("engine config"),
+    }
 }
 
-fn driver(n: u8, port: Dev, engine: &Engine<'_>, memory: Memory<'static, 0>) -> Net {
+/// Participant `n`'s driver, written into `slot`.
+#[inline(never)]
+fn new_driver(
+    slot: &'static mut MaybeUninit<Net>,
+    n: u8,
+    port: Dev,
+    engine: &Engine<'_>,
+    memory: Memory<'static, 0>,
+) -> &'static mut Net {
     let net = NetConfig {
         mac: [0x02, 0, 0, 0, 7, n],
         prefix_len: 24,
         gateway: None,
         random_seed: 0x5eed + n as u64,
     };
-    Driver::new(port, net, engine, memory, Instant(0)).expect("driver")
+    match Driver::new(port, net, engine, memory, Instant(0)) {
+        Ok(d) => slot.write(d),
+        Err(_) => fail("driver"),
+    }
+}
+
+/// Semihosting output, without `core::fmt`.
+struct Out(Option<hio::HostStream>);
+
+impl Out {
+    fn new() -> Out {
+        Out(hio::hstdout().ok())
+    }
+
+    /// Prints `s`.
+    fn s(&mut self, s: &str) -> &mut Out {
+        if let Some(o) = self.0.as_mut() {
+            let _ = o.write_all(s.as_bytes());
+        }
+        self
+    }
+
+    /// Prints `v` in decimal.
+    fn n(&mut self, mut v: u64) -> &mut Out {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        if let Some(o) = self.0.as_mut() {
+            let _ = o.write_all(&digits[i..]);
+        }
+        self
+    }
 }
 
 fn payload(i: u32) -> [u8; SAMPLE] {
@@ -266,17 +392,40 @@ fn stack_used(low: *mut u32) -> usize {
 #[inline(never)]
 fn setup() -> (
     &'static Wire,
-    &'static mut Engine<'static>,
-    &'static mut Engine<'static>,
-    &'static mut Net,
-    &'static mut Net,
+    [(&'static mut Engine<'static>, &'static mut Net); 2],
 ) {
-    let wire: &'static Wire = static_mut!(Wire = Wire::lossy(link_buffers!(), 50, 7));
-    let ea: &'static mut Engine<'static> = static_mut!(Engine<'static> = engine(1, storage!()));
-    let eb: &'static mut Engine<'static> = static_mut!(Engine<'static> = engine(2, storage!()));
-    let da: &'static mut Net = static_mut!(Net = driver(1, wire.port(0), ea, memory!()));
-    let db: &'static mut Net = static_mut!(Net = driver(2, wire.port(1), eb, memory!()));
-    (wire, ea, eb, da, db)
+    let Memories {
+        participants: [a, b],
+        link,
+    } = memories();
+    let Some(wire) = cortex_m::singleton!(: Wire = Wire::lossy(link.buffers(), 50, 7)) else {
+        fail("link");
+    };
+    let wire: &'static Wire = wire;
+    (wire, [a.start(1, wire.port(0)), b.start(2, wire.port(1))])
+}
+
+/// The memory of both participants and the link's frames.
+struct Memories {
+    participants: [Participant; 2],
+    link: LinkStorage<SLOTS, FRAME>,
+}
+
+/// All uninitialised or zero, so in `.bss`, and never built on the stack (`singleton!` would
+/// build its value there first).
+static mut MEMORIES: Memories = Memories {
+    participants: [Participant::UNINIT, Participant::UNINIT],
+    link: LinkStorage::new(),
+};
+
+/// [`MEMORIES`], handed out once.
+fn memories() -> &'static mut Memories {
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    if TAKEN.swap(true, Ordering::Relaxed) {
+        fail("memories taken twice");
+    }
+    // SAFETY: the flag above lets this run once, so this is the only reference ever made.
+    unsafe { &mut *core::ptr::addr_of_mut!(MEMORIES) }
 }
 
 /// The writer on the first participant and the reader on the second. Not inlined either.
@@ -293,24 +442,20 @@ fn endpoints(ea: &mut Engine<'_>, eb: &mut Engine<'_>) -> (WriterHandle, ReaderH
         history: History::KeepAll,
         ..ReaderQos::default()
     };
-    let w = ea.create_writer(Instant(0), &topic, &wq).expect("writer");
-    let r = eb.create_reader(Instant(0), &topic, &rq).expect("reader");
+    let Ok(w) = ea.create_writer(Instant(0), &topic, &wq) else {
+        fail("writer");
+    };
+    let Ok(r) = eb.create_reader(Instant(0), &topic, &rq) else {
+        fail("reader");
+    };
     (w, r)
 }
 
 #[entry]
 fn main() -> ! {
     let low = paint_stack();
-    let mut out = hio::hstdout().ok();
-    macro_rules! say {
-        ($($t:tt)*) => {
-            if let Some(o) = out.as_mut() {
-                let _ = writeln!(o, $($t)*);
-            }
-        };
-    }
 
-    let (wire, ea, eb, da, db) = setup();
+    let (wire, [(ea, da), (eb, db)]) = setup();
     let (w, r) = endpoints(ea, eb);
 
     let creating = stack_used(low);
@@ -354,47 +499,66 @@ fn main() -> ! {
         };
         now = Instant(next.0.clamp(now.0 + 10, now.0 + 10_000));
     }
+    let running = stack_used(low);
 
     let ok = expect == SAMPLES && bad == 0;
-    say!(
-        "pollen firmware: {} of {} reliable samples in order, {} out of order; {} ms virtual, {} turns",
-        expect,
-        SAMPLES,
-        bad,
-        now.0 / 1000,
-        turns
-    );
+    let mut o = Out::new();
+    o.s("pollen firmware: ")
+        .n(expect.into())
+        .s(" of ")
+        .n(SAMPLES.into())
+        .s(" reliable samples in order, ")
+        .n(bad.into())
+        .s(" out of order; ")
+        .n(now.0 / 1000)
+        .s(" ms virtual, ")
+        .n(turns.into())
+        .s(" turns\n");
     let (la, lb) = (wire.counters(0), wire.counters(1));
-    say!(
-        "link: {} frames delivered, {} lost (5%), {} overflowed",
-        la.delivered + lb.delivered,
-        la.lost + lb.lost,
-        la.overflowed + lb.overflowed
-    );
+    o.s("link: ")
+        .n(la.delivered + lb.delivered)
+        .s(" frames delivered, ")
+        .n(la.lost + lb.lost)
+        .s(" lost (5%), ")
+        .n(la.overflowed + lb.overflowed)
+        .s(" overflowed\n");
     let s = ea.stats();
-    say!(
-        "writer: {} datagrams out, {} retransmits, {} heartbeats; driver parked {} times",
-        s.datagrams_out,
-        s.retransmits,
-        s.heartbeats_sent,
-        da.stats().parked + db.stats().parked
-    );
-    let running = stack_used(low);
-    say!(
-        "memory per participant: engine storage {} B, Engine {} B, Driver {} B, sockets {} B; link {} B",
-        storage_bytes(),
-        size_of::<Engine<'static>>(),
-        size_of::<Net>(),
-        socket_bytes(),
-        size_of::<Wire>() + 2 * (SLOTS + 1) * FRAME
-    );
-    say!(
-        "stack: {} B creating the engines, drivers and endpoints, {} B running",
-        creating,
-        running
-    );
-    say!("stack peak: {} bytes", creating.max(running));
-    say!("{}", if ok { "PASS" } else { "FAIL" });
+    o.s("writer: ")
+        .n(s.datagrams_out)
+        .s(" datagrams out, ")
+        .n(s.retransmits)
+        .s(" retransmits, ")
+        .n(s.heartbeats_sent)
+        .s(" heartbeats; driver parked ")
+        .n(da.stats().parked + db.stats().parked)
+        .s(" times\n");
+    let p = size_of::<Participant>();
+    let sockets = size_of::<Sockets>();
+    o.s("ram per participant: engine storage ")
+        .n(SIZES.bytes() as u64)
+        .s(" B, Engine ")
+        .n(size_of::<Engine<'static>>() as u64)
+        .s(" B, Driver ")
+        .n(size_of::<Net>() as u64)
+        .s(" B, sockets ")
+        .n(sockets as u64)
+        .s(" B; the link ")
+        .n((size_of::<Wire>() + 2 * (SLOTS + 1) * FRAME) as u64)
+        .s(" B more\n");
+    o.s("stack: ")
+        .n(creating as u64)
+        .s(" B creating the engines, drivers and endpoints, ")
+        .n(running as u64)
+        .s(" B running\n");
+    let peak = creating.max(running);
+    o.s("ram: ")
+        .n(p as u64)
+        .s(" B static + ")
+        .n(peak as u64)
+        .s(" B stack peak = ")
+        .n((p + peak) as u64)
+        .s(" B per participant\n");
+    o.s(if ok { "PASS\n" } else { "FAIL\n" });
     debug::exit(if ok {
         debug::EXIT_SUCCESS
     } else {
@@ -404,21 +568,24 @@ fn main() -> ! {
     loop {}
 }
 
-/// Reports where it panicked, not the message: formatting panic messages would link their
-/// machinery into the image (about 12 KB of flash).
+/// Reports where it panicked, not the message: formatting would link `core::fmt` into the
+/// image (kilobytes of flash).
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    if let Ok(mut o) = hio::hstdout() {
-        match info.location() {
-            Some(l) => {
-                let _ = writeln!(o, "panic at {}:{}", l.file(), l.line());
-            }
-            None => {
-                let _ = writeln!(o, "panic");
-            }
+    let mut o = Out::new();
+    match info.location() {
+        Some(l) => {
+            o.s("panic at ")
+                .s(l.file())
+                .s(":")
+                .n(l.line().into())
+                .s("\n");
         }
-        let _ = writeln!(o, "FAIL");
+        None => {
+            o.s("panic\n");
+        }
     }
+    o.s("FAIL\n");
     debug::exit(debug::EXIT_FAILURE);
     #[allow(clippy::empty_loop)]
     loop {}
