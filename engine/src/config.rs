@@ -55,6 +55,18 @@ pub struct Config {
     pub user_data_len: usize,
     /// The size of every table ([`Capacities::HOST`] unless changed).
     pub capacities: Capacities,
+    /// How long a reliable reader may make no acknowledgement progress, while a writer has
+    /// sent it data it has not acknowledged, before that writer stops holding its history
+    /// for it (a KEEP_ALL write is then no longer blocked by it), stops sending it new data
+    /// and raises [`crate::Event::ReaderUnresponsive`]. It is served again as soon as it
+    /// acknowledges something new.
+    ///
+    /// 20 s by default: twice the default lease, so a reader that went away with its
+    /// participant is normally forgotten by its lease first, and far beyond the response
+    /// time of any live reader (Cyclone's slowest heartbeat period is 8 s). What it costs is
+    /// a reader whose application takes nothing from a full KEEP_ALL queue for this long: it
+    /// no longer holds the writer back.
+    pub unresponsive_reader_timeout: Span,
 }
 
 impl Config {
@@ -78,6 +90,7 @@ impl Config {
             user_data: [0; MAX_USER_DATA],
             user_data_len: 0,
             capacities: Capacities::HOST,
+            unresponsive_reader_timeout: Span::from_secs(20),
         }
     }
 
@@ -130,7 +143,7 @@ impl Config {
         if self.lease_duration.micros() < 1_000_000 || self.announce_period.micros() == 0 {
             return Err(ConfigError::Timing);
         }
-        if self.heartbeat_period.micros() == 0 {
+        if self.heartbeat_period.micros() == 0 || self.unresponsive_reader_timeout.micros() == 0 {
             return Err(ConfigError::Timing);
         }
         self.capacities.validate().map_err(ConfigError::Capacity)?;

@@ -69,6 +69,27 @@ pub struct Stats {
     pub evicted: u64,
     /// Times the SEDP of participants that lost endpoints to a full table was asked again.
     pub sedp_resyncs: u64,
+    /// ACKNACK, HEARTBEAT and NACK_FRAG counts dropped as not newer than the last one accepted.
+    pub dropped_stale_count: u64,
+    /// Counts accepted although not newer, because the last one accepted is more than 500 ms
+    /// old (as Cyclone does): a count poisoned far ahead heals.
+    pub counts_reset: u64,
+    /// GAP or HEARTBEAT ranges beyond what the writer plausibly sent (ignored, or a HEARTBEAT
+    /// believed only up to what is plausible).
+    pub dropped_implausible: u64,
+    /// ACKNACKs acknowledging, and ACKNACK or NACK_FRAG requests for, samples never sent to
+    /// that reader (not acted upon).
+    pub dropped_unsent_ack: u64,
+    /// Repair requests cut or dropped: a reader is repaired at most once per heartbeat
+    /// period, and by one sample only while its acknowledgements make no progress.
+    pub nacks_throttled: u64,
+    /// Heartbeats not sent to a reader that answered none of the last few (backoff).
+    pub heartbeats_backed_off: u64,
+    /// Reliable readers marked unresponsive (no acknowledgement progress for
+    /// [`crate::Config::unresponsive_reader_timeout`]).
+    pub readers_unresponsive: u64,
+    /// Unresponsive readers that acknowledged again.
+    pub readers_recovered: u64,
 }
 
 impl Stats {
@@ -107,6 +128,14 @@ impl Stats {
         dropped_unframeable: 0,
         evicted: 0,
         sedp_resyncs: 0,
+        dropped_stale_count: 0,
+        counts_reset: 0,
+        dropped_implausible: 0,
+        dropped_unsent_ack: 0,
+        nacks_throttled: 0,
+        heartbeats_backed_off: 0,
+        readers_unresponsive: 0,
+        readers_recovered: 0,
     };
 
     /// All drops of received input together.
@@ -123,5 +152,8 @@ impl Stats {
             + self.dropped_no_space
             + self.dropped_too_large
             + self.dropped_duplicate
+            + self.dropped_stale_count
+            + self.dropped_implausible
+            + self.dropped_unsent_ack
     }
 }

@@ -165,3 +165,78 @@ pub fn first_fragment(
         })],
     )
 }
+
+/// An SEDP subscription from participant `reader.prefix` (already announced by [`spdp`]): a
+/// reader `reader` of `topic`/`type_name`, reliable or best effort, reached at `unicast`, as
+/// sample `sn` of that participant's SEDP subscriptions writer. A forged participant with an
+/// infinite lease plus this is a matched reader that exists nowhere.
+pub fn sedp_reader(
+    reader: Guid,
+    topic: &str,
+    type_name: &str,
+    reliable: bool,
+    unicast: Locator,
+    sn: i64,
+) -> Vec<u8> {
+    use pollen_engine::wire::{EndpointData, ReliabilityKind, ReliabilityQos};
+    let mut d = EndpointData::new(reader, topic, type_name);
+    d.participant_guid = Some(Guid::new(reader.prefix, EntityId::PARTICIPANT));
+    d.reliability = Some(ReliabilityQos {
+        kind: if reliable {
+            ReliabilityKind::Reliable
+        } else {
+            ReliabilityKind::BestEffort
+        },
+        max_blocking_time: Duration::from_secs(1),
+    });
+    d.unicast_locators.push(unicast);
+    let mut payload = vec![0u8; 2048];
+    let n = d.emit(&mut payload).expect("endpoint data fits");
+    message(
+        reader.prefix,
+        &[SubmessageRepr::Data(DataRepr {
+            endian: Endian::Little,
+            reader_id: EntityId::SEDP_SUB_READER,
+            writer_id: EntityId::SEDP_SUB_WRITER,
+            writer_sn: SequenceNumber(sn),
+            inline_qos: None,
+            payload: Some(&payload[..n]),
+            key_flag: false,
+            non_standard: false,
+        })],
+    )
+}
+
+/// [`acknack`] without the FINAL flag: the writer is asked to answer with a HEARTBEAT.
+pub fn acknack_nonfinal(
+    reader: Guid,
+    writer: Guid,
+    base: i64,
+    nacked: &[i64],
+    count: u32,
+) -> Vec<u8> {
+    let mut set = SequenceNumberSet::new(SequenceNumber(base), 256);
+    for &sn in nacked {
+        set.insert(SequenceNumber(sn));
+    }
+    set.num_bits = nacked
+        .iter()
+        .map(|&sn| (sn - base + 1) as u32)
+        .max()
+        .unwrap_or(0);
+    message(
+        reader.prefix,
+        &[
+            SubmessageRepr::InfoDst(pollen_engine::wire::InfoDstRepr {
+                guid_prefix: writer.prefix,
+            }),
+            SubmessageRepr::AckNack(AckNackRepr {
+                final_flag: false,
+                reader_id: reader.entity,
+                writer_id: writer.entity,
+                reader_sn_state: set,
+                count: Count(count),
+            }),
+        ],
+    )
+}
