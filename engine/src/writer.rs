@@ -9,13 +9,27 @@
 //! ring's head and the bytes between two sequence numbers are a subtraction of running totals.
 //! The lowest acknowledgement over all proxies is cached and recomputed only when the proxies
 //! that held it have all moved on.
+//!
+//! A remote reader is not trusted to behave (see `tests/tests/hostile_reliability.rs`):
+//! - its ACKNACK and NACK_FRAG counts are judged by [`CountGuard`], so one forged far ahead
+//!   does not make its later real ones stale;
+//! - an acknowledgement of, or a request for, a sample never sent to it is not acted upon;
+//! - it is repaired at most once per heartbeat period, and while its acknowledgements make no
+//!   progress a round repairs one sample only, so that a storm of ACKNACKs (perhaps with a
+//!   forged source) cannot make the writer send much more than it receives;
+//! - heartbeats to a reader that answers none back off exponentially;
+//! - a reader that makes no acknowledgement progress for the unresponsive timeout while it
+//!   has been sent data is marked unresponsive: it no longer holds the history (a KEEP_ALL
+//!   writer is not blocked by it), gets no new data, and is served again when it acknowledges
+//!   something new.
 
+use crate::freshness::{CountGuard, Freshness};
 use crate::pool::{Bytes, Pool};
 use crate::qos::{Durability, History};
 use crate::storage::{Entry, Slab, Slots};
 use crate::time::{Instant, Span};
 use crate::wire::{
-    AckNackRepr, Count, FragmentNumberSet, Guid, Locator, NackFragRepr, SequenceNumber,
+    AckNackRepr, FragmentNumberSet, Guid, Locator, NackFragRepr, SequenceNumber,
     SequenceNumberSet, StatusInfo, Time, MAX_SET_BITS,
 };
 
@@ -54,8 +68,28 @@ pub(crate) struct ReaderProxy {
     pub next_unsent: i64,
     /// SNs the reader asked for again.
     pub requested: SequenceNumberSet,
-    pub last_ack_count: Option<Count>,
-    pub last_nack_frag_count: Option<Count>,
+    /// The last ACKNACK and NACK_FRAG counts accepted.
+    pub ack_guard: CountGuard,
+    pub nack_frag_guard: CountGuard,
+    /// The highest `acked` ever (`acked` itself goes back when a reader asks for everything
+    /// again): progress is measured against it.
+    pub best_acked: i64,
+    /// Liveness checkpoint: at `check_at` this reader had been sent up to `check_sn` and had
+    /// not acknowledged it; it must, within the unresponsive timeout (0: nothing owed).
+    pub check_sn: i64,
+    pub check_at: Instant,
+    /// No acknowledgement progress for the unresponsive timeout: holds no history (it counts
+    /// in neither lowest), gets no new data; still heartbeats and (throttled) repairs.
+    pub unresponsive: bool,
+    /// Heartbeats the timer owed it since it last sent an acceptable ACKNACK.
+    pub unanswered: u8,
+    /// Heartbeat timer ticks still to skip for it (backoff).
+    pub hb_skip: u16,
+    /// When its current repair round started, `best_acked` then, and whether the round was
+    /// cut to one sample.
+    pub repair_at: Option<Instant>,
+    pub repair_best: i64,
+    pub repair_limited: bool,
     /// Next fragment (1-based) of `next_unsent` when it is sent as DATA_FRAG.
     pub frag_next: u32,
     /// The fragmented sample being repaired whole, and its next fragment.
@@ -76,14 +110,102 @@ impl ReaderProxy {
         self.requested.num_bits > 0 && self.requested.bitmap.iter().any(|w| *w != 0)
     }
 
-    /// The SN below which this reader needs nothing more from the history.
+    /// The SN below which this reader needs nothing more from the history (an unresponsive
+    /// reader holds nothing).
     fn floor(&self) -> i64 {
-        if self.reliable {
+        if self.unresponsive {
+            i64::MAX
+        } else if self.reliable {
             self.acked
         } else {
             self.next_unsent - 1
         }
     }
+
+    /// Its acknowledgement as the lowest-acknowledged cache sees it (an unresponsive reader
+    /// holds nothing back).
+    fn held_ack(&self) -> i64 {
+        if self.unresponsive {
+            i64::MAX
+        } else {
+            self.acked
+        }
+    }
+
+    /// The last SN sent to it for the first time (what it may acknowledge or ask for).
+    fn sent(&self, last: i64) -> i64 {
+        last.min(self.next_unsent - 1)
+    }
+
+    /// Whether a repair request arriving at `now` opens a round, and whether that round is
+    /// cut to one sample. A round opens once per `period`, or at once if the reader's
+    /// acknowledgements progressed since the last one; several requests at the same instant
+    /// (an ACKNACK and a NACK_FRAG in one message) share a round.
+    fn repair_round(&mut self, now: Instant, period: Span) -> Round {
+        let progress = self.best_acked > self.repair_best;
+        match self.repair_at {
+            Some(t) if t == now => {
+                return if self.repair_limited {
+                    Round::Limited
+                } else {
+                    Round::Full
+                };
+            }
+            Some(t) if now < t + period && !progress => return Round::Throttled,
+            _ => {}
+        }
+        let first = self.repair_at.is_none();
+        self.repair_at = Some(now);
+        self.repair_best = self.best_acked;
+        self.repair_limited = !first && !progress;
+        if self.repair_limited {
+            Round::Limited
+        } else {
+            Round::Full
+        }
+    }
+}
+
+/// What a repair request gets (see [`ReaderProxy::repair_round`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    Full,
+    Limited,
+    Throttled,
+}
+
+/// What became of an ACKNACK or NACK_FRAG, for the engine's counters and events.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct AckNote {
+    /// From a matched reliable reader.
+    pub known: bool,
+    /// Its count was not newer (dropped).
+    pub stale: bool,
+    /// Its count was not newer but accepted after [`crate::freshness::COUNT_RESET`].
+    pub reset: bool,
+    /// It acknowledged or asked for something never sent to the reader (that part ignored).
+    pub unsent: bool,
+    /// Its repair requests were dropped or cut (see [`ReaderProxy::repair_round`]).
+    pub throttled: bool,
+    /// The reader was unresponsive and acknowledged something new.
+    pub recovered: bool,
+}
+
+/// Heartbeats owed by the timer at full rate before backing off for a reader that answers
+/// none (Cyclone DDS backs off after 5 idle ones too): a reader on a lossy link answers one
+/// of five nearly always.
+const BACKOFF_AFTER: u8 = 5;
+/// The longest interval between heartbeats to a silent reader: 2^6 periods (6.4 s at the
+/// default 100 ms; Cyclone's ceiling is 8 s).
+const BACKOFF_MAX_SHIFT: u8 = 6;
+
+/// What a heartbeat timer tick found.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Tick {
+    /// Heartbeats not owed because of backoff.
+    pub backed_off: u32,
+    /// Readers newly marked unresponsive.
+    pub unresponsive: u32,
 }
 
 crate::storage::slot_type!(
@@ -484,8 +606,17 @@ impl<'a> Writer<'a> {
                 acked: start - 1,
                 next_unsent: start,
                 requested: SequenceNumberSet::new(SequenceNumber(start), 0),
-                last_ack_count: None,
-                last_nack_frag_count: None,
+                ack_guard: CountGuard::NEW,
+                nack_frag_guard: CountGuard::NEW,
+                best_acked: start - 1,
+                check_sn: 0,
+                check_at: now,
+                unresponsive: false,
+                unanswered: 0,
+                hb_skip: 0,
+                repair_at: None,
+                repair_best: start - 1,
+                repair_limited: false,
                 frag_next: 1,
                 repair_frag: (0, 1),
                 nack_frag: None,
@@ -521,11 +652,11 @@ impl<'a> Writer<'a> {
         self.proxies.get_mut(pi)
     }
 
-    /// Tells the caches that proxy `pi` sent or acknowledged up to a new point (`old` was its
-    /// `(acked, floor)` before).
+    /// Tells the caches that proxy `pi` sent or acknowledged up to a new point, or changed
+    /// its unresponsive state (`old` was its [`Writer::proxy_marks`] before).
     pub(crate) fn proxy_moved(&mut self, pi: u32, old: (i64, i64)) {
         if let Some(p) = self.proxies.get(pi) {
-            let (acked, floor) = (p.acked, p.floor());
+            let (acked, floor) = (p.held_ack(), p.floor());
             if p.reliable {
                 self.lowest_acked.moved(old.0, acked);
             }
@@ -537,7 +668,7 @@ impl<'a> Writer<'a> {
     pub(crate) fn proxy_marks(&self, pi: u32) -> (i64, i64) {
         self.proxies
             .get(pi)
-            .map_or((0, 0), |p| (p.acked, p.floor()))
+            .map_or((0, 0), |p| (p.held_ack(), p.floor()))
     }
 
     /// Whether any reliable reader still misses something.
@@ -552,7 +683,7 @@ impl<'a> Writer<'a> {
                 proxies
                     .iter()
                     .filter(|(_, p)| p.reliable)
-                    .map(|(_, p)| p.acked),
+                    .map(|(_, p)| p.held_ack()),
             )
             .is_some_and(|a| a < last)
     }
@@ -565,7 +696,7 @@ impl<'a> Writer<'a> {
         }
         self.proxies
             .iter()
-            .any(|(_, p)| p.reliable && p.acked < last)
+            .any(|(_, p)| p.reliable && !p.unresponsive && p.acked < last)
     }
 
     /// Bytes of samples sent to reader `p` and not yet acknowledged (the sample being sent
@@ -588,46 +719,104 @@ impl<'a> Writer<'a> {
     /// Timer: owe a heartbeat to every reliable reader that misses data, and to every one that
     /// never acknowledged: the heartbeat owed at matching is lost when it reaches the reader
     /// before the reader knows the writer, and only an ACKNACK tells us it does now. `owe` is
-    /// told each proxy that now owes one.
-    pub(crate) fn on_timeout(&mut self, now: Instant, mut owe: impl FnMut(u32)) {
-        let Some(t) = self.next_heartbeat else { return };
+    /// told each proxy that now owes one. Heartbeats to a reader that answered none of the
+    /// last [`BACKOFF_AFTER`] back off (the interval doubles up to 2^[`BACKOFF_MAX_SHIFT`]
+    /// periods). A reader that left unacknowledged for `timeout` what it had been sent is
+    /// marked unresponsive and `lost` is told.
+    pub(crate) fn on_timeout(
+        &mut self,
+        now: Instant,
+        timeout: Span,
+        mut owe: impl FnMut(u32),
+        mut lost: impl FnMut(u32),
+    ) -> Tick {
+        let mut tick = Tick::default();
+        let Some(t) = self.next_heartbeat else {
+            return tick;
+        };
         if now < t {
-            return;
+            return tick;
         }
         self.next_heartbeat = None;
         let last = self.last_sn();
         let mut any = false;
-        for (i, p) in self.proxies.iter_mut() {
-            if p.reliable && (p.acked < last || p.last_ack_count.is_none()) {
-                p.heartbeat_owed = true;
+        let Writer {
+            proxies,
+            lowest_floor,
+            lowest_acked,
+            ..
+        } = self;
+        for (i, p) in proxies.iter_mut() {
+            if !p.reliable {
+                continue;
+            }
+            let sent = p.sent(last);
+            if p.best_acked >= p.check_sn {
+                // Checkpoint reached: a new one for what is outstanding now, if anything.
+                (p.check_sn, p.check_at) = if p.acked < sent { (sent, now) } else { (0, now) };
+            } else if !p.unresponsive && now.saturating_since(p.check_at) >= timeout {
+                let old = (p.held_ack(), p.floor());
+                p.unresponsive = true;
+                lowest_acked.moved(old.0, p.held_ack());
+                lowest_floor.moved(old.1, p.floor());
+                tick.unresponsive += 1;
+                lost(i);
+            }
+            if p.acked < last || !p.ack_guard.seen() {
                 any = true;
+                if p.hb_skip > 0 {
+                    p.hb_skip -= 1;
+                    tick.backed_off += 1;
+                    continue;
+                }
+                p.heartbeat_owed = true;
                 owe(i);
+                p.unanswered = p.unanswered.saturating_add(1);
+                let k = p
+                    .unanswered
+                    .saturating_sub(BACKOFF_AFTER)
+                    .min(BACKOFF_MAX_SHIFT);
+                p.hb_skip = (1u16 << k) - 1;
             }
         }
         if any {
             self.next_heartbeat = Some(now + self.heartbeat_period);
         }
+        tick
     }
 
-    /// Applies an ACKNACK from matched reader `pi`; returns false if it was stale or unknown.
-    pub(crate) fn on_acknack(&mut self, now: Instant, pi: u32, a: &AckNackRepr) -> bool {
+    /// Applies an ACKNACK from matched reader `pi` (see [`AckNote`] for what it may be).
+    pub(crate) fn on_acknack(&mut self, now: Instant, pi: u32, a: &AckNackRepr) -> AckNote {
+        let mut note = AckNote::default();
         let last = self.last_sn();
+        let period = self.heartbeat_period;
         let marks = self.proxy_marks(pi);
         let Some(p) = self.proxies.get_mut(pi) else {
-            return false;
+            return note;
         };
         if !p.reliable {
-            return false;
+            return note;
         }
-        if let Some(prev) = p.last_ack_count {
-            if !a.count.is_newer_than(prev) {
-                return false;
-            }
+        note.known = true;
+        let fresh = p.ack_guard.check(a.count, now);
+        if fresh == Freshness::Stale {
+            note.stale = true;
+            return note;
         }
-        p.last_ack_count = Some(a.count);
         // Base 0 is the pre-emptive ACKNACK of some vendors: read it as base 1.
         let base = a.reader_sn_state.base.0.max(1);
-        let acked = (base - 1).min(last);
+        let sent = p.sent(last);
+        if base - 1 > sent {
+            // It acknowledges what it was never sent: forged, or confused. Believing it would
+            // drop samples the reader never got; its count is not recorded either.
+            note.unsent = true;
+            return note;
+        }
+        p.ack_guard.accept(a.count, now);
+        note.reset = fresh == Freshness::Reset;
+        p.unanswered = 0;
+        p.hb_skip = 0;
+        let acked = base - 1;
         let advanced = acked > p.acked;
         if advanced {
             p.acked = acked;
@@ -637,19 +826,41 @@ impl<'a> Writer<'a> {
             // heartbeats go on until it has everything again, and lost repairs are asked again.
             p.acked = acked;
         }
-        // A reader that acknowledges more than we sent for the first time has it already.
-        if p.next_unsent <= p.acked {
-            p.next_unsent = p.acked + 1;
-            p.frag_next = 1;
+        if p.acked > p.best_acked {
+            p.best_acked = p.acked;
+            if p.unresponsive {
+                p.unresponsive = false;
+                note.recovered = true;
+            }
+            if p.best_acked >= p.check_sn {
+                (p.check_sn, p.check_at) = if p.acked < sent { (sent, now) } else { (0, now) };
+            }
         }
-        // Keep the requests for SNs that exist; the rest are bogus.
-        // (SNs not sent for the first time yet will come anyway: no repair for them.)
-        let sent = last.min(p.next_unsent - 1);
+        // Keep the requests for SNs sent; the rest are bogus (SNs not sent for the first time
+        // yet will come anyway: no repair for them).
         let mut req = SequenceNumberSet::new(a.reader_sn_state.base, a.reader_sn_state.num_bits);
-        for sn in a.reader_sn_state.iter().filter(|s| s.0 >= 1 && s.0 <= sent) {
-            req.insert(sn);
+        for sn in a.reader_sn_state.iter() {
+            if sn.0 >= 1 && sn.0 <= sent {
+                req.insert(sn);
+            } else if sn.0 > sent {
+                note.unsent = true;
+            }
         }
-        p.requested = req;
+        let asked = req.iter().next();
+        match asked.map(|_| p.repair_round(now, period)) {
+            None => p.requested = req,
+            Some(Round::Full) => p.requested = req,
+            Some(Round::Limited) => {
+                // Only the lowest: what its acknowledgement waits for.
+                note.throttled = true;
+                if let Some(sn) = asked {
+                    p.requested = SequenceNumberSet::new(sn, 1);
+                    p.requested.insert(sn);
+                }
+            }
+            // Earlier requests still pending stay; these are not served.
+            Some(Round::Throttled) => note.throttled = true,
+        }
         // Answer at once when asked to, or when the reader moved on but still lacks what it did
         // not ask for (its news may be stale). A final ACKNACK that moves nothing gets no
         // immediate answer: a reader that cannot take more (a full KEEP_ALL queue) would
@@ -662,32 +873,49 @@ impl<'a> Writer<'a> {
         if lagging {
             self.schedule_heartbeat(now);
         }
-        true
+        note
     }
 
-    /// Applies a NACK_FRAG from reader `pi`; returns false if it was stale or unknown.
-    pub(crate) fn on_nack_frag(&mut self, pi: u32, n: &NackFragRepr) -> bool {
+    /// Applies a NACK_FRAG from reader `pi` (see [`AckNote`]).
+    pub(crate) fn on_nack_frag(&mut self, now: Instant, pi: u32, n: &NackFragRepr) -> AckNote {
+        let mut note = AckNote::default();
         let held = self.change(n.writer_sn.0).is_some();
+        let last = self.last_sn();
+        let period = self.heartbeat_period;
         let Some(p) = self.proxies.get_mut(pi) else {
-            return false;
+            return note;
         };
         if !p.reliable {
-            return false;
+            return note;
         }
-        if let Some(prev) = p.last_nack_frag_count {
-            if !n.count.is_newer_than(prev) {
-                return false;
-            }
+        note.known = true;
+        let fresh = p.nack_frag_guard.check(n.count, now);
+        if fresh == Freshness::Stale {
+            note.stale = true;
+            return note;
         }
-        p.last_nack_frag_count = Some(n.count);
-        if n.writer_sn.0 >= p.next_unsent {
-            // Still being sent for the first time: its fragments are on their way.
-            return true;
+        let sn = n.writer_sn.0;
+        // The sample being fragmented for the first time may be asked about: its fragments
+        // are on their way. Anything later was never sent.
+        let partial = sn == p.next_unsent && p.frag_next > 1 && sn <= last;
+        if sn > p.sent(last) && !partial {
+            note.unsent = true;
+            return note;
         }
-        if n.writer_sn.0 < p.start || !held {
+        p.nack_frag_guard.accept(n.count, now);
+        note.reset = fresh == Freshness::Reset;
+        if partial {
+            return note;
+        }
+        let round = p.repair_round(now, period);
+        if round == Round::Throttled {
+            note.throttled = true;
+            return note;
+        }
+        if sn < p.start || !held {
             // Gone: the repair path answers with a GAP. Added to what an ACKNACK in the same
             // message asked for, not in its place.
-            let d = n.writer_sn.0.wrapping_sub(p.requested.base.0);
+            let d = sn.wrapping_sub(p.requested.base.0);
             if p.requested.num_bits == 0 || !(0..MAX_SET_BITS as i64).contains(&d) {
                 if !p.has_repairs() {
                     p.requested = SequenceNumberSet::new(n.writer_sn, 1);
@@ -697,9 +925,19 @@ impl<'a> Writer<'a> {
             }
             p.requested.insert(n.writer_sn);
         } else {
-            p.nack_frag = Some((n.writer_sn.0, n.fragment_number_state));
+            let mut set = n.fragment_number_state;
+            if round == Round::Limited {
+                // Only the lowest fragment asked for.
+                note.throttled = true;
+                let lowest = set.iter().next();
+                if let Some(f) = lowest {
+                    set = FragmentNumberSet::new(f, 1);
+                    set.insert(f);
+                }
+            }
+            p.nack_frag = Some((sn, set));
         }
-        true
+        note
     }
 
     /// Whether everything written was acknowledged by every reliable reader (and there is one).
@@ -716,7 +954,7 @@ impl<'a> Writer<'a> {
         let Some(p) = self.proxies.get(pi) else {
             return false;
         };
-        let new_data = p.next_unsent <= self.last_sn();
+        let new_data = p.next_unsent <= self.last_sn() && !p.unresponsive;
         let window_open = new_data
             && (!p.reliable || p.frag_next > 1 || self.in_flight(p) < self.in_flight_limit);
         window_open || p.heartbeat_owed || p.nack_frag.is_some() || p.has_repairs()
@@ -727,7 +965,7 @@ impl<'a> Writer<'a> {
 mod tests {
     extern crate std;
     use super::*;
-    use crate::wire::{EntityId, GuidPrefix};
+    use crate::wire::{Count, EntityId, GuidPrefix};
     use std::vec::Vec;
 
     const MAX_HISTORY: usize = 64;
@@ -883,7 +1121,7 @@ mod tests {
             fragment_number_state: FragmentNumberSet::new(1, 1),
             count: Count(1),
         };
-        w.on_nack_frag(pi, &nf);
+        w.on_nack_frag(Instant::ZERO, pi, &nf);
         let mut buf = [0u8; 1500];
         let _ = crate::transmit::writer_datagram(
             &mut w,
@@ -940,7 +1178,7 @@ mod tests {
         let mut t = Instant::ZERO;
         for _ in 0..3 {
             t = w.next_heartbeat.expect("heartbeat scheduled");
-            w.on_timeout(t, |_| {});
+            w.on_timeout(t, Span::from_secs(20), |_| {}, |_| {});
             assert!(w.proxy_mut(pi).unwrap().heartbeat_owed);
             w.proxy_mut(pi).unwrap().heartbeat_owed = false;
         }
@@ -951,10 +1189,10 @@ mod tests {
             count: Count(1),
             final_flag: true,
         };
-        assert!(w.on_acknack(t, pi, &ack));
+        assert!(w.on_acknack(t, pi, &ack).known);
         w.proxy_mut(pi).unwrap().heartbeat_owed = false;
         if let Some(t) = w.next_heartbeat {
-            w.on_timeout(t, |_| {});
+            w.on_timeout(t, Span::from_secs(20), |_| {}, |_| {});
         }
         assert!(!w.proxy_mut(pi).unwrap().heartbeat_owed);
         assert_eq!(w.next_heartbeat, None);
