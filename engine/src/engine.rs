@@ -13,9 +13,8 @@ use crate::map::{self, IndexMap, MapSlot};
 use crate::pool::Pool;
 use crate::qos::{Durability, History, ReaderQos, Reliability, TopicSpec, WriterQos};
 use crate::reader::{
-    Claims,
-    Incoming, IncomingFrag, Payload, Reader, ReaderStorage, ReassemblySlot, Received, SampleSlot,
-    WriterProxySlot,
+    Claims, Incoming, IncomingFrag, Payload, Reader, ReaderStorage, ReassemblySlot, Received,
+    SampleSlot, WriterProxySlot,
 };
 use crate::schedule::{Local, Work, WorkQueue};
 use crate::stats::Stats;
@@ -1065,9 +1064,12 @@ impl<'a> Engine<'a> {
                     let mut lost = WorkBatch::new();
                     let timeout = self.cfg.unresponsive_reader_timeout;
                     if let Some(lw) = self.writers.get_mut(i) {
-                        let tick =
-                            lw.writer
-                                .on_timeout(now, timeout, |pi| owed.add(pi), |pi| lost.add(pi));
+                        let tick = lw.writer.on_timeout(
+                            now,
+                            timeout,
+                            |pi| owed.add(pi),
+                            |pi| lost.add(pi),
+                        );
                         self.count_tick(tick);
                     }
                     self.report_unresponsive(i, &lost);

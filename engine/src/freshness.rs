@@ -69,7 +69,10 @@ mod tests {
         g.accept(Count(1), t);
         // Forged far ahead.
         g.accept(Count(1 << 30), t);
-        assert_eq!(g.check(Count(2), t + Span::from_millis(100)), Freshness::Stale);
+        assert_eq!(
+            g.check(Count(2), t + Span::from_millis(100)),
+            Freshness::Stale
+        );
         let later = t + COUNT_RESET;
         assert_eq!(g.check(Count(3), later), Freshness::Reset);
         g.accept(Count(3), later);

@@ -14,9 +14,12 @@
 //! - its ACKNACK and NACK_FRAG counts are judged by [`CountGuard`], so one forged far ahead
 //!   does not make its later real ones stale;
 //! - an acknowledgement of, or a request for, a sample never sent to it is not acted upon;
-//! - it is repaired at most once per heartbeat period, and while its acknowledgements make no
-//!   progress a round repairs one sample only, so that a storm of ACKNACKs (perhaps with a
-//!   forged source) cannot make the writer send much more than it receives;
+//! - a sample (or fragment) it asks for again after it was repaired once is sent again at
+//!   once only if the reader's acknowledgements progressed meanwhile; otherwise after a
+//!   heartbeat period, doubling up to 2^6 periods while there is no progress. A storm of
+//!   ACKNACKs (perhaps with a forged source) thus cannot make the writer send much more than
+//!   it receives, while a live reader, whose acknowledgements move, is repaired as fast as it
+//!   asks;
 //! - heartbeats to a reader that answers none back off exponentially;
 //! - a reader that makes no acknowledgement progress for the unresponsive timeout while it
 //!   has been sent data is marked unresponsive: it no longer holds the history (a KEEP_ALL
@@ -29,8 +32,8 @@ use crate::qos::{Durability, History};
 use crate::storage::{Entry, Slab, Slots};
 use crate::time::{Instant, Span};
 use crate::wire::{
-    AckNackRepr, FragmentNumberSet, Guid, Locator, NackFragRepr, SequenceNumber,
-    SequenceNumberSet, StatusInfo, Time, MAX_SET_BITS,
+    AckNackRepr, FragmentNumberSet, Guid, Locator, NackFragRepr, SequenceNumber, SequenceNumberSet,
+    StatusInfo, Time, MAX_SET_BITS,
 };
 
 /// One sample in a writer's history.
@@ -85,11 +88,16 @@ pub(crate) struct ReaderProxy {
     pub unanswered: u8,
     /// Heartbeat timer ticks still to skip for it (backoff).
     pub hb_skip: u16,
-    /// When its current repair round started, `best_acked` then, and whether the round was
-    /// cut to one sample.
-    pub repair_at: Option<Instant>,
-    pub repair_best: i64,
-    pub repair_limited: bool,
+    /// Repeated repairs (see [`ReaderProxy::repeat_due`]): when the last round of them went,
+    /// `best_acked` then, and the backoff exponent.
+    pub repeat_at: Option<Instant>,
+    pub repeat_best: i64,
+    pub repeat_shift: u8,
+    /// Every SN up to this was repaired (or asked for) once already.
+    pub repaired_upto: i64,
+    /// Likewise for fragments: every fragment up to `.1` of sample `.0`, and every fragment
+    /// of earlier samples.
+    pub frag_repaired: (i64, u32),
     /// Next fragment (1-based) of `next_unsent` when it is sent as DATA_FRAG.
     pub frag_next: u32,
     /// The fragmented sample being repaired whole, and its next fragment.
@@ -137,42 +145,44 @@ impl ReaderProxy {
         last.min(self.next_unsent - 1)
     }
 
-    /// Whether a repair request arriving at `now` opens a round, and whether that round is
-    /// cut to one sample. A round opens once per `period`, or at once if the reader's
-    /// acknowledgements progressed since the last one; several requests at the same instant
-    /// (an ACKNACK and a NACK_FRAG in one message) share a round.
-    fn repair_round(&mut self, now: Instant, period: Span) -> Round {
-        let progress = self.best_acked > self.repair_best;
-        match self.repair_at {
-            Some(t) if t == now => {
-                return if self.repair_limited {
-                    Round::Limited
+    /// Whether repairs asked for again may go out at `now`; if so a round of them starts.
+    /// They may at once if the reader's acknowledgements progressed since the last round (it
+    /// is alive and lost the repair), else one `period` after it, doubling each round without
+    /// progress up to 2^[`REPEAT_MAX_SHIFT`] periods. Requests at the same instant (an
+    /// ACKNACK and a NACK_FRAG in one message) share a round.
+    ///
+    /// Fragments (`grow` false) wait one period and no more: a reader's progress inside a
+    /// large sample does not show in its acknowledgement, so a live one may legitimately ask
+    /// for repeats round after round; that costs at most one round of fragments per period.
+    fn repeat_due(&mut self, now: Instant, period: Span, grow: bool) -> bool {
+        let progress = self.best_acked > self.repeat_best;
+        if let Some(t) = self.repeat_at {
+            if t == now {
+                return true;
+            }
+            let shift = if grow { self.repeat_shift } else { 0 };
+            // Half a period: a live reader asks again after each periodic heartbeat, a little
+            // more or less than a period after the last round.
+            let wait = Span((period.0 / 2).saturating_mul(1 << shift));
+            if !progress && now < t + wait {
+                return false;
+            }
+            if grow {
+                self.repeat_shift = if progress {
+                    0
                 } else {
-                    Round::Full
+                    (self.repeat_shift + 1).min(REPEAT_MAX_SHIFT)
                 };
             }
-            Some(t) if now < t + period && !progress => return Round::Throttled,
-            _ => {}
         }
-        let first = self.repair_at.is_none();
-        self.repair_at = Some(now);
-        self.repair_best = self.best_acked;
-        self.repair_limited = !first && !progress;
-        if self.repair_limited {
-            Round::Limited
-        } else {
-            Round::Full
-        }
+        self.repeat_at = Some(now);
+        self.repeat_best = self.best_acked;
+        true
     }
 }
 
-/// What a repair request gets (see [`ReaderProxy::repair_round`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Round {
-    Full,
-    Limited,
-    Throttled,
-}
+/// The longest wait between rounds of repeated repairs to a reader that makes no progress.
+const REPEAT_MAX_SHIFT: u8 = 6;
 
 /// What became of an ACKNACK or NACK_FRAG, for the engine's counters and events.
 #[derive(Debug, Default, Clone, Copy)]
@@ -185,16 +195,18 @@ pub(crate) struct AckNote {
     pub reset: bool,
     /// It acknowledged or asked for something never sent to the reader (that part ignored).
     pub unsent: bool,
-    /// Its repair requests were dropped or cut (see [`ReaderProxy::repair_round`]).
+    /// Some of its repair requests were dropped (see [`ReaderProxy::repeat_due`]), or cut to
+    /// one because the reader is unresponsive.
     pub throttled: bool,
     /// The reader was unresponsive and acknowledged something new.
     pub recovered: bool,
 }
 
-/// Heartbeats owed by the timer at full rate before backing off for a reader that answers
-/// none (Cyclone DDS backs off after 5 idle ones too): a reader on a lossy link answers one
-/// of five nearly always.
-const BACKOFF_AFTER: u8 = 5;
+/// Heartbeats owed by the timer at full rate (2 s at the default 100 ms period) before
+/// backing off for a reader that answers none: a live reader on a link losing 30% each way
+/// fails to answer 20 in a row about once in 10^6 times, so backoff (which slows its
+/// recovery, and may let it reach the unresponsive timeout) is for readers that are not there.
+const BACKOFF_AFTER: u8 = 20;
 /// The longest interval between heartbeats to a silent reader: 2^6 periods (6.4 s at the
 /// default 100 ms; Cyclone's ceiling is 8 s).
 const BACKOFF_MAX_SHIFT: u8 = 6;
@@ -614,9 +626,11 @@ impl<'a> Writer<'a> {
                 unresponsive: false,
                 unanswered: 0,
                 hb_skip: 0,
-                repair_at: None,
-                repair_best: start - 1,
-                repair_limited: false,
+                repeat_at: None,
+                repeat_best: start - 1,
+                repeat_shift: 0,
+                repaired_upto: start - 1,
+                frag_repaired: (0, 0),
                 frag_next: 1,
                 repair_frag: (0, 1),
                 nack_frag: None,
@@ -753,7 +767,11 @@ impl<'a> Writer<'a> {
             let sent = p.sent(last);
             if p.best_acked >= p.check_sn {
                 // Checkpoint reached: a new one for what is outstanding now, if anything.
-                (p.check_sn, p.check_at) = if p.acked < sent { (sent, now) } else { (0, now) };
+                (p.check_sn, p.check_at) = if p.acked < sent {
+                    (sent, now)
+                } else {
+                    (0, now)
+                };
             } else if !p.unresponsive && now.saturating_since(p.check_at) >= timeout {
                 let old = (p.held_ack(), p.floor());
                 p.unresponsive = true;
@@ -833,34 +851,40 @@ impl<'a> Writer<'a> {
                 note.recovered = true;
             }
             if p.best_acked >= p.check_sn {
-                (p.check_sn, p.check_at) = if p.acked < sent { (sent, now) } else { (0, now) };
+                (p.check_sn, p.check_at) = if p.acked < sent {
+                    (sent, now)
+                } else {
+                    (0, now)
+                };
             }
         }
         // Keep the requests for SNs sent; the rest are bogus (SNs not sent for the first time
-        // yet will come anyway: no repair for them).
+        // yet will come anyway: no repair for them). SNs repaired before are repeats.
+        let mut repeats = false;
+        for sn in a.reader_sn_state.iter() {
+            if sn.0 > sent {
+                note.unsent = true;
+            } else if sn.0 >= 1 && sn.0 <= p.repaired_upto {
+                repeats = true;
+            }
+        }
+        let repeat_ok = repeats && p.repeat_due(now, period, true);
+        note.throttled = repeats && !repeat_ok;
         let mut req = SequenceNumberSet::new(a.reader_sn_state.base, a.reader_sn_state.num_bits);
         for sn in a.reader_sn_state.iter() {
-            if sn.0 >= 1 && sn.0 <= sent {
+            if sn.0 >= 1 && sn.0 <= sent && (repeat_ok || sn.0 > p.repaired_upto) {
                 req.insert(sn);
-            } else if sn.0 > sent {
-                note.unsent = true;
-            }
-        }
-        let asked = req.iter().next();
-        match asked.map(|_| p.repair_round(now, period)) {
-            None => p.requested = req,
-            Some(Round::Full) => p.requested = req,
-            Some(Round::Limited) => {
-                // Only the lowest: what its acknowledgement waits for.
-                note.throttled = true;
-                if let Some(sn) = asked {
-                    p.requested = SequenceNumberSet::new(sn, 1);
-                    p.requested.insert(sn);
+                if p.unresponsive {
+                    // Until it acknowledges again, only what its acknowledgement waits for.
+                    note.throttled |= a.reader_sn_state.iter().nth(1).is_some();
+                    break;
                 }
             }
-            // Earlier requests still pending stay; these are not served.
-            Some(Round::Throttled) => note.throttled = true,
         }
+        if let Some(top) = req.iter().last() {
+            p.repaired_upto = p.repaired_upto.max(top.0);
+        }
+        p.requested = req;
         // Answer at once when asked to, or when the reader moved on but still lacks what it did
         // not ask for (its news may be stale). A final ACKNACK that moves nothing gets no
         // immediate answer: a reader that cannot take more (a full KEEP_ALL queue) would
@@ -907,11 +931,6 @@ impl<'a> Writer<'a> {
         if partial {
             return note;
         }
-        let round = p.repair_round(now, period);
-        if round == Round::Throttled {
-            note.throttled = true;
-            return note;
-        }
         if sn < p.start || !held {
             // Gone: the repair path answers with a GAP. Added to what an ACKNACK in the same
             // message asked for, not in its place.
@@ -925,17 +944,29 @@ impl<'a> Writer<'a> {
             }
             p.requested.insert(n.writer_sn);
         } else {
-            let mut set = n.fragment_number_state;
-            if round == Round::Limited {
-                // Only the lowest fragment asked for.
-                note.throttled = true;
-                let lowest = set.iter().next();
-                if let Some(f) = lowest {
-                    set = FragmentNumberSet::new(f, 1);
-                    set.insert(f);
+            // Fragments repaired before are repeats, as for whole samples.
+            let (msn, mf) = p.frag_repaired;
+            let repeat = |f: u32| sn < msn || (sn == msn && f <= mf);
+            let set = n.fragment_number_state;
+            let repeats = set.iter().any(repeat);
+            let repeat_ok = repeats && p.repeat_due(now, period, false);
+            note.throttled = repeats && !repeat_ok;
+            let mut cut = FragmentNumberSet::new(set.base, set.num_bits);
+            for f in set.iter().filter(|&f| repeat_ok || !repeat(f)) {
+                cut.insert(f);
+                if p.unresponsive {
+                    note.throttled |= set.iter().nth(1).is_some();
+                    break;
                 }
             }
-            p.nack_frag = Some((sn, set));
+            if let Some(top) = cut.iter().last() {
+                p.frag_repaired = match p.frag_repaired {
+                    (m, f) if m == sn => (sn, f.max(top)),
+                    (m, _) if m < sn => (sn, top),
+                    old => old,
+                };
+            }
+            p.nack_frag = cut.iter().next().is_some().then_some((sn, cut));
         }
         note
     }
