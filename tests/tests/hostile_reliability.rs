@@ -79,13 +79,13 @@ impl Pair {
     }
 
     /// A forged datagram to the writer's node, as if from the reader's.
-    fn to_writer(&mut self, delay_us: u64, data: Vec<u8>) {
+    fn forge_to_writer(&mut self, delay_us: u64, data: Vec<u8>) {
         let (src, dst) = (self.loc(self.b), self.loc(self.a));
         self.net.inject(self.a, delay_us, src, dst, data);
     }
 
     /// A forged datagram to the reader's node, as if from the writer's.
-    fn to_reader(&mut self, delay_us: u64, data: Vec<u8>) {
+    fn forge_to_reader(&mut self, delay_us: u64, data: Vec<u8>) {
         let (src, dst) = (self.loc(self.a), self.loc(self.b));
         self.net.inject(self.b, delay_us, src, dst, data);
     }
@@ -134,7 +134,7 @@ fn all(count: u32) -> Vec<u32> {
 fn acknack_count_poisoning_does_not_stall_the_writer() {
     let mut p = Pair::new(1, Link::perfect());
     let poison = adversary::acknack(p.reader, p.writer, 1, &[], 1 << 30);
-    p.to_writer(0, poison);
+    p.forge_to_writer(0, poison);
     p.net.run_for(10 * MS);
     let got = p.transfer(4 * HISTORY, 16, 30 * SECOND);
     assert_eq!(got, all(4 * HISTORY));
@@ -147,7 +147,7 @@ fn acknack_count_poisoning_does_not_stall_the_writer() {
 fn heartbeat_count_poisoning_does_not_deafen_the_reader() {
     let mut p = Pair::new(2, Link::perfect());
     let poison = adversary::heartbeat(p.writer, 1, 0, 1 << 30);
-    p.to_reader(0, poison);
+    p.forge_to_reader(0, poison);
     p.net.run_for(10 * MS);
     let got = p.transfer(4 * HISTORY, 16, 30 * SECOND);
     assert_eq!(got, all(4 * HISTORY));
@@ -161,7 +161,7 @@ fn heartbeat_count_poisoning_does_not_deafen_the_reader() {
 fn nack_frag_count_poisoning_does_not_stop_fragment_repairs() {
     let mut p = Pair::new(3, Link::lossy(0.2));
     let poison = adversary::nack_frag(p.reader, p.writer, 1, &[1], 1 << 30);
-    p.to_writer(0, poison);
+    p.forge_to_writer(0, poison);
     p.net.run_for(10 * MS);
     let got = p.transfer(2 * HISTORY, 5000, 120 * SECOND);
     assert_eq!(got, all(2 * HISTORY));
@@ -174,7 +174,7 @@ fn implausible_gap_is_ignored() {
     let mut p = Pair::new(4, Link::perfect());
     assert_eq!(p.transfer(5, 16, 5 * SECOND), all(5));
     let forged = adversary::gap(p.writer, 1, 1 << 40);
-    p.to_reader(0, forged);
+    p.forge_to_reader(0, forged);
     p.net.run_for(10 * MS);
     // (`transfer` numbers its samples from 0 again.)
     assert_eq!(p.transfer(20, 16, 10 * SECOND), all(20));
@@ -188,7 +188,7 @@ fn implausible_heartbeat_range_is_not_believed() {
     let mut p = Pair::new(5, Link::perfect());
     assert_eq!(p.transfer(5, 16, 5 * SECOND), all(5));
     let forged = adversary::heartbeat(p.writer, 1 << 40, 1 << 40, 1 << 20);
-    p.to_reader(0, forged);
+    p.forge_to_reader(0, forged);
     p.net.run_for(10 * MS);
     assert_eq!(p.transfer(20, 16, 10 * SECOND), all(20));
     assert!(p.net.engine(p.b).stats().dropped_implausible > 0);
@@ -211,7 +211,7 @@ fn acknowledgement_of_unsent_samples_is_ignored() {
     }
     p.net.run_for(50 * MS);
     let forged = adversary::acknack(p.reader, p.writer, 1 << 20, &[], 1 << 20);
-    p.to_writer(0, forged);
+    p.forge_to_writer(0, forged);
     p.net.run_for(50 * MS);
     p.net.partition(a, b, false);
     let mut got = Vec::new();
