@@ -80,8 +80,10 @@ pub struct Stats {
     /// ACKNACKs acknowledging, and ACKNACK or NACK_FRAG requests for, samples never sent to
     /// that reader (not acted upon).
     pub dropped_unsent_ack: u64,
-    /// Repair requests cut or dropped: a reader is repaired at most once per heartbeat
-    /// period, and by one sample only while its acknowledgements make no progress.
+    /// ACKNACKs and NACK_FRAGs whose repair requests were not all served: a sample or
+    /// fragment asked for again is resent at once only if the reader's acknowledgements
+    /// progressed, else after half a heartbeat period (doubling while they do not; fragments
+    /// do not double), and an unresponsive reader gets one per request.
     pub nacks_throttled: u64,
     /// Heartbeats not sent to a reader that answered none of the last few (backoff).
     pub heartbeats_backed_off: u64,
