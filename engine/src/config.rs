@@ -59,6 +59,18 @@ pub struct Config {
     /// lease is clamped to this (and counted in `Stats::leases_clamped`), so a forged
     /// announcement occupies a table slot for at most this long unless renewed.
     pub max_remote_lease: Span,
+    /// How long a reliable reader may make no acknowledgement progress, while a writer has
+    /// sent it data it has not acknowledged, before that writer stops holding its history
+    /// for it (a KEEP_ALL write is then no longer blocked by it), stops sending it new data
+    /// and raises [`crate::Event::ReaderUnresponsive`]. It is served again as soon as it
+    /// acknowledges something new.
+    ///
+    /// 20 s by default: twice the default lease, so a reader that went away with its
+    /// participant is normally forgotten by its lease first, and far beyond the response
+    /// time of any live reader (Cyclone's slowest heartbeat period is 8 s). What it costs is
+    /// a reader whose application takes nothing from a full KEEP_ALL queue for this long: it
+    /// no longer holds the writer back.
+    pub unresponsive_reader_timeout: Span,
 }
 
 impl Config {
@@ -83,6 +95,7 @@ impl Config {
             user_data_len: 0,
             capacities: Capacities::HOST,
             max_remote_lease: Span::from_secs(300),
+            unresponsive_reader_timeout: Span::from_secs(20),
         }
     }
 
@@ -135,7 +148,10 @@ impl Config {
         if self.lease_duration.micros() < 1_000_000 || self.announce_period.micros() == 0 {
             return Err(ConfigError::Timing);
         }
-        if self.heartbeat_period.micros() == 0 || self.max_remote_lease.micros() < 1_000_000 {
+        if self.heartbeat_period.micros() == 0
+            || self.max_remote_lease.micros() < 1_000_000
+            || self.unresponsive_reader_timeout.micros() == 0
+        {
             return Err(ConfigError::Timing);
         }
         self.capacities.validate().map_err(ConfigError::Capacity)?;

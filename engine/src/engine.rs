@@ -13,8 +13,8 @@ use crate::map::{self, IndexMap, MapSlot};
 use crate::pool::Pool;
 use crate::qos::{Durability, History, ReaderQos, Reliability, TopicSpec, WriterQos};
 use crate::reader::{
-    Incoming, IncomingFrag, Payload, Reader, ReaderStorage, ReassemblySlot, Received, SampleSlot,
-    WriterProxySlot,
+    Claims, Incoming, IncomingFrag, Payload, Reader, ReaderStorage, ReassemblySlot, Received,
+    SampleSlot, WriterProxySlot,
 };
 use crate::schedule::{Local, Work, WorkQueue};
 use crate::stats::Stats;
@@ -29,7 +29,7 @@ use crate::wire::{
     LocatorKind, Message, MessageBuilder, NackFragRepr, ParameterListIter, ProtocolVersion,
     SequenceNumber, StatusInfo, SubmessageRepr, Time, VendorId,
 };
-use crate::writer::{AddError, HistorySlot, ReaderProxySlot, Writer, WriterStorage};
+use crate::writer::{AckNote, AddError, HistorySlot, ReaderProxySlot, Tick, Writer, WriterStorage};
 use core::fmt;
 
 pub(crate) const SEDP_PUB: usize = 0;
@@ -1088,15 +1088,31 @@ impl<'a> Engine<'a> {
                 Timer::Lease(i) => self.check_lease(now, i),
                 Timer::BuiltinHeartbeat(i) => {
                     let mut owed = WorkBatch::new();
-                    self.builtin_writers[i as usize].on_timeout(now, |pi| owed.add(pi));
+                    let timeout = self.cfg.unresponsive_reader_timeout;
+                    let tick = self.builtin_writers[i as usize].on_timeout(
+                        now,
+                        timeout,
+                        |pi| owed.add(pi),
+                        |_| {},
+                    );
+                    self.count_tick(tick);
                     self.queue_batch(Local::BuiltinWriter(i), &owed, now);
                     self.sync_writer_timer(Local::BuiltinWriter(i));
                 }
                 Timer::Heartbeat(i) => {
                     let mut owed = WorkBatch::new();
+                    let mut lost = WorkBatch::new();
+                    let timeout = self.cfg.unresponsive_reader_timeout;
                     if let Some(lw) = self.writers.get_mut(i) {
-                        lw.writer.on_timeout(now, |pi| owed.add(pi));
+                        let tick = lw.writer.on_timeout(
+                            now,
+                            timeout,
+                            |pi| owed.add(pi),
+                            |pi| lost.add(pi),
+                        );
+                        self.count_tick(tick);
                     }
+                    self.report_unresponsive(i, &lost);
                     self.queue_batch(Local::Writer(i), &owed, now);
                     self.sync_writer_timer(Local::Writer(i));
                 }
@@ -1121,6 +1137,33 @@ impl<'a> Engine<'a> {
                     }
                 }
             }
+        }
+    }
+
+    fn count_tick(&mut self, t: Tick) {
+        self.stats.heartbeats_backed_off += t.backed_off as u64;
+        self.stats.readers_unresponsive += t.unresponsive as u64;
+    }
+
+    /// Raises [`Event::ReaderUnresponsive`] for the proxies of writer `slot` in `lost` (more
+    /// than a batch at once: the rest are only counted, as dropped events).
+    fn report_unresponsive(&mut self, slot: u32, lost: &WorkBatch) {
+        let Some(lw) = self.writers.get(slot) else {
+            return;
+        };
+        let key = lw.key;
+        let mut guids = [None::<Guid>; 16];
+        for (g, &pi) in guids.iter_mut().zip(&lost.items[..lost.len]) {
+            *g = lw.writer.proxy(pi).map(|p| p.guid);
+        }
+        for reader in guids.iter().flatten() {
+            self.emit(Event::ReaderUnresponsive {
+                writer: WriterHandle(key),
+                reader: *reader,
+            });
+        }
+        if lost.overflow {
+            self.stats.events_dropped += 1;
         }
     }
 
@@ -1300,9 +1343,17 @@ impl<'a> Engine<'a> {
             return;
         }
         let writer = Guid::new(rx.source, h.writer_id);
+        let mut claims = Claims::default();
         self.tell_readers(now, writer, h.reader_id, |r, pi, pool, replaced| {
-            r.on_heartbeat(pi, pool, h, replaced)
+            r.on_heartbeat(now, pi, pool, h, replaced, &mut claims)
         });
+        self.count_claims(claims);
+    }
+
+    fn count_claims(&mut self, c: Claims) {
+        self.stats.dropped_stale_count += c.stale;
+        self.stats.counts_reset += c.reset;
+        self.stats.dropped_implausible += c.implausible;
     }
 
     fn on_gap(&mut self, rx: &Receiver, g: &GapRepr) {
@@ -1312,9 +1363,11 @@ impl<'a> Engine<'a> {
         }
         let writer = Guid::new(rx.source, g.writer_id);
         let now = self.now;
+        let mut claims = Claims::default();
         self.tell_readers(now, writer, g.reader_id, |r, pi, pool, replaced| {
-            r.on_gap(pi, pool, g, replaced)
+            r.on_gap(pi, pool, g, replaced, &mut claims)
         });
+        self.count_claims(claims);
     }
 
     /// Hands a writer's HEARTBEAT or GAP to the readers matched with it (`f` returns how many
@@ -1431,20 +1484,41 @@ impl<'a> Engine<'a> {
             },
             _ => return,
         };
-        let known = w.on_acknack(now, pi, a);
+        let note = w.on_acknack(now, pi, a);
         // What every reliable reader has now acknowledged may go (volatile KEEP_ALL).
         w.release_acknowledged(pool);
         let owes = w.owes(pi);
         let all_acked = extra.is_some() && w.reliable && w.take_all_acknowledged();
-        if !known {
-            self.stats.dropped_unknown_endpoint += 1;
-        }
+        let reader = w.proxy(pi).map(|p| p.guid);
+        self.count_ack_note(note, local, reader);
         if owes {
             self.queue(Work { local, index: pi });
         }
         self.sync_writer_timer(local);
         if let (true, Some(key)) = (all_acked, extra) {
             self.emit(Event::AllAcknowledged(WriterHandle(key)));
+        }
+    }
+
+    /// Counts what an ACKNACK or NACK_FRAG was found to be, and reports a reader that
+    /// acknowledged again after being unresponsive.
+    fn count_ack_note(&mut self, n: AckNote, local: Local, reader: Option<Guid>) {
+        let s = &mut self.stats;
+        s.dropped_unknown_endpoint += u64::from(!n.known);
+        s.dropped_stale_count += u64::from(n.stale);
+        s.counts_reset += u64::from(n.reset);
+        s.dropped_unsent_ack += u64::from(n.unsent);
+        s.nacks_throttled += u64::from(n.throttled);
+        if n.recovered {
+            s.readers_recovered += 1;
+            if let (Local::Writer(i), Some(reader)) = (local, reader) {
+                if let Some(key) = self.writers.get(i).map(|lw| lw.key) {
+                    self.emit(Event::ReaderRecovered {
+                        writer: WriterHandle(key),
+                        reader,
+                    });
+                }
+            }
         }
     }
 
@@ -1458,13 +1532,12 @@ impl<'a> Engine<'a> {
             self.stats.dropped_unknown_endpoint += 1;
             return;
         };
-        let (known, owes) = match self.writer_at(local) {
-            Some(w) => (w.on_nack_frag(pi, n), w.owes(pi)),
-            None => (false, false),
+        let now = self.now;
+        let (note, owes) = match self.writer_at(local) {
+            Some(w) => (w.on_nack_frag(now, pi, n), w.owes(pi)),
+            None => (AckNote::default(), false),
         };
-        if !known {
-            self.stats.dropped_unknown_endpoint += 1;
-        }
+        self.count_ack_note(note, local, None);
         if owes {
             self.queue(Work { local, index: pi });
         }
@@ -2036,7 +2109,7 @@ impl<'a> Engine<'a> {
                 lw.writer
                     .proxies
                     .iter()
-                    .filter(|(_, p)| !p.reliable || p.last_ack_count.is_some())
+                    .filter(|(_, p)| !p.reliable || p.ack_guard.seen())
                     .count()
             })
     }

@@ -122,6 +122,24 @@ pub enum Event {
         /// What was wrong.
         error: FrameError,
     },
+    /// A matched reliable reader made no acknowledgement progress for
+    /// [`crate::Config::unresponsive_reader_timeout`] while the writer had sent it data: the
+    /// writer no longer holds its history for it nor sends it new data (it still heartbeats
+    /// it, less and less often).
+    ReaderUnresponsive {
+        /// The local writer.
+        writer: WriterHandle,
+        /// The remote reader.
+        reader: Guid,
+    },
+    /// A reader reported by [`Event::ReaderUnresponsive`] acknowledged again and is served
+    /// as before.
+    ReaderRecovered {
+        /// The local writer.
+        writer: WriterHandle,
+        /// The remote reader.
+        reader: Guid,
+    },
 }
 
 /// One queued event; public so that a caller without `alloc` can provide them.

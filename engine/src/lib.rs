@@ -24,6 +24,7 @@ pub mod config;
 mod discovery;
 mod engine;
 mod event;
+mod freshness;
 pub mod limits;
 mod map;
 mod pool;

@@ -7,7 +7,13 @@
 //! out-of-order sample costs a walk of what is already buffered from its writer. A reliable
 //! reader that has no room does not acknowledge, so the writer repairs later: nothing accepted
 //! is ever lost.
+//!
+//! A remote writer is not trusted to tell the truth about its sequence numbers (see
+//! `tests/tests/hostile_reliability.rs`): HEARTBEAT counts are judged by [`CountGuard`], and
+//! GAP and HEARTBEAT ranges are believed only as far as is plausible (see [`PLAUSIBLE_LEAP`]),
+//! so that one forged message cannot make a reader skip samples not even written yet.
 
+use crate::freshness::{CountGuard, Freshness};
 use crate::pool::{Bytes, Pool};
 use crate::qos::History;
 use crate::storage::{Entry, Slab, Slots, NONE};
@@ -16,6 +22,41 @@ use crate::wire::{
     AckNackRepr, Count, EntityId, FragmentNumberSet, GapRepr, Guid, HeartbeatRepr, Locator,
     NackFragRepr, SequenceNumber, SequenceNumberSet, StatusInfo, Time, MAX_SET_BITS,
 };
+
+/// How far past the highest SN heard from a writer (`WriterProxy::heard`) one message may
+/// plausibly reach, once a first HEARTBEAT gave a reference.
+///
+/// "Heard" is the highest SN the writer showed it wrote: the SN of a DATA or DATA_FRAG, or the
+/// lastSN of a HEARTBEAT. Before the first HEARTBEAT every claim is believed (there is no
+/// reference: a reader joining a writer that wrote 10^9 samples must not crawl there). After
+/// it:
+/// - a HEARTBEAT's lastSN and a DATA's SN raise `heard` by at most this much each (a
+///   HEARTBEAT further ahead is believed up to there and counted as implausible);
+/// - a HEARTBEAT's firstSN makes the reader skip only SNs up to `heard` as it was before that
+///   HEARTBEAT (samples the reader never heard of are asked for, and a real writer that no
+///   longer has them answers with a GAP, now plausible: one round trip more);
+/// - a GAP reaching more than [`MAX_SET_BITS`] (the reader's window) past `heard` is ignored
+///   and counted. Cyclone DDS and Fast DDS send GAPs for filtered or overwritten samples up
+///   to their last SN, just before the DATA or HEARTBEAT that announces it: within the window
+///   they pass; a longer one is asked again after the HEARTBEAT, and then passes.
+///
+/// A real writer moves `heard` with every DATA and every HEARTBEAT, so this bounds how far it
+/// may run ahead between two of them that reach the reader: 4096 samples in one heartbeat
+/// period (40 000 samples/s at the default 100 ms) are caught up at once, more over several
+/// heartbeats. A forger gains at most this much per forged message instead of 2^63.
+pub(crate) const PLAUSIBLE_LEAP: i64 = 4096;
+
+/// What the HEARTBEATs and GAPs handed to readers were found to be, for the engine's counters.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Claims {
+    /// HEARTBEAT counts not newer than the last one accepted (dropped).
+    pub stale: u64,
+    /// HEARTBEAT counts accepted after [`crate::freshness::COUNT_RESET`].
+    pub reset: u64,
+    /// Ranges beyond what the writer plausibly sent (ignored, or believed only as far as
+    /// plausible).
+    pub implausible: u64,
+}
 
 /// Period of pre-emptive ACKNACKs until the first HEARTBEAT.
 pub(crate) const PREEMPTIVE_PERIOD: Span = Span::from_secs(1);
@@ -30,7 +71,10 @@ pub(crate) struct WriterProxy {
     pub next: i64,
     /// Highest SN the writer said it has.
     pub last_available: i64,
-    pub last_heartbeat_count: Option<Count>,
+    /// The last HEARTBEAT count accepted; once one was, ranges are judged against `heard`.
+    pub hb_guard: CountGuard,
+    /// The highest SN this writer plausibly sent (see [`PLAUSIBLE_LEAP`]).
+    pub heard: i64,
     pub heartbeat_seen: bool,
     pub ack_owed: bool,
     pub next_preemptive: Option<Instant>,
@@ -40,6 +84,23 @@ pub(crate) struct WriterProxy {
     pub queued: bool,
     /// The next match of the same remote endpoint (engine bookkeeping).
     pub next_of_remote: u64,
+}
+
+impl WriterProxy {
+    /// A DATA or DATA_FRAG with SN `sn` came from this writer: it wrote that far (believed up
+    /// to [`PLAUSIBLE_LEAP`] past what was heard, once there is a reference).
+    fn hear(&mut self, sn: i64) {
+        self.heard = self.heard.max(sn.min(self.plausible_top()));
+    }
+
+    /// The highest SN a message from this writer may plausibly name.
+    fn plausible_top(&self) -> i64 {
+        if self.hb_guard.seen() {
+            self.heard.saturating_add(PLAUSIBLE_LEAP)
+        } else {
+            i64::MAX
+        }
+    }
 }
 
 crate::storage::slot_type!(
@@ -296,7 +357,8 @@ impl<'a> Reader<'a> {
                 reliable,
                 next: 1,
                 last_available: 0,
-                last_heartbeat_count: None,
+                hb_guard: CountGuard::NEW,
+                heard: 0,
                 heartbeat_seen: false,
                 ack_owed: reliable,
                 next_preemptive: if reliable {
@@ -521,10 +583,12 @@ impl<'a> Reader<'a> {
         s: Incoming<'_>,
         replaced: &mut u64,
     ) -> Received {
-        let Some(p) = self.proxies.get(pi).copied() else {
+        let Some(p) = self.proxies.get_mut(pi) else {
             s.discard(pool);
             return Received::Unknown;
         };
+        p.hear(s.sn);
+        let p = *p;
         if s.sn < p.next || (p.reliable && self.is_pending(pi, s.sn)) {
             s.discard(pool);
             return Received::Duplicate;
@@ -644,9 +708,11 @@ impl<'a> Reader<'a> {
         f: &IncomingFrag<'_>,
         replaced: &mut u64,
     ) -> Received {
-        let Some(p) = self.proxies.get(pi).copied() else {
+        let Some(p) = self.proxies.get_mut(pi) else {
             return Received::Unknown;
         };
+        p.hear(f.sn);
+        let p = *p;
         if f.sn < p.next || (p.reliable && self.is_pending(pi, f.sn)) {
             return Received::Duplicate;
         }
@@ -899,29 +965,45 @@ impl<'a> Reader<'a> {
         n + self.drain_in_order(pool, pi, replaced)
     }
 
-    /// Applies a HEARTBEAT from proxy `pi`; returns delivered count or `None` if stale or
-    /// unknown.
+    /// Applies a HEARTBEAT from proxy `pi`; returns delivered count or `None` if unknown.
+    /// `claims` counts what was stale or implausible about it.
     pub(crate) fn on_heartbeat(
         &mut self,
+        now: Instant,
         pi: u32,
         pool: &mut Pool,
         hb: &HeartbeatRepr,
         replaced: &mut u64,
+        claims: &mut Claims,
     ) -> Option<usize> {
         let p = self.proxies.get_mut(pi)?;
-        if let Some(prev) = p.last_heartbeat_count {
-            if !hb.count.is_newer_than(prev) {
-                return None;
+        match p.hb_guard.check(hb.count, now) {
+            Freshness::Stale => {
+                claims.stale += 1;
+                return Some(0);
             }
+            Freshness::Reset => claims.reset += 1,
+            Freshness::New => {}
         }
-        p.last_heartbeat_count = Some(hb.count);
+        let reference = p.hb_guard.seen();
+        p.hb_guard.accept(hb.count, now);
         p.heartbeat_seen = true;
         p.next_preemptive = None;
         if !p.reliable {
             return Some(0);
         }
-        p.last_available = p.last_available.max(hb.last_sn.0);
-        let first = hb.first_sn.0;
+        let (mut first, mut last) = (hb.first_sn.0, hb.last_sn.0);
+        if reference {
+            let top = p.heard.saturating_add(PLAUSIBLE_LEAP);
+            if last > top {
+                claims.implausible += 1;
+                last = top;
+            }
+            // Skip only what was heard of before (see PLAUSIBLE_LEAP).
+            first = first.min(p.heard.saturating_add(1));
+        }
+        p.heard = p.heard.max(last);
+        p.last_available = p.last_available.max(last);
         let delivered = self.skip_below(pool, pi, first, replaced);
         let final_flag = hb.final_flag;
         let missing = self.missing(pi).num_bits > 0;
@@ -933,16 +1015,29 @@ impl<'a> Reader<'a> {
         Some(delivered)
     }
 
-    /// Applies a GAP from proxy `pi`; returns delivered count or `None` if unknown.
+    /// Applies a GAP from proxy `pi`; returns delivered count or `None` if unknown. A GAP
+    /// reaching beyond what the writer plausibly sent is ignored (see [`PLAUSIBLE_LEAP`]) and
+    /// counted in `claims`.
     pub(crate) fn on_gap(
         &mut self,
         pi: u32,
         pool: &mut Pool,
         gap: &GapRepr,
         replaced: &mut u64,
+        claims: &mut Claims,
     ) -> Option<usize> {
         let p = self.proxies.get(pi).copied()?;
         if !p.reliable {
+            return Some(0);
+        }
+        let list = &gap.gap_list;
+        let top = if list.num_bits > 0 {
+            list.base.0.saturating_add(list.num_bits as i64 - 1)
+        } else {
+            list.base.0.saturating_sub(1)
+        };
+        if top > p.heard.saturating_add(MAX_SET_BITS as i64) {
+            claims.implausible += 1;
             return Some(0);
         }
         let mut delivered = 0;

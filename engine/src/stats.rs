@@ -81,6 +81,29 @@ pub struct Stats {
     /// Remote endpoints or matches a full table took from the participant holding the most,
     /// for one holding fewer (also counted in `evicted`).
     pub fair_share_evictions: u64,
+    /// ACKNACK, HEARTBEAT and NACK_FRAG counts dropped as not newer than the last one accepted.
+    pub dropped_stale_count: u64,
+    /// Counts accepted although not newer, because the last one accepted is more than 500 ms
+    /// old (as Cyclone does): a count poisoned far ahead heals.
+    pub counts_reset: u64,
+    /// GAP or HEARTBEAT ranges beyond what the writer plausibly sent (ignored, or a HEARTBEAT
+    /// believed only up to what is plausible).
+    pub dropped_implausible: u64,
+    /// ACKNACKs acknowledging, and ACKNACK or NACK_FRAG requests for, samples never sent to
+    /// that reader (not acted upon).
+    pub dropped_unsent_ack: u64,
+    /// ACKNACKs and NACK_FRAGs whose repair requests were not all served: a sample or
+    /// fragment asked for again is resent at once only if the reader's acknowledgements
+    /// progressed, else after half a heartbeat period (doubling while they do not; fragments
+    /// do not double), and an unresponsive reader gets one per request.
+    pub nacks_throttled: u64,
+    /// Heartbeats not sent to a reader that answered none of the last few (backoff).
+    pub heartbeats_backed_off: u64,
+    /// Reliable readers marked unresponsive (no acknowledgement progress for
+    /// [`crate::Config::unresponsive_reader_timeout`]).
+    pub readers_unresponsive: u64,
+    /// Unresponsive readers that acknowledged again.
+    pub readers_recovered: u64,
 }
 
 impl Stats {
@@ -123,6 +146,14 @@ impl Stats {
         lease_refresh_refused: 0,
         reflection_held: 0,
         fair_share_evictions: 0,
+        dropped_stale_count: 0,
+        counts_reset: 0,
+        dropped_implausible: 0,
+        dropped_unsent_ack: 0,
+        nacks_throttled: 0,
+        heartbeats_backed_off: 0,
+        readers_unresponsive: 0,
+        readers_recovered: 0,
     };
 
     /// All drops of received input together.
@@ -139,5 +170,8 @@ impl Stats {
             + self.dropped_no_space
             + self.dropped_too_large
             + self.dropped_duplicate
+            + self.dropped_stale_count
+            + self.dropped_implausible
+            + self.dropped_unsent_ack
     }
 }

@@ -134,7 +134,7 @@ fn heartbeat(w: &Writer<'_>, p: &ReaderProxy, count: u32) -> SubmessageRepr<'sta
         // FINAL tells the reader it need not answer: only once it has acknowledged everything.
         // A reader that never answered must (Fast DDS sends nothing to a FINAL heartbeat of an
         // empty writer, so the writer would never learn it is known and ready).
-        final_flag: p.acked >= last && p.last_ack_count.is_some(),
+        final_flag: p.acked >= last && p.ack_guard.seen(),
         liveliness_flag: false,
         reader_id: p.guid.entity,
         writer_id: w.guid.entity,
@@ -292,8 +292,10 @@ pub(crate) fn writer_datagram(
     }
     // The window costs a walk of the history: only when there is something new to send.
     // A sample already started always finishes, whatever its size against the window.
-    let window_open =
-        new_data && (!p.reliable || p.frag_next > 1 || w.in_flight(&p) < w.in_flight_limit);
+    // An unresponsive reader gets no new data until it acknowledges again.
+    let window_open = new_data
+        && !p.unresponsive
+        && (!p.reliable || p.frag_next > 1 || w.in_flight(&p) < w.in_flight_limit);
     let owes_data = window_open || p.has_repairs() || p.nack_frag.is_some();
     if !owes_data && !p.heartbeat_owed {
         return None;

@@ -9,14 +9,31 @@
 //! ring's head and the bytes between two sequence numbers are a subtraction of running totals.
 //! The lowest acknowledgement over all proxies is cached and recomputed only when the proxies
 //! that held it have all moved on.
+//!
+//! A remote reader is not trusted to behave (see `tests/tests/hostile_reliability.rs`):
+//! - its ACKNACK and NACK_FRAG counts are judged by [`CountGuard`], so one forged far ahead
+//!   does not make its later real ones stale;
+//! - an acknowledgement of, or a request for, a sample never sent to it is not acted upon;
+//! - a sample (or fragment) it asks for again after it was repaired once is sent again at
+//!   once only if the reader's acknowledgements progressed meanwhile; otherwise after a
+//!   heartbeat period, doubling up to 2^6 periods while there is no progress. A storm of
+//!   ACKNACKs (perhaps with a forged source) thus cannot make the writer send much more than
+//!   it receives, while a live reader, whose acknowledgements move, is repaired as fast as it
+//!   asks;
+//! - heartbeats to a reader that answers none back off exponentially;
+//! - a reader that makes no acknowledgement progress for the unresponsive timeout while it
+//!   has been sent data is marked unresponsive: it no longer holds the history (a KEEP_ALL
+//!   writer is not blocked by it), gets no new data, and is served again when it acknowledges
+//!   something new.
 
+use crate::freshness::{CountGuard, Freshness};
 use crate::pool::{Bytes, Pool};
 use crate::qos::{Durability, History};
 use crate::storage::{Entry, Slab, Slots};
 use crate::time::{Instant, Span};
 use crate::wire::{
-    AckNackRepr, Count, FragmentNumberSet, Guid, Locator, NackFragRepr, SequenceNumber,
-    SequenceNumberSet, StatusInfo, Time, MAX_SET_BITS,
+    AckNackRepr, FragmentNumberSet, Guid, Locator, NackFragRepr, SequenceNumber, SequenceNumberSet,
+    StatusInfo, Time, MAX_SET_BITS,
 };
 
 /// One sample in a writer's history.
@@ -54,8 +71,33 @@ pub(crate) struct ReaderProxy {
     pub next_unsent: i64,
     /// SNs the reader asked for again.
     pub requested: SequenceNumberSet,
-    pub last_ack_count: Option<Count>,
-    pub last_nack_frag_count: Option<Count>,
+    /// The last ACKNACK and NACK_FRAG counts accepted.
+    pub ack_guard: CountGuard,
+    pub nack_frag_guard: CountGuard,
+    /// The highest `acked` ever (`acked` itself goes back when a reader asks for everything
+    /// again): progress is measured against it.
+    pub best_acked: i64,
+    /// Liveness checkpoint: at `check_at` this reader had been sent up to `check_sn` and had
+    /// not acknowledged it; it must, within the unresponsive timeout (0: nothing owed).
+    pub check_sn: i64,
+    pub check_at: Instant,
+    /// No acknowledgement progress for the unresponsive timeout: holds no history (it counts
+    /// in neither lowest), gets no new data; still heartbeats and (throttled) repairs.
+    pub unresponsive: bool,
+    /// Heartbeats the timer owed it since it last sent an acceptable ACKNACK.
+    pub unanswered: u8,
+    /// Heartbeat timer ticks still to skip for it (backoff).
+    pub hb_skip: u16,
+    /// Repeated repairs (see [`ReaderProxy::repeat_due`]): when the last round of them went,
+    /// `best_acked` then, and the backoff exponent.
+    pub repeat_at: Option<Instant>,
+    pub repeat_best: i64,
+    pub repeat_shift: u8,
+    /// Every SN up to this was repaired (or asked for) once already.
+    pub repaired_upto: i64,
+    /// Likewise for fragments: every fragment up to `.1` of sample `.0`, and every fragment
+    /// of earlier samples.
+    pub frag_repaired: (i64, u32),
     /// Next fragment (1-based) of `next_unsent` when it is sent as DATA_FRAG.
     pub frag_next: u32,
     /// The fragmented sample being repaired whole, and its next fragment.
@@ -76,14 +118,106 @@ impl ReaderProxy {
         self.requested.num_bits > 0 && self.requested.bitmap.iter().any(|w| *w != 0)
     }
 
-    /// The SN below which this reader needs nothing more from the history.
+    /// The SN below which this reader needs nothing more from the history (an unresponsive
+    /// reader holds nothing).
     fn floor(&self) -> i64 {
-        if self.reliable {
+        if self.unresponsive {
+            i64::MAX
+        } else if self.reliable {
             self.acked
         } else {
             self.next_unsent - 1
         }
     }
+
+    /// Its acknowledgement as the lowest-acknowledged cache sees it (an unresponsive reader
+    /// holds nothing back).
+    fn held_ack(&self) -> i64 {
+        if self.unresponsive {
+            i64::MAX
+        } else {
+            self.acked
+        }
+    }
+
+    /// The last SN sent to it for the first time (what it may acknowledge or ask for).
+    fn sent(&self, last: i64) -> i64 {
+        last.min(self.next_unsent - 1)
+    }
+
+    /// Whether repairs asked for again may go out at `now`; if so a round of them starts.
+    /// They may at once if the reader's acknowledgements progressed since the last round (it
+    /// is alive and lost the repair), else one `period` after it, doubling each round without
+    /// progress up to 2^[`REPEAT_MAX_SHIFT`] periods. Requests at the same instant (an
+    /// ACKNACK and a NACK_FRAG in one message) share a round.
+    ///
+    /// Fragments (`grow` false) wait one period and no more: a reader's progress inside a
+    /// large sample does not show in its acknowledgement, so a live one may legitimately ask
+    /// for repeats round after round; that costs at most one round of fragments per period.
+    fn repeat_due(&mut self, now: Instant, period: Span, grow: bool) -> bool {
+        let progress = self.best_acked > self.repeat_best;
+        if let Some(t) = self.repeat_at {
+            if t == now {
+                return true;
+            }
+            let shift = if grow { self.repeat_shift } else { 0 };
+            // Half a period: a live reader asks again after each periodic heartbeat, a little
+            // more or less than a period after the last round.
+            let wait = Span((period.0 / 2).saturating_mul(1 << shift));
+            if !progress && now < t + wait {
+                return false;
+            }
+            if grow {
+                self.repeat_shift = if progress {
+                    0
+                } else {
+                    (self.repeat_shift + 1).min(REPEAT_MAX_SHIFT)
+                };
+            }
+        }
+        self.repeat_at = Some(now);
+        self.repeat_best = self.best_acked;
+        true
+    }
+}
+
+/// The longest wait between rounds of repeated repairs to a reader that makes no progress.
+const REPEAT_MAX_SHIFT: u8 = 6;
+
+/// What became of an ACKNACK or NACK_FRAG, for the engine's counters and events.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct AckNote {
+    /// From a matched reliable reader.
+    pub known: bool,
+    /// Its count was not newer (dropped).
+    pub stale: bool,
+    /// Its count was not newer but accepted after [`crate::freshness::COUNT_RESET`].
+    pub reset: bool,
+    /// It acknowledged or asked for something never sent to the reader (that part ignored).
+    pub unsent: bool,
+    /// Some of its repair requests were dropped (see [`ReaderProxy::repeat_due`]), or cut to
+    /// one because the reader is unresponsive.
+    pub throttled: bool,
+    /// The reader was unresponsive and acknowledged something new.
+    pub recovered: bool,
+}
+
+/// Heartbeats owed by the timer at full rate (2 s at the default 100 ms period) before
+/// backing off for a reader that answers none: a live reader on a link losing 30% each way
+/// fails to answer 20 in a row about once in 10^6 times, so backoff (which slows its
+/// recovery, and may let it reach the unresponsive timeout) is for readers that are not there.
+const BACKOFF_AFTER: u8 = 20;
+/// The longest interval between heartbeats to a silent reader: 2^6 periods (6.4 s at the
+/// default 100 ms; Cyclone's ceiling is 8 s).
+const BACKOFF_MAX_SHIFT: u8 = 6;
+
+/// What a heartbeat timer tick found.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Tick {
+    /// Heartbeats not owed because of backoff.
+    pub backed_off: u32,
+    /// Readers newly marked unresponsive.
+    pub unresponsive: u32,
 }
 
 crate::storage::slot_type!(
@@ -484,8 +618,19 @@ impl<'a> Writer<'a> {
                 acked: start - 1,
                 next_unsent: start,
                 requested: SequenceNumberSet::new(SequenceNumber(start), 0),
-                last_ack_count: None,
-                last_nack_frag_count: None,
+                ack_guard: CountGuard::NEW,
+                nack_frag_guard: CountGuard::NEW,
+                best_acked: start - 1,
+                check_sn: 0,
+                check_at: now,
+                unresponsive: false,
+                unanswered: 0,
+                hb_skip: 0,
+                repeat_at: None,
+                repeat_best: start - 1,
+                repeat_shift: 0,
+                repaired_upto: start - 1,
+                frag_repaired: (0, 0),
                 frag_next: 1,
                 repair_frag: (0, 1),
                 nack_frag: None,
@@ -521,11 +666,11 @@ impl<'a> Writer<'a> {
         self.proxies.get_mut(pi)
     }
 
-    /// Tells the caches that proxy `pi` sent or acknowledged up to a new point (`old` was its
-    /// `(acked, floor)` before).
+    /// Tells the caches that proxy `pi` sent or acknowledged up to a new point, or changed
+    /// its unresponsive state (`old` was its [`Writer::proxy_marks`] before).
     pub(crate) fn proxy_moved(&mut self, pi: u32, old: (i64, i64)) {
         if let Some(p) = self.proxies.get(pi) {
-            let (acked, floor) = (p.acked, p.floor());
+            let (acked, floor) = (p.held_ack(), p.floor());
             if p.reliable {
                 self.lowest_acked.moved(old.0, acked);
             }
@@ -537,7 +682,7 @@ impl<'a> Writer<'a> {
     pub(crate) fn proxy_marks(&self, pi: u32) -> (i64, i64) {
         self.proxies
             .get(pi)
-            .map_or((0, 0), |p| (p.acked, p.floor()))
+            .map_or((0, 0), |p| (p.held_ack(), p.floor()))
     }
 
     /// Whether any reliable reader still misses something.
@@ -552,7 +697,7 @@ impl<'a> Writer<'a> {
                 proxies
                     .iter()
                     .filter(|(_, p)| p.reliable)
-                    .map(|(_, p)| p.acked),
+                    .map(|(_, p)| p.held_ack()),
             )
             .is_some_and(|a| a < last)
     }
@@ -565,7 +710,7 @@ impl<'a> Writer<'a> {
         }
         self.proxies
             .iter()
-            .any(|(_, p)| p.reliable && p.acked < last)
+            .any(|(_, p)| p.reliable && !p.unresponsive && p.acked < last)
     }
 
     /// Bytes of samples sent to reader `p` and not yet acknowledged (the sample being sent
@@ -588,46 +733,108 @@ impl<'a> Writer<'a> {
     /// Timer: owe a heartbeat to every reliable reader that misses data, and to every one that
     /// never acknowledged: the heartbeat owed at matching is lost when it reaches the reader
     /// before the reader knows the writer, and only an ACKNACK tells us it does now. `owe` is
-    /// told each proxy that now owes one.
-    pub(crate) fn on_timeout(&mut self, now: Instant, mut owe: impl FnMut(u32)) {
-        let Some(t) = self.next_heartbeat else { return };
+    /// told each proxy that now owes one. Heartbeats to a reader that answered none of the
+    /// last [`BACKOFF_AFTER`] back off (the interval doubles up to 2^[`BACKOFF_MAX_SHIFT`]
+    /// periods). A reader that left unacknowledged for `timeout` what it had been sent is
+    /// marked unresponsive and `lost` is told.
+    pub(crate) fn on_timeout(
+        &mut self,
+        now: Instant,
+        timeout: Span,
+        mut owe: impl FnMut(u32),
+        mut lost: impl FnMut(u32),
+    ) -> Tick {
+        let mut tick = Tick::default();
+        let Some(t) = self.next_heartbeat else {
+            return tick;
+        };
         if now < t {
-            return;
+            return tick;
         }
         self.next_heartbeat = None;
         let last = self.last_sn();
         let mut any = false;
-        for (i, p) in self.proxies.iter_mut() {
-            if p.reliable && (p.acked < last || p.last_ack_count.is_none()) {
-                p.heartbeat_owed = true;
+        let Writer {
+            proxies,
+            lowest_floor,
+            lowest_acked,
+            ..
+        } = self;
+        for (i, p) in proxies.iter_mut() {
+            if !p.reliable {
+                continue;
+            }
+            let sent = p.sent(last);
+            if p.best_acked >= p.check_sn {
+                // Checkpoint reached: a new one for what is outstanding now, if anything.
+                (p.check_sn, p.check_at) = if p.acked < sent {
+                    (sent, now)
+                } else {
+                    (0, now)
+                };
+            } else if !p.unresponsive && now.saturating_since(p.check_at) >= timeout {
+                let old = (p.held_ack(), p.floor());
+                p.unresponsive = true;
+                lowest_acked.moved(old.0, p.held_ack());
+                lowest_floor.moved(old.1, p.floor());
+                tick.unresponsive += 1;
+                lost(i);
+            }
+            if p.acked < last || !p.ack_guard.seen() {
                 any = true;
+                if p.hb_skip > 0 {
+                    p.hb_skip -= 1;
+                    tick.backed_off += 1;
+                    continue;
+                }
+                p.heartbeat_owed = true;
                 owe(i);
+                p.unanswered = p.unanswered.saturating_add(1);
+                let k = p
+                    .unanswered
+                    .saturating_sub(BACKOFF_AFTER)
+                    .min(BACKOFF_MAX_SHIFT);
+                p.hb_skip = (1u16 << k) - 1;
             }
         }
         if any {
             self.next_heartbeat = Some(now + self.heartbeat_period);
         }
+        tick
     }
 
-    /// Applies an ACKNACK from matched reader `pi`; returns false if it was stale or unknown.
-    pub(crate) fn on_acknack(&mut self, now: Instant, pi: u32, a: &AckNackRepr) -> bool {
+    /// Applies an ACKNACK from matched reader `pi` (see [`AckNote`] for what it may be).
+    pub(crate) fn on_acknack(&mut self, now: Instant, pi: u32, a: &AckNackRepr) -> AckNote {
+        let mut note = AckNote::default();
         let last = self.last_sn();
+        let period = self.heartbeat_period;
         let marks = self.proxy_marks(pi);
         let Some(p) = self.proxies.get_mut(pi) else {
-            return false;
+            return note;
         };
         if !p.reliable {
-            return false;
+            return note;
         }
-        if let Some(prev) = p.last_ack_count {
-            if !a.count.is_newer_than(prev) {
-                return false;
-            }
+        note.known = true;
+        let fresh = p.ack_guard.check(a.count, now);
+        if fresh == Freshness::Stale {
+            note.stale = true;
+            return note;
         }
-        p.last_ack_count = Some(a.count);
         // Base 0 is the pre-emptive ACKNACK of some vendors: read it as base 1.
         let base = a.reader_sn_state.base.0.max(1);
-        let acked = (base - 1).min(last);
+        let sent = p.sent(last);
+        if base - 1 > sent {
+            // It acknowledges what it was never sent: forged, or confused. Believing it would
+            // drop samples the reader never got; its count is not recorded either.
+            note.unsent = true;
+            return note;
+        }
+        p.ack_guard.accept(a.count, now);
+        note.reset = fresh == Freshness::Reset;
+        p.unanswered = 0;
+        p.hb_skip = 0;
+        let acked = base - 1;
         let advanced = acked > p.acked;
         if advanced {
             p.acked = acked;
@@ -637,17 +844,45 @@ impl<'a> Writer<'a> {
             // heartbeats go on until it has everything again, and lost repairs are asked again.
             p.acked = acked;
         }
-        // A reader that acknowledges more than we sent for the first time has it already.
-        if p.next_unsent <= p.acked {
-            p.next_unsent = p.acked + 1;
-            p.frag_next = 1;
+        if p.acked > p.best_acked {
+            p.best_acked = p.acked;
+            if p.unresponsive {
+                p.unresponsive = false;
+                note.recovered = true;
+            }
+            if p.best_acked >= p.check_sn {
+                (p.check_sn, p.check_at) = if p.acked < sent {
+                    (sent, now)
+                } else {
+                    (0, now)
+                };
+            }
         }
-        // Keep the requests for SNs that exist; the rest are bogus.
-        // (SNs not sent for the first time yet will come anyway: no repair for them.)
-        let sent = last.min(p.next_unsent - 1);
+        // Keep the requests for SNs sent; the rest are bogus (SNs not sent for the first time
+        // yet will come anyway: no repair for them). SNs repaired before are repeats.
+        let mut repeats = false;
+        for sn in a.reader_sn_state.iter() {
+            if sn.0 > sent {
+                note.unsent = true;
+            } else if sn.0 >= 1 && sn.0 <= p.repaired_upto {
+                repeats = true;
+            }
+        }
+        let repeat_ok = repeats && p.repeat_due(now, period, true);
+        note.throttled = repeats && !repeat_ok;
         let mut req = SequenceNumberSet::new(a.reader_sn_state.base, a.reader_sn_state.num_bits);
-        for sn in a.reader_sn_state.iter().filter(|s| s.0 >= 1 && s.0 <= sent) {
-            req.insert(sn);
+        for sn in a.reader_sn_state.iter() {
+            if sn.0 >= 1 && sn.0 <= sent && (repeat_ok || sn.0 > p.repaired_upto) {
+                req.insert(sn);
+                if p.unresponsive {
+                    // Until it acknowledges again, only what its acknowledgement waits for.
+                    note.throttled |= a.reader_sn_state.iter().nth(1).is_some();
+                    break;
+                }
+            }
+        }
+        if let Some(top) = req.iter().last() {
+            p.repaired_upto = p.repaired_upto.max(top.0);
         }
         p.requested = req;
         // Answer at once when asked to, or when the reader moved on but still lacks what it did
@@ -662,32 +897,44 @@ impl<'a> Writer<'a> {
         if lagging {
             self.schedule_heartbeat(now);
         }
-        true
+        note
     }
 
-    /// Applies a NACK_FRAG from reader `pi`; returns false if it was stale or unknown.
-    pub(crate) fn on_nack_frag(&mut self, pi: u32, n: &NackFragRepr) -> bool {
+    /// Applies a NACK_FRAG from reader `pi` (see [`AckNote`]).
+    pub(crate) fn on_nack_frag(&mut self, now: Instant, pi: u32, n: &NackFragRepr) -> AckNote {
+        let mut note = AckNote::default();
         let held = self.change(n.writer_sn.0).is_some();
+        let last = self.last_sn();
+        let period = self.heartbeat_period;
         let Some(p) = self.proxies.get_mut(pi) else {
-            return false;
+            return note;
         };
         if !p.reliable {
-            return false;
+            return note;
         }
-        if let Some(prev) = p.last_nack_frag_count {
-            if !n.count.is_newer_than(prev) {
-                return false;
-            }
+        note.known = true;
+        let fresh = p.nack_frag_guard.check(n.count, now);
+        if fresh == Freshness::Stale {
+            note.stale = true;
+            return note;
         }
-        p.last_nack_frag_count = Some(n.count);
-        if n.writer_sn.0 >= p.next_unsent {
-            // Still being sent for the first time: its fragments are on their way.
-            return true;
+        let sn = n.writer_sn.0;
+        // The sample being fragmented for the first time may be asked about: its fragments
+        // are on their way. Anything later was never sent.
+        let partial = sn == p.next_unsent && p.frag_next > 1 && sn <= last;
+        if sn > p.sent(last) && !partial {
+            note.unsent = true;
+            return note;
         }
-        if n.writer_sn.0 < p.start || !held {
+        p.nack_frag_guard.accept(n.count, now);
+        note.reset = fresh == Freshness::Reset;
+        if partial {
+            return note;
+        }
+        if sn < p.start || !held {
             // Gone: the repair path answers with a GAP. Added to what an ACKNACK in the same
             // message asked for, not in its place.
-            let d = n.writer_sn.0.wrapping_sub(p.requested.base.0);
+            let d = sn.wrapping_sub(p.requested.base.0);
             if p.requested.num_bits == 0 || !(0..MAX_SET_BITS as i64).contains(&d) {
                 if !p.has_repairs() {
                     p.requested = SequenceNumberSet::new(n.writer_sn, 1);
@@ -697,9 +944,31 @@ impl<'a> Writer<'a> {
             }
             p.requested.insert(n.writer_sn);
         } else {
-            p.nack_frag = Some((n.writer_sn.0, n.fragment_number_state));
+            // Fragments repaired before are repeats, as for whole samples.
+            let (msn, mf) = p.frag_repaired;
+            let repeat = |f: u32| sn < msn || (sn == msn && f <= mf);
+            let set = n.fragment_number_state;
+            let repeats = set.iter().any(repeat);
+            let repeat_ok = repeats && p.repeat_due(now, period, false);
+            note.throttled = repeats && !repeat_ok;
+            let mut cut = FragmentNumberSet::new(set.base, set.num_bits);
+            for f in set.iter().filter(|&f| repeat_ok || !repeat(f)) {
+                cut.insert(f);
+                if p.unresponsive {
+                    note.throttled |= set.iter().nth(1).is_some();
+                    break;
+                }
+            }
+            if let Some(top) = cut.iter().last() {
+                p.frag_repaired = match p.frag_repaired {
+                    (m, f) if m == sn => (sn, f.max(top)),
+                    (m, _) if m < sn => (sn, top),
+                    old => old,
+                };
+            }
+            p.nack_frag = cut.iter().next().is_some().then_some((sn, cut));
         }
-        true
+        note
     }
 
     /// Whether everything written was acknowledged by every reliable reader (and there is one).
@@ -716,7 +985,7 @@ impl<'a> Writer<'a> {
         let Some(p) = self.proxies.get(pi) else {
             return false;
         };
-        let new_data = p.next_unsent <= self.last_sn();
+        let new_data = p.next_unsent <= self.last_sn() && !p.unresponsive;
         let window_open = new_data
             && (!p.reliable || p.frag_next > 1 || self.in_flight(p) < self.in_flight_limit);
         window_open || p.heartbeat_owed || p.nack_frag.is_some() || p.has_repairs()
@@ -727,7 +996,7 @@ impl<'a> Writer<'a> {
 mod tests {
     extern crate std;
     use super::*;
-    use crate::wire::{EntityId, GuidPrefix};
+    use crate::wire::{Count, EntityId, GuidPrefix};
     use std::vec::Vec;
 
     const MAX_HISTORY: usize = 64;
@@ -883,7 +1152,7 @@ mod tests {
             fragment_number_state: FragmentNumberSet::new(1, 1),
             count: Count(1),
         };
-        w.on_nack_frag(pi, &nf);
+        w.on_nack_frag(Instant::ZERO, pi, &nf);
         let mut buf = [0u8; 1500];
         let _ = crate::transmit::writer_datagram(
             &mut w,
@@ -940,7 +1209,7 @@ mod tests {
         let mut t = Instant::ZERO;
         for _ in 0..3 {
             t = w.next_heartbeat.expect("heartbeat scheduled");
-            w.on_timeout(t, |_| {});
+            w.on_timeout(t, Span::from_secs(20), |_| {}, |_| {});
             assert!(w.proxy_mut(pi).unwrap().heartbeat_owed);
             w.proxy_mut(pi).unwrap().heartbeat_owed = false;
         }
@@ -951,10 +1220,10 @@ mod tests {
             count: Count(1),
             final_flag: true,
         };
-        assert!(w.on_acknack(t, pi, &ack));
+        assert!(w.on_acknack(t, pi, &ack).known);
         w.proxy_mut(pi).unwrap().heartbeat_owed = false;
         if let Some(t) = w.next_heartbeat {
-            w.on_timeout(t, |_| {});
+            w.on_timeout(t, Span::from_secs(20), |_| {}, |_| {});
         }
         assert!(!w.proxy_mut(pi).unwrap().heartbeat_owed);
         assert_eq!(w.next_heartbeat, None);

@@ -151,6 +151,8 @@ fn heartbeat_to_many_readers_is_answered_by_all() {
         matches: 500,
         participants: 4,
         remote_endpoints: 40,
+        // Twenty SEDP announcements of about 200 B each live in the pool.
+        pool_blocks: 128,
         ..Capacities::MICRO
     };
     let mut a = engine(&c, 1);

@@ -62,6 +62,17 @@ pub fn spdp(prefix: GuidPrefix, unicast: Locator, lease: Duration, domain: u32) 
 /// An ACKNACK from `reader` to `writer`: everything below `base` acknowledged, the SNs in
 /// `nacked` (each within 256 of `base`) requested again.
 pub fn acknack(reader: Guid, writer: Guid, base: i64, nacked: &[i64], count: u32) -> Vec<u8> {
+    acknack_with(true, reader, writer, base, nacked, count)
+}
+
+fn acknack_with(
+    final_flag: bool,
+    reader: Guid,
+    writer: Guid,
+    base: i64,
+    nacked: &[i64],
+    count: u32,
+) -> Vec<u8> {
     let mut set = SequenceNumberSet::new(SequenceNumber(base), 256);
     for &sn in nacked {
         set.insert(SequenceNumber(sn));
@@ -78,7 +89,7 @@ pub fn acknack(reader: Guid, writer: Guid, base: i64, nacked: &[i64], count: u32
                 guid_prefix: writer.prefix,
             }),
             SubmessageRepr::AckNack(AckNackRepr {
-                final_flag: true,
+                final_flag,
                 reader_id: reader.entity,
                 writer_id: writer.entity,
                 reader_sn_state: set,
@@ -178,7 +189,43 @@ pub fn sedp_endpoint(
     unicast: Locator,
     sn: i64,
 ) -> Vec<u8> {
-    let mut d = pollen_engine::wire::EndpointData::new(endpoint, topic, type_name);
+    sedp(endpoint, topic, type_name, None, unicast, sn)
+}
+
+/// An SEDP subscription from participant `reader.prefix` (already announced by [`spdp`]): a
+/// reader `reader` of `topic`/`type_name`, reliable or best effort, reached at `unicast`, as
+/// sample `sn` of that participant's SEDP subscriptions writer. A forged participant with an
+/// infinite lease plus this is a matched reader that exists nowhere.
+pub fn sedp_reader(
+    reader: Guid,
+    topic: &str,
+    type_name: &str,
+    reliable: bool,
+    unicast: Locator,
+    sn: i64,
+) -> Vec<u8> {
+    sedp(reader, topic, type_name, Some(reliable), unicast, sn)
+}
+
+fn sedp(
+    endpoint: Guid,
+    topic: &str,
+    type_name: &str,
+    reliable: Option<bool>,
+    unicast: Locator,
+    sn: i64,
+) -> Vec<u8> {
+    use pollen_engine::wire::{EndpointData, ReliabilityKind, ReliabilityQos};
+    let mut d = EndpointData::new(endpoint, topic, type_name);
+    d.participant_guid = Some(Guid::new(endpoint.prefix, EntityId::PARTICIPANT));
+    d.reliability = reliable.map(|r| ReliabilityQos {
+        kind: if r {
+            ReliabilityKind::Reliable
+        } else {
+            ReliabilityKind::BestEffort
+        },
+        max_blocking_time: Duration::from_secs(1),
+    });
     d.unicast_locators.push(unicast);
     let mut payload = vec![0u8; 2048];
     let n = d.emit(&mut payload).expect("endpoint data fits");
@@ -200,4 +247,15 @@ pub fn sedp_endpoint(
             non_standard: false,
         })],
     )
+}
+
+/// [`acknack`] without the FINAL flag: the writer is asked to answer with a HEARTBEAT.
+pub fn acknack_nonfinal(
+    reader: Guid,
+    writer: Guid,
+    base: i64,
+    nacked: &[i64],
+    count: u32,
+) -> Vec<u8> {
+    acknack_with(false, reader, writer, base, nacked, count)
 }

@@ -159,6 +159,14 @@ fn report(ev: &Event, verbose: bool) {
             );
             return;
         }
+        Event::ReaderUnresponsive { reader, .. } => {
+            eprintln!("pollen: reader {reader} acknowledges nothing; no longer waiting for it");
+            return;
+        }
+        Event::ReaderRecovered { reader, .. } => {
+            eprintln!("pollen: reader {reader} acknowledges again");
+            return;
+        }
         _ => {}
     }
     if !verbose {
