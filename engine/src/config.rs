@@ -55,6 +55,9 @@ pub struct Config {
     pub user_data_len: usize,
     /// The size of every table ([`Capacities::HOST`] unless changed).
     pub capacities: Capacities,
+    /// A partially received (fragmented) sample that gets no new fragment for this long is
+    /// dropped and its pool blocks freed; a reliable writer sends it again.
+    pub reassembly_timeout: Span,
 }
 
 impl Config {
@@ -78,6 +81,7 @@ impl Config {
             user_data: [0; MAX_USER_DATA],
             user_data_len: 0,
             capacities: Capacities::HOST,
+            reassembly_timeout: Span::from_secs(5),
         }
     }
 
@@ -130,7 +134,7 @@ impl Config {
         if self.lease_duration.micros() < 1_000_000 || self.announce_period.micros() == 0 {
             return Err(ConfigError::Timing);
         }
-        if self.heartbeat_period.micros() == 0 {
+        if self.heartbeat_period.micros() == 0 || self.reassembly_timeout.micros() == 0 {
             return Err(ConfigError::Timing);
         }
         self.capacities.validate().map_err(ConfigError::Capacity)?;
@@ -149,7 +153,7 @@ pub enum ConfigError {
     Mtu,
     /// GUID prefix all zero.
     GuidPrefix,
-    /// A zero period or a lease under one second.
+    /// A zero period or timeout, or a lease under one second.
     Timing,
     /// Unusable capacities, or caller storage too short for them.
     Capacity(CapacityError),

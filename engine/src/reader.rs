@@ -7,6 +7,23 @@
 //! out-of-order sample costs a walk of what is already buffered from its writer. A reliable
 //! reader that has no room does not acknowledge, so the writer repairs later: nothing accepted
 //! is ever lost.
+//!
+//! Reassembly is where a peer can make a reader hold memory it never delivers, so it is
+//! bounded four ways (the hostile-networks defences):
+//! - a partial sample holds pool blocks only up to the furthest fragment received
+//!   ([`Pool::grow`]), not the size its first fragment announces;
+//! - the partial samples of one matched writer hold at most its share of the pool: a quarter,
+//!   but never less than one sample of the reader's largest size if the pool holds that much
+//!   ([`Reader::share`]); beyond it the writer's own later partial samples make way, or the
+//!   fragment is refused;
+//! - when the pool runs short, a partial sample of the writer holding the most blocks (the
+//!   stalest of its samples first) is evicted before anything is refused, and when every
+//!   reassembly slot is taken the stalest partial sample makes way for a new one;
+//! - a partial sample that made no progress for the configured reassembly timeout is dropped
+//!   ([`Reader::expire`], driven by one engine timer per reader).
+//!
+//! A builtin reader's largest sample is the discovery limit, so announced sizes above it are
+//! refused at the first fragment. A reliable writer repairs whatever was dropped.
 
 use crate::pool::{Bytes, Pool};
 use crate::qos::History;
@@ -38,6 +55,8 @@ pub(crate) struct WriterProxy {
     pending: u32,
     /// In the engine's queue of owed work.
     pub queued: bool,
+    /// Pool blocks held by this writer's partial samples in this reader.
+    held: u32,
     /// The next match of the same remote endpoint (engine bookkeeping).
     pub next_of_remote: u64,
 }
@@ -82,6 +101,10 @@ pub(crate) enum Received {
     Unknown,
     /// Inconsistent fragment fields (sizes, numbers).
     Invalid,
+    /// A sample larger than this reader accepts (for a builtin reader: the discovery limit).
+    TooLarge,
+    /// Fragments refused because their writer's partial samples hold its share of the pool.
+    OverShare,
 }
 
 /// Where a received payload is: still in the datagram, or already in the pool (a reassembled
@@ -123,18 +146,27 @@ pub(crate) struct IncomingFrag<'a> {
     pub timestamp: Option<Time>,
     pub status: StatusInfo,
     pub key_hash: Option<[u8; 16]>,
+    /// When it arrived: a partial sample expires after a timeout without progress.
+    pub now: Instant,
 }
 
 /// A sample being put back together from its fragments; its bitmap is the reader's words
 /// `[slot * words, (slot + 1) * words)`.
 pub(crate) struct Reassembly {
     writer: Guid,
+    /// Index of the writer's proxy, whose `held` counts this sample's blocks.
+    proxy: u32,
     sn: i64,
     sample_size: u32,
     fragment_size: u16,
     total: u32,
     received: u32,
+    /// Blocks up to the furthest fragment received (the sample's size once complete).
     data: Bytes,
+    /// The last block of `data`, where it grows.
+    last: u32,
+    /// When a fragment last added to it.
+    touched: Instant,
     timestamp: Option<Time>,
     status: StatusInfo,
     key_hash: Option<[u8; 16]>,
@@ -185,6 +217,10 @@ pub(crate) struct Reader<'a> {
     nack_frag_count: u32,
     /// Set when samples were delivered since the application last emptied the queue.
     pub notify: bool,
+    /// Partial samples evicted since the engine last looked ([`Reader::take_evicted`]).
+    evicted: u32,
+    /// Set when a partial sample was started: the engine arms this reader's expiry timer.
+    pub arm_expiry: bool,
 }
 
 fn frag_of(s: &ReassemblySlot) -> Option<&Reassembly> {
@@ -234,6 +270,8 @@ impl<'a> Reader<'a> {
             acknack_count: 0,
             nack_frag_count: 0,
             notify: false,
+            evicted: 0,
+            arm_expiry: false,
         }
     }
 
@@ -306,6 +344,7 @@ impl<'a> Reader<'a> {
                 },
                 pending: NONE,
                 queued: false,
+                held: 0,
                 next_of_remote: u64::MAX,
             })
             .ok()
@@ -474,16 +513,26 @@ impl<'a> Reader<'a> {
 
     /// Stores a sample in a free slot (copying a borrowed payload into the pool); gives it
     /// back when there is no slot or no pool space (the caller then discards it).
-    fn store<'b>(&mut self, pool: &mut Pool, s: Incoming<'b>) -> Result<u32, Incoming<'b>> {
+    fn store<'b>(
+        &mut self,
+        pool: &mut Pool,
+        pi: u32,
+        s: Incoming<'b>,
+    ) -> Result<u32, Incoming<'b>> {
         if self.samples.is_full() {
             return Err(s);
         }
         let data = match s.payload {
             Payload::Stored(b) => b,
-            Payload::Slice(p) => match pool.store(&[p]) {
-                Some(b) => b,
-                None => return Err(s),
-            },
+            Payload::Slice(p) => {
+                // A complete sample is worth more than a partial one: make room first.
+                let need = pool.blocks_for(p.len());
+                while pool.free_blocks() < need && self.evict_under_pressure(pool, pi, s.sn) {}
+                match pool.store(&[p]) {
+                    Some(b) => b,
+                    None => return Err(s),
+                }
+            }
         };
         let sample = Sample {
             writer: s.writer,
@@ -525,6 +574,9 @@ impl<'a> Reader<'a> {
             s.discard(pool);
             return Received::Unknown;
         };
+        if matches!(s.payload, Payload::Slice(b) if b.len() > self.max_sample) {
+            return Received::TooLarge;
+        }
         if s.sn < p.next || (p.reliable && self.is_pending(pi, s.sn)) {
             s.discard(pool);
             return Received::Duplicate;
@@ -536,7 +588,7 @@ impl<'a> Reader<'a> {
                 return Received::NoSpace;
             }
             let (writer, sn) = (s.writer, s.sn);
-            let i = match self.store(pool, s) {
+            let i = match self.store(pool, pi, s) {
                 Ok(i) => i,
                 Err(s) => {
                     s.discard(pool);
@@ -565,7 +617,7 @@ impl<'a> Reader<'a> {
             return Received::NoSpace;
         }
         let (writer, sn) = (s.writer, s.sn);
-        let i = match self.store(pool, s) {
+        let i = match self.store(pool, pi, s) {
             Ok(i) => i,
             Err(s) => {
                 // The sample everything waits for must not be starved by samples buffered
@@ -575,7 +627,7 @@ impl<'a> Reader<'a> {
                     s.discard(pool);
                     return Received::NoSpace;
                 }
-                match self.store(pool, s) {
+                match self.store(pool, pi, s) {
                     Ok(i) => i,
                     Err(s) => {
                         s.discard(pool);
@@ -652,7 +704,13 @@ impl<'a> Reader<'a> {
         }
         let size = f.sample_size as usize;
         let fs = f.fragment_size as usize;
-        if fs == 0 || size == 0 || size > self.max_sample || size.div_ceil(fs) > self.words * 32 {
+        if fs == 0 || size == 0 {
+            return Received::Invalid;
+        }
+        if size > self.max_sample {
+            return Received::TooLarge;
+        }
+        if size.div_ceil(fs) > self.words * 32 {
             return Received::Invalid;
         }
         let total = size.div_ceil(fs) as u32;
@@ -662,6 +720,25 @@ impl<'a> Reader<'a> {
         if p.reliable && f.sn - p.next >= MAX_SET_BITS as i64 {
             return Received::NoSpace;
         }
+        // The fragments carried whole: first..first + carried, ending at byte `end`.
+        let mut carried = 0u32;
+        let mut end = 0usize;
+        for k in 0..f.count as u32 {
+            let n = f.first + k;
+            if n > total {
+                break;
+            }
+            let off = (n as usize - 1) * fs;
+            let len = fs.min(size - off);
+            if f.data.len() < k as usize * fs + len {
+                break;
+            }
+            carried += 1;
+            end = off + len;
+        }
+        if carried == 0 {
+            return Received::Invalid;
+        }
         let ri = match self.reassembly(f.writer, f.sn) {
             Some(ri) => {
                 let r = frag_of(&self.frags[ri]).map(|r| (r.sample_size, r.fragment_size));
@@ -670,36 +747,38 @@ impl<'a> Reader<'a> {
                 }
                 ri
             }
-            None => match self.new_reassembly(pool, f, total) {
-                Some(ri) => ri,
-                None => return Received::NoSpace,
+            None => match self.new_reassembly(pool, pi, f, total) {
+                Ok(ri) => ri,
+                Err(r) => return r,
             },
         };
+        if let Err(r) = self.commit(pool, pi, ri, f.sn, end) {
+            return r;
+        }
         let words = self.words;
         let bits = &mut self.bits[ri * words..(ri + 1) * words];
         let Entry::Occupied(r) = &mut self.frags[ri].0 else {
             return Received::NoSpace;
         };
         let mut added = false;
-        for k in 0..f.count as u32 {
+        // Fragments arrive mostly in order: write from the block where the last one ended.
+        let from = (r.last, pool.last_block_start(r.data.len()));
+        for k in 0..carried {
             let n = f.first + k;
-            if n > total {
-                break;
-            }
             let off = (n as usize - 1) * fs;
             let len = fs.min(size - off);
             let at = k as usize * fs;
-            let Some(bytes) = f.data.get(at..at + len) else {
-                break;
-            };
             let bit = (n - 1) as usize;
             if bits[bit / 32] & (1 << (bit % 32)) != 0 {
                 continue;
             }
-            pool.write_at(&r.data, off, bytes);
+            pool.write_from(&r.data, from, off, &f.data[at..at + len]);
             bits[bit / 32] |= 1 << (bit % 32);
             r.received += 1;
             added = true;
+        }
+        if added {
+            r.touched = f.now;
         }
         if f.timestamp.is_some() && r.timestamp.is_none() {
             r.timestamp = f.timestamp;
@@ -717,8 +796,7 @@ impl<'a> Reader<'a> {
                 Received::Duplicate
             };
         }
-        let Entry::Occupied(r) = core::mem::replace(&mut self.frags[ri], ReassemblySlot::EMPTY).0
-        else {
+        let Some(r) = self.take_reassembly(pool, ri) else {
             return Received::NoSpace;
         };
         self.on_data(
@@ -742,6 +820,12 @@ impl<'a> Reader<'a> {
         self.partial_count()
     }
 
+    /// Pool blocks held by the partial samples of proxy `pi`.
+    #[cfg(any(all(test, feature = "alloc"), feature = "fuzzing"))]
+    pub(crate) fn held_by(&self, pi: u32) -> usize {
+        self.proxies.get(pi).map_or(0, |p| p.held as usize)
+    }
+
     #[cfg(any(all(test, feature = "alloc"), feature = "fuzzing"))]
     fn partial_count(&self) -> usize {
         self.frags.iter().filter(|f| frag_of(f).is_some()).count()
@@ -753,54 +837,202 @@ impl<'a> Reader<'a> {
             .position(|f| frag_of(f).is_some_and(|r| r.writer == writer && r.sn == sn))
     }
 
-    /// A free reassembly slot with room for the sample, evicting the partial sample with the
-    /// highest sequence number if it is later than this one.
+    /// Pool blocks the partial samples of one writer may hold: a quarter of the pool, but at
+    /// least one sample of this reader's largest size when the pool holds that much (so a
+    /// legitimate largest sample always fits while the others are bounded).
+    pub(crate) fn share(&self, pool: &Pool) -> usize {
+        let one = pool.blocks_for(self.max_sample).min(pool.blocks());
+        (pool.blocks() / 4).max(one)
+    }
+
+    /// A free reassembly slot for a new partial sample of `f.sn` from proxy `pi`, holding one
+    /// block so far. When every slot is taken the stalest partial sample makes way (a lower
+    /// SN of the same writer never does: it is delivered first).
     fn new_reassembly(
         &mut self,
         pool: &mut Pool,
+        pi: u32,
         f: &IncomingFrag<'_>,
         total: u32,
-    ) -> Option<usize> {
+    ) -> Result<usize, Received> {
+        if self.proxies.get(pi).map_or(0, |p| p.held as usize) >= self.share(pool) {
+            self.yield_share(pool, pi, f.sn, 1);
+        }
+        if self.proxies.get(pi).map_or(0, |p| p.held as usize) >= self.share(pool) {
+            return Err(Received::OverShare);
+        }
         let ri = match self.frags.iter().position(|f| frag_of(f).is_none()) {
             Some(ri) => ri,
             None => {
-                let (sn, ri) = self
+                let (_, _, ri) = self
                     .frags
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, f)| frag_of(f).map(|r| (r.sn, i)))
-                    .max()?;
-                if sn <= f.sn {
-                    return None;
-                }
+                    .filter_map(|(i, s)| frag_of(s).map(|r| (r, i)))
+                    .filter(|(r, _)| r.proxy != pi || r.sn > f.sn)
+                    .map(|(r, i)| (r.touched, pool.blocks_for(r.data.len()), i))
+                    .min()
+                    .ok_or(Received::NoSpace)?;
                 self.free_reassembly(pool, ri);
+                self.evicted += 1;
                 ri
             }
         };
-        let data = pool.reserve(f.sample_size as usize)?;
+        while pool.free_blocks() == 0 && self.evict_under_pressure(pool, pi, f.sn) {}
+        let data = pool.reserve(0).ok_or(Received::NoSpace)?;
+        let last = pool.last_block(&data);
         let words = self.words;
         for w in self.bits[ri * words..(ri + 1) * words].iter_mut() {
             *w = 0;
         }
         self.frags[ri] = ReassemblySlot(Entry::Occupied(Reassembly {
             writer: f.writer,
+            proxy: pi,
             sn: f.sn,
             sample_size: f.sample_size,
             fragment_size: f.fragment_size,
             total,
             received: 0,
             data,
+            last,
+            touched: f.now,
             timestamp: None,
             status: StatusInfo(0),
             key_hash: None,
         }));
-        Some(ri)
+        if let Some(p) = self.proxies.get_mut(pi) {
+            p.held += 1;
+        }
+        self.arm_expiry = true;
+        Ok(ri)
+    }
+
+    /// Grows partial sample `ri` (SN `sn` of proxy `pi`) to hold `end` bytes: within the
+    /// writer's share (its own later partial samples make way), and with pool room (the
+    /// biggest holder's partial samples make way).
+    fn commit(
+        &mut self,
+        pool: &mut Pool,
+        pi: u32,
+        ri: usize,
+        sn: i64,
+        end: usize,
+    ) -> Result<(), Received> {
+        let Some(len) = frag_of(&self.frags[ri]).map(|r| r.data.len()) else {
+            return Err(Received::NoSpace);
+        };
+        if end <= len {
+            return Ok(());
+        }
+        let need = pool.blocks_for(end) - pool.blocks_for(len);
+        let held = |r: &Self| r.proxies.get(pi).map_or(0, |p| p.held as usize);
+        if held(self) + need > self.share(pool) {
+            self.yield_share(pool, pi, sn, need);
+            if held(self) + need > self.share(pool) {
+                return Err(Received::OverShare);
+            }
+        }
+        while pool.free_blocks() < need && self.evict_under_pressure(pool, pi, sn) {}
+        let Entry::Occupied(r) = &mut self.frags[ri].0 else {
+            return Err(Received::NoSpace);
+        };
+        if !pool.grow(&mut r.data, &mut r.last, end) {
+            return Err(Received::NoSpace);
+        }
+        if let Some(p) = self.proxies.get_mut(pi) {
+            p.held += need as u32;
+        }
+        Ok(())
+    }
+
+    /// Frees partial samples of proxy `pi` later than `sn`, highest first, until `need` more
+    /// blocks fit in its share.
+    fn yield_share(&mut self, pool: &mut Pool, pi: u32, sn: i64, need: usize) {
+        let share = self.share(pool);
+        while self.proxies.get(pi).map_or(0, |p| p.held as usize) + need > share {
+            let victim = self
+                .frags
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| frag_of(s).map(|r| (r, i)))
+                .filter(|(r, _)| r.proxy == pi && r.sn > sn)
+                .map(|(r, i)| (r.sn, i))
+                .max();
+            let Some((_, ri)) = victim else {
+                return;
+            };
+            self.free_reassembly(pool, ri);
+            self.evicted += 1;
+        }
+    }
+
+    /// The pool runs short for SN `sn` of proxy `pi`: frees a partial sample of the writer holding the most blocks, its stalest first,
+    /// never a partial sample of `pi` at or below `sn`. False when there is none to free.
+    fn evict_under_pressure(&mut self, pool: &mut Pool, pi: u32, sn: i64) -> bool {
+        let victim = self
+            .frags
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| frag_of(s).map(|r| (r, i)))
+            .filter(|(r, _)| r.proxy != pi || r.sn > sn)
+            .map(|(r, i)| {
+                let held = self.proxies.get(r.proxy).map_or(0, |p| p.held);
+                (core::cmp::Reverse(held), r.touched, i)
+            })
+            .min();
+        let Some((_, _, ri)) = victim else {
+            return false;
+        };
+        self.free_reassembly(pool, ri);
+        self.evicted += 1;
+        true
+    }
+
+    /// Partial samples evicted since the last call.
+    pub(crate) fn take_evicted(&mut self) -> u32 {
+        core::mem::take(&mut self.evicted)
+    }
+
+    /// Timer: drops the partial samples that made no progress for `timeout`; returns how many,
+    /// and when the next one would expire. O(the reader's reassembly slots).
+    pub(crate) fn expire(
+        &mut self,
+        pool: &mut Pool,
+        now: Instant,
+        timeout: Span,
+    ) -> (usize, Option<Instant>) {
+        let mut n = 0;
+        let mut next = None::<Instant>;
+        for ri in 0..self.frags.len() {
+            let Some(due) = frag_of(&self.frags[ri]).map(|r| r.touched + timeout) else {
+                continue;
+            };
+            if due <= now {
+                self.free_reassembly(pool, ri);
+                n += 1;
+            } else {
+                next = Some(next.map_or(due, |t| t.min(due)));
+            }
+        }
+        (n, next)
+    }
+
+    /// Takes partial sample `ri` out of its slot, its blocks no longer counted against its
+    /// writer.
+    fn take_reassembly(&mut self, pool: &Pool, ri: usize) -> Option<Reassembly> {
+        let Entry::Occupied(r) = core::mem::replace(&mut self.frags[ri], ReassemblySlot::EMPTY).0
+        else {
+            return None;
+        };
+        let blocks = pool.blocks_for(r.data.len()) as u32;
+        if let Some(p) = self.proxies.get_mut(r.proxy) {
+            p.held = p.held.saturating_sub(blocks);
+        }
+        Some(r)
     }
 
     fn free_reassembly(&mut self, pool: &mut Pool, ri: usize) {
-        if let Entry::Occupied(old) =
-            core::mem::replace(&mut self.frags[ri], ReassemblySlot::EMPTY).0
-        {
+        if let Some(old) = self.take_reassembly(pool, ri) {
             pool.free(old.data);
         }
     }
@@ -1177,6 +1409,7 @@ mod tests {
                         timestamp: ts,
                         status: StatusInfo(0),
                         key_hash: None,
+                        now: Instant(0),
                     };
                     if let Received::Accepted { delivered: n } =
                         r.on_data_frag(pi, pool, &f, replaced)
@@ -1277,11 +1510,20 @@ mod tests {
             timestamp: None,
             status: StatusInfo(0),
             key_hash: None,
+            now: Instant(0),
         };
         feed(&mut r, pi, &mut pool, &files[0], &mut replaced);
         // A huge claimed size, tiny fragments, out-of-range numbers: refused.
+        assert_eq!(
+            r.on_data_frag(
+                ei,
+                &mut pool,
+                &frag(5, u32::MAX, 1024, 1, 1, &junk[..]),
+                &mut replaced
+            ),
+            Received::TooLarge
+        );
         for f in [
-            frag(5, u32::MAX, 1024, 1, 1, &junk[..]),
             frag(5, 1 << 20, 1, 1, 1, &junk[..1]),
             frag(5, 4096, 1024, 9, 1, &junk[..]),
             frag(5, 4096, 0, 1, 1, &junk[..]),

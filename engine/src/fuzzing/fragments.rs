@@ -79,6 +79,7 @@ pub fn fuzz_reassembly(mut data: &[u8]) {
                 timestamp: None,
                 status: StatusInfo(0),
                 key_hash: None,
+                now: Instant(0),
             };
             check(
                 &mut readers[which],
@@ -107,6 +108,7 @@ pub fn fuzz_reassembly(mut data: &[u8]) {
                     timestamp: None,
                     status: StatusInfo(0),
                     key_hash: None,
+                    now: Instant(0),
                 };
                 check(
                     &mut readers[which],
