@@ -846,6 +846,12 @@ impl<'a> Engine<'a> {
         &self.stats
     }
 
+    /// Bytes of the payload pool free now (whole blocks): what histories, reader queues and
+    /// partial samples have left.
+    pub fn pool_available(&self) -> usize {
+        self.pool.free_blocks() * self.caps.pool_block
+    }
+
     pub(crate) fn tick(&mut self, now: Instant) -> Instant {
         if now < self.now {
             self.stats.time_went_backwards += 1;

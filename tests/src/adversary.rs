@@ -5,9 +5,10 @@
 //! module only spells the submessages, so every test forges them the same way.
 
 use pollen_engine::wire::{
-    AckNackRepr, BuiltinEndpointSet, Count, DataFragRepr, DataRepr, Duration, Endian, EntityId,
-    GapRepr, Guid, GuidPrefix, HeaderRepr, HeartbeatRepr, Locator, MessageBuilder, NackFragRepr,
-    ParticipantData, SequenceNumber, SequenceNumberSet, SubmessageRepr,
+    AckNackRepr, BuiltinEndpointSet, Count, DataFragRepr, DataRepr, Duration, Endian,
+    EndpointData, EntityId, GapRepr, Guid, GuidPrefix, HeaderRepr, HeartbeatRepr, Locator,
+    MessageBuilder, NackFragRepr, ParticipantData, ReliabilityKind, ReliabilityQos,
+    SequenceNumber, SequenceNumberSet, SubmessageRepr,
 };
 
 /// The builtin endpoints a forged participant claims: SPDP and both SEDP directions, as Cyclone
@@ -160,6 +161,90 @@ pub fn first_fragment(
             sample_size,
             inline_qos: None,
             data: &payload,
+            key_flag: false,
+            non_standard: false,
+        })],
+    )
+}
+
+/// DATA_FRAG `n` (1-based) of a sample of `sample_size` bytes from `writer` to `reader_id`,
+/// in fragments of `fragment_size` bytes (the last one shorter); its bytes are `fill`.
+pub fn fragment(
+    writer: Guid,
+    reader_id: EntityId,
+    sn: i64,
+    sample_size: u32,
+    fragment_size: u16,
+    n: u32,
+    fill: u8,
+) -> Vec<u8> {
+    let off = (n as usize - 1) * fragment_size as usize;
+    let len = (fragment_size as usize).min(sample_size as usize - off);
+    let payload = vec![fill; len];
+    message(
+        writer.prefix,
+        &[SubmessageRepr::DataFrag(DataFragRepr {
+            endian: Endian::Little,
+            reader_id,
+            writer_id: writer.entity,
+            writer_sn: SequenceNumber(sn),
+            fragment_starting_num: n,
+            fragments_in_submessage: 1,
+            fragment_size,
+            sample_size,
+            inline_qos: None,
+            data: &payload,
+            key_flag: false,
+            non_standard: false,
+        })],
+    )
+}
+
+/// A whole DATA from `writer` to `reader_id` carrying `payload`.
+pub fn data(writer: Guid, reader_id: EntityId, sn: i64, payload: &[u8]) -> Vec<u8> {
+    message(
+        writer.prefix,
+        &[SubmessageRepr::Data(DataRepr {
+            endian: Endian::Little,
+            reader_id,
+            writer_id: writer.entity,
+            writer_sn: SequenceNumber(sn),
+            inline_qos: None,
+            payload: Some(payload),
+            key_flag: false,
+            non_standard: false,
+        })],
+    )
+}
+
+/// An SEDP publication (SN `sn` of the forged participant's publications writer) announcing
+/// a reliable writer `writer` of `topic`/`type_name` reached at `unicast`: a reader of that
+/// topic matches it.
+pub fn publication(
+    writer: Guid,
+    topic: &str,
+    type_name: &str,
+    unicast: Locator,
+    sn: i64,
+) -> Vec<u8> {
+    let mut d = EndpointData::new(writer, topic, type_name);
+    d.participant_guid = Some(Guid::new(writer.prefix, EntityId::PARTICIPANT));
+    d.reliability = Some(ReliabilityQos {
+        kind: ReliabilityKind::Reliable,
+        max_blocking_time: Duration::from_secs(1),
+    });
+    d.unicast_locators.push(unicast);
+    let mut payload = vec![0u8; 2048];
+    let n = d.emit(&mut payload).expect("endpoint data fits");
+    message(
+        writer.prefix,
+        &[SubmessageRepr::Data(DataRepr {
+            endian: Endian::Little,
+            reader_id: EntityId::SEDP_PUB_READER,
+            writer_id: EntityId::SEDP_PUB_WRITER,
+            writer_sn: SequenceNumber(sn),
+            inline_qos: None,
+            payload: Some(&payload[..n]),
             key_flag: false,
             non_standard: false,
         })],
