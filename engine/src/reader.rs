@@ -1587,4 +1587,77 @@ mod tests {
         pool.read(&data, &mut out);
         assert!(out == sample);
     }
+    /// The reassembly defences at the reader: a partial sample holds the blocks of what
+    /// arrived, one writer stays within its share, a complete sample evicts a partial one when
+    /// the pool runs short, and a partial sample without progress expires.
+    #[test]
+    fn partial_samples_are_bounded_evicted_and_expire() {
+        let evil = Guid::new(GuidPrefix([6; 12]), EntityId::new(7, 0x02));
+        let honest = Guid::new(GuidPrefix([5; 12]), EntityId::new(8, 0x02));
+        let mut pool = pool();
+        let (mut r, ei) = reader_for(evil);
+        let hi = r
+            .add_proxy(Instant(0), honest, Locator::udpv4([127, 0, 0, 1], 7411), false)
+            .unwrap();
+        let share = r.share(&pool);
+        assert_eq!(share, MAX_SAMPLE / 1024, "one largest sample, above a quarter");
+        let mut replaced = 0;
+        let junk = [0xAAu8; 1024];
+        let size = MAX_SAMPLE as u32;
+        let frag = |sn: i64, first: u32, now: u64| IncomingFrag {
+            writer: evil,
+            sn,
+            sample_size: size,
+            fragment_size: 1024,
+            first,
+            count: 1,
+            data: &junk[..],
+            timestamp: None,
+            status: StatusInfo(0),
+            key_hash: None,
+            now: Instant(now),
+        };
+        let last = size / 1024;
+        // A first fragment announcing 4 MiB holds one block, not 4 MiB.
+        let got = r.on_data_frag(ei, &mut pool, &frag(1, 1, 0), &mut replaced);
+        assert_eq!(got, Received::Accepted { delivered: 0 });
+        assert_eq!((r.held_by(ei), pool.free_blocks()), (1, POOL_BLOCKS - 1));
+        assert!(core::mem::take(&mut r.arm_expiry));
+        // Its last fragment commits the whole sample: the writer's share is used up.
+        r.on_data_frag(ei, &mut pool, &frag(1, last, 0), &mut replaced);
+        assert_eq!(r.held_by(ei), share);
+        let got = r.on_data_frag(ei, &mut pool, &frag(2, last, 0), &mut replaced);
+        assert_eq!(got, Received::OverShare);
+        assert_eq!(r.held_by(ei), share);
+        // A complete sample that does not fit evicts the partial one rather than be refused.
+        let filler = pool.reserve(1).unwrap();
+        let big = std::vec![3u8; MAX_SAMPLE];
+        assert!(pool.free_blocks() < big.len() / 1024);
+        let s = Incoming {
+            writer: honest,
+            sn: 1,
+            payload: Payload::Slice(&big),
+            timestamp: None,
+            status: StatusInfo(0),
+            key_hash: None,
+        };
+        assert_eq!(
+            r.on_data(hi, &mut pool, s, &mut replaced),
+            Received::Accepted { delivered: 1 }
+        );
+        assert_eq!((r.take_evicted(), r.held_by(ei), r.partial_count()), (1, 0, 0));
+        let d = r.pop().unwrap().data.unwrap();
+        assert_eq!(d.len(), big.len());
+        pool.free(d);
+        pool.free(filler);
+        // A partial sample expires after the timeout without progress, not before.
+        let timeout = Span::from_secs(5);
+        r.on_data_frag(ei, &mut pool, &frag(3, 1, 0), &mut replaced);
+        r.on_data_frag(ei, &mut pool, &frag(3, 2, 1_000_000), &mut replaced);
+        r.on_data_frag(ei, &mut pool, &frag(3, 2, 2_000_000), &mut replaced);
+        let due = Instant(1_000_000) + timeout;
+        assert_eq!(r.expire(&mut pool, Instant(due.0 - 1), timeout), (0, Some(due)));
+        assert_eq!(r.expire(&mut pool, due, timeout), (1, None));
+        assert_eq!((r.held_by(ei), pool.free_blocks()), (0, POOL_BLOCKS));
+    }
 }

@@ -39,10 +39,13 @@ struct Flow {
     writer: Guid,
 }
 
-fn flow(seed: u64) -> Flow {
+/// The flow, the reader's node holding `reassemblies` partial samples per reader.
+fn flow(seed: u64, reassemblies: usize) -> Flow {
     let mut net = SimNet::new(seed, Link::perfect());
-    let ids = net.add_multicast_nodes(2);
-    let (a, b) = (ids[0], ids[1]);
+    let a = net.add_multicast_nodes(1)[0];
+    let mut c = net.config(true);
+    c.capacities.reassemblies = reassemblies;
+    let b = net.add(c);
     let now = net.now();
     let w = net
         .engine(a)
@@ -159,7 +162,7 @@ fn pool_bytes(e: &mut Engine<'static>) -> usize {
 /// flow is exact.
 #[test]
 fn first_fragments_to_builtin_readers_are_refused_and_counted() {
-    let mut f = flow(1);
+    let mut f = flow(1, 4);
     let fake = GuidPrefix([0xe1; 12]);
     let (a, b) = (f.a, f.b);
     forge_participant(&mut f.net, a, fake);
@@ -211,7 +214,7 @@ fn first_fragments_to_builtin_readers_are_refused_and_counted() {
 /// samples): they are refused and counted, and the pool is untouched.
 #[test]
 fn oversized_discovery_data_is_never_buffered() {
-    let mut f = flow(2);
+    let mut f = flow(2, 4);
     let fake = GuidPrefix([0xe2; 12]);
     let b = f.b;
     forge_participant(&mut f.net, b, fake);
@@ -237,7 +240,7 @@ fn oversized_discovery_data_is_never_buffered() {
 /// the reassembly timeout their blocks are back, with no traffic needed to reclaim them.
 #[test]
 fn stalled_partial_samples_expire() {
-    let mut f = flow(3);
+    let mut f = flow(3, 4);
     let b = f.b;
     let before = f.net.engine(b).pool_available();
     let evil = forge_writers(&mut f, GuidPrefix([0xe3; 12]), 1)[0];
@@ -282,7 +285,9 @@ fn stalled_partial_samples_expire() {
 /// the most goes first) rather than being refused.
 #[test]
 fn pool_pressure_evicts_the_biggest_partial_samples() {
-    let mut f = flow(4);
+    // Eight reassembly slots: the forged samples leave four free, so it is the pool, not the
+    // slots, that runs short.
+    let mut f = flow(4, 8);
     let b = f.b;
     let evil = forge_writers(&mut f, GuidPrefix([0xe4; 12]), 4);
     // A little under 4 MiB each, so that all four fit in the pool beside discovery data.
@@ -322,7 +327,7 @@ fn pool_pressure_evicts_the_biggest_partial_samples() {
 /// of the pool stay free for everyone else.
 #[test]
 fn one_writer_holds_at_most_its_share() {
-    let mut f = flow(5);
+    let mut f = flow(5, 4);
     let b = f.b;
     let before = f.net.engine(b).pool_available();
     let evil = forge_writers(&mut f, GuidPrefix([0xe5; 12]), 1)[0];
@@ -349,4 +354,27 @@ fn one_writer_holds_at_most_its_share() {
     exchange(&mut f, 12, &mut attack);
     let s = stats(&mut f.net, b);
     assert_eq!(s.reassemblies_evicted, 0, "the share alone bounded it: {s:?}");
+}
+
+/// Four forged writers each keep one cheap partial sample alive (a new fragment every round,
+/// so none expires) in all four reassembly slots of the reader. A new partial sample takes the
+/// slot of the stalest one, so the legitimate fragmented samples still get through.
+#[test]
+fn full_reassembly_slots_make_way_for_the_stalest() {
+    let mut f = flow(6, 4);
+    let b = f.b;
+    let evil = forge_writers(&mut f, GuidPrefix([0xe6; 12]), 4);
+    let size = 1u32 << 20;
+    let mut attack = |net: &mut SimNet, round: u32| {
+        for w in &evil {
+            let frag = adversary::fragment(*w, EntityId::UNKNOWN, 1, size, 1024, 1 + round, 0xee);
+            inject(net, b, frag);
+        }
+    };
+    attack(&mut f.net, 0);
+    f.net.run_for(10_000);
+    exchange(&mut f, 12, |net, round| attack(net, round + 1));
+    let s = stats(&mut f.net, b);
+    assert!(s.reassemblies_evicted > 0, "{s:?}");
+    assert_eq!(s.reassemblies_expired, 0, "expiry is not what saved the flow");
 }
