@@ -1597,10 +1597,19 @@ mod tests {
         let mut pool = pool();
         let (mut r, ei) = reader_for(evil);
         let hi = r
-            .add_proxy(Instant(0), honest, Locator::udpv4([127, 0, 0, 1], 7411), false)
+            .add_proxy(
+                Instant(0),
+                honest,
+                Locator::udpv4([127, 0, 0, 1], 7411),
+                false,
+            )
             .unwrap();
         let share = r.share(&pool);
-        assert_eq!(share, MAX_SAMPLE / 1024, "one largest sample, above a quarter");
+        assert_eq!(
+            share,
+            MAX_SAMPLE / 1024,
+            "one largest sample, above a quarter"
+        );
         let mut replaced = 0;
         let junk = [0xAAu8; 1024];
         let size = MAX_SAMPLE as u32;
@@ -1645,7 +1654,10 @@ mod tests {
             r.on_data(hi, &mut pool, s, &mut replaced),
             Received::Accepted { delivered: 1 }
         );
-        assert_eq!((r.take_evicted(), r.held_by(ei), r.partial_count()), (1, 0, 0));
+        assert_eq!(
+            (r.take_evicted(), r.held_by(ei), r.partial_count()),
+            (1, 0, 0)
+        );
         let d = r.pop().unwrap().data.unwrap();
         assert_eq!(d.len(), big.len());
         pool.free(d);
@@ -1656,7 +1668,10 @@ mod tests {
         r.on_data_frag(ei, &mut pool, &frag(3, 2, 1_000_000), &mut replaced);
         r.on_data_frag(ei, &mut pool, &frag(3, 2, 2_000_000), &mut replaced);
         let due = Instant(1_000_000) + timeout;
-        assert_eq!(r.expire(&mut pool, Instant(due.0 - 1), timeout), (0, Some(due)));
+        assert_eq!(
+            r.expire(&mut pool, Instant(due.0 - 1), timeout),
+            (0, Some(due))
+        );
         assert_eq!(r.expire(&mut pool, due, timeout), (1, None));
         assert_eq!((r.held_by(ei), pool.free_blocks()), (0, POOL_BLOCKS));
     }

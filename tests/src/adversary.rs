@@ -5,10 +5,10 @@
 //! module only spells the submessages, so every test forges them the same way.
 
 use pollen_engine::wire::{
-    AckNackRepr, BuiltinEndpointSet, Count, DataFragRepr, DataRepr, Duration, Endian,
-    EndpointData, EntityId, GapRepr, Guid, GuidPrefix, HeaderRepr, HeartbeatRepr, Locator,
-    MessageBuilder, NackFragRepr, ParticipantData, ReliabilityKind, ReliabilityQos,
-    SequenceNumber, SequenceNumberSet, SubmessageRepr,
+    AckNackRepr, BuiltinEndpointSet, Count, DataFragRepr, DataRepr, Duration, Endian, EndpointData,
+    EntityId, GapRepr, Guid, GuidPrefix, HeaderRepr, HeartbeatRepr, Locator, MessageBuilder,
+    NackFragRepr, ParticipantData, ReliabilityKind, ReliabilityQos, SequenceNumber,
+    SequenceNumberSet, SubmessageRepr,
 };
 
 /// The builtin endpoints a forged participant claims: SPDP and both SEDP directions, as Cyclone

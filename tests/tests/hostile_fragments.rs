@@ -137,7 +137,10 @@ fn exchange(flow: &mut Flow, count: u32, mut attack: impl FnMut(&mut SimNet, u32
         }
         flow.net.run_for(50_000);
         while let Some(info) = flow.net.engine(b).take(r, &mut out).unwrap() {
-            assert_eq!(info.writer, flow.writer, "only the legitimate writer delivers");
+            assert_eq!(
+                info.writer, flow.writer,
+                "only the legitimate writer delivers"
+            );
             let want = sample(got, SIZES[got as usize % SIZES.len()]);
             assert!(out[..info.len] == want[..], "sample {got} differs");
             got += 1;
@@ -199,7 +202,11 @@ fn first_fragments_to_builtin_readers_are_refused_and_counted() {
     let sent = sent.get();
     for (i, node) in [a, b].into_iter().enumerate() {
         let s = stats(&mut f.net, node);
-        assert_eq!(s.dropped_discovery_too_large, sent / 2, "node {node}: {s:?}");
+        assert_eq!(
+            s.dropped_discovery_too_large,
+            sent / 2,
+            "node {node}: {s:?}"
+        );
         assert_eq!(s.reassemblies_evicted + s.reassemblies_expired, 0);
         assert_eq!(s.dropped_unknown_endpoint, 0);
         if node == b {
@@ -255,7 +262,10 @@ fn stalled_partial_samples_expire() {
     }
     f.net.run_for(10_000);
     let held = before - f.net.engine(b).pool_available();
-    assert!(held >= 3 << 20, "the forged partial samples hold their bytes: {held}");
+    assert!(
+        held >= 3 << 20,
+        "the forged partial samples hold their bytes: {held}"
+    );
     // Small samples only, so no reassembly slot is contended: only expiry reclaims them.
     let timeout = f.net.engine(b).config().reassembly_timeout.micros();
     let mut out = vec![0u8; 64];
@@ -319,7 +329,10 @@ fn pool_pressure_evicts_the_biggest_partial_samples() {
     exchange(&mut f, 12, &mut attack);
     let s = stats(&mut f.net, b);
     assert!(s.reassemblies_evicted > 0, "{s:?}");
-    assert_eq!(s.reassemblies_expired, 0, "expiry is not what saved the flow");
+    assert_eq!(
+        s.reassemblies_expired, 0,
+        "expiry is not what saved the flow"
+    );
 }
 
 /// One forged writer tries to hold four 4 MiB partial samples: its share is a quarter of the
@@ -353,7 +366,10 @@ fn one_writer_holds_at_most_its_share() {
     assert_eq!(s.dropped_fragment_share, 3, "{s:?}");
     exchange(&mut f, 12, &mut attack);
     let s = stats(&mut f.net, b);
-    assert_eq!(s.reassemblies_evicted, 0, "the share alone bounded it: {s:?}");
+    assert_eq!(
+        s.reassemblies_evicted, 0,
+        "the share alone bounded it: {s:?}"
+    );
 }
 
 /// Four forged writers each keep one cheap partial sample alive (a new fragment every round,
@@ -365,7 +381,7 @@ fn full_reassembly_slots_make_way_for_the_stalest() {
     let b = f.b;
     let evil = forge_writers(&mut f, GuidPrefix([0xe6; 12]), 4);
     let size = 1u32 << 20;
-    let mut attack = |net: &mut SimNet, round: u32| {
+    let attack = |net: &mut SimNet, round: u32| {
         for w in &evil {
             let frag = adversary::fragment(*w, EntityId::UNKNOWN, 1, size, 1024, 1 + round, 0xee);
             inject(net, b, frag);
@@ -376,5 +392,8 @@ fn full_reassembly_slots_make_way_for_the_stalest() {
     exchange(&mut f, 12, |net, round| attack(net, round + 1));
     let s = stats(&mut f.net, b);
     assert!(s.reassemblies_evicted > 0, "{s:?}");
-    assert_eq!(s.reassemblies_expired, 0, "expiry is not what saved the flow");
+    assert_eq!(
+        s.reassemblies_expired, 0,
+        "expiry is not what saved the flow"
+    );
 }
