@@ -527,7 +527,7 @@ impl<'a> Reader<'a> {
             Payload::Slice(p) => {
                 // A complete sample is worth more than a partial one: make room first.
                 let need = pool.blocks_for(p.len());
-                while pool.free_blocks() < need && self.evict_under_pressure(pool, pi, s.sn) {}
+                while pool.free_blocks() < need && self.evict_under_pressure(pool, pi, s.sn, 0) {}
                 match pool.store(&[p]) {
                     Some(b) => b,
                     None => return Err(s),
@@ -878,7 +878,8 @@ impl<'a> Reader<'a> {
                 ri
             }
         };
-        while pool.free_blocks() == 0 && self.evict_under_pressure(pool, pi, f.sn) {}
+        let floor = self.proxies.get(pi).map_or(0, |p| p.held) + 1;
+        while pool.free_blocks() == 0 && self.evict_under_pressure(pool, pi, f.sn, floor) {}
         let data = pool.reserve(0).ok_or(Received::NoSpace)?;
         let last = pool.last_block(&data);
         let words = self.words;
@@ -932,7 +933,8 @@ impl<'a> Reader<'a> {
                 return Err(Received::OverShare);
             }
         }
-        while pool.free_blocks() < need && self.evict_under_pressure(pool, pi, sn) {}
+        let floor = (held(self) + need) as u32;
+        while pool.free_blocks() < need && self.evict_under_pressure(pool, pi, sn, floor) {}
         let Entry::Occupied(r) = &mut self.frags[ri].0 else {
             return Err(Received::NoSpace);
         };
@@ -966,19 +968,30 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The pool runs short for SN `sn` of proxy `pi`: frees a partial sample of the writer holding the most blocks, its stalest first,
-    /// never a partial sample of `pi` at or below `sn`. False when there is none to free.
-    fn evict_under_pressure(&mut self, pool: &mut Pool, pi: u32, sn: i64) -> bool {
+    /// The pool runs short for SN `sn` of proxy `pi`: frees a partial sample of the writer
+    /// holding the most blocks, its stalest first. Another writer's only when it holds more
+    /// than `floor` blocks (a partial sample pushes out only bigger holders than it would be
+    /// itself, so a cheap first fragment never evicts a sample far along; a complete sample
+    /// passes 0), and never a partial sample of `pi` at or below `sn`. False when there is
+    /// none to free.
+    fn evict_under_pressure(&mut self, pool: &mut Pool, pi: u32, sn: i64, floor: u32) -> bool {
         let victim = self
             .frags
             .iter()
             .enumerate()
             .filter_map(|(i, s)| frag_of(s).map(|r| (r, i)))
-            .filter(|(r, _)| r.proxy != pi || r.sn > sn)
             .map(|(r, i)| {
                 let held = self.proxies.get(r.proxy).map_or(0, |p| p.held);
-                (core::cmp::Reverse(held), r.touched, i)
+                (r, i, held)
             })
+            .filter(|(r, _, held)| {
+                if r.proxy == pi {
+                    r.sn > sn
+                } else {
+                    *held > floor
+                }
+            })
+            .map(|(r, i, held)| (core::cmp::Reverse(held), r.touched, i))
             .min();
         let Some((_, _, ri)) = victim else {
             return false;
