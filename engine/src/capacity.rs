@@ -51,7 +51,10 @@ pub struct Capacities {
     /// Largest sample sent or reassembled, including its 4-byte encapsulation header.
     pub max_sample: usize,
     /// Partially received samples held per reader (each `max_sample / fragment_size / 8` B of
-    /// bitmap plus 80 B, and its sample's pool blocks while it is incomplete).
+    /// bitmap plus 96 B, and pool blocks up to its furthest fragment received while it is
+    /// incomplete). The partial samples of one remote writer hold at most a quarter of the
+    /// pool (at least one `max_sample` when the pool holds it); when all are taken the stalest
+    /// makes way, and one without progress for `Config::reassembly_timeout` is dropped.
     pub reassemblies: usize,
     /// Pending application events (24 B each); beyond this, events are dropped and counted.
     pub events: usize,

@@ -71,6 +71,9 @@ pub struct Config {
     /// a reader whose application takes nothing from a full KEEP_ALL queue for this long: it
     /// no longer holds the writer back.
     pub unresponsive_reader_timeout: Span,
+    /// A partially received (fragmented) sample that gets no new fragment for this long is
+    /// dropped and its pool blocks freed; a reliable writer sends it again.
+    pub reassembly_timeout: Span,
 }
 
 impl Config {
@@ -96,6 +99,7 @@ impl Config {
             capacities: Capacities::HOST,
             max_remote_lease: Span::from_secs(300),
             unresponsive_reader_timeout: Span::from_secs(20),
+            reassembly_timeout: Span::from_secs(5),
         }
     }
 
@@ -151,6 +155,7 @@ impl Config {
         if self.heartbeat_period.micros() == 0
             || self.max_remote_lease.micros() < 1_000_000
             || self.unresponsive_reader_timeout.micros() == 0
+            || self.reassembly_timeout.micros() == 0
         {
             return Err(ConfigError::Timing);
         }
@@ -170,7 +175,7 @@ pub enum ConfigError {
     Mtu,
     /// GUID prefix all zero.
     GuidPrefix,
-    /// A zero period, or a lease or `max_remote_lease` under one second.
+    /// A zero period or timeout, or a lease or `max_remote_lease` under one second.
     Timing,
     /// Unusable capacities, or caller storage too short for them.
     Capacity(CapacityError),

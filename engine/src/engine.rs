@@ -853,6 +853,12 @@ impl<'a> Engine<'a> {
         &self.stats
     }
 
+    /// Bytes of the payload pool free now (whole blocks): what histories, reader queues and
+    /// partial samples have left.
+    pub fn pool_available(&self) -> usize {
+        self.pool.free_blocks() * self.caps.pool_block
+    }
+
     pub(crate) fn tick(&mut self, now: Instant) -> Instant {
         if now < self.now {
             self.stats.time_went_backwards += 1;
@@ -1125,6 +1131,10 @@ impl<'a> Engine<'a> {
                         self.timers.set_earliest(Timer::BuiltinReader(i), t);
                     }
                 }
+                Timer::BuiltinReassembly(i) => {
+                    self.expire_reassemblies(now, Local::BuiltinReader(i))
+                }
+                Timer::Reassembly(i) => self.expire_reassemblies(now, Local::Reader(i)),
                 Timer::Reader(i) => {
                     let mut owed = WorkBatch::new();
                     let next = self
@@ -1263,6 +1273,12 @@ impl<'a> Engine<'a> {
                     &mut self.pool,
                     &mut replaced,
                 );
+                self.after_reassembly(Local::BuiltinReader(i as u32));
+                if outcome == Received::TooLarge {
+                    // Beyond `Capacities::discovery_data`: never reassembled nor buffered.
+                    self.stats.dropped_discovery_too_large += 1;
+                    return;
+                }
             }
         } else if let Some(ri) = self.remote_index.get(&map::guid_key(&writer)) {
             let mut at = self.remote.get(ri).map_or(u64::MAX, |r| r.first_match);
@@ -1287,6 +1303,7 @@ impl<'a> Engine<'a> {
                     let h = ReaderHandle(lr.key);
                     self.emit(Event::DataAvailable(h));
                 }
+                self.after_reassembly(Local::Reader(slot));
             }
         }
         self.stats.samples_replaced += replaced;
@@ -1321,6 +1338,7 @@ impl<'a> Engine<'a> {
             timestamp: rx.timestamp,
             status: q.status_info.unwrap_or_default(),
             key_hash: q.key_hash,
+            now: self.now,
         };
         self.deliver(writer, d.reader_id, |r, pi, pool, replaced| {
             r.on_data_frag(pi, pool, &frag, replaced)
@@ -1334,6 +1352,53 @@ impl<'a> Engine<'a> {
             Received::NoSpace => self.stats.dropped_no_space += 1,
             Received::Unknown => self.stats.dropped_unknown_endpoint += 1,
             Received::Invalid => self.stats.dropped_invalid += 1,
+            Received::TooLarge => self.stats.dropped_too_large += 1,
+            Received::OverShare => self.stats.dropped_fragment_share += 1,
+        }
+    }
+
+    /// After a reader took in data: counts the partial samples it evicted and arms its
+    /// reassembly expiry when it started one.
+    fn after_reassembly(&mut self, local: Local) {
+        let (reader, timer) = match local {
+            Local::BuiltinReader(i) => (
+                Some(&mut self.builtin_readers[i as usize]),
+                Timer::BuiltinReassembly(i),
+            ),
+            Local::Reader(i) => (
+                self.readers.get_mut(i).map(|lr| &mut lr.reader),
+                Timer::Reassembly(i),
+            ),
+            _ => return,
+        };
+        let Some(r) = reader else { return };
+        self.stats.reassemblies_evicted += r.take_evicted() as u64;
+        if core::mem::take(&mut r.arm_expiry) {
+            let at = self.now + self.cfg.reassembly_timeout;
+            self.timers.set_earliest(timer, at);
+        }
+    }
+
+    /// Timer: drops a reader's partial samples that made no progress for the reassembly
+    /// timeout, and re-arms for the next.
+    fn expire_reassemblies(&mut self, now: Instant, local: Local) {
+        let timeout = self.cfg.reassembly_timeout;
+        let (reader, timer) = match local {
+            Local::BuiltinReader(i) => (
+                Some(&mut self.builtin_readers[i as usize]),
+                Timer::BuiltinReassembly(i),
+            ),
+            Local::Reader(i) => (
+                self.readers.get_mut(i).map(|lr| &mut lr.reader),
+                Timer::Reassembly(i),
+            ),
+            _ => return,
+        };
+        let Some(r) = reader else { return };
+        let (n, next) = r.expire(&mut self.pool, now, timeout);
+        self.stats.reassemblies_expired += n as u64;
+        if let Some(t) = next {
+            self.timers.set_earliest(timer, t);
         }
     }
 
@@ -1929,6 +1994,7 @@ impl<'a> Engine<'a> {
         self.unmatch_local(Local::Reader(slot));
         self.unlink_local_topic(Local::Reader(slot));
         self.timers.clear(Timer::Reader(slot));
+        self.timers.clear(Timer::Reassembly(slot));
         let Some(mut lr) = self.readers.remove(slot) else {
             return false;
         };

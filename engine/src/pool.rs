@@ -1,7 +1,9 @@
 //! The payload pool: fixed-size blocks shared by every writer history and reader queue.
 //!
 //! A stored payload is a chain of blocks linked through `next`. Allocation and release are O(n)
-//! in the blocks of one payload and never touch the heap; a full pool refuses.
+//! in the blocks of one payload and never touch the heap; a full pool refuses. A payload can
+//! also grow at its end ([`Pool::grow`]), so a sample being reassembled holds blocks only up to
+//! the furthest fragment received, not its whole announced size.
 
 use crate::storage::{filled, Slots};
 
@@ -77,6 +79,48 @@ impl<'a> Pool<'a> {
         self.free_count
     }
 
+    /// Blocks in the pool.
+    pub(crate) fn blocks(&self) -> usize {
+        self.blocks
+    }
+
+    /// The last block of a payload (O(blocks of the payload); callers that grow a payload
+    /// keep it).
+    pub(crate) fn last_block(&self, b: &Bytes) -> u32 {
+        let mut last = b.first;
+        for _ in 1..self.blocks_for(b.len()) {
+            last = self.next[last as usize];
+        }
+        last
+    }
+
+    /// Extends payload `b`, whose last block is `*last`, to `len` bytes (the new bytes are
+    /// whatever the blocks held) and moves `*last` to its new last block; O(blocks added).
+    /// False, with `b` unchanged, when the pool lacks the blocks or `len` is not longer.
+    pub(crate) fn grow(&mut self, b: &mut Bytes, last: &mut u32, len: usize) -> bool {
+        if len <= b.len() || len > u32::MAX as usize {
+            return false;
+        }
+        let need = self.blocks_for(len) - self.blocks_for(b.len());
+        if need > self.free_count {
+            return false;
+        }
+        if need > 0 {
+            let first = self.free_head;
+            let mut end = first;
+            for _ in 1..need {
+                end = self.next[end as usize];
+            }
+            self.free_head = self.next[end as usize];
+            self.next[end as usize] = END;
+            self.next[*last as usize] = first;
+            self.free_count -= need;
+            *last = end;
+        }
+        b.len = len as u32;
+        true
+    }
+
     /// Stores the concatenation of `parts`; `None` when the pool lacks room.
     pub(crate) fn store(&mut self, parts: &[&[u8]]) -> Option<Bytes> {
         let len: usize = parts.iter().map(|p| p.len()).sum();
@@ -109,6 +153,11 @@ impl<'a> Pool<'a> {
         })
     }
 
+    /// Where the last block of a payload of `len` bytes starts in it.
+    pub(crate) fn last_block_start(&self, len: usize) -> usize {
+        (self.blocks_for(len) - 1) * self.block
+    }
+
     fn block_at(&self, b: &Bytes, offset: usize) -> u32 {
         let mut block = b.first;
         for _ in 0..offset / self.block {
@@ -119,12 +168,26 @@ impl<'a> Pool<'a> {
 
     /// Copies `data` into a payload at `offset`; bytes beyond the payload's end are ignored.
     pub(crate) fn write_at(&mut self, b: &Bytes, offset: usize, data: &[u8]) {
+        self.write_from(b, (b.first, 0), offset, data)
+    }
+
+    /// Like [`Pool::write_at`], walking from `from`: a block of `b` and the offset in `b` at
+    /// which it starts (a multiple of the block size at most `offset`), so that writing near
+    /// the end of a long payload does not walk it from its start.
+    pub(crate) fn write_from(&mut self, b: &Bytes, from: (u32, usize), offset: usize, data: &[u8]) {
         let end = (offset + data.len()).min(b.len());
         if offset >= end {
             return;
         }
         let mut src = &data[..end - offset];
-        let mut block = self.block_at(b, offset);
+        let (mut block, start) = if from.1 <= offset && from.1 % self.block == 0 {
+            from
+        } else {
+            (b.first, 0)
+        };
+        for _ in 0..(offset - start) / self.block {
+            block = self.next[block as usize];
+        }
         let mut off = offset % self.block;
         while !src.is_empty() && block != END {
             let n = src.len().min(self.block - off);
@@ -237,6 +300,35 @@ mod tests {
             let mut part = [0u8; 100];
             assert_eq!(p.read_at(&b, 950, &mut part), 50);
             assert_eq!(part[..50], src[950..]);
+            p.free(b);
+            assert_eq!(p.free_blocks(), BLOCKS);
+        })
+    }
+
+    /// A payload grown piece by piece holds the blocks of its length only, reads back what
+    /// was written anywhere in it, and frees whole.
+    #[test]
+    fn grows_at_its_end() {
+        with_pool(|p| {
+            let mut b = p.reserve(100).unwrap();
+            let mut last = p.last_block(&b);
+            assert_eq!(p.free_blocks(), BLOCKS - 1);
+            let src: [u8; 3000] = core::array::from_fn(|i| (i * 7) as u8);
+            p.write_at(&b, 0, &src[..100]);
+            for end in [200, 256, 257, 1000, 3000] {
+                let start = b.len();
+                let from = (last, p.last_block_start(start));
+                assert!(p.grow(&mut b, &mut last, end));
+                assert_eq!(p.free_blocks(), BLOCKS - p.blocks_for(end));
+                assert_eq!(last, p.last_block(&b));
+                p.write_from(&b, from, start, &src[start..end]);
+            }
+            assert!(!p.grow(&mut b, &mut last, 3000));
+            assert!(!p.grow(&mut b, &mut last, BLOCK * (BLOCKS + 1)));
+            assert_eq!(b.len(), 3000);
+            let mut out = [0u8; 3000];
+            assert_eq!(p.read(&b, &mut out), 3000);
+            assert_eq!(out, src);
             p.free(b);
             assert_eq!(p.free_blocks(), BLOCKS);
         })

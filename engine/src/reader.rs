@@ -12,6 +12,23 @@
 //! `tests/tests/hostile_reliability.rs`): HEARTBEAT counts are judged by [`CountGuard`], and
 //! GAP and HEARTBEAT ranges are believed only as far as is plausible (see [`PLAUSIBLE_LEAP`]),
 //! so that one forged message cannot make a reader skip samples not even written yet.
+//!
+//! Reassembly is where a peer can make a reader hold memory it never delivers, so it is
+//! bounded four ways (the hostile-networks defences):
+//! - a partial sample holds pool blocks only up to the furthest fragment received
+//!   ([`Pool::grow`]), not the size its first fragment announces;
+//! - the partial samples of one matched writer hold at most its share of the pool: a quarter,
+//!   but never less than one sample of the reader's largest size if the pool holds that much
+//!   ([`Reader::share`]); beyond it the writer's own later partial samples make way, or the
+//!   fragment is refused;
+//! - when the pool runs short, a partial sample of the writer holding the most blocks (the
+//!   stalest of its samples first) is evicted before anything is refused, and when every
+//!   reassembly slot is taken the stalest partial sample makes way for a new one;
+//! - a partial sample that made no progress for the configured reassembly timeout is dropped
+//!   ([`Reader::expire`], driven by one engine timer per reader).
+//!
+//! A builtin reader's largest sample is the discovery limit, so announced sizes above it are
+//! refused at the first fragment. A reliable writer repairs whatever was dropped.
 
 use crate::freshness::{CountGuard, Freshness};
 use crate::pool::{Bytes, Pool};
@@ -82,6 +99,8 @@ pub(crate) struct WriterProxy {
     pending: u32,
     /// In the engine's queue of owed work.
     pub queued: bool,
+    /// Pool blocks held by this writer's partial samples in this reader.
+    held: u32,
     /// The next match of the same remote endpoint (engine bookkeeping).
     pub next_of_remote: u64,
 }
@@ -143,6 +162,10 @@ pub(crate) enum Received {
     Unknown,
     /// Inconsistent fragment fields (sizes, numbers).
     Invalid,
+    /// A sample larger than this reader accepts (for a builtin reader: the discovery limit).
+    TooLarge,
+    /// Fragments refused because their writer's partial samples hold its share of the pool.
+    OverShare,
 }
 
 /// Where a received payload is: still in the datagram, or already in the pool (a reassembled
@@ -184,18 +207,27 @@ pub(crate) struct IncomingFrag<'a> {
     pub timestamp: Option<Time>,
     pub status: StatusInfo,
     pub key_hash: Option<[u8; 16]>,
+    /// When it arrived: a partial sample expires after a timeout without progress.
+    pub now: Instant,
 }
 
 /// A sample being put back together from its fragments; its bitmap is the reader's words
 /// `[slot * words, (slot + 1) * words)`.
 pub(crate) struct Reassembly {
     writer: Guid,
+    /// Index of the writer's proxy, whose `held` counts this sample's blocks.
+    proxy: u32,
     sn: i64,
     sample_size: u32,
     fragment_size: u16,
     total: u32,
     received: u32,
+    /// Blocks up to the furthest fragment received (the sample's size once complete).
     data: Bytes,
+    /// The last block of `data`, where it grows.
+    last: u32,
+    /// When a fragment last added to it.
+    touched: Instant,
     timestamp: Option<Time>,
     status: StatusInfo,
     key_hash: Option<[u8; 16]>,
@@ -246,6 +278,10 @@ pub(crate) struct Reader<'a> {
     nack_frag_count: u32,
     /// Set when samples were delivered since the application last emptied the queue.
     pub notify: bool,
+    /// Partial samples evicted since the engine last looked ([`Reader::take_evicted`]).
+    evicted: u32,
+    /// Set when a partial sample was started: the engine arms this reader's expiry timer.
+    pub arm_expiry: bool,
 }
 
 fn frag_of(s: &ReassemblySlot) -> Option<&Reassembly> {
@@ -295,6 +331,8 @@ impl<'a> Reader<'a> {
             acknack_count: 0,
             nack_frag_count: 0,
             notify: false,
+            evicted: 0,
+            arm_expiry: false,
         }
     }
 
@@ -368,6 +406,7 @@ impl<'a> Reader<'a> {
                 },
                 pending: NONE,
                 queued: false,
+                held: 0,
                 next_of_remote: u64::MAX,
             })
             .ok()
@@ -536,16 +575,26 @@ impl<'a> Reader<'a> {
 
     /// Stores a sample in a free slot (copying a borrowed payload into the pool); gives it
     /// back when there is no slot or no pool space (the caller then discards it).
-    fn store<'b>(&mut self, pool: &mut Pool, s: Incoming<'b>) -> Result<u32, Incoming<'b>> {
+    fn store<'b>(
+        &mut self,
+        pool: &mut Pool,
+        pi: u32,
+        s: Incoming<'b>,
+    ) -> Result<u32, Incoming<'b>> {
         if self.samples.is_full() {
             return Err(s);
         }
         let data = match s.payload {
             Payload::Stored(b) => b,
-            Payload::Slice(p) => match pool.store(&[p]) {
-                Some(b) => b,
-                None => return Err(s),
-            },
+            Payload::Slice(p) => {
+                // A complete sample is worth more than a partial one: make room first.
+                let need = pool.blocks_for(p.len());
+                while pool.free_blocks() < need && self.evict_under_pressure(pool, pi, s.sn, 0) {}
+                match pool.store(&[p]) {
+                    Some(b) => b,
+                    None => return Err(s),
+                }
+            }
         };
         let sample = Sample {
             writer: s.writer,
@@ -587,6 +636,9 @@ impl<'a> Reader<'a> {
             s.discard(pool);
             return Received::Unknown;
         };
+        if matches!(s.payload, Payload::Slice(b) if b.len() > self.max_sample) {
+            return Received::TooLarge;
+        }
         p.hear(s.sn);
         let p = *p;
         if s.sn < p.next || (p.reliable && self.is_pending(pi, s.sn)) {
@@ -600,7 +652,7 @@ impl<'a> Reader<'a> {
                 return Received::NoSpace;
             }
             let (writer, sn) = (s.writer, s.sn);
-            let i = match self.store(pool, s) {
+            let i = match self.store(pool, pi, s) {
                 Ok(i) => i,
                 Err(s) => {
                     s.discard(pool);
@@ -629,7 +681,7 @@ impl<'a> Reader<'a> {
             return Received::NoSpace;
         }
         let (writer, sn) = (s.writer, s.sn);
-        let i = match self.store(pool, s) {
+        let i = match self.store(pool, pi, s) {
             Ok(i) => i,
             Err(s) => {
                 // The sample everything waits for must not be starved by samples buffered
@@ -639,7 +691,7 @@ impl<'a> Reader<'a> {
                     s.discard(pool);
                     return Received::NoSpace;
                 }
-                match self.store(pool, s) {
+                match self.store(pool, pi, s) {
                     Ok(i) => i,
                     Err(s) => {
                         s.discard(pool);
@@ -718,7 +770,13 @@ impl<'a> Reader<'a> {
         }
         let size = f.sample_size as usize;
         let fs = f.fragment_size as usize;
-        if fs == 0 || size == 0 || size > self.max_sample || size.div_ceil(fs) > self.words * 32 {
+        if fs == 0 || size == 0 {
+            return Received::Invalid;
+        }
+        if size > self.max_sample {
+            return Received::TooLarge;
+        }
+        if size.div_ceil(fs) > self.words * 32 {
             return Received::Invalid;
         }
         let total = size.div_ceil(fs) as u32;
@@ -728,6 +786,25 @@ impl<'a> Reader<'a> {
         if p.reliable && f.sn - p.next >= MAX_SET_BITS as i64 {
             return Received::NoSpace;
         }
+        // The fragments carried whole: first..first + carried, ending at byte `end`.
+        let mut carried = 0u32;
+        let mut end = 0usize;
+        for k in 0..f.count as u32 {
+            let n = f.first + k;
+            if n > total {
+                break;
+            }
+            let off = (n as usize - 1) * fs;
+            let len = fs.min(size - off);
+            if f.data.len() < k as usize * fs + len {
+                break;
+            }
+            carried += 1;
+            end = off + len;
+        }
+        if carried == 0 {
+            return Received::Invalid;
+        }
         let ri = match self.reassembly(f.writer, f.sn) {
             Some(ri) => {
                 let r = frag_of(&self.frags[ri]).map(|r| (r.sample_size, r.fragment_size));
@@ -736,36 +813,38 @@ impl<'a> Reader<'a> {
                 }
                 ri
             }
-            None => match self.new_reassembly(pool, f, total) {
-                Some(ri) => ri,
-                None => return Received::NoSpace,
+            None => match self.new_reassembly(pool, pi, f, total) {
+                Ok(ri) => ri,
+                Err(r) => return r,
             },
         };
+        if let Err(r) = self.commit(pool, pi, ri, f.sn, end) {
+            return r;
+        }
         let words = self.words;
         let bits = &mut self.bits[ri * words..(ri + 1) * words];
         let Entry::Occupied(r) = &mut self.frags[ri].0 else {
             return Received::NoSpace;
         };
         let mut added = false;
-        for k in 0..f.count as u32 {
+        // Fragments arrive mostly in order: write from the block where the last one ended.
+        let from = (r.last, pool.last_block_start(r.data.len()));
+        for k in 0..carried {
             let n = f.first + k;
-            if n > total {
-                break;
-            }
             let off = (n as usize - 1) * fs;
             let len = fs.min(size - off);
             let at = k as usize * fs;
-            let Some(bytes) = f.data.get(at..at + len) else {
-                break;
-            };
             let bit = (n - 1) as usize;
             if bits[bit / 32] & (1 << (bit % 32)) != 0 {
                 continue;
             }
-            pool.write_at(&r.data, off, bytes);
+            pool.write_from(&r.data, from, off, &f.data[at..at + len]);
             bits[bit / 32] |= 1 << (bit % 32);
             r.received += 1;
             added = true;
+        }
+        if added {
+            r.touched = f.now;
         }
         if f.timestamp.is_some() && r.timestamp.is_none() {
             r.timestamp = f.timestamp;
@@ -783,8 +862,7 @@ impl<'a> Reader<'a> {
                 Received::Duplicate
             };
         }
-        let Entry::Occupied(r) = core::mem::replace(&mut self.frags[ri], ReassemblySlot::EMPTY).0
-        else {
+        let Some(r) = self.take_reassembly(pool, ri) else {
             return Received::NoSpace;
         };
         self.on_data(
@@ -808,6 +886,12 @@ impl<'a> Reader<'a> {
         self.partial_count()
     }
 
+    /// Pool blocks held by the partial samples of proxy `pi`.
+    #[cfg(any(all(test, feature = "alloc"), feature = "fuzzing"))]
+    pub(crate) fn held_by(&self, pi: u32) -> usize {
+        self.proxies.get(pi).map_or(0, |p| p.held as usize)
+    }
+
     #[cfg(any(all(test, feature = "alloc"), feature = "fuzzing"))]
     fn partial_count(&self) -> usize {
         self.frags.iter().filter(|f| frag_of(f).is_some()).count()
@@ -819,54 +903,215 @@ impl<'a> Reader<'a> {
             .position(|f| frag_of(f).is_some_and(|r| r.writer == writer && r.sn == sn))
     }
 
-    /// A free reassembly slot with room for the sample, evicting the partial sample with the
-    /// highest sequence number if it is later than this one.
+    /// Pool blocks the partial samples of one writer may hold: a quarter of the pool, but at
+    /// least one sample of this reader's largest size when the pool holds that much (so a
+    /// legitimate largest sample always fits while the others are bounded).
+    pub(crate) fn share(&self, pool: &Pool) -> usize {
+        let one = pool.blocks_for(self.max_sample).min(pool.blocks());
+        (pool.blocks() / 4).max(one)
+    }
+
+    /// A free reassembly slot for a new partial sample of `f.sn` from proxy `pi`, holding one
+    /// block so far. When every slot is taken the stalest partial sample makes way (a lower
+    /// SN of the same writer never does: it is delivered first).
     fn new_reassembly(
         &mut self,
         pool: &mut Pool,
+        pi: u32,
         f: &IncomingFrag<'_>,
         total: u32,
-    ) -> Option<usize> {
+    ) -> Result<usize, Received> {
+        if self.proxies.get(pi).map_or(0, |p| p.held as usize) >= self.share(pool) {
+            self.yield_share(pool, pi, f.sn, 1);
+        }
+        if self.proxies.get(pi).map_or(0, |p| p.held as usize) >= self.share(pool) {
+            return Err(Received::OverShare);
+        }
         let ri = match self.frags.iter().position(|f| frag_of(f).is_none()) {
             Some(ri) => ri,
             None => {
-                let (sn, ri) = self
+                let (_, _, ri) = self
                     .frags
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, f)| frag_of(f).map(|r| (r.sn, i)))
-                    .max()?;
-                if sn <= f.sn {
-                    return None;
-                }
+                    .filter_map(|(i, s)| frag_of(s).map(|r| (r, i)))
+                    .filter(|(r, _)| r.proxy != pi || r.sn > f.sn)
+                    .map(|(r, i)| (r.touched, pool.blocks_for(r.data.len()), i))
+                    .min()
+                    .ok_or(Received::NoSpace)?;
                 self.free_reassembly(pool, ri);
+                self.evicted += 1;
                 ri
             }
         };
-        let data = pool.reserve(f.sample_size as usize)?;
+        let floor = self.proxies.get(pi).map_or(0, |p| p.held) + 1;
+        while pool.free_blocks() == 0 && self.evict_under_pressure(pool, pi, f.sn, floor) {}
+        let data = pool.reserve(0).ok_or(Received::NoSpace)?;
+        let last = pool.last_block(&data);
         let words = self.words;
         for w in self.bits[ri * words..(ri + 1) * words].iter_mut() {
             *w = 0;
         }
         self.frags[ri] = ReassemblySlot(Entry::Occupied(Reassembly {
             writer: f.writer,
+            proxy: pi,
             sn: f.sn,
             sample_size: f.sample_size,
             fragment_size: f.fragment_size,
             total,
             received: 0,
             data,
+            last,
+            touched: f.now,
             timestamp: None,
             status: StatusInfo(0),
             key_hash: None,
         }));
-        Some(ri)
+        if let Some(p) = self.proxies.get_mut(pi) {
+            p.held += 1;
+        }
+        self.arm_expiry = true;
+        Ok(ri)
+    }
+
+    /// Grows partial sample `ri` (SN `sn` of proxy `pi`) to hold `end` bytes: within the
+    /// writer's share (its own later partial samples make way), and with pool room (the
+    /// biggest holder's partial samples make way).
+    fn commit(
+        &mut self,
+        pool: &mut Pool,
+        pi: u32,
+        ri: usize,
+        sn: i64,
+        end: usize,
+    ) -> Result<(), Received> {
+        let Some(len) = frag_of(&self.frags[ri]).map(|r| r.data.len()) else {
+            return Err(Received::NoSpace);
+        };
+        if end <= len {
+            return Ok(());
+        }
+        let need = pool.blocks_for(end) - pool.blocks_for(len);
+        let held = |r: &Self| r.proxies.get(pi).map_or(0, |p| p.held as usize);
+        if held(self) + need > self.share(pool) {
+            self.yield_share(pool, pi, sn, need);
+            if held(self) + need > self.share(pool) {
+                return Err(Received::OverShare);
+            }
+        }
+        let floor = (held(self) + need) as u32;
+        while pool.free_blocks() < need && self.evict_under_pressure(pool, pi, sn, floor) {}
+        let Entry::Occupied(r) = &mut self.frags[ri].0 else {
+            return Err(Received::NoSpace);
+        };
+        if !pool.grow(&mut r.data, &mut r.last, end) {
+            return Err(Received::NoSpace);
+        }
+        if let Some(p) = self.proxies.get_mut(pi) {
+            p.held += need as u32;
+        }
+        Ok(())
+    }
+
+    /// Frees partial samples of proxy `pi` later than `sn`, highest first, until `need` more
+    /// blocks fit in its share.
+    fn yield_share(&mut self, pool: &mut Pool, pi: u32, sn: i64, need: usize) {
+        let share = self.share(pool);
+        while self.proxies.get(pi).map_or(0, |p| p.held as usize) + need > share {
+            let victim = self
+                .frags
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| frag_of(s).map(|r| (r, i)))
+                .filter(|(r, _)| r.proxy == pi && r.sn > sn)
+                .map(|(r, i)| (r.sn, i))
+                .max();
+            let Some((_, ri)) = victim else {
+                return;
+            };
+            self.free_reassembly(pool, ri);
+            self.evicted += 1;
+        }
+    }
+
+    /// The pool runs short for SN `sn` of proxy `pi`: frees a partial sample of the writer
+    /// holding the most blocks, its stalest first. Another writer's only when it holds more
+    /// than `floor` blocks (a partial sample pushes out only bigger holders than it would be
+    /// itself, so a cheap first fragment never evicts a sample far along; a complete sample
+    /// passes 0), and never a partial sample of `pi` at or below `sn`. False when there is
+    /// none to free.
+    fn evict_under_pressure(&mut self, pool: &mut Pool, pi: u32, sn: i64, floor: u32) -> bool {
+        let victim = self
+            .frags
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| frag_of(s).map(|r| (r, i)))
+            .map(|(r, i)| {
+                let held = self.proxies.get(r.proxy).map_or(0, |p| p.held);
+                (r, i, held)
+            })
+            .filter(|(r, _, held)| {
+                if r.proxy == pi {
+                    r.sn > sn
+                } else {
+                    *held > floor
+                }
+            })
+            .map(|(r, i, held)| (core::cmp::Reverse(held), r.touched, i))
+            .min();
+        let Some((_, _, ri)) = victim else {
+            return false;
+        };
+        self.free_reassembly(pool, ri);
+        self.evicted += 1;
+        true
+    }
+
+    /// Partial samples evicted since the last call.
+    pub(crate) fn take_evicted(&mut self) -> u32 {
+        core::mem::take(&mut self.evicted)
+    }
+
+    /// Timer: drops the partial samples that made no progress for `timeout`; returns how many,
+    /// and when the next one would expire. O(the reader's reassembly slots).
+    pub(crate) fn expire(
+        &mut self,
+        pool: &mut Pool,
+        now: Instant,
+        timeout: Span,
+    ) -> (usize, Option<Instant>) {
+        let mut n = 0;
+        let mut next = None::<Instant>;
+        for ri in 0..self.frags.len() {
+            let Some(due) = frag_of(&self.frags[ri]).map(|r| r.touched + timeout) else {
+                continue;
+            };
+            if due <= now {
+                self.free_reassembly(pool, ri);
+                n += 1;
+            } else {
+                next = Some(next.map_or(due, |t| t.min(due)));
+            }
+        }
+        (n, next)
+    }
+
+    /// Takes partial sample `ri` out of its slot, its blocks no longer counted against its
+    /// writer.
+    fn take_reassembly(&mut self, pool: &Pool, ri: usize) -> Option<Reassembly> {
+        let Entry::Occupied(r) = core::mem::replace(&mut self.frags[ri], ReassemblySlot::EMPTY).0
+        else {
+            return None;
+        };
+        let blocks = pool.blocks_for(r.data.len()) as u32;
+        if let Some(p) = self.proxies.get_mut(r.proxy) {
+            p.held = p.held.saturating_sub(blocks);
+        }
+        Some(r)
     }
 
     fn free_reassembly(&mut self, pool: &mut Pool, ri: usize) {
-        if let Entry::Occupied(old) =
-            core::mem::replace(&mut self.frags[ri], ReassemblySlot::EMPTY).0
-        {
+        if let Some(old) = self.take_reassembly(pool, ri) {
             pool.free(old.data);
         }
     }
@@ -1272,6 +1517,7 @@ mod tests {
                         timestamp: ts,
                         status: StatusInfo(0),
                         key_hash: None,
+                        now: Instant(0),
                     };
                     if let Received::Accepted { delivered: n } =
                         r.on_data_frag(pi, pool, &f, replaced)
@@ -1372,11 +1618,20 @@ mod tests {
             timestamp: None,
             status: StatusInfo(0),
             key_hash: None,
+            now: Instant(0),
         };
         feed(&mut r, pi, &mut pool, &files[0], &mut replaced);
         // A huge claimed size, tiny fragments, out-of-range numbers: refused.
+        assert_eq!(
+            r.on_data_frag(
+                ei,
+                &mut pool,
+                &frag(5, u32::MAX, 1024, 1, 1, &junk[..]),
+                &mut replaced
+            ),
+            Received::TooLarge
+        );
         for f in [
-            frag(5, u32::MAX, 1024, 1, 1, &junk[..]),
             frag(5, 1 << 20, 1, 1, 1, &junk[..1]),
             frag(5, 4096, 1024, 9, 1, &junk[..]),
             frag(5, 4096, 0, 1, 1, &junk[..]),
@@ -1439,5 +1694,93 @@ mod tests {
         let mut out = std::vec![0u8; data.len()];
         pool.read(&data, &mut out);
         assert!(out == sample);
+    }
+    /// The reassembly defences at the reader: a partial sample holds the blocks of what
+    /// arrived, one writer stays within its share, a complete sample evicts a partial one when
+    /// the pool runs short, and a partial sample without progress expires.
+    #[test]
+    fn partial_samples_are_bounded_evicted_and_expire() {
+        let evil = Guid::new(GuidPrefix([6; 12]), EntityId::new(7, 0x02));
+        let honest = Guid::new(GuidPrefix([5; 12]), EntityId::new(8, 0x02));
+        let mut pool = pool();
+        let (mut r, ei) = reader_for(evil);
+        let hi = r
+            .add_proxy(
+                Instant(0),
+                honest,
+                Locator::udpv4([127, 0, 0, 1], 7411),
+                false,
+            )
+            .unwrap();
+        let share = r.share(&pool);
+        assert_eq!(
+            share,
+            MAX_SAMPLE / 1024,
+            "one largest sample, above a quarter"
+        );
+        let mut replaced = 0;
+        let junk = [0xAAu8; 1024];
+        let size = MAX_SAMPLE as u32;
+        let frag = |sn: i64, first: u32, now: u64| IncomingFrag {
+            writer: evil,
+            sn,
+            sample_size: size,
+            fragment_size: 1024,
+            first,
+            count: 1,
+            data: &junk[..],
+            timestamp: None,
+            status: StatusInfo(0),
+            key_hash: None,
+            now: Instant(now),
+        };
+        let last = size / 1024;
+        // A first fragment announcing 4 MiB holds one block, not 4 MiB.
+        let got = r.on_data_frag(ei, &mut pool, &frag(1, 1, 0), &mut replaced);
+        assert_eq!(got, Received::Accepted { delivered: 0 });
+        assert_eq!((r.held_by(ei), pool.free_blocks()), (1, POOL_BLOCKS - 1));
+        assert!(core::mem::take(&mut r.arm_expiry));
+        // Its last fragment commits the whole sample: the writer's share is used up.
+        r.on_data_frag(ei, &mut pool, &frag(1, last, 0), &mut replaced);
+        assert_eq!(r.held_by(ei), share);
+        let got = r.on_data_frag(ei, &mut pool, &frag(2, last, 0), &mut replaced);
+        assert_eq!(got, Received::OverShare);
+        assert_eq!(r.held_by(ei), share);
+        // A complete sample that does not fit evicts the partial one rather than be refused.
+        let filler = pool.reserve(1).unwrap();
+        let big = std::vec![3u8; MAX_SAMPLE];
+        assert!(pool.free_blocks() < big.len() / 1024);
+        let s = Incoming {
+            writer: honest,
+            sn: 1,
+            payload: Payload::Slice(&big),
+            timestamp: None,
+            status: StatusInfo(0),
+            key_hash: None,
+        };
+        assert_eq!(
+            r.on_data(hi, &mut pool, s, &mut replaced),
+            Received::Accepted { delivered: 1 }
+        );
+        assert_eq!(
+            (r.take_evicted(), r.held_by(ei), r.partial_count()),
+            (1, 0, 0)
+        );
+        let d = r.pop().unwrap().data.unwrap();
+        assert_eq!(d.len(), big.len());
+        pool.free(d);
+        pool.free(filler);
+        // A partial sample expires after the timeout without progress, not before.
+        let timeout = Span::from_secs(5);
+        r.on_data_frag(ei, &mut pool, &frag(3, 1, 0), &mut replaced);
+        r.on_data_frag(ei, &mut pool, &frag(3, 2, 1_000_000), &mut replaced);
+        r.on_data_frag(ei, &mut pool, &frag(3, 2, 2_000_000), &mut replaced);
+        let due = Instant(1_000_000) + timeout;
+        assert_eq!(
+            r.expire(&mut pool, Instant(due.0 - 1), timeout),
+            (0, Some(due))
+        );
+        assert_eq!(r.expire(&mut pool, due, timeout), (1, None));
+        assert_eq!((r.held_by(ei), pool.free_blocks()), (0, POOL_BLOCKS));
     }
 }

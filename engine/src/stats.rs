@@ -104,6 +104,18 @@ pub struct Stats {
     pub readers_unresponsive: u64,
     /// Unresponsive readers that acknowledged again.
     pub readers_recovered: u64,
+    /// DATA or DATA_FRAG for a builtin (discovery) reader announcing a sample larger than
+    /// `Capacities::discovery_data`: dropped at once, never buffered or reassembled.
+    pub dropped_discovery_too_large: u64,
+    /// Partial samples dropped after `Config::reassembly_timeout` without a new fragment.
+    pub reassemblies_expired: u64,
+    /// Partial samples evicted to make room: when the pool ran short (the writer holding the
+    /// most blocks loses one), when every reassembly slot was taken (the stalest), or when a
+    /// writer's earlier sample needed its share.
+    pub reassemblies_evicted: u64,
+    /// DATA_FRAGs refused because their writer's partial samples held its share of the pool
+    /// (a quarter, at least one largest sample).
+    pub dropped_fragment_share: u64,
 }
 
 impl Stats {
@@ -154,6 +166,10 @@ impl Stats {
         heartbeats_backed_off: 0,
         readers_unresponsive: 0,
         readers_recovered: 0,
+        dropped_discovery_too_large: 0,
+        reassemblies_expired: 0,
+        reassemblies_evicted: 0,
+        dropped_fragment_share: 0,
     };
 
     /// All drops of received input together.
@@ -173,5 +189,7 @@ impl Stats {
             + self.dropped_stale_count
             + self.dropped_implausible
             + self.dropped_unsent_ack
+            + self.dropped_discovery_too_large
+            + self.dropped_fragment_share
     }
 }

@@ -1,6 +1,6 @@
 //! The engine's deadlines: an indexed binary min-heap over a dense space of timer ids, each id
 //! one reason (the SPDP announcement, liveliness, one writer's heartbeat, one reader's
-//! pre-emptive ACKNACKs, one participant's lease). The earliest deadline is read in O(1);
+//! pre-emptive ACKNACKs, one participant's lease, one reader's partial-sample expiry). The earliest deadline is read in O(1);
 //! setting or clearing one costs O(log n). Storage is sized for every id at creation, so nothing
 //! allocates afterwards.
 
@@ -24,6 +24,10 @@ pub(crate) enum Timer {
     Reader(u32),
     /// The lease of remote participant slot `i`.
     Lease(u32),
+    /// Expiry of the partial samples of builtin reader `i` (0..3).
+    BuiltinReassembly(u32),
+    /// Expiry of the partial samples of user reader slot `i`.
+    Reassembly(u32),
 }
 
 /// One heap entry; public so that a caller without `alloc` can provide them.
@@ -57,7 +61,12 @@ impl Layout {
 
     /// How many ids there are.
     pub(crate) const fn ids(&self) -> usize {
-        8 + self.writers as usize + self.readers as usize + self.participants as usize
+        11 + self.writers as usize + 2 * self.readers as usize + self.participants as usize
+    }
+
+    /// The first id after the participants' leases: builtin reassembly expiry, then user.
+    const fn reassembly_base(&self) -> u32 {
+        8 + self.writers + self.readers + self.participants
     }
 
     fn id(&self, t: Timer) -> u32 {
@@ -69,12 +78,15 @@ impl Layout {
             Timer::Heartbeat(i) => 8 + i,
             Timer::Reader(i) => 8 + self.writers + i,
             Timer::Lease(i) => 8 + self.writers + self.readers + i,
+            Timer::BuiltinReassembly(i) => self.reassembly_base() + i,
+            Timer::Reassembly(i) => self.reassembly_base() + 3 + i,
         }
     }
 
     fn timer(&self, id: u32) -> Timer {
         let w = 8 + self.writers;
         let r = w + self.readers;
+        let b = self.reassembly_base();
         match id {
             0 => Timer::Announce,
             1 => Timer::Liveliness,
@@ -82,7 +94,9 @@ impl Layout {
             5..=7 => Timer::BuiltinReader(id - 5),
             _ if id < w => Timer::Heartbeat(id - 8),
             _ if id < r => Timer::Reader(id - w),
-            _ => Timer::Lease(id - r),
+            _ if id < b => Timer::Lease(id - r),
+            _ if id < b + 3 => Timer::BuiltinReassembly(id - b),
+            _ => Timer::Reassembly(id - b - 3),
         }
     }
 }
@@ -244,6 +258,12 @@ mod tests {
     #[test]
     fn earliest_first_with_updates_and_clears() {
         let layout = Layout::new(4, 4, 16);
+        assert_eq!(layout.ids(), 11 + 4 + 2 * 4 + 16);
+        for id in 0..layout.ids() as u32 {
+            assert_eq!(layout.id(layout.timer(id)), id);
+        }
+        assert_eq!(layout.timer(8 + 24), Timer::BuiltinReassembly(0));
+        assert_eq!(layout.timer(8 + 24 + 3), Timer::Reassembly(0));
         let mut heap = [TimerSlot::EMPTY; 32];
         let mut pos = [0u32; 32];
         let mut t = Timers::new(layout, Some(&mut heap), Some(&mut pos));

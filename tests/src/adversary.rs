@@ -5,9 +5,10 @@
 //! module only spells the submessages, so every test forges them the same way.
 
 use pollen_engine::wire::{
-    AckNackRepr, BuiltinEndpointSet, Count, DataFragRepr, DataRepr, Duration, Endian, EntityId,
-    GapRepr, Guid, GuidPrefix, HeaderRepr, HeartbeatRepr, Locator, MessageBuilder, NackFragRepr,
-    ParticipantData, SequenceNumber, SequenceNumberSet, SubmessageRepr,
+    AckNackRepr, BuiltinEndpointSet, Count, DataFragRepr, DataRepr, Duration, Endian, EndpointData,
+    EntityId, GapRepr, Guid, GuidPrefix, HeaderRepr, HeartbeatRepr, Locator, MessageBuilder,
+    NackFragRepr, ParticipantData, ReliabilityKind, ReliabilityQos, SequenceNumber,
+    SequenceNumberSet, SubmessageRepr,
 };
 
 /// The builtin endpoints a forged participant claims: SPDP and both SEDP directions, as Cyclone
@@ -156,25 +157,7 @@ pub fn first_fragment(
     sample_size: u32,
     fragment_size: u16,
 ) -> Vec<u8> {
-    let mut payload = vec![0u8; fragment_size as usize];
-    payload[..4].copy_from_slice(&[0, 3, 0, 0]);
-    message(
-        writer.prefix,
-        &[SubmessageRepr::DataFrag(DataFragRepr {
-            endian: Endian::Little,
-            reader_id,
-            writer_id: writer.entity,
-            writer_sn: SequenceNumber(sn),
-            fragment_starting_num: 1,
-            fragments_in_submessage: 1,
-            fragment_size,
-            sample_size,
-            inline_qos: None,
-            data: &payload,
-            key_flag: false,
-            non_standard: false,
-        })],
-    )
+    fragment(writer, reader_id, sn, sample_size, fragment_size, 1, 0)
 }
 
 /// An SEDP announcement (DATA of the builtin publications or subscriptions writer of
@@ -215,7 +198,6 @@ fn sedp(
     unicast: Locator,
     sn: i64,
 ) -> Vec<u8> {
-    use pollen_engine::wire::{EndpointData, ReliabilityKind, ReliabilityQos};
     let mut d = EndpointData::new(endpoint, topic, type_name);
     d.participant_guid = Some(Guid::new(endpoint.prefix, EntityId::PARTICIPANT));
     d.reliability = reliable.map(|r| ReliabilityQos {
@@ -258,4 +240,67 @@ pub fn acknack_nonfinal(
     count: u32,
 ) -> Vec<u8> {
     acknack_with(false, reader, writer, base, nacked, count)
+}
+
+/// DATA_FRAG `n` (1-based) of a sample of `sample_size` bytes from `writer` to `reader_id`,
+/// in fragments of `fragment_size` bytes (the last one shorter); its bytes are `fill`.
+pub fn fragment(
+    writer: Guid,
+    reader_id: EntityId,
+    sn: i64,
+    sample_size: u32,
+    fragment_size: u16,
+    n: u32,
+    fill: u8,
+) -> Vec<u8> {
+    let off = (n as usize - 1) * fragment_size as usize;
+    let len = (fragment_size as usize).min(sample_size as usize - off);
+    let payload = vec![fill; len];
+    message(
+        writer.prefix,
+        &[SubmessageRepr::DataFrag(DataFragRepr {
+            endian: Endian::Little,
+            reader_id,
+            writer_id: writer.entity,
+            writer_sn: SequenceNumber(sn),
+            fragment_starting_num: n,
+            fragments_in_submessage: 1,
+            fragment_size,
+            sample_size,
+            inline_qos: None,
+            data: &payload,
+            key_flag: false,
+            non_standard: false,
+        })],
+    )
+}
+
+/// A whole DATA from `writer` to `reader_id` carrying `payload`.
+pub fn data(writer: Guid, reader_id: EntityId, sn: i64, payload: &[u8]) -> Vec<u8> {
+    message(
+        writer.prefix,
+        &[SubmessageRepr::Data(DataRepr {
+            endian: Endian::Little,
+            reader_id,
+            writer_id: writer.entity,
+            writer_sn: SequenceNumber(sn),
+            inline_qos: None,
+            payload: Some(payload),
+            key_flag: false,
+            non_standard: false,
+        })],
+    )
+}
+
+/// An SEDP publication (SN `sn` of the forged participant's publications writer) announcing
+/// a reliable writer `writer` of `topic`/`type_name` reached at `unicast`: a reader of that
+/// topic matches it.
+pub fn publication(
+    writer: Guid,
+    topic: &str,
+    type_name: &str,
+    unicast: Locator,
+    sn: i64,
+) -> Vec<u8> {
+    sedp(writer, topic, type_name, Some(true), unicast, sn)
 }

@@ -4,7 +4,7 @@ use crate::pool::Pool;
 use crate::qos::History;
 use crate::reader::{IncomingFrag, Reader, Received};
 use crate::stream::{CycloneFraming, Deframe, Framing};
-use crate::time::Instant;
+use crate::time::{Instant, Span};
 use crate::wire::{EntityId, Guid, GuidPrefix, Locator, Message, StatusInfo, SubmessageRepr};
 
 /// Reads a little-endian integer of `N` bytes from the front of `data`, or zero when short.
@@ -26,8 +26,10 @@ const POOL_BLOCKS: usize = 8192;
 /// Feeds a reader DATA_FRAG submessages built from the input, from two writers (one honest
 /// stream of captured datagrams may be given as DATA_FRAGs inside RTPS messages too), and
 /// checks what reassembly promises: no panic; never more than `REASSEMBLIES` partial
-/// samples; a delivered sample has exactly its announced size; and once everything is taken
-/// and the reader cleared, every pool block is free again (nothing leaks, whatever arrived).
+/// samples; no writer's partial samples beyond its share of the pool; a delivered sample has
+/// exactly its announced size; partial samples expire (time advances 100 ms a record, expiry
+/// runs every 16 records with a one-second timeout); and once everything is taken and the
+/// reader cleared, every pool block is free again (nothing leaks, whatever arrived).
 ///
 /// Input: a sequence of records. Record byte 0 picks the kind: even = a synthetic fragment
 /// (writer bit, SN, sample size, fragment size, first fragment, count, data length), odd = a
@@ -55,6 +57,13 @@ pub fn fuzz_reassembly(mut data: &[u8]) {
     let mut rounds = 0;
     while !data.is_empty() && rounds < 256 {
         rounds += 1;
+        if rounds % 16 == 0 {
+            for r in readers.iter_mut() {
+                let now = Instant(rounds * 100_000);
+                let (_, next) = r.expire(&mut pool, now, Span::from_secs(1));
+                assert!(next.is_none_or(|t| t > now), "expiry re-armed in the past");
+            }
+        }
         let kind = take::<1>(&mut data);
         let which = (kind >> 1) as usize & 1;
         if kind & 1 == 0 {
@@ -79,6 +88,7 @@ pub fn fuzz_reassembly(mut data: &[u8]) {
                 timestamp: None,
                 status: StatusInfo(0),
                 key_hash: None,
+                now: Instant(rounds * 100_000),
             };
             check(
                 &mut readers[which],
@@ -107,6 +117,7 @@ pub fn fuzz_reassembly(mut data: &[u8]) {
                     timestamp: None,
                     status: StatusInfo(0),
                     key_hash: None,
+                    now: Instant(rounds * 100_000),
                 };
                 check(
                     &mut readers[which],
@@ -136,6 +147,7 @@ pub fn fuzz_reassembly(mut data: &[u8]) {
 fn check(r: &mut Reader, pi: u32, pool: &mut Pool, f: &IncomingFrag<'_>, replaced: &mut u64) {
     let outcome = r.on_data_frag(pi, pool, f, replaced);
     assert!(r.partial_samples() <= REASSEMBLIES);
+    assert!(r.held_by(pi) <= r.share(pool), "a writer beyond its share");
     if let Received::Accepted { delivered } = outcome {
         if delivered > 0 && f.sn >= 1 {
             // Every delivered sample carries exactly the size its fragments announced.
