@@ -343,41 +343,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Every counter of `Stats`, for the monotonicity check.
-fn counters(s: &Stats) -> [(&'static str, u64); 27] {
-    [
-        ("datagrams_in", s.datagrams_in),
-        ("datagrams_out", s.datagrams_out),
-        ("bytes_out", s.bytes_out),
-        ("dropped_not_rtps", s.dropped_not_rtps),
-        ("dropped_version", s.dropped_version),
-        ("dropped_own", s.dropped_own),
-        ("dropped_malformed", s.dropped_malformed),
-        ("dropped_invalid", s.dropped_invalid),
-        ("dropped_not_for_us", s.dropped_not_for_us),
-        ("dropped_unknown_endpoint", s.dropped_unknown_endpoint),
-        ("dropped_bad_discovery", s.dropped_bad_discovery),
-        ("dropped_foreign_domain", s.dropped_foreign_domain),
-        ("dropped_table_full", s.dropped_table_full),
-        ("dropped_no_space", s.dropped_no_space),
-        ("dropped_too_large", s.dropped_too_large),
-        ("dropped_duplicate", s.dropped_duplicate),
-        ("samples_delivered", s.samples_delivered),
-        ("samples_replaced", s.samples_replaced),
-        ("samples_written", s.samples_written),
-        ("retransmits", s.retransmits),
-        ("gaps_sent", s.gaps_sent),
-        ("heartbeats_sent", s.heartbeats_sent),
-        ("acknacks_sent", s.acknacks_sent),
-        ("events_dropped", s.events_dropped),
-        ("time_went_backwards", s.time_went_backwards),
-        ("participants_discovered", s.participants_discovered),
-        ("participants_lost", s.participants_lost),
-    ]
-}
-
 fn check_monotonic(who: &str, before: &Stats, after: &Stats) {
-    for ((name, b), (_, a)) in counters(before).iter().zip(counters(after).iter()) {
+    for ((name, b), (_, a)) in before.counters().zip(after.counters()) {
         assert!(a >= b, "{}: counter {} went from {} to {}", who, name, b, a);
     }
 }
