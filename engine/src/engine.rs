@@ -1095,12 +1095,11 @@ impl<'a> Engine<'a> {
                 Timer::BuiltinHeartbeat(i) => {
                     let mut owed = WorkBatch::new();
                     let timeout = self.cfg.unresponsive_reader_timeout;
-                    let tick = self.builtin_writers[i as usize].on_timeout(
-                        now,
-                        timeout,
-                        |pi| owed.add(pi),
-                        |_| {},
-                    );
+                    let bw = &mut self.builtin_writers[i as usize];
+                    let tick = bw.on_timeout(now, timeout, |pi| owed.add(pi), |_| {});
+                    if tick.unresponsive > 0 {
+                        bw.release_acknowledged(&mut self.pool);
+                    }
                     self.count_tick(tick);
                     self.queue_batch(Local::BuiltinWriter(i), &owed, now);
                     self.sync_writer_timer(Local::BuiltinWriter(i));
@@ -1116,6 +1115,10 @@ impl<'a> Engine<'a> {
                             |pi| owed.add(pi),
                             |pi| lost.add(pi),
                         );
+                        if tick.unresponsive > 0 {
+                            // What only the readers now unresponsive held may go.
+                            lw.writer.release_acknowledged(&mut self.pool);
+                        }
                         self.count_tick(tick);
                     }
                     self.report_unresponsive(i, &lost);

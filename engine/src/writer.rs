@@ -77,7 +77,7 @@ pub(crate) struct ReaderProxy {
     /// The highest `acked` ever (`acked` itself goes back when a reader asks for everything
     /// again): progress is measured against it.
     pub best_acked: i64,
-    /// Liveness checkpoint: at `check_at` this reader had been sent up to `check_sn` and had
+    /// Liveness checkpoint: at `check_at` the writer held up to `check_sn` and this reader had
     /// not acknowledged it; it must, within the unresponsive timeout (0: nothing owed).
     pub check_sn: i64,
     pub check_at: Instant,
@@ -648,13 +648,15 @@ impl<'a> Writer<'a> {
         Some(i)
     }
 
-    pub(crate) fn remove_proxy(&mut self, pi: u32) -> Option<ReaderProxy> {
+    /// Forgets reader proxy `pi`; what only it still held is released.
+    pub(crate) fn remove_proxy(&mut self, pi: u32, pool: &mut Pool) -> Option<ReaderProxy> {
         let p = self.proxies.remove(pi)?;
         if p.reliable {
             self.reliable_proxies -= 1;
         }
         self.lowest_floor.stale = true;
         self.lowest_acked.stale = true;
+        self.release_acknowledged(pool);
         Some(p)
     }
 
@@ -764,11 +766,13 @@ impl<'a> Writer<'a> {
             if !p.reliable {
                 continue;
             }
-            let sent = p.sent(last);
+            // What it owes is everything held, sent to it or not: a reader never sent anything
+            // (its participant never answered, so the discovery gate holds its traffic) must
+            // not hold the history for longer than the timeout either.
             if p.best_acked >= p.check_sn {
                 // Checkpoint reached: a new one for what is outstanding now, if anything.
-                (p.check_sn, p.check_at) = if p.acked < sent {
-                    (sent, now)
+                (p.check_sn, p.check_at) = if p.acked < last {
+                    (last, now)
                 } else {
                     (0, now)
                 };
@@ -817,24 +821,32 @@ impl<'a> Writer<'a> {
         }
         note.known = true;
         let fresh = p.ack_guard.check(a.count, now);
-        if fresh == Freshness::Stale {
-            note.stale = true;
-            return note;
-        }
         // Base 0 is the pre-emptive ACKNACK of some vendors: read it as base 1.
         let base = a.reader_sn_state.base.0.max(1);
         let sent = p.sent(last);
-        if base - 1 > sent {
+        let acked = base - 1;
+        // A stale count may still carry progress. A forger that keeps poisoning the count
+        // would otherwise keep a live reader's acknowledgements out for good (it would then be
+        // marked unresponsive, get no new data, and never catch up again); a forger gains
+        // nothing from this, since it can always send a newer count itself. Only progress is
+        // believed from a stale count: no step back, no repairs, no answer.
+        let stale = fresh == Freshness::Stale;
+        if stale && (acked <= p.acked || acked > sent) {
+            note.stale = true;
+            return note;
+        }
+        if acked > sent {
             // It acknowledges what it was never sent: forged, or confused. Believing it would
             // drop samples the reader never got; its count is not recorded either.
             note.unsent = true;
             return note;
         }
-        p.ack_guard.accept(a.count, now);
+        if !stale {
+            p.ack_guard.accept(a.count, now);
+        }
         note.reset = fresh == Freshness::Reset;
         p.unanswered = 0;
         p.hb_skip = 0;
-        let acked = base - 1;
         let advanced = acked > p.acked;
         if advanced {
             p.acked = acked;
@@ -844,19 +856,28 @@ impl<'a> Writer<'a> {
             // heartbeats go on until it has everything again, and lost repairs are asked again.
             p.acked = acked;
         }
+        // An unresponsive reader is served again once it acknowledges anything new, or
+        // everything it ever did (it may have been sent nothing new since it was marked).
+        let caught_up = p.acked >= p.best_acked;
         if p.acked > p.best_acked {
             p.best_acked = p.acked;
+        }
+        if caught_up {
             if p.unresponsive {
                 p.unresponsive = false;
                 note.recovered = true;
             }
             if p.best_acked >= p.check_sn {
-                (p.check_sn, p.check_at) = if p.acked < sent {
-                    (sent, now)
+                (p.check_sn, p.check_at) = if p.acked < last {
+                    (last, now)
                 } else {
                     (0, now)
                 };
             }
+        }
+        if stale {
+            self.proxy_moved(pi, marks);
+            return note;
         }
         // Keep the requests for SNs sent; the rest are bogus (SNs not sent for the first time
         // yet will come anyway: no repair for them). SNs repaired before are repeats.

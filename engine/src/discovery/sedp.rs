@@ -613,9 +613,9 @@ impl<'a> Engine<'a> {
     fn drop_proxy(&mut self, local: Local, pi: u32) {
         self.unqueue(Work { local, index: pi });
         match local {
-            Local::Writer(_) => {
-                if let Some(w) = self.writer_at(local) {
-                    w.remove_proxy(pi);
+            Local::Writer(i) => {
+                if let Some(lw) = self.writers.get_mut(i) {
+                    lw.writer.remove_proxy(pi, &mut self.pool);
                 }
             }
             _ => {

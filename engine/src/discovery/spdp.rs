@@ -217,7 +217,7 @@ impl<'a> Engine<'a> {
                     local: Local::BuiltinWriter(k as u32),
                     index: p.bw[k],
                 });
-                self.builtin_writers[k].remove_proxy(p.bw[k]);
+                self.builtin_writers[k].remove_proxy(p.bw[k], &mut self.pool);
             }
             if p.br[k] != NONE {
                 self.unqueue(Work {
