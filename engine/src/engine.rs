@@ -85,6 +85,9 @@ pub enum CreateError {
     /// A history depth of 0, or above `Capacities::history` (writers) or
     /// `Capacities::reader_samples` (readers).
     BadQos,
+    /// The endpoint's SEDP announcement does not fit the payload pool (or one datagram):
+    /// without it no remote participant could ever match the endpoint.
+    NoAnnouncementSpace,
 }
 
 impl fmt::Display for CreateError {
@@ -93,6 +96,9 @@ impl fmt::Display for CreateError {
             CreateError::TooManyEndpoints => "no free endpoint slot",
             CreateError::TooLarge => "topic, type or partition names too long or too many",
             CreateError::BadQos => "history depth must be at least 1 and within the capacities",
+            CreateError::NoAnnouncementSpace => {
+                "no room in the payload pool for the endpoint's discovery announcement"
+            }
         })
     }
 }
@@ -717,7 +723,7 @@ impl<'a> Engine<'a> {
                 history: carve_history(&mut arenas, n),
                 proxies: carve_slab(&mut arenas.reader_proxies, c.participants),
             };
-            Writer::new(
+            let mut w = Writer::new(
                 Guid::new(cfg.guid_prefix, BUILTIN_WRITER_IDS[i]),
                 true,
                 Durability::TransientLocal,
@@ -725,7 +731,10 @@ impl<'a> Engine<'a> {
                 cfg.heartbeat_period,
                 usize::MAX,
                 storage,
-            )
+            );
+            w.keep_instances = i != 2;
+            w.believe_rewind = i != 2;
+            w
         });
         let builtin_readers = [0, 1, 2].map(|i| {
             let storage = ReaderStorage {
@@ -1575,6 +1584,7 @@ impl<'a> Engine<'a> {
         s.dropped_unknown_endpoint += u64::from(!n.known);
         s.dropped_stale_count += u64::from(n.stale);
         s.counts_reset += u64::from(n.reset);
+        s.stale_acknacks_used += u64::from(n.stale_used);
         s.dropped_unsent_ack += u64::from(n.unsent);
         s.nacks_throttled += u64::from(n.throttled);
         if n.recovered {
@@ -1830,11 +1840,19 @@ impl<'a> Engine<'a> {
                 carve_slab(&mut self.arenas.reader_proxies, share),
             ),
         };
-        if history.len() < ring || proxies.capacity() == 0 {
+        let short = history.len() < ring || proxies.capacity() == 0;
+        // Announced before it exists, so that a refusal leaves nothing behind: an endpoint
+        // that was never announced could never be matched.
+        let announced = !short && self.announce_endpoint(&info, qos.history, false);
+        if !announced {
             if let Some(s) = self.writers.slot_mut(slot) {
                 s.1 = Some((history, proxies.into_slots()));
             }
-            return Err(CreateError::TooManyEndpoints);
+            return Err(if short {
+                CreateError::TooManyEndpoints
+            } else {
+                CreateError::NoAnnouncementSpace
+            });
         }
         let storage = WriterStorage { history, proxies };
         let mut writer = Writer::new(
@@ -1860,7 +1878,7 @@ impl<'a> Engine<'a> {
             .map_err(|_| CreateError::TooManyEndpoints)?;
         debug_assert_eq!(got, slot);
         self.link_local_topic(Local::Writer(slot));
-        self.publish_and_match(now, Local::Writer(slot), &info, qos.history);
+        self.match_new_local(now, Local::Writer(slot), &info);
         Ok(WriterHandle(key))
     }
 
@@ -1920,11 +1938,19 @@ impl<'a> Engine<'a> {
                 carve_fill(&mut self.arenas.bits, c.reassemblies * words, || 0),
             ),
         };
-        if samples.capacity() < slots || proxies.capacity() == 0 {
+        let short = samples.capacity() < slots || proxies.capacity() == 0;
+        // Announced before it exists, so that a refusal leaves nothing behind: an endpoint
+        // that was never announced could never be matched.
+        let announced = !short && self.announce_endpoint(&info, qos.history, false);
+        if !announced {
             if let Some(s) = self.readers.slot_mut(slot) {
                 s.1 = Some((proxies.into_slots(), samples.into_slots(), frags, bits));
             }
-            return Err(CreateError::TooManyEndpoints);
+            return Err(if short {
+                CreateError::TooManyEndpoints
+            } else {
+                CreateError::NoAnnouncementSpace
+            });
         }
         let storage = ReaderStorage {
             proxies,
@@ -1951,7 +1977,7 @@ impl<'a> Engine<'a> {
             .insert(lr)
             .map_err(|_| CreateError::TooManyEndpoints)?;
         self.link_local_topic(Local::Reader(slot));
-        self.publish_and_match(now, Local::Reader(slot), &info, qos.history);
+        self.match_new_local(now, Local::Reader(slot), &info);
         Ok(ReaderHandle(key))
     }
 

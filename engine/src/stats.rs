@@ -148,4 +148,8 @@ counters! {
     /// DATA_FRAGs refused because their writer's partial samples held its share of the pool
     /// (a quarter, at least one largest sample).
     drop dropped_fragment_share,
+    /// ACKNACKs whose count was not newer, used all the same (never to step back; their
+    /// repair requests throttled like any repeat), so that a count poisoned again and again
+    /// cannot keep a live reader's acknowledgements and requests out.
+    count stale_acknacks_used,
 }

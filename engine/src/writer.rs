@@ -200,6 +200,8 @@ pub(crate) struct AckNote {
     pub throttled: bool,
     /// The reader was unresponsive and acknowledged something new.
     pub recovered: bool,
+    /// Its count was not newer, but it was used (never to step back).
+    pub stale_used: bool,
 }
 
 /// Heartbeats owed by the timer at full rate (2 s at the default 100 ms period) before
@@ -290,6 +292,15 @@ pub(crate) struct Writer<'a> {
     pub durability: Durability,
     pub history: History,
     pub max_samples: usize,
+    /// Never make room by dropping another instance's live sample (the SEDP writers: each
+    /// instance is a live endpoint's announcement, which late joiners must still get); only
+    /// withdrawn instances give way, else the new sample is refused.
+    pub keep_instances: bool,
+    /// Believe a reader that acknowledges less than before (it lost what it had, and asks
+    /// for the whole history again). The SEDP writers do (Pollen's own builtin readers rewind
+    /// after refusing endpoints to a full table); a user writer does not: a forged
+    /// acknowledgement of nothing would otherwise close its window again and again.
+    pub believe_rewind: bool,
     /// Ordered by SN without holes; `len` entries from `head`.
     cache: Slots<'a, HistorySlot>,
     head: usize,
@@ -345,6 +356,8 @@ impl<'a> Writer<'a> {
             durability,
             history,
             max_samples: max,
+            keep_instances: false,
+            believe_rewind: false,
             cache,
             head: 0,
             len: 0,
@@ -465,10 +478,20 @@ impl<'a> Writer<'a> {
     /// Makes room in a full KEEP_LAST history: the oldest dispose/unregister goes first (a
     /// withdrawn instance matters less than a live one), else the oldest sample.
     fn evict(&mut self, pool: &mut Pool) {
+        if !self.evict_withdrawn(pool) {
+            self.drop_oldest(pool);
+        }
+    }
+
+    /// Drops the oldest withdrawn (disposed or unregistered) sample; false if there is none.
+    fn evict_withdrawn(&mut self, pool: &mut Pool) -> bool {
         let withdrawn = (0..self.len).find(|&i| self.at(i).is_some_and(|c| c.status.0 != 0));
         match withdrawn {
-            Some(i) => self.remove_at(i, pool),
-            None => self.drop_oldest(pool),
+            Some(i) => {
+                self.remove_at(i, pool);
+                true
+            }
+            None => false,
         }
     }
 
@@ -548,7 +571,12 @@ impl<'a> Writer<'a> {
         }
         if self.len >= depth * self.instances_bound(key_hash) || self.len == self.cap() {
             match self.history {
-                History::KeepLast(_) => self.evict(pool),
+                History::KeepLast(_) if !self.keep_instances => self.evict(pool),
+                History::KeepLast(_) => {
+                    if !self.evict_withdrawn(pool) {
+                        return Err(AddError::Full);
+                    }
+                }
                 History::KeepAll => return Err(AddError::Full),
             }
         }
@@ -558,7 +586,11 @@ impl<'a> Writer<'a> {
             if self.history == History::KeepAll {
                 return Err(AddError::NoSpace);
             }
-            self.drop_oldest(pool);
+            if !self.keep_instances {
+                self.drop_oldest(pool);
+            } else if !self.evict_withdrawn(pool) {
+                return Err(AddError::NoSpace);
+            }
         }
         let data = pool.store(parts).ok_or(AddError::NoSpace)?;
         let sn = self.next_sn;
@@ -813,6 +845,10 @@ impl<'a> Writer<'a> {
         let last = self.last_sn();
         let period = self.heartbeat_period;
         let marks = self.proxy_marks(pi);
+        // What the history no longer holds was announced gone (HEARTBEAT firstSN, GAP): a
+        // reader may acknowledge it although it was never sent to it as DATA (an unresponsive
+        // reader's history is released under it).
+        let released = self.first_sn() - 1;
         let Some(p) = self.proxies.get_mut(pi) else {
             return note;
         };
@@ -823,22 +859,22 @@ impl<'a> Writer<'a> {
         let fresh = p.ack_guard.check(a.count, now);
         // Base 0 is the pre-emptive ACKNACK of some vendors: read it as base 1.
         let base = a.reader_sn_state.base.0.max(1);
-        let sent = p.sent(last);
+        let sent = p.sent(last).max(released.min(last));
         let acked = base - 1;
-        // A stale count may still carry progress. A forger that keeps poisoning the count
-        // would otherwise keep a live reader's acknowledgements out for good (it would then be
-        // marked unresponsive, get no new data, and never catch up again); a forger gains
-        // nothing from this, since it can always send a newer count itself. Only progress is
-        // believed from a stale count: no step back, no repairs, no answer.
+        // A stale count is still used, but never to step back. A forger that keeps
+        // poisoning the count would otherwise keep a live reader's acknowledgements and
+        // requests out for good (its lost samples never repaired, itself marked unresponsive);
+        // the forger gains nothing from this, since it can always send a newer count itself,
+        // and repeated requests are throttled whatever their count (see `repeat_due`).
         let stale = fresh == Freshness::Stale;
-        if stale && (acked <= p.acked || acked > sent) {
-            note.stale = true;
-            return note;
-        }
         if acked > sent {
             // It acknowledges what it was never sent: forged, or confused. Believing it would
             // drop samples the reader never got; its count is not recorded either.
-            note.unsent = true;
+            if stale {
+                note.stale = true;
+            } else {
+                note.unsent = true;
+            }
             return note;
         }
         if !stale {
@@ -850,7 +886,12 @@ impl<'a> Writer<'a> {
         let advanced = acked > p.acked;
         if advanced {
             p.acked = acked;
-        } else if a.reader_sn_state.base.0 >= 1 && acked < p.acked && acked >= p.start - 1 {
+        } else if self.believe_rewind
+            && !stale
+            && a.reader_sn_state.base.0 >= 1
+            && acked < p.acked
+            && acked >= p.start - 1
+        {
             // The reader lost what it acknowledged (it asks for its whole history again, as an
             // engine does after refusing endpoints to a full table): believe it, so that the
             // heartbeats go on until it has everything again, and lost repairs are asked again.
@@ -875,10 +916,7 @@ impl<'a> Writer<'a> {
                 };
             }
         }
-        if stale {
-            self.proxy_moved(pi, marks);
-            return note;
-        }
+        note.stale_used = stale;
         // Keep the requests for SNs sent; the rest are bogus (SNs not sent for the first time
         // yet will come anyway: no repair for them). SNs repaired before are repeats.
         let mut repeats = false;

@@ -6,8 +6,8 @@
 
 use pollen_engine::wire::{GuidPrefix, Locator, Time};
 use pollen_engine::{
-    Capacities, Config, Destination, Durability, Engine, History, Instant, Peer, ReaderQos,
-    Reliability, Storage, TopicSpec, WriterQos,
+    Capacities, Config, CreateError, Destination, Durability, Engine, History, Instant, Peer,
+    ReaderQos, Reliability, Storage, TopicSpec, WriterQos,
 };
 
 /// Runs of exactly the lengths `StorageSizes::of` asks for (leaked: the test's engines live
@@ -250,4 +250,33 @@ fn deleted_endpoints_give_their_storage_back() {
     }
     assert_eq!(a.matched_readers(w), 1);
     assert_eq!(b.matched_writers(r), 1);
+}
+
+/// An endpoint whose SEDP announcement the pool cannot hold is refused with an error, and the
+/// endpoints created before it are untouched (the twenty-first reader of a 4 KiB pool used to
+/// be created, silently never announced, so never matched by anyone).
+#[test]
+fn an_endpoint_that_cannot_be_announced_is_refused() {
+    let c = Capacities {
+        readers: 24,
+        matches: 64,
+        remote_endpoints: 40,
+        ..Capacities::MICRO
+    };
+    let mut e = engine(&c, 1);
+    let topic = TopicSpec::new("many", "T");
+    let mut created = 0;
+    let mut refused = None;
+    for _ in 0..24 {
+        match e.create_reader(Instant(0), &topic, &ReaderQos::default()) {
+            Ok(_) => created += 1,
+            Err(err) => {
+                refused = Some(err);
+                break;
+            }
+        }
+    }
+    assert_eq!(refused, Some(CreateError::NoAnnouncementSpace));
+    assert!(created >= 1, "the first reader fits");
+    assert!(e.stats().dropped_no_space >= 1);
 }

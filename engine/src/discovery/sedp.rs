@@ -823,13 +823,15 @@ impl<'a> Engine<'a> {
         self.stats.sedp_resyncs += 1;
     }
 
-    /// Publishes (or with `dispose`, withdraws) a local endpoint in SEDP.
+    /// Publishes (or with `dispose`, withdraws) a local endpoint in SEDP; false when the
+    /// announcement could not be stored (its record does not fit a datagram's worth, or the
+    /// pool is full: counted in `dropped_no_space`).
     pub(crate) fn announce_endpoint(
         &mut self,
         info: &EndpointInfo,
         history: History,
         dispose: bool,
-    ) {
+    ) -> bool {
         let which = if info.is_writer { SEDP_PUB } else { SEDP_SUB };
         let key = info.guid.to_bytes();
         self.builtin_writers[which].remove_instance(&key, &mut self.pool);
@@ -896,30 +898,28 @@ impl<'a> Engine<'a> {
             );
             match d.emit(&mut buf) {
                 Ok(n) => (n, StatusInfo(0)),
-                Err(_) => return,
+                Err(_) => {
+                    self.stats.dropped_no_space += 1;
+                    return false;
+                }
             }
         };
         let now = self.now;
         let w = &mut self.builtin_writers[which];
-        if w.add(now, &mut self.pool, &[&buf[..len]], None, Some(key), status)
-            .is_err()
-        {
+        let stored = w
+            .add(now, &mut self.pool, &[&buf[..len]], None, Some(key), status)
+            .is_ok();
+        if !stored {
             self.stats.dropped_no_space += 1;
         }
         self.queue_all_proxies(Local::BuiltinWriter(which as u32));
         self.sync_writer_timer(Local::BuiltinWriter(which as u32));
+        stored
     }
 
-    /// Announces the new local endpoint in SEDP and matches it with the remote endpoints of the
+    /// Matches a new local endpoint (already announced) with the remote endpoints of the
     /// other direction already known.
-    pub(crate) fn publish_and_match(
-        &mut self,
-        now: Instant,
-        local: Local,
-        info: &EndpointInfo,
-        h: History,
-    ) {
-        self.announce_endpoint(info, h, false);
+    pub(crate) fn match_new_local(&mut self, now: Instant, local: Local, info: &EndpointInfo) {
         // Only the remote endpoints on its topic can match it.
         let mut ri = self
             .remote_topics
