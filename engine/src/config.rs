@@ -74,6 +74,12 @@ pub struct Config {
     /// A partially received (fragmented) sample that gets no new fragment for this long is
     /// dropped and its pool blocks freed; a reliable writer sends it again.
     pub reassembly_timeout: Span,
+    /// The secret that keys the engine's hash indexes (participants, endpoints, matches,
+    /// topics). Drivers fill it from the OS's random source, so that an attacker who knows
+    /// our GUID prefix (it is in every datagram we send) cannot choose prefixes and GUIDs
+    /// that collide in the indexes and make each lookup walk them. `None` derives it from the
+    /// GUID prefix (deterministic, as SimNet and the tests want).
+    pub hash_seed: Option<u64>,
 }
 
 impl Config {
@@ -100,6 +106,7 @@ impl Config {
             max_remote_lease: Span::from_secs(300),
             unresponsive_reader_timeout: Span::from_secs(20),
             reassembly_timeout: Span::from_secs(5),
+            hash_seed: None,
         }
     }
 

@@ -768,7 +768,7 @@ impl<'a> Engine<'a> {
     ) -> Engine<'a> {
         let c = cfg.capacities;
         let sizes = StorageSizes::of(&c);
-        let seed = mix_seed(&cfg.guid_prefix);
+        let seed = cfg.hash_seed.unwrap_or_else(|| mix_seed(&cfg.guid_prefix));
         let (parts, remote, writers, readers, pool, events, index, work, timers, scratch) =
             match runs {
                 Some((p, r, w, rd, (pb, pl), e, (i0, i1, i2, i3, i4), wk, (t0, t1), sc)) => (

@@ -190,6 +190,9 @@ impl Driver {
             None => crate::random_guid_prefix()?,
         };
         let mut cfg = Config::new(prefix);
+        let mut seed = [0u8; 8];
+        getrandom::fill(&mut seed).map_err(std::io::Error::other)?;
+        cfg.hash_seed = Some(u64::from_le_bytes(seed));
         cfg.domain_id = opts.domain_id;
         cfg.participant_id = participant_id;
         cfg.unicast_address = opts.interface.octets();

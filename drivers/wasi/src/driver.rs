@@ -387,6 +387,7 @@ impl Driver {
         let network = instance_network();
         let bound = bind_participant(&network, &opts)?;
         let mut cfg = Config::new(opts.guid_prefix.unwrap_or_else(random_guid_prefix));
+        cfg.hash_seed = Some(wasi::random::random::get_random_u64());
         cfg.domain_id = opts.domain_id;
         cfg.participant_id = bound.id;
         cfg.unicast_address = opts.address;
