@@ -41,17 +41,20 @@ use crate::wire::{
 };
 
 /// How far past the highest SN heard from a writer (`WriterProxy::heard`) one message may
-/// plausibly reach, once a first HEARTBEAT gave a reference.
+/// plausibly reach.
 ///
 /// "Heard" is the highest SN the writer showed it wrote: the SN of a DATA or DATA_FRAG, or the
-/// lastSN of a HEARTBEAT. Before the first HEARTBEAT every claim is believed (there is no
-/// reference: a reader joining a writer that wrote 10^9 samples must not crawl there). After
-/// it:
+/// lastSN of a HEARTBEAT. The first HEARTBEAT accepted from a writer is the reference: its
+/// firstSN is believed (a reader joining a writer that wrote 10^9 samples must not crawl
+/// there), and `heard` starts just below it. Only that firstSN: a lastSN believed whole
+/// would make any GAP below it plausible, so a forged first HEARTBEAT claiming 2^40 followed
+/// by a forged GAP would make the reader skip everything the writer will ever write. Then:
 /// - a HEARTBEAT's lastSN and a DATA's SN raise `heard` by at most this much each (a
-///   HEARTBEAT further ahead is believed up to there and counted as implausible);
-/// - a HEARTBEAT's firstSN makes the reader skip only SNs up to `heard` as it was before that
-///   HEARTBEAT (samples the reader never heard of are asked for, and a real writer that no
-///   longer has them answers with a GAP, now plausible: one round trip more);
+///   HEARTBEAT further ahead is believed up to there and counted as implausible; a DATA before
+///   the first HEARTBEAT is judged from 0);
+/// - a HEARTBEAT's firstSN, after the first, makes the reader skip only SNs up to `heard` as
+///   it was before that HEARTBEAT (samples the reader never heard of are asked for, and a real
+///   writer that no longer has them answers with a GAP, now plausible: one round trip more);
 /// - a GAP reaching more than [`MAX_SET_BITS`] (the reader's window) past `heard` is ignored
 ///   and counted. Cyclone DDS and Fast DDS send GAPs for filtered or overwritten samples up
 ///   to their last SN, just before the DATA or HEARTBEAT that announces it: within the window
@@ -88,7 +91,8 @@ pub(crate) struct WriterProxy {
     pub next: i64,
     /// Highest SN the writer said it has.
     pub last_available: i64,
-    /// The last HEARTBEAT count accepted; once one was, ranges are judged against `heard`.
+    /// The last HEARTBEAT count accepted; once one was (the reference), a HEARTBEAT's firstSN
+    /// is judged against `heard` too, not only its lastSN.
     pub hb_guard: CountGuard,
     /// The highest SN this writer plausibly sent (see [`PLAUSIBLE_LEAP`]).
     pub heard: i64,
@@ -107,18 +111,14 @@ pub(crate) struct WriterProxy {
 
 impl WriterProxy {
     /// A DATA or DATA_FRAG with SN `sn` came from this writer: it wrote that far (believed up
-    /// to [`PLAUSIBLE_LEAP`] past what was heard, once there is a reference).
+    /// to [`PLAUSIBLE_LEAP`] past what was heard).
     fn hear(&mut self, sn: i64) {
         self.heard = self.heard.max(sn.min(self.plausible_top()));
     }
 
     /// The highest SN a message from this writer may plausibly name.
     fn plausible_top(&self) -> i64 {
-        if self.hb_guard.seen() {
-            self.heard.saturating_add(PLAUSIBLE_LEAP)
-        } else {
-            i64::MAX
-        }
+        self.heard.saturating_add(PLAUSIBLE_LEAP)
     }
 }
 
@@ -1239,13 +1239,17 @@ impl<'a> Reader<'a> {
         }
         let (mut first, mut last) = (hb.first_sn.0, hb.last_sn.0);
         if reference {
-            let top = p.heard.saturating_add(PLAUSIBLE_LEAP);
-            if last > top {
-                claims.implausible += 1;
-                last = top;
-            }
             // Skip only what was heard of before (see PLAUSIBLE_LEAP).
             first = first.min(p.heard.saturating_add(1));
+        } else {
+            // The reference: believe what it no longer has (firstSN), judge what it claims to
+            // have written (lastSN) from there like any later claim.
+            p.heard = p.heard.max(first.saturating_sub(1));
+        }
+        let top = p.plausible_top();
+        if last > top {
+            claims.implausible += 1;
+            last = top;
         }
         p.heard = p.heard.max(last);
         p.last_available = p.last_available.max(last);

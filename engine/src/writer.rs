@@ -15,11 +15,12 @@
 //!   does not make its later real ones stale;
 //! - an acknowledgement of, or a request for, a sample never sent to it is not acted upon;
 //! - a sample (or fragment) it asks for again after it was repaired once is sent again at
-//!   once only if the reader's acknowledgements progressed meanwhile; otherwise after a
-//!   heartbeat period, doubling up to 2^6 periods while there is no progress. A storm of
-//!   ACKNACKs (perhaps with a forged source) thus cannot make the writer send much more than
-//!   it receives, while a live reader, whose acknowledgements move, is repaired as fast as it
-//!   asks;
+//!   once only if the reader's acknowledgements progressed meanwhile, or if it is the sample
+//!   the reader waits for and the last round went to other requests (a forger posing as the
+//!   reader must not take every round); otherwise after a heartbeat period, doubling up to
+//!   2^6 periods while there is no progress. A storm of ACKNACKs (perhaps with a forged
+//!   source) thus cannot make the writer send much more than it receives, while a live
+//!   reader, whose acknowledgements move, is repaired as fast as it asks;
 //! - heartbeats to a reader that answers none back off exponentially;
 //! - a reader that makes no acknowledgement progress for the unresponsive timeout while it
 //!   has been sent data is marked unresponsive: it no longer holds the history (a KEEP_ALL
@@ -89,10 +90,12 @@ pub(crate) struct ReaderProxy {
     /// Heartbeat timer ticks still to skip for it (backoff).
     pub hb_skip: u16,
     /// Repeated repairs (see [`ReaderProxy::repeat_due`]): when the last round of them went,
-    /// `best_acked` then, and the backoff exponent.
+    /// `best_acked` then, the backoff exponent, and whether that round repaired the reader's
+    /// head (the SN after `best_acked`).
     pub repeat_at: Option<Instant>,
     pub repeat_best: i64,
     pub repeat_shift: u8,
+    pub repeat_head: bool,
     /// Every SN up to this was repaired (or asked for) once already.
     pub repaired_upto: i64,
     /// Likewise for fragments: every fragment up to `.1` of sample `.0`, and every fragment
@@ -154,20 +157,29 @@ impl ReaderProxy {
     /// Fragments (`grow` false) wait one period and no more: a reader's progress inside a
     /// large sample does not show in its acknowledgement, so a live one may legitimately ask
     /// for repeats round after round; that costs at most one round of fragments per period.
-    fn repeat_due(&mut self, now: Instant, period: Span, grow: bool) -> bool {
+    ///
+    /// A request for the reader's `head` (the SN after `best_acked`, which a live reader that
+    /// lost a repair waits for) may also go at once when the last round did not repair it: a
+    /// forger posing as the reader that asks again and again for what the reader already
+    /// acknowledged would otherwise take every round and keep the reader from its head until
+    /// it is found unresponsive. That at most doubles the rounds a forger gets, and what those
+    /// extra rounds repair is what the real reader needs.
+    fn repeat_due(&mut self, now: Instant, period: Span, grow: bool, head: bool) -> bool {
         let progress = self.best_acked > self.repeat_best;
+        let reclaim = head && !self.repeat_head;
         if let Some(t) = self.repeat_at {
             if t == now {
+                self.repeat_head |= head;
                 return true;
             }
             let shift = if grow { self.repeat_shift } else { 0 };
             // Half a period: a live reader asks again after each periodic heartbeat, a little
             // more or less than a period after the last round.
             let wait = Span((period.0 / 2).saturating_mul(1 << shift));
-            if !progress && now < t + wait {
+            if !progress && !reclaim && now < t + wait {
                 return false;
             }
-            if grow {
+            if grow && (progress || !reclaim) {
                 self.repeat_shift = if progress {
                     0
                 } else {
@@ -177,6 +189,7 @@ impl ReaderProxy {
         }
         self.repeat_at = Some(now);
         self.repeat_best = self.best_acked;
+        self.repeat_head = head;
         true
     }
 }
@@ -661,6 +674,7 @@ impl<'a> Writer<'a> {
                 repeat_at: None,
                 repeat_best: start - 1,
                 repeat_shift: 0,
+                repeat_head: false,
                 repaired_upto: start - 1,
                 frag_repaired: (0, 0),
                 frag_next: 1,
@@ -919,15 +933,16 @@ impl<'a> Writer<'a> {
         note.stale_used = stale;
         // Keep the requests for SNs sent; the rest are bogus (SNs not sent for the first time
         // yet will come anyway: no repair for them). SNs repaired before are repeats.
-        let mut repeats = false;
+        let (mut repeats, mut head) = (false, false);
         for sn in a.reader_sn_state.iter() {
             if sn.0 > sent {
                 note.unsent = true;
             } else if sn.0 >= 1 && sn.0 <= p.repaired_upto {
                 repeats = true;
+                head |= sn.0 == p.best_acked.saturating_add(1);
             }
         }
-        let repeat_ok = repeats && p.repeat_due(now, period, true);
+        let repeat_ok = repeats && p.repeat_due(now, period, true, head);
         note.throttled = repeats && !repeat_ok;
         let mut req = SequenceNumberSet::new(a.reader_sn_state.base, a.reader_sn_state.num_bits);
         for sn in a.reader_sn_state.iter() {
@@ -1008,7 +1023,8 @@ impl<'a> Writer<'a> {
             let repeat = |f: u32| sn < msn || (sn == msn && f <= mf);
             let set = n.fragment_number_state;
             let repeats = set.iter().any(repeat);
-            let repeat_ok = repeats && p.repeat_due(now, period, false);
+            let head = sn == p.best_acked.saturating_add(1);
+            let repeat_ok = repeats && p.repeat_due(now, period, false, head);
             note.throttled = repeats && !repeat_ok;
             let mut cut = FragmentNumberSet::new(set.base, set.num_bits);
             for f in set.iter().filter(|&f| repeat_ok || !repeat(f)) {
@@ -1286,5 +1302,79 @@ mod tests {
         }
         assert!(!w.proxy_mut(pi).unwrap().heartbeat_owed);
         assert_eq!(w.next_heartbeat, None);
+    }
+
+    /// A forger posing as a reader that asks again and again for samples the reader
+    /// acknowledged long ago takes a round of repeated repairs as soon as one is due; the
+    /// real reader, which lost the repair of its next sample, must still get one after each
+    /// forged round. Before, the forged rounds (each growing the wait) took every round, the
+    /// reader never got its sample, was found unresponsive, and the writer dropped the sample
+    /// for it (`hostile_mix`, seeds 2 and 3).
+    #[test]
+    fn forged_repeat_requests_do_not_take_the_readers_head_repairs() {
+        let mut pool = pool();
+        let mut w = writer(
+            Guid::new(GuidPrefix([1; 12]), EntityId::new(1, 0x03)),
+            true,
+            Durability::Volatile,
+            History::KeepAll,
+        );
+        let reader = Guid::new(GuidPrefix([2; 12]), EntityId::new(1, 0x04));
+        let loc = Locator::udpv4([127, 0, 0, 1], 7411);
+        let pi = w
+            .add_proxy(Instant::ZERO, reader, loc, true, Durability::Volatile)
+            .unwrap();
+        for _ in 0..12 {
+            w.add(
+                Instant::ZERO,
+                &mut pool,
+                &[&[0, 1, 0, 0]],
+                None,
+                None,
+                StatusInfo(0),
+            )
+            .unwrap();
+        }
+        w.proxy_mut(pi).unwrap().next_unsent = 13;
+        let mut count = 0;
+        let mut ack = |w: &mut Writer, at: u64, base: i64, nacked: &[i64]| {
+            count += 1;
+            let mut set = SequenceNumberSet::new(SequenceNumber(base), 32);
+            for &sn in nacked {
+                set.insert(SequenceNumber(sn));
+            }
+            let a = AckNackRepr {
+                reader_id: reader.entity,
+                writer_id: w.guid.entity,
+                reader_sn_state: set,
+                count: Count(count),
+                final_flag: false,
+            };
+            let note = w.on_acknack(Instant::from_millis(at), pi, &a);
+            let p = w.proxy_mut(pi).unwrap();
+            let asked = p.requested.iter().any(|sn| nacked.contains(&sn.0));
+            p.requested = SequenceNumberSet::new(SequenceNumber(1), 0);
+            (asked, note.throttled)
+        };
+        // The reader has 1..=10 and asks for 11 (repaired once, and lost again).
+        assert_eq!(ack(&mut w, 0, 11, &[11]), (true, false));
+        // A forged request every 10 ms, the real one every 130 ms.
+        let forged: Vec<i64> = (1..=8).collect();
+        let (mut forged_rounds, mut taken) = (0, false);
+        for t in (100..20_000).step_by(10) {
+            if ack(&mut w, t, 1, &forged).0 {
+                forged_rounds += 1;
+                taken = true;
+            }
+            if t % 130 == 0 {
+                let served = ack(&mut w, t + 5, 11, &[11]).0;
+                assert!(
+                    served || !taken,
+                    "at {t} ms the forger took the reader's round"
+                );
+                taken = false;
+            }
+        }
+        assert!(forged_rounds >= 10, "{forged_rounds} forged rounds");
     }
 }

@@ -43,6 +43,13 @@ struct Pair {
 
 impl Pair {
     fn new(seed: u64, link: Link) -> Pair {
+        Pair::with(seed, link, |_, _, _, _| {})
+    }
+
+    /// A pair like [`Pair::new`], calling `at_match` with the writer's GUID and the writer's
+    /// and reader's nodes the moment the reader has matched the writer (before it heard any
+    /// HEARTBEAT from it).
+    fn with(seed: u64, link: Link, at_match: impl FnOnce(&mut SimNet, Guid, usize, usize)) -> Pair {
         let mut net = SimNet::new(seed, link);
         let ids = net.add_multicast_nodes(2);
         let (a, b) = (ids[0], ids[1]);
@@ -55,6 +62,9 @@ impl Pair {
             .engine(b)
             .create_reader(now, &topic(), &reliable_reader())
             .unwrap();
+        assert!(net.run_until(|n| n.engine(b).matched_writers(r) == 1, 30 * SECOND));
+        let writer = net.engine(a).writer_guid(w).unwrap();
+        at_match(&mut net, writer, a, b);
         assert!(net.run_until(
             |n| n.engine(a).matched_readers(w) == 1 && n.engine(b).matched_writers(r) == 1,
             30 * SECOND
@@ -205,6 +215,29 @@ fn implausible_heartbeat_range_is_not_believed() {
     let forged = adversary::heartbeat(p.writer, 1 << 40, 1 << 40, 1 << 20);
     p.forge_to_reader(0, forged);
     p.net.run_for(10 * MS);
+    assert_eq!(p.transfer(20, 16, 10 * SECOND), all(20));
+    assert!(p.net.engine(p.b).stats().dropped_implausible > 0);
+}
+
+/// A HEARTBEAT posing as the writer that claims it wrote up to 2^40, arriving the moment the
+/// reader matched the writer (before any real HEARTBEAT gave it a reference), then a GAP
+/// declaring all that irrelevant: the reader must not skip to 2^40 (it believed the first
+/// HEARTBEAT's lastSN whole, which made the GAP plausible, and took every real sample for a
+/// duplicate).
+#[test]
+fn heartbeat_before_the_first_real_one_does_not_make_a_far_gap_plausible() {
+    let mut p = Pair::with(10, Link::perfect(), |net, writer, a, b| {
+        let loc = |n: usize| Locator::udpv4(net.nodes[n].address, 7411);
+        let (src, dst) = (loc(a), loc(b));
+        net.inject(
+            b,
+            0,
+            src,
+            dst,
+            adversary::heartbeat(writer, 1, 1 << 40, 1 << 30),
+        );
+        net.inject(b, 1000, src, dst, adversary::gap(writer, 1, 1 << 40));
+    });
     assert_eq!(p.transfer(20, 16, 10 * SECOND), all(20));
     assert!(p.net.engine(p.b).stats().dropped_implausible > 0);
 }
