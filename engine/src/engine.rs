@@ -743,9 +743,20 @@ impl<'a> Engine<'a> {
                 storage,
             )
         });
-        let mut e = Engine::blank(cfg, builtin_writers, builtin_readers, arenas, layout, rest);
-        e.start(now);
-        Ok(e)
+        // Built in the place it is returned in (no copy of the whole engine on the stack: a
+        // microcontroller's stack peak may be its creation).
+        let mut e = Ok(Engine::blank(
+            cfg,
+            builtin_writers,
+            builtin_readers,
+            arenas,
+            layout,
+            rest,
+        ));
+        if let Ok(e) = &mut e {
+            e.start(now);
+        }
+        e
     }
 
     /// Everything empty, in the caller's runs when given, else on the heap.

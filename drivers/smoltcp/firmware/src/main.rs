@@ -28,7 +28,7 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hio};
 use pollen_engine::wire::{GuidPrefix, Time};
 use pollen_engine::{
-    Capacities, Config, Engine, EventSlot, History, HistorySlot, Instant, MapSlot, ParticipantSlot,
+    Capacities, Config, ConfigError, Engine, EventSlot, History, HistorySlot, Instant, MapSlot, ParticipantSlot,
     ReaderHandle, ReaderProxySlot, ReaderQos, ReaderSlot, ReassemblySlot, Reliability,
     RemoteEndpointSlot, SampleSlot, Storage, StorageSizes, TimerSlot, TopicSpec, WriteError,
     WriterHandle, WriterProxySlot, WriterQos, WriterSlot,
@@ -144,7 +144,7 @@ struct Sockets {
 struct Participant {
     tables: Tables,
     sockets: Sockets,
-    engine: MaybeUninit<Engine<'static>>,
+    engine: MaybeUninit<Result<Engine<'static>, ConfigError>>,
     driver: MaybeUninit<Net>,
 }
 
@@ -274,7 +274,7 @@ impl Participant {
 /// copy serves both participants, and the two frames are not live at once.
 #[inline(never)]
 fn new_engine(
-    slot: &'static mut MaybeUninit<Engine<'static>>,
+    slot: &'static mut MaybeUninit<Result<Engine<'static>, ConfigError>>,
     n: u8,
     storage: Storage<'static>,
 ) -> &'static mut Engine<'static> {
@@ -282,8 +282,9 @@ fn new_engine(
     c.unicast_address = [192, 168, 7, n];
     c.mtu = MTU;
     c.capacities = CAPS;
-    match Engine::with_storage(c, storage, Instant(0)) {
-        Ok(e) => slot.write(e),
+    // Written straight into the static: the engine is never built on the stack.
+    match slot.write(Engine::with_storage(c, storage, Instant(0))) {
+        Ok(e) => e,
         Err(_) => fail("engine config"),
     }
 }
@@ -545,6 +546,29 @@ fn main() -> ! {
         .s(" B; the link ")
         .n((size_of::<Wire>() + 2 * (SLOTS + 1) * FRAME) as u64)
         .s(" B more\n");
+    {
+        use core::mem::size_of as z;
+        let rows: [(&str, usize, usize); 15] = [
+            ("participants", SIZES.participants, z::<ParticipantSlot>()),
+            ("remote_endpoints", SIZES.remote_endpoints, z::<RemoteEndpointSlot>()),
+            ("writers", SIZES.writers, z::<WriterSlot<'static>>()),
+            ("readers", SIZES.readers, z::<ReaderSlot<'static>>()),
+            ("reader_proxies", SIZES.reader_proxies, z::<ReaderProxySlot>()),
+            ("writer_proxies", SIZES.writer_proxies, z::<WriterProxySlot>()),
+            ("history", SIZES.history, z::<HistorySlot>()),
+            ("samples", SIZES.samples, z::<SampleSlot>()),
+            ("reassemblies", SIZES.reassemblies, z::<ReassemblySlot>()),
+            ("fragment_bits", SIZES.fragment_bits, 4),
+            ("pool", SIZES.pool, 1),
+            ("events", SIZES.events, z::<EventSlot>()),
+            ("index", SIZES.index, z::<MapSlot>()),
+            ("work", SIZES.work, 8),
+            ("timers", SIZES.timers, z::<TimerSlot>() + 4),
+        ];
+        for (n, c, b) in rows {
+            o.s("  TMP ").s(n).s(" ").n(c as u64).s(" x ").n(b as u64).s(" = ").n((c * b) as u64).s("\n");
+        }
+    }
     o.s("stack: ")
         .n(creating as u64)
         .s(" B creating the engines, drivers and endpoints, ")
