@@ -13,7 +13,7 @@ use crate::map::{self, IndexMap, MapSlot};
 use crate::pool::Pool;
 use crate::qos::{Durability, History, ReaderQos, Reliability, TopicSpec, WriterQos};
 use crate::reader::{
-    Claims, Incoming, IncomingFrag, Payload, Reader, ReaderStorage, ReassemblySlot, Received,
+    Claims, Incoming, Payload, Reader, ReaderStorage, ReassemblySlot, Received,
     SampleSlot, WriterProxySlot,
 };
 use crate::schedule::{Local, Work, WorkQueue};
@@ -26,9 +26,11 @@ use crate::transmit::{self, Destination, Transmit};
 use crate::wire::{
     AckNackRepr, DataFragRepr, DataRepr, DataRepresentations, EntityId, Error as WireError,
     GapRepr, Guid, GuidPrefix, HeaderRepr, HeartbeatRepr, InfoDstRepr, InlineQos, Locator,
-    LocatorKind, Message, MessageBuilder, NackFragRepr, ParameterListIter, ProtocolVersion,
-    SequenceNumber, StatusInfo, SubmessageRepr, Time, VendorId,
+    LocatorKind, Message, MessageBuilder, NackFragRepr, ProtocolVersion, SequenceNumber,
+    StatusInfo, SubmessageRepr, Time, VendorId,
 };
+#[cfg(feature = "frag")]
+use crate::{reader::IncomingFrag, wire::ParameterListIter};
 use crate::writer::{AckNote, AddError, HistorySlot, ReaderProxySlot, Tick, Writer, WriterStorage};
 use core::fmt;
 
@@ -1321,6 +1323,14 @@ impl<'a> Engine<'a> {
         self.count_received(outcome);
     }
 
+    /// Without the `frag` feature a fragmented sample is dropped and counted: none of the
+    /// reassembly code is in the image.
+    #[cfg(not(feature = "frag"))]
+    fn on_data_frag(&mut self, _rx: &Receiver, _d: &DataFragRepr<'_>) {
+        self.stats.dropped_fragmented += 1;
+    }
+
+    #[cfg(feature = "frag")]
     fn on_data_frag(&mut self, rx: &Receiver, d: &DataFragRepr<'_>) {
         let q = match d
             .inline_qos
@@ -1598,6 +1608,13 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Without the `frag` feature nothing is sent in fragments, so there is nothing to repair.
+    #[cfg(not(feature = "frag"))]
+    fn on_nack_frag(&mut self, _rx: &Receiver, _n: &NackFragRepr) {
+        self.stats.dropped_fragmented += 1;
+    }
+
+    #[cfg(feature = "frag")]
     fn on_nack_frag(&mut self, rx: &Receiver, n: &NackFragRepr) {
         if n.writer_sn.0 < 1 {
             self.stats.dropped_invalid += 1;
@@ -2031,6 +2048,11 @@ impl<'a> Engine<'a> {
     ) -> Result<SequenceNumber, WriteError> {
         let now = self.tick(now);
         if payload.len() > self.caps.max_sample {
+            return Err(WriteError::TooLarge);
+        }
+        // Without the `frag` feature a sample must fit one DATA.
+        #[cfg(not(feature = "frag"))]
+        if payload.len() > self.fragment_size() {
             return Err(WriteError::TooLarge);
         }
         let slot = self.writer_slot(w).ok_or(WriteError::UnknownWriter)?;

@@ -29,6 +29,8 @@
 //!
 //! A builtin reader's largest sample is the discovery limit, so announced sizes above it are
 //! refused at the first fragment. A reliable writer repairs whatever was dropped.
+// Without the `frag` feature the fragment paths here are never called (and not linked).
+#![cfg_attr(not(feature = "frag"), allow(dead_code))]
 
 use crate::freshness::{CountGuard, Freshness};
 use crate::pool::{Bytes, Pool};

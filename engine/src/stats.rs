@@ -116,6 +116,9 @@ pub struct Stats {
     /// DATA_FRAGs refused because their writer's partial samples held its share of the pool
     /// (a quarter, at least one largest sample).
     pub dropped_fragment_share: u64,
+    /// DATA_FRAG and NACK_FRAG submessages dropped because the engine was built without the
+    /// `frag` feature (it neither reassembles nor sends fragmented samples).
+    pub dropped_fragmented: u64,
 }
 
 impl Stats {
@@ -170,6 +173,7 @@ impl Stats {
         reassemblies_expired: 0,
         reassemblies_evicted: 0,
         dropped_fragment_share: 0,
+        dropped_fragmented: 0,
     };
 
     /// All drops of received input together.
@@ -191,5 +195,6 @@ impl Stats {
             + self.dropped_unsent_ack
             + self.dropped_discovery_too_large
             + self.dropped_fragment_share
+            + self.dropped_fragmented
     }
 }

@@ -1,5 +1,7 @@
 //! Building datagrams in the caller's buffer: what a writer owes one reader, and the
 //! submessages every datagram shares.
+// Without the `frag` feature the fragment paths here are never called (and not linked).
+#![cfg_attr(not(feature = "frag"), allow(dead_code))]
 
 use crate::pool::Pool;
 use crate::stream::{CycloneFraming, Framing};
@@ -244,6 +246,15 @@ fn push_sample(
         push_data(b, pool, writer_id, reader_id, c, builtin)?;
         return Ok(true);
     }
+    // Without the `frag` feature only a builtin announcement can be this large (user samples
+    // are refused by `write`); it is skipped, as a datagram could not carry it.
+    #[cfg(not(feature = "frag"))]
+    {
+        let _ = cursor;
+        Ok(true)
+    }
+    #[cfg(feature = "frag")]
+    {
     let total = c.data.len().div_ceil(fragment_size) as u32;
     let mut progress = false;
     while (*cursor).max(1) <= total {
@@ -269,6 +280,7 @@ fn push_sample(
     }
     *cursor = 1;
     Ok(true)
+    }
 }
 
 /// Builds the next datagram a writer owes proxy `pi`: fragment repairs, sample repairs, then
@@ -311,6 +323,7 @@ pub(crate) fn writer_datagram(
     let (wid, rid) = (w.guid.entity, p.guid.entity);
     let mut full = false;
     // Fragments a reader asked for by NACK_FRAG.
+    #[cfg(feature = "frag")]
     if let Some((sn, mut set)) = proxy.nack_frag {
         match w.change(sn) {
             Some(c) if c.data.len() > fragment_size => {

@@ -25,6 +25,8 @@
 //!   has been sent data is marked unresponsive: it no longer holds the history (a KEEP_ALL
 //!   writer is not blocked by it), gets no new data, and is served again when it acknowledges
 //!   something new.
+// Without the `frag` feature the fragment paths here are never called (and not linked).
+#![cfg_attr(not(feature = "frag"), allow(dead_code))]
 
 use crate::freshness::{CountGuard, Freshness};
 use crate::pool::{Bytes, Pool};
