@@ -299,7 +299,7 @@ pub(crate) fn writer_datagram(
     let marks = w.proxy_marks(pi);
     let last = w.last_sn();
     let new_data = p.next_unsent <= last;
-    if !new_data && !p.heartbeat_owed && p.nack_frag.is_none() && !p.has_repairs() {
+    if !new_data && !p.heartbeat_owed && !p.nack_frag_pending() && !p.has_repairs() {
         return None;
     }
     // The window costs a walk of the history: only when there is something new to send.
@@ -308,7 +308,7 @@ pub(crate) fn writer_datagram(
     let window_open = new_data
         && !p.unresponsive
         && (!p.reliable || p.frag_next > 1 || w.in_flight(&p) < w.in_flight_limit);
-    let owes_data = window_open || p.has_repairs() || p.nack_frag.is_some();
+    let owes_data = window_open || p.has_repairs() || p.nack_frag_pending();
     if !owes_data && !p.heartbeat_owed {
         return None;
     }

@@ -33,10 +33,9 @@ use crate::pool::{Bytes, Pool};
 use crate::qos::{Durability, History};
 use crate::storage::{Entry, Slab, Slots};
 use crate::time::{Instant, Span};
-use crate::wire::{
-    AckNackRepr, FragmentNumberSet, Guid, Locator, NackFragRepr, SequenceNumber, SequenceNumberSet,
-    StatusInfo, Time, MAX_SET_BITS,
-};
+use crate::wire::{AckNackRepr, Guid, Locator, SequenceNumber, SequenceNumberSet, StatusInfo, Time};
+#[cfg(feature = "frag")]
+use crate::wire::{FragmentNumberSet, NackFragRepr, MAX_SET_BITS};
 
 /// One sample in a writer's history.
 #[derive(Debug)]
@@ -75,6 +74,7 @@ pub(crate) struct ReaderProxy {
     pub requested: SequenceNumberSet,
     /// The last ACKNACK and NACK_FRAG counts accepted.
     pub ack_guard: CountGuard,
+    #[cfg(feature = "frag")]
     pub nack_frag_guard: CountGuard,
     /// The highest `acked` ever (`acked` itself goes back when a reader asks for everything
     /// again): progress is measured against it.
@@ -99,12 +99,14 @@ pub(crate) struct ReaderProxy {
     pub repaired_upto: i64,
     /// Likewise for fragments: every fragment up to `.1` of sample `.0`, and every fragment
     /// of earlier samples.
+    #[cfg(feature = "frag")]
     pub frag_repaired: (i64, u32),
     /// Next fragment (1-based) of `next_unsent` when it is sent as DATA_FRAG.
     pub frag_next: u32,
     /// The fragmented sample being repaired whole, and its next fragment.
     pub repair_frag: (i64, u32),
     /// Fragments a reader asked for by NACK_FRAG.
+    #[cfg(feature = "frag")]
     pub nack_frag: Option<(i64, FragmentNumberSet)>,
     /// A HEARTBEAT is owed to this reader (after a non-final ACKNACK or at match time).
     pub heartbeat_owed: bool,
@@ -115,6 +117,14 @@ pub(crate) struct ReaderProxy {
 }
 
 impl ReaderProxy {
+    /// Fragments asked for by NACK_FRAG are waiting (never without the `frag` feature).
+    pub(crate) fn nack_frag_pending(&self) -> bool {
+        #[cfg(feature = "frag")]
+        return self.nack_frag.is_some();
+        #[cfg(not(feature = "frag"))]
+        false
+    }
+
     pub(crate) fn has_repairs(&self) -> bool {
         // (a NACK_FRAG is tracked separately in `nack_frag`)
         self.requested.num_bits > 0 && self.requested.bitmap.iter().any(|w| *w != 0)
@@ -621,6 +631,7 @@ impl<'a> Writer<'a> {
                 next_unsent: start,
                 requested: SequenceNumberSet::new(SequenceNumber(start), 0),
                 ack_guard: CountGuard::NEW,
+                #[cfg(feature = "frag")]
                 nack_frag_guard: CountGuard::NEW,
                 best_acked: start - 1,
                 check_sn: 0,
@@ -632,9 +643,11 @@ impl<'a> Writer<'a> {
                 repeat_best: start - 1,
                 repeat_shift: 0,
                 repaired_upto: start - 1,
+                #[cfg(feature = "frag")]
                 frag_repaired: (0, 0),
                 frag_next: 1,
                 repair_frag: (0, 1),
+                #[cfg(feature = "frag")]
                 nack_frag: None,
                 heartbeat_owed: reliable,
                 queued: false,
@@ -903,6 +916,7 @@ impl<'a> Writer<'a> {
     }
 
     /// Applies a NACK_FRAG from reader `pi` (see [`AckNote`]).
+    #[cfg(feature = "frag")]
     pub(crate) fn on_nack_frag(&mut self, now: Instant, pi: u32, n: &NackFragRepr) -> AckNote {
         let mut note = AckNote::default();
         let held = self.change(n.writer_sn.0).is_some();
@@ -990,7 +1004,7 @@ impl<'a> Writer<'a> {
         let new_data = p.next_unsent <= self.last_sn() && !p.unresponsive;
         let window_open = new_data
             && (!p.reliable || p.frag_next > 1 || self.in_flight(p) < self.in_flight_limit);
-        window_open || p.heartbeat_owed || p.nack_frag.is_some() || p.has_repairs()
+        window_open || p.heartbeat_owed || p.nack_frag_pending() || p.has_repairs()
     }
 }
 
