@@ -450,13 +450,18 @@ impl StorageSizes {
     pub const fn of(c: &Capacities) -> StorageSizes {
         let p = c.participants;
         let share = Self::share(c);
-        // Twice the entries, a power of two: probes stay short and one slot is always free.
+        // At least twice the entries, a power of two: probes stay short (half full at most)
+        // and one slot is always free.
+        const fn twice(n: usize) -> usize {
+            let n = if n == 0 { 1 } else { n };
+            (2 * n).next_power_of_two()
+        }
         let indexes = [
-            (2 * p).next_power_of_two(),
-            (2 * c.remote_endpoints + 2).next_power_of_two(),
-            (2 * c.matches + 2).next_power_of_two(),
-            (2 * (c.writers + c.readers) + 2).next_power_of_two(),
-            (2 * c.remote_endpoints + 2).next_power_of_two(),
+            twice(p),
+            twice(c.remote_endpoints),
+            twice(c.matches),
+            twice(c.writers + c.readers),
+            twice(c.remote_endpoints),
         ];
         StorageSizes {
             participants: p,

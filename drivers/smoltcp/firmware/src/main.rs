@@ -18,20 +18,23 @@
 //! flash, against the budget (64 KiB of flash, 32 KiB of RAM per participant).
 //!
 //! Nothing here formats (`core::fmt` costs kilobytes of flash): [`Out`] prints strings and
-//! decimals, and the panic handler prints the location only.
+//! decimals, and the panic handler prints the location only. `scripts/test.sh firmware`
+//! measures the image built as a product would be: `core` rebuilt with panics that trap
+//! (`-Zbuild-std=core -Cpanic=immediate-abort`, no panic locations in flash), the engine
+//! without its host defaults (`long-names`, `frag`).
 #![no_std]
 #![no_main]
 
 use core::mem::{size_of, MaybeUninit};
 use core::sync::atomic::{AtomicBool, Ordering};
-use cortex_m_rt::entry;
+use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::{debug, hio};
 use pollen_engine::wire::{GuidPrefix, Time};
 use pollen_engine::{
-    Capacities, Config, ConfigError, Engine, EventSlot, History, HistorySlot, Instant, MapSlot, ParticipantSlot,
-    ReaderHandle, ReaderProxySlot, ReaderQos, ReaderSlot, ReassemblySlot, Reliability,
-    RemoteEndpointSlot, SampleSlot, Storage, StorageSizes, TimerSlot, TopicSpec, WriteError,
-    WriterHandle, WriterProxySlot, WriterQos, WriterSlot,
+    Capacities, Config, ConfigError, Engine, EventSlot, History, HistorySlot, Instant, MapSlot,
+    ParticipantSlot, ReaderHandle, ReaderProxySlot, ReaderQos, ReaderSlot, ReassemblySlot,
+    Reliability, RemoteEndpointSlot, SampleSlot, Storage, StorageSizes, TimerSlot, TopicSpec,
+    WriteError, WriterHandle, WriterProxySlot, WriterQos, WriterSlot,
 };
 use pollen_smoltcp::link::{Link, LinkStorage, Port};
 use pollen_smoltcp::smoltcp::iface::SocketStorage;
@@ -546,29 +549,6 @@ fn main() -> ! {
         .s(" B; the link ")
         .n((size_of::<Wire>() + 2 * (SLOTS + 1) * FRAME) as u64)
         .s(" B more\n");
-    {
-        use core::mem::size_of as z;
-        let rows: [(&str, usize, usize); 15] = [
-            ("participants", SIZES.participants, z::<ParticipantSlot>()),
-            ("remote_endpoints", SIZES.remote_endpoints, z::<RemoteEndpointSlot>()),
-            ("writers", SIZES.writers, z::<WriterSlot<'static>>()),
-            ("readers", SIZES.readers, z::<ReaderSlot<'static>>()),
-            ("reader_proxies", SIZES.reader_proxies, z::<ReaderProxySlot>()),
-            ("writer_proxies", SIZES.writer_proxies, z::<WriterProxySlot>()),
-            ("history", SIZES.history, z::<HistorySlot>()),
-            ("samples", SIZES.samples, z::<SampleSlot>()),
-            ("reassemblies", SIZES.reassemblies, z::<ReassemblySlot>()),
-            ("fragment_bits", SIZES.fragment_bits, 4),
-            ("pool", SIZES.pool, 1),
-            ("events", SIZES.events, z::<EventSlot>()),
-            ("index", SIZES.index, z::<MapSlot>()),
-            ("work", SIZES.work, 8),
-            ("timers", SIZES.timers, z::<TimerSlot>() + 4),
-        ];
-        for (n, c, b) in rows {
-            o.s("  TMP ").s(n).s(" ").n(c as u64).s(" x ").n(b as u64).s(" = ").n((c * b) as u64).s("\n");
-        }
-    }
     o.s("stack: ")
         .n(creating as u64)
         .s(" B creating the engines, drivers and endpoints, ")
@@ -592,8 +572,18 @@ fn main() -> ! {
     loop {}
 }
 
+/// A fault, or a panic in the measured build (`-Cpanic=immediate-abort` turns every panic
+/// into a trap, see `scripts/test.sh`): says so and exits with failure rather than hanging.
+#[exception]
+unsafe fn HardFault(_frame: &ExceptionFrame) -> ! {
+    Out::new().s("hard fault (a panic, in the immediate-abort build)\nFAIL\n");
+    debug::exit(debug::EXIT_FAILURE);
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
 /// Reports where it panicked, not the message: formatting would link `core::fmt` into the
-/// image (kilobytes of flash).
+/// image (kilobytes of flash). Used by a plain `cargo build`; the measured build traps instead.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let mut o = Out::new();
