@@ -13,8 +13,8 @@ use crate::map::{self, IndexMap, MapSlot};
 use crate::pool::Pool;
 use crate::qos::{Durability, History, ReaderQos, Reliability, TopicSpec, WriterQos};
 use crate::reader::{
-    Claims, Incoming, Payload, Reader, ReaderStorage, ReassemblySlot, Received,
-    SampleSlot, WriterProxySlot,
+    Claims, Incoming, Payload, Reader, ReaderStorage, ReassemblySlot, Received, SampleSlot,
+    WriterProxySlot,
 };
 use crate::schedule::{Local, Work, WorkQueue};
 use crate::stats::Stats;
@@ -29,9 +29,9 @@ use crate::wire::{
     LocatorKind, Message, MessageBuilder, NackFragRepr, ProtocolVersion, SequenceNumber,
     StatusInfo, SubmessageRepr, Time, VendorId,
 };
+use crate::writer::{AckNote, AddError, HistorySlot, ReaderProxySlot, Tick, Writer, WriterStorage};
 #[cfg(feature = "frag")]
 use crate::{reader::IncomingFrag, wire::ParameterListIter};
-use crate::writer::{AckNote, AddError, HistorySlot, ReaderProxySlot, Tick, Writer, WriterStorage};
 use core::fmt;
 
 pub(crate) const SEDP_PUB: usize = 0;
@@ -475,9 +475,17 @@ impl StorageSizes {
                 + 1
                 + c.writers * c.history,
             samples: 3 * c.builtin_reader_samples() + c.readers * c.reader_samples,
-            reassemblies: 3 + c.readers * c.reassemblies,
-            fragment_bits: 3 * builtin_frag_words(c)
-                + c.readers * c.reassemblies * c.fragment_words(),
+            // Without the `frag` feature nothing is reassembled.
+            reassemblies: if cfg!(feature = "frag") {
+                3 + c.readers * c.reassemblies
+            } else {
+                0
+            },
+            fragment_bits: if cfg!(feature = "frag") {
+                3 * builtin_frag_words(c) + c.readers * c.reassemblies * c.fragment_words()
+            } else {
+                0
+            },
             pool: c.pool_blocks * c.pool_block,
             pool_links: c.pool_blocks,
             events: c.events,

@@ -329,7 +329,13 @@ impl<'a> Reader<'a> {
             frags,
             bits,
             words,
-            max_sample: max_sample.min(words * 32 * u16::MAX as usize),
+            // A sample is reassembled only as far as the bitmap reaches; without reassembly
+            // slots (none are carved without the `frag` feature) it arrives whole or not at all.
+            max_sample: if words == 0 {
+                max_sample
+            } else {
+                max_sample.min(words * 32 * u16::MAX as usize)
+            },
             acknack_count: 0,
             nack_frag_count: 0,
             notify: false,

@@ -255,31 +255,31 @@ fn push_sample(
     }
     #[cfg(feature = "frag")]
     {
-    let total = c.data.len().div_ceil(fragment_size) as u32;
-    let mut progress = false;
-    while (*cursor).max(1) <= total {
-        let from = (*cursor).max(1);
-        match push_data_frag(
-            b,
-            pool,
-            writer_id,
-            reader_id,
-            c,
-            fragment_size,
-            from,
-            u32::MAX,
-            builtin,
-        ) {
-            Ok(k) => {
-                *cursor = from + k;
-                progress = true;
+        let total = c.data.len().div_ceil(fragment_size) as u32;
+        let mut progress = false;
+        while (*cursor).max(1) <= total {
+            let from = (*cursor).max(1);
+            match push_data_frag(
+                b,
+                pool,
+                writer_id,
+                reader_id,
+                c,
+                fragment_size,
+                from,
+                u32::MAX,
+                builtin,
+            ) {
+                Ok(k) => {
+                    *cursor = from + k;
+                    progress = true;
+                }
+                Err(e) if !progress => return Err(e),
+                Err(_) => return Ok(false),
             }
-            Err(e) if !progress => return Err(e),
-            Err(_) => return Ok(false),
         }
-    }
-    *cursor = 1;
-    Ok(true)
+        *cursor = 1;
+        Ok(true)
     }
 }
 

@@ -33,7 +33,9 @@ use crate::pool::{Bytes, Pool};
 use crate::qos::{Durability, History};
 use crate::storage::{Entry, Slab, Slots};
 use crate::time::{Instant, Span};
-use crate::wire::{AckNackRepr, Guid, Locator, SequenceNumber, SequenceNumberSet, StatusInfo, Time};
+use crate::wire::{
+    AckNackRepr, Guid, Locator, SequenceNumber, SequenceNumberSet, StatusInfo, Time,
+};
 #[cfg(feature = "frag")]
 use crate::wire::{FragmentNumberSet, NackFragRepr, MAX_SET_BITS};
 

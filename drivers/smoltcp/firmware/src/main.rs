@@ -46,6 +46,9 @@ const CAPS: Capacities = Capacities {
     writers: 1,
     readers: 1,
     participants: 8,
+    // Built without DATA_FRAG (the engine's `frag` feature), so no discovery sample is larger
+    // than one datagram.
+    discovery_data: MTU,
     ..Capacities::MICRO
 };
 /// How long each run of an engine's storage is.
