@@ -109,6 +109,9 @@ stage_engine_features() {
         # shellcheck disable=SC2086
         run cargo clippy -p pollen-engine --all-targets $f -- -D warnings
     done
+    # Without the default features (`long-names`, `frag`), as the firmware builds it.
+    run cargo build -p pollen-engine --no-default-features
+    run cargo clippy -p pollen-engine --no-default-features -- -D warnings
     run cargo test -p pollen-engine --lib
     run cargo test -p pollen-engine --lib --features alloc
 }
@@ -175,8 +178,8 @@ stage_wasi() {
 # figures (`FIRMWARE_*_MAX`), so the figures only go down: lower the ceilings as they do.
 FIRMWARE_FLASH_AIM=$((64 * 1024))
 FIRMWARE_RAM_AIM=$((32 * 1024))
-FIRMWARE_FLASH_MAX=$((86 * 1024))
-FIRMWARE_RAM_MAX=$((48 * 1024))
+FIRMWARE_FLASH_MAX=$((85 * 1024))
+FIRMWARE_RAM_MAX=$((46 * 1024))
 
 # The measured image is built as a product would build it: `core` rebuilt with the image
 # (`-Zbuild-std`, from the `rust-src` component) and panics compiled to a trap
