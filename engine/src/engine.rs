@@ -652,6 +652,9 @@ impl<'a> Engine<'a> {
 
     /// Creates a participant in caller-provided storage (no allocation at all); each run must
     /// be at least as long as [`StorageSizes::of`] the capacities in `cfg` says.
+    // Not inlined: the caller's destination is then the place the engine is returned in, not
+    // one more engine-sized temporary on its stack (where a microcontroller's stack peaks).
+    #[inline(never)]
     pub fn with_storage(
         cfg: Config,
         storage: Storage<'a>,
