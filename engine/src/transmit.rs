@@ -307,7 +307,7 @@ pub(crate) fn writer_datagram(
     // An unresponsive reader gets no new data until it acknowledges again.
     let window_open = new_data
         && !p.unresponsive
-        && (!p.reliable || p.frag_next > 1 || w.in_flight(&p) < w.in_flight_limit);
+        && (!p.reliable || p.frag_next() > 1 || w.in_flight(&p) < w.in_flight_limit);
     let owes_data = window_open || p.has_repairs() || p.nack_frag_pending();
     if !owes_data && !p.heartbeat_owed {
         return None;
@@ -358,7 +358,8 @@ pub(crate) fn writer_datagram(
     // Samples a reader asked for again, lowest first; what is gone becomes a GAP.
     if !full && proxy.has_repairs() {
         let mut left = proxy.requested;
-        for sn in proxy.requested.iter() {
+        let asked = proxy.requested;
+        for sn in asked.iter() {
             let change = if sn.0 < proxy.start || sn.0 < first {
                 None
             } else {
@@ -366,11 +367,7 @@ pub(crate) fn writer_datagram(
             };
             let r = match change {
                 Some(c) => {
-                    let mut cursor = if proxy.repair_frag.0 == sn.0 {
-                        proxy.repair_frag.1
-                    } else {
-                        1
-                    };
+                    let mut cursor = proxy.repair_cursor(sn.0);
                     let r = push_sample(
                         &mut b,
                         pool,
@@ -381,7 +378,7 @@ pub(crate) fn writer_datagram(
                         &mut cursor,
                         builtin,
                     );
-                    proxy.repair_frag = (sn.0, cursor);
+                    proxy.set_repair_cursor(sn.0, cursor);
                     r.map(|done| (done, false))
                 }
                 None => push_gap(&mut b, wid, rid, sn.0, sn.0 + 1).map(|_| (true, true)),
@@ -389,7 +386,7 @@ pub(crate) fn writer_datagram(
             match r {
                 Ok((true, gap)) => {
                     clear(&mut left, sn);
-                    proxy.repair_frag = (0, 1);
+                    proxy.set_repair_cursor(0, 1);
                     if gap {
                         packed.gaps += 1;
                     } else {
@@ -415,10 +412,12 @@ pub(crate) fn writer_datagram(
             }
         }
         while proxy.next_unsent <= last {
-            if proxy.reliable && proxy.frag_next <= 1 && w.in_flight(&proxy) >= w.in_flight_limit {
+            if proxy.reliable && proxy.frag_next() <= 1 && w.in_flight(&proxy) >= w.in_flight_limit
+            {
                 break;
             }
             let sn = proxy.next_unsent;
+            let mut cursor = proxy.frag_next();
             let r = match w.change(sn) {
                 Some(c) => push_sample(
                     &mut b,
@@ -427,16 +426,17 @@ pub(crate) fn writer_datagram(
                     EntityId::UNKNOWN,
                     c,
                     fragment_size,
-                    &mut proxy.frag_next,
+                    &mut cursor,
                     builtin,
                 )
                 .map(|done| (done, false)),
                 None => push_gap(&mut b, wid, EntityId::UNKNOWN, sn, sn + 1).map(|_| (true, true)),
             };
+            proxy.set_frag_next(cursor);
             match r {
                 Ok((true, gap)) => {
                     proxy.next_unsent += 1;
-                    proxy.frag_next = 1;
+                    proxy.set_frag_next(1);
                     if gap {
                         packed.gaps += 1;
                     } else {

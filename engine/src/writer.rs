@@ -32,7 +32,7 @@ use crate::freshness::{CountGuard, Freshness};
 use crate::pool::{Bytes, Pool};
 use crate::qos::{Durability, History};
 use crate::storage::{Entry, Slab, Slots};
-use crate::time::{Instant, Span};
+use crate::time::{Instant, MaybeInstant, Span};
 use crate::wire::{
     AckNackRepr, Guid, Locator, SequenceNumber, SequenceNumberSet, StatusInfo, Time,
 };
@@ -94,7 +94,7 @@ pub(crate) struct ReaderProxy {
     pub hb_skip: u16,
     /// Repeated repairs (see [`ReaderProxy::repeat_due`]): when the last round of them went,
     /// `best_acked` then, and the backoff exponent.
-    pub repeat_at: Option<Instant>,
+    pub repeat_at: MaybeInstant,
     pub repeat_best: i64,
     pub repeat_shift: u8,
     /// Every SN up to this was repaired (or asked for) once already.
@@ -104,8 +104,10 @@ pub(crate) struct ReaderProxy {
     #[cfg(feature = "frag")]
     pub frag_repaired: (i64, u32),
     /// Next fragment (1-based) of `next_unsent` when it is sent as DATA_FRAG.
+    #[cfg(feature = "frag")]
     pub frag_next: u32,
     /// The fragmented sample being repaired whole, and its next fragment.
+    #[cfg(feature = "frag")]
     pub repair_frag: (i64, u32),
     /// Fragments a reader asked for by NACK_FRAG.
     #[cfg(feature = "frag")]
@@ -119,6 +121,40 @@ pub(crate) struct ReaderProxy {
 }
 
 impl ReaderProxy {
+    /// The next fragment (1-based) of `next_unsent` when it is being sent as DATA_FRAG; 1
+    /// (none started) without the `frag` feature.
+    pub(crate) fn frag_next(&self) -> u32 {
+        #[cfg(feature = "frag")]
+        return self.frag_next;
+        #[cfg(not(feature = "frag"))]
+        1
+    }
+
+    pub(crate) fn set_frag_next(&mut self, _next: u32) {
+        #[cfg(feature = "frag")]
+        {
+            self.frag_next = _next;
+        }
+    }
+
+    /// Where the repair of sample `sn` resumes: its next fragment when it is the sample being
+    /// repaired in fragments, else 1.
+    pub(crate) fn repair_cursor(&self, _sn: i64) -> u32 {
+        #[cfg(feature = "frag")]
+        if self.repair_frag.0 == _sn {
+            return self.repair_frag.1;
+        }
+        1
+    }
+
+    /// Records where the repair of sample `sn` resumes (`(0, 1)`: none in progress).
+    pub(crate) fn set_repair_cursor(&mut self, _sn: i64, _next: u32) {
+        #[cfg(feature = "frag")]
+        {
+            self.repair_frag = (_sn, _next);
+        }
+    }
+
     /// Fragments asked for by NACK_FRAG are waiting (never without the `frag` feature).
     pub(crate) fn nack_frag_pending(&self) -> bool {
         #[cfg(feature = "frag")]
@@ -170,7 +206,7 @@ impl ReaderProxy {
     /// for repeats round after round; that costs at most one round of fragments per period.
     fn repeat_due(&mut self, now: Instant, period: Span, grow: bool) -> bool {
         let progress = self.best_acked > self.repeat_best;
-        if let Some(t) = self.repeat_at {
+        if let Some(t) = self.repeat_at.get() {
             if t == now {
                 return true;
             }
@@ -189,7 +225,7 @@ impl ReaderProxy {
                 };
             }
         }
-        self.repeat_at = Some(now);
+        self.repeat_at = MaybeInstant::new(Some(now));
         self.repeat_best = self.best_acked;
         true
     }
@@ -641,13 +677,15 @@ impl<'a> Writer<'a> {
                 unresponsive: false,
                 unanswered: 0,
                 hb_skip: 0,
-                repeat_at: None,
+                repeat_at: MaybeInstant::NONE,
                 repeat_best: start - 1,
                 repeat_shift: 0,
                 repaired_upto: start - 1,
                 #[cfg(feature = "frag")]
                 frag_repaired: (0, 0),
+                #[cfg(feature = "frag")]
                 frag_next: 1,
+                #[cfg(feature = "frag")]
                 repair_frag: (0, 1),
                 #[cfg(feature = "frag")]
                 nack_frag: None,
@@ -733,7 +771,7 @@ impl<'a> Writer<'a> {
     /// Bytes of samples sent to reader `p` and not yet acknowledged (the sample being sent
     /// counts in full once started).
     pub(crate) fn in_flight(&self, p: &ReaderProxy) -> usize {
-        let sent = if p.frag_next > 1 {
+        let sent = if p.frag_next() > 1 {
             self.bytes_before(p.next_unsent + 1)
         } else {
             self.bytes_before(p.next_unsent)
@@ -1005,7 +1043,7 @@ impl<'a> Writer<'a> {
         };
         let new_data = p.next_unsent <= self.last_sn() && !p.unresponsive;
         let window_open = new_data
-            && (!p.reliable || p.frag_next > 1 || self.in_flight(p) < self.in_flight_limit);
+            && (!p.reliable || p.frag_next() > 1 || self.in_flight(p) < self.in_flight_limit);
         window_open || p.heartbeat_owed || p.nack_frag_pending() || p.has_repairs()
     }
 }
