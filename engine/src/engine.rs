@@ -13,8 +13,8 @@ use crate::map::{self, IndexMap, MapSlot};
 use crate::pool::Pool;
 use crate::qos::{Durability, History, ReaderQos, Reliability, TopicSpec, WriterQos};
 use crate::reader::{
-    Claims, Incoming, IncomingFrag, Payload, Reader, ReaderStorage, ReassemblySlot, Received,
-    SampleSlot, WriterProxySlot,
+    Claims, Incoming, Payload, Reader, ReaderStorage, ReassemblySlot, Received, SampleSlot,
+    WriterProxySlot,
 };
 use crate::schedule::{Local, Work, WorkQueue};
 use crate::stats::Stats;
@@ -26,10 +26,12 @@ use crate::transmit::{self, Destination, Transmit};
 use crate::wire::{
     AckNackRepr, DataFragRepr, DataRepr, DataRepresentations, EntityId, Error as WireError,
     GapRepr, Guid, GuidPrefix, HeaderRepr, HeartbeatRepr, InfoDstRepr, InlineQos, Locator,
-    LocatorKind, Message, MessageBuilder, NackFragRepr, ParameterListIter, ProtocolVersion,
-    SequenceNumber, StatusInfo, SubmessageRepr, Time, VendorId,
+    LocatorKind, Message, MessageBuilder, NackFragRepr, ProtocolVersion, SequenceNumber,
+    StatusInfo, SubmessageRepr, Time, VendorId,
 };
 use crate::writer::{AckNote, AddError, HistorySlot, ReaderProxySlot, Tick, Writer, WriterStorage};
+#[cfg(feature = "frag")]
+use crate::{reader::IncomingFrag, wire::ParameterListIter};
 use core::fmt;
 
 pub(crate) const SEDP_PUB: usize = 0;
@@ -454,13 +456,18 @@ impl StorageSizes {
     pub const fn of(c: &Capacities) -> StorageSizes {
         let p = c.participants;
         let share = Self::share(c);
-        // Twice the entries, a power of two: probes stay short and one slot is always free.
+        // At least twice the entries, a power of two: probes stay short (half full at most)
+        // and one slot is always free.
+        const fn twice(n: usize) -> usize {
+            let n = if n == 0 { 1 } else { n };
+            (2 * n).next_power_of_two()
+        }
         let indexes = [
-            (2 * p).next_power_of_two(),
-            (2 * c.remote_endpoints + 2).next_power_of_two(),
-            (2 * c.matches + 2).next_power_of_two(),
-            (2 * (c.writers + c.readers) + 2).next_power_of_two(),
-            (2 * c.remote_endpoints + 2).next_power_of_two(),
+            twice(p),
+            twice(c.remote_endpoints),
+            twice(c.matches),
+            twice(c.writers + c.readers),
+            twice(c.remote_endpoints),
         ];
         StorageSizes {
             participants: p,
@@ -474,9 +481,17 @@ impl StorageSizes {
                 + 1
                 + c.writers * c.history,
             samples: 3 * c.builtin_reader_samples() + c.readers * c.reader_samples,
-            reassemblies: 3 + c.readers * c.reassemblies,
-            fragment_bits: 3 * builtin_frag_words(c)
-                + c.readers * c.reassemblies * c.fragment_words(),
+            // Without the `frag` feature nothing is reassembled.
+            reassemblies: if cfg!(feature = "frag") {
+                3 + c.readers * c.reassemblies
+            } else {
+                0
+            },
+            fragment_bits: if cfg!(feature = "frag") {
+                3 * builtin_frag_words(c) + c.readers * c.reassemblies * c.fragment_words()
+            } else {
+                0
+            },
             pool: c.pool_blocks * c.pool_block,
             pool_links: c.pool_blocks,
             events: c.events,
@@ -643,6 +658,9 @@ impl<'a> Engine<'a> {
 
     /// Creates a participant in caller-provided storage (no allocation at all); each run must
     /// be at least as long as [`StorageSizes::of`] the capacities in `cfg` says.
+    // Not inlined: the caller's destination is then the place the engine is returned in, not
+    // one more engine-sized temporary on its stack (where a microcontroller's stack peaks).
+    #[inline(never)]
     pub fn with_storage(
         cfg: Config,
         storage: Storage<'a>,
@@ -752,9 +770,20 @@ impl<'a> Engine<'a> {
                 storage,
             )
         });
-        let mut e = Engine::blank(cfg, builtin_writers, builtin_readers, arenas, layout, rest);
-        e.start(now);
-        Ok(e)
+        // Built in the place it is returned in (no copy of the whole engine on the stack: a
+        // microcontroller's stack peak may be its creation).
+        let mut e = Ok(Engine::blank(
+            cfg,
+            builtin_writers,
+            builtin_readers,
+            arenas,
+            layout,
+            rest,
+        ));
+        if let Ok(e) = &mut e {
+            e.start(now);
+        }
+        e
     }
 
     /// Everything empty, in the caller's runs when given, else on the heap.
@@ -1322,6 +1351,14 @@ impl<'a> Engine<'a> {
         self.count_received(outcome);
     }
 
+    /// Without the `frag` feature a fragmented sample is dropped and counted: none of the
+    /// reassembly code is in the image.
+    #[cfg(not(feature = "frag"))]
+    fn on_data_frag(&mut self, _rx: &Receiver, _d: &DataFragRepr<'_>) {
+        self.stats.dropped_fragmented += 1;
+    }
+
+    #[cfg(feature = "frag")]
     fn on_data_frag(&mut self, rx: &Receiver, d: &DataFragRepr<'_>) {
         let q = match d
             .inline_qos
@@ -1600,6 +1637,13 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Without the `frag` feature nothing is sent in fragments, so there is nothing to repair.
+    #[cfg(not(feature = "frag"))]
+    fn on_nack_frag(&mut self, _rx: &Receiver, _n: &NackFragRepr) {
+        self.stats.dropped_fragmented += 1;
+    }
+
+    #[cfg(feature = "frag")]
     fn on_nack_frag(&mut self, rx: &Receiver, n: &NackFragRepr) {
         if n.writer_sn.0 < 1 {
             self.stats.dropped_invalid += 1;
@@ -2049,6 +2093,11 @@ impl<'a> Engine<'a> {
     ) -> Result<SequenceNumber, WriteError> {
         let now = self.tick(now);
         if payload.len() > self.caps.max_sample {
+            return Err(WriteError::TooLarge);
+        }
+        // Without the `frag` feature a sample must fit one DATA.
+        #[cfg(not(feature = "frag"))]
+        if payload.len() > self.fragment_size() {
             return Err(WriteError::TooLarge);
         }
         let slot = self.writer_slot(w).ok_or(WriteError::UnknownWriter)?;

@@ -15,10 +15,14 @@ use crate::wire::Count;
 /// How long after the last accepted count an older one is still refused.
 pub(crate) const COUNT_RESET: Span = Span::from_millis(500);
 
-/// The last count accepted from one sender, and when.
+/// The last count accepted from one sender, and when. Three fields rather than an
+/// `Option<(Count, Instant)>`: 16 bytes instead of 24 in every proxy (the tuple leaves no niche
+/// for the option's tag).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CountGuard {
-    last: Option<(Count, Instant)>,
+    last: Count,
+    seen: bool,
+    at: Instant,
 }
 
 /// How a count compares with the last one accepted.
@@ -33,27 +37,34 @@ pub(crate) enum Freshness {
 }
 
 impl CountGuard {
-    pub(crate) const NEW: CountGuard = CountGuard { last: None };
+    pub(crate) const NEW: CountGuard = CountGuard {
+        last: Count(0),
+        seen: false,
+        at: Instant(0),
+    };
 
     /// Judges `count` received at `now`, without recording it (a message that turns out to be
     /// unacceptable for another reason must not move the reference).
     pub(crate) fn check(&self, count: Count, now: Instant) -> Freshness {
-        match self.last {
-            None => Freshness::New,
-            Some((last, _)) if count.is_newer_than(last) => Freshness::New,
-            Some((_, at)) if now.saturating_since(at) >= COUNT_RESET => Freshness::Reset,
-            Some(_) => Freshness::Stale,
+        if !self.seen || count.is_newer_than(self.last) {
+            Freshness::New
+        } else if now.saturating_since(self.at) >= COUNT_RESET {
+            Freshness::Reset
+        } else {
+            Freshness::Stale
         }
     }
 
     /// Records an accepted count.
     pub(crate) fn accept(&mut self, count: Count, now: Instant) {
-        self.last = Some((count, now));
+        self.last = count;
+        self.seen = true;
+        self.at = now;
     }
 
     /// Whether any count was ever accepted.
     pub(crate) fn seen(&self) -> bool {
-        self.last.is_some()
+        self.seen
     }
 }
 

@@ -10,6 +10,15 @@
 //! as it grows, on discovery and endpoint creation only. The work of each call is proportional
 //! to what it does, never to a capacity: owed transmits wait in a queue, deadlines in a heap,
 //! and submessages find their endpoints through hash and topic indexes.
+//!
+//! Features: `alloc`, `std` and `fuzzing` are opt-in. Two are on by default, a deviation from
+//! DESIGN.md (whose default build has no features) so that hosts keep everything without
+//! asking: `long-names` (topic and type names up to 128 bytes, four partitions of 64 bytes in
+//! every endpoint record; without it 64 bytes and two of 32) and `frag` (DATA_FRAG and
+//! NACK_FRAG; without it a sample must fit one datagram and fragments received are dropped and
+//! counted in [`Stats::dropped_fragmented`]). A microcontroller turns both off
+//! (`default-features = false`): about 320 bytes less per endpoint record, about 100 bytes less
+//! per matched reader, and several kilobytes of flash.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -4,6 +4,8 @@
 //! in the blocks of one payload and never touch the heap; a full pool refuses. A payload can
 //! also grow at its end ([`Pool::grow`]), so a sample being reassembled holds blocks only up to
 //! the furthest fragment received, not its whole announced size.
+// Without the `frag` feature the fragment paths here are never called (and not linked).
+#![cfg_attr(not(feature = "frag"), allow(dead_code))]
 
 use crate::storage::{filled, Slots};
 

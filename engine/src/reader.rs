@@ -29,12 +29,14 @@
 //!
 //! A builtin reader's largest sample is the discovery limit, so announced sizes above it are
 //! refused at the first fragment. A reliable writer repairs whatever was dropped.
+// Without the `frag` feature the fragment paths here are never called (and not linked).
+#![cfg_attr(not(feature = "frag"), allow(dead_code))]
 
 use crate::freshness::{CountGuard, Freshness};
 use crate::pool::{Bytes, Pool};
 use crate::qos::History;
 use crate::storage::{Entry, Slab, Slots, NONE};
-use crate::time::{Instant, Span};
+use crate::time::{Instant, MaybeInstant, Span};
 use crate::wire::{
     AckNackRepr, Count, EntityId, FragmentNumberSet, GapRepr, Guid, HeartbeatRepr, Locator,
     NackFragRepr, SequenceNumber, SequenceNumberSet, StatusInfo, Time, MAX_SET_BITS,
@@ -98,7 +100,7 @@ pub(crate) struct WriterProxy {
     pub heard: i64,
     pub heartbeat_seen: bool,
     pub ack_owed: bool,
-    pub next_preemptive: Option<Instant>,
+    pub next_preemptive: MaybeInstant,
     /// First sample slot of the out-of-order samples, sorted by SN.
     pending: u32,
     /// In the engine's queue of owed work.
@@ -327,7 +329,13 @@ impl<'a> Reader<'a> {
             frags,
             bits,
             words,
-            max_sample: max_sample.min(words * 32 * u16::MAX as usize),
+            // A sample is reassembled only as far as the bitmap reaches; without reassembly
+            // slots (none are carved without the `frag` feature) it arrives whole or not at all.
+            max_sample: if words == 0 {
+                max_sample
+            } else {
+                max_sample.min(words * 32 * u16::MAX as usize)
+            },
             acknack_count: 0,
             nack_frag_count: 0,
             notify: false,
@@ -399,11 +407,7 @@ impl<'a> Reader<'a> {
                 heard: 0,
                 heartbeat_seen: false,
                 ack_owed: reliable,
-                next_preemptive: if reliable {
-                    Some(now + PREEMPTIVE_PERIOD)
-                } else {
-                    None
-                },
+                next_preemptive: MaybeInstant::new(reliable.then(|| now + PREEMPTIVE_PERIOD)),
                 pending: NONE,
                 queued: false,
                 held: 0,
@@ -1233,7 +1237,7 @@ impl<'a> Reader<'a> {
         let reference = p.hb_guard.seen();
         p.hb_guard.accept(hb.count, now);
         p.heartbeat_seen = true;
-        p.next_preemptive = None;
+        p.next_preemptive = MaybeInstant::NONE;
         if !p.reliable {
             return Some(0);
         }
@@ -1386,7 +1390,7 @@ impl<'a> Reader<'a> {
     /// Whether an ACKNACK is owed to proxy `pi` now.
     pub(crate) fn acknack_owed(&self, pi: u32, now: Instant) -> bool {
         self.proxies.get(pi).is_some_and(|p| {
-            p.reliable && (p.ack_owed || p.next_preemptive.is_some_and(|t| now >= t))
+            p.reliable && (p.ack_owed || p.next_preemptive.get().is_some_and(|t| now >= t))
         })
     }
 
@@ -1407,7 +1411,7 @@ impl<'a> Reader<'a> {
         if let Some(p) = self.proxies.get_mut(pi) {
             p.ack_owed = false;
             if !p.heartbeat_seen {
-                p.next_preemptive = Some(now + PREEMPTIVE_PERIOD);
+                p.next_preemptive = MaybeInstant::new(Some(now + PREEMPTIVE_PERIOD));
             }
         }
         Some(AckNackRepr {
@@ -1424,7 +1428,7 @@ impl<'a> Reader<'a> {
     pub(crate) fn preemptive_due(&self, now: Instant, mut owe: impl FnMut(u32)) -> Option<Instant> {
         let mut next = None::<Instant>;
         for (i, p) in self.proxies.iter() {
-            match p.next_preemptive {
+            match p.next_preemptive.get() {
                 Some(t) if t <= now => owe(i),
                 Some(t) => next = Some(next.map_or(t, |n| n.min(t))),
                 None => {}

@@ -152,4 +152,7 @@ counters! {
     /// repair requests throttled like any repeat), so that a count poisoned again and again
     /// cannot keep a live reader's acknowledgements and requests out.
     count stale_acknacks_used,
+    /// DATA_FRAG and NACK_FRAG submessages dropped because the engine was built without the
+    /// `frag` feature (it neither reassembles nor sends fragmented samples).
+    drop dropped_fragmented,
 }

@@ -1,5 +1,7 @@
 //! Building datagrams in the caller's buffer: what a writer owes one reader, and the
 //! submessages every datagram shares.
+// Without the `frag` feature the fragment paths here are never called (and not linked).
+#![cfg_attr(not(feature = "frag"), allow(dead_code))]
 
 use crate::pool::Pool;
 use crate::stream::{CycloneFraming, Framing};
@@ -244,31 +246,41 @@ fn push_sample(
         push_data(b, pool, writer_id, reader_id, c, builtin)?;
         return Ok(true);
     }
-    let total = c.data.len().div_ceil(fragment_size) as u32;
-    let mut progress = false;
-    while (*cursor).max(1) <= total {
-        let from = (*cursor).max(1);
-        match push_data_frag(
-            b,
-            pool,
-            writer_id,
-            reader_id,
-            c,
-            fragment_size,
-            from,
-            u32::MAX,
-            builtin,
-        ) {
-            Ok(k) => {
-                *cursor = from + k;
-                progress = true;
-            }
-            Err(e) if !progress => return Err(e),
-            Err(_) => return Ok(false),
-        }
+    // Without the `frag` feature only a builtin announcement can be this large (user samples
+    // are refused by `write`); it is skipped, as a datagram could not carry it.
+    #[cfg(not(feature = "frag"))]
+    {
+        let _ = cursor;
+        Ok(true)
     }
-    *cursor = 1;
-    Ok(true)
+    #[cfg(feature = "frag")]
+    {
+        let total = c.data.len().div_ceil(fragment_size) as u32;
+        let mut progress = false;
+        while (*cursor).max(1) <= total {
+            let from = (*cursor).max(1);
+            match push_data_frag(
+                b,
+                pool,
+                writer_id,
+                reader_id,
+                c,
+                fragment_size,
+                from,
+                u32::MAX,
+                builtin,
+            ) {
+                Ok(k) => {
+                    *cursor = from + k;
+                    progress = true;
+                }
+                Err(e) if !progress => return Err(e),
+                Err(_) => return Ok(false),
+            }
+        }
+        *cursor = 1;
+        Ok(true)
+    }
 }
 
 /// Builds the next datagram a writer owes proxy `pi`: fragment repairs, sample repairs, then
@@ -287,7 +299,7 @@ pub(crate) fn writer_datagram(
     let marks = w.proxy_marks(pi);
     let last = w.last_sn();
     let new_data = p.next_unsent <= last;
-    if !new_data && !p.heartbeat_owed && p.nack_frag.is_none() && !p.has_repairs() {
+    if !new_data && !p.heartbeat_owed && !p.nack_frag_pending() && !p.has_repairs() {
         return None;
     }
     // The window costs a walk of the history: only when there is something new to send.
@@ -295,8 +307,8 @@ pub(crate) fn writer_datagram(
     // An unresponsive reader gets no new data until it acknowledges again.
     let window_open = new_data
         && !p.unresponsive
-        && (!p.reliable || p.frag_next > 1 || w.in_flight(&p) < w.in_flight_limit);
-    let owes_data = window_open || p.has_repairs() || p.nack_frag.is_some();
+        && (!p.reliable || p.frag_next() > 1 || w.in_flight(&p) < w.in_flight_limit);
+    let owes_data = window_open || p.has_repairs() || p.nack_frag_pending();
     if !owes_data && !p.heartbeat_owed {
         return None;
     }
@@ -311,6 +323,7 @@ pub(crate) fn writer_datagram(
     let (wid, rid) = (w.guid.entity, p.guid.entity);
     let mut full = false;
     // Fragments a reader asked for by NACK_FRAG.
+    #[cfg(feature = "frag")]
     if let Some((sn, mut set)) = proxy.nack_frag {
         match w.change(sn) {
             Some(c) if c.data.len() > fragment_size => {
@@ -345,7 +358,8 @@ pub(crate) fn writer_datagram(
     // Samples a reader asked for again, lowest first; what is gone becomes a GAP.
     if !full && proxy.has_repairs() {
         let mut left = proxy.requested;
-        for sn in proxy.requested.iter() {
+        let asked = proxy.requested;
+        for sn in asked.iter() {
             let change = if sn.0 < proxy.start || sn.0 < first {
                 None
             } else {
@@ -353,11 +367,7 @@ pub(crate) fn writer_datagram(
             };
             let r = match change {
                 Some(c) => {
-                    let mut cursor = if proxy.repair_frag.0 == sn.0 {
-                        proxy.repair_frag.1
-                    } else {
-                        1
-                    };
+                    let mut cursor = proxy.repair_cursor(sn.0);
                     let r = push_sample(
                         &mut b,
                         pool,
@@ -368,7 +378,7 @@ pub(crate) fn writer_datagram(
                         &mut cursor,
                         builtin,
                     );
-                    proxy.repair_frag = (sn.0, cursor);
+                    proxy.set_repair_cursor(sn.0, cursor);
                     r.map(|done| (done, false))
                 }
                 None => push_gap(&mut b, wid, rid, sn.0, sn.0 + 1).map(|_| (true, true)),
@@ -376,7 +386,7 @@ pub(crate) fn writer_datagram(
             match r {
                 Ok((true, gap)) => {
                     clear(&mut left, sn);
-                    proxy.repair_frag = (0, 1);
+                    proxy.set_repair_cursor(0, 1);
                     if gap {
                         packed.gaps += 1;
                     } else {
@@ -402,10 +412,12 @@ pub(crate) fn writer_datagram(
             }
         }
         while proxy.next_unsent <= last {
-            if proxy.reliable && proxy.frag_next <= 1 && w.in_flight(&proxy) >= w.in_flight_limit {
+            if proxy.reliable && proxy.frag_next() <= 1 && w.in_flight(&proxy) >= w.in_flight_limit
+            {
                 break;
             }
             let sn = proxy.next_unsent;
+            let mut cursor = proxy.frag_next();
             let r = match w.change(sn) {
                 Some(c) => push_sample(
                     &mut b,
@@ -414,16 +426,17 @@ pub(crate) fn writer_datagram(
                     EntityId::UNKNOWN,
                     c,
                     fragment_size,
-                    &mut proxy.frag_next,
+                    &mut cursor,
                     builtin,
                 )
                 .map(|done| (done, false)),
                 None => push_gap(&mut b, wid, EntityId::UNKNOWN, sn, sn + 1).map(|_| (true, true)),
             };
+            proxy.set_frag_next(cursor);
             match r {
                 Ok((true, gap)) => {
                     proxy.next_unsent += 1;
-                    proxy.frag_next = 1;
+                    proxy.set_frag_next(1);
                     if gap {
                         packed.gaps += 1;
                     } else {

@@ -26,16 +26,19 @@
 //!   has been sent data is marked unresponsive: it no longer holds the history (a KEEP_ALL
 //!   writer is not blocked by it), gets no new data, and is served again when it acknowledges
 //!   something new.
+// Without the `frag` feature the fragment paths here are never called (and not linked).
+#![cfg_attr(not(feature = "frag"), allow(dead_code))]
 
 use crate::freshness::{CountGuard, Freshness};
 use crate::pool::{Bytes, Pool};
 use crate::qos::{Durability, History};
 use crate::storage::{Entry, Slab, Slots};
-use crate::time::{Instant, Span};
+use crate::time::{Instant, MaybeInstant, Span};
 use crate::wire::{
-    AckNackRepr, FragmentNumberSet, Guid, Locator, NackFragRepr, SequenceNumber, SequenceNumberSet,
-    StatusInfo, Time, MAX_SET_BITS,
+    AckNackRepr, Guid, Locator, SequenceNumber, SequenceNumberSet, StatusInfo, Time,
 };
+#[cfg(feature = "frag")]
+use crate::wire::{FragmentNumberSet, NackFragRepr, MAX_SET_BITS};
 
 /// One sample in a writer's history.
 #[derive(Debug)]
@@ -74,6 +77,7 @@ pub(crate) struct ReaderProxy {
     pub requested: SequenceNumberSet,
     /// The last ACKNACK and NACK_FRAG counts accepted.
     pub ack_guard: CountGuard,
+    #[cfg(feature = "frag")]
     pub nack_frag_guard: CountGuard,
     /// The highest `acked` ever (`acked` itself goes back when a reader asks for everything
     /// again): progress is measured against it.
@@ -92,7 +96,7 @@ pub(crate) struct ReaderProxy {
     /// Repeated repairs (see [`ReaderProxy::repeat_due`]): when the last round of them went,
     /// `best_acked` then, the backoff exponent, and whether that round repaired the reader's
     /// head (the SN after `best_acked`).
-    pub repeat_at: Option<Instant>,
+    pub repeat_at: MaybeInstant,
     pub repeat_best: i64,
     pub repeat_shift: u8,
     pub repeat_head: bool,
@@ -100,12 +104,16 @@ pub(crate) struct ReaderProxy {
     pub repaired_upto: i64,
     /// Likewise for fragments: every fragment up to `.1` of sample `.0`, and every fragment
     /// of earlier samples.
+    #[cfg(feature = "frag")]
     pub frag_repaired: (i64, u32),
     /// Next fragment (1-based) of `next_unsent` when it is sent as DATA_FRAG.
+    #[cfg(feature = "frag")]
     pub frag_next: u32,
     /// The fragmented sample being repaired whole, and its next fragment.
+    #[cfg(feature = "frag")]
     pub repair_frag: (i64, u32),
     /// Fragments a reader asked for by NACK_FRAG.
+    #[cfg(feature = "frag")]
     pub nack_frag: Option<(i64, FragmentNumberSet)>,
     /// A HEARTBEAT is owed to this reader (after a non-final ACKNACK or at match time).
     pub heartbeat_owed: bool,
@@ -116,6 +124,48 @@ pub(crate) struct ReaderProxy {
 }
 
 impl ReaderProxy {
+    /// The next fragment (1-based) of `next_unsent` when it is being sent as DATA_FRAG; 1
+    /// (none started) without the `frag` feature.
+    pub(crate) fn frag_next(&self) -> u32 {
+        #[cfg(feature = "frag")]
+        return self.frag_next;
+        #[cfg(not(feature = "frag"))]
+        1
+    }
+
+    pub(crate) fn set_frag_next(&mut self, _next: u32) {
+        #[cfg(feature = "frag")]
+        {
+            self.frag_next = _next;
+        }
+    }
+
+    /// Where the repair of sample `sn` resumes: its next fragment when it is the sample being
+    /// repaired in fragments, else 1.
+    pub(crate) fn repair_cursor(&self, _sn: i64) -> u32 {
+        #[cfg(feature = "frag")]
+        if self.repair_frag.0 == _sn {
+            return self.repair_frag.1;
+        }
+        1
+    }
+
+    /// Records where the repair of sample `sn` resumes (`(0, 1)`: none in progress).
+    pub(crate) fn set_repair_cursor(&mut self, _sn: i64, _next: u32) {
+        #[cfg(feature = "frag")]
+        {
+            self.repair_frag = (_sn, _next);
+        }
+    }
+
+    /// Fragments asked for by NACK_FRAG are waiting (never without the `frag` feature).
+    pub(crate) fn nack_frag_pending(&self) -> bool {
+        #[cfg(feature = "frag")]
+        return self.nack_frag.is_some();
+        #[cfg(not(feature = "frag"))]
+        false
+    }
+
     pub(crate) fn has_repairs(&self) -> bool {
         // (a NACK_FRAG is tracked separately in `nack_frag`)
         self.requested.num_bits > 0 && self.requested.bitmap.iter().any(|w| *w != 0)
@@ -167,7 +217,7 @@ impl ReaderProxy {
     fn repeat_due(&mut self, now: Instant, period: Span, grow: bool, head: bool) -> bool {
         let progress = self.best_acked > self.repeat_best;
         let reclaim = head && !self.repeat_head;
-        if let Some(t) = self.repeat_at {
+        if let Some(t) = self.repeat_at.get() {
             if t == now {
                 self.repeat_head |= head;
                 return true;
@@ -187,7 +237,7 @@ impl ReaderProxy {
                 };
             }
         }
-        self.repeat_at = Some(now);
+        self.repeat_at = MaybeInstant::new(Some(now));
         self.repeat_best = self.best_acked;
         self.repeat_head = head;
         true
@@ -664,6 +714,7 @@ impl<'a> Writer<'a> {
                 next_unsent: start,
                 requested: SequenceNumberSet::new(SequenceNumber(start), 0),
                 ack_guard: CountGuard::NEW,
+                #[cfg(feature = "frag")]
                 nack_frag_guard: CountGuard::NEW,
                 best_acked: start - 1,
                 check_sn: 0,
@@ -671,14 +722,18 @@ impl<'a> Writer<'a> {
                 unresponsive: false,
                 unanswered: 0,
                 hb_skip: 0,
-                repeat_at: None,
+                repeat_at: MaybeInstant::NONE,
                 repeat_best: start - 1,
                 repeat_shift: 0,
                 repeat_head: false,
                 repaired_upto: start - 1,
+                #[cfg(feature = "frag")]
                 frag_repaired: (0, 0),
+                #[cfg(feature = "frag")]
                 frag_next: 1,
+                #[cfg(feature = "frag")]
                 repair_frag: (0, 1),
+                #[cfg(feature = "frag")]
                 nack_frag: None,
                 heartbeat_owed: reliable,
                 queued: false,
@@ -764,7 +819,7 @@ impl<'a> Writer<'a> {
     /// Bytes of samples sent to reader `p` and not yet acknowledged (the sample being sent
     /// counts in full once started).
     pub(crate) fn in_flight(&self, p: &ReaderProxy) -> usize {
-        let sent = if p.frag_next > 1 {
+        let sent = if p.frag_next() > 1 {
             self.bytes_before(p.next_unsent + 1)
         } else {
             self.bytes_before(p.next_unsent)
@@ -975,6 +1030,7 @@ impl<'a> Writer<'a> {
     }
 
     /// Applies a NACK_FRAG from reader `pi` (see [`AckNote`]).
+    #[cfg(feature = "frag")]
     pub(crate) fn on_nack_frag(&mut self, now: Instant, pi: u32, n: &NackFragRepr) -> AckNote {
         let mut note = AckNote::default();
         let held = self.change(n.writer_sn.0).is_some();
@@ -1062,8 +1118,8 @@ impl<'a> Writer<'a> {
         };
         let new_data = p.next_unsent <= self.last_sn() && !p.unresponsive;
         let window_open = new_data
-            && (!p.reliable || p.frag_next > 1 || self.in_flight(p) < self.in_flight_limit);
-        window_open || p.heartbeat_owed || p.nack_frag.is_some() || p.has_repairs()
+            && (!p.reliable || p.frag_next() > 1 || self.in_flight(p) < self.in_flight_limit);
+        window_open || p.heartbeat_owed || p.nack_frag_pending() || p.has_repairs()
     }
 }
 

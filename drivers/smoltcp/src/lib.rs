@@ -17,6 +17,10 @@
 //! to start ([`Error::NoTcp`]), and transmits to TCP locators are dropped and counted
 //! (`dropped_no_tcp_socket`).
 //!
+//! The driver asks nothing of the engine's features: the application picks them where it
+//! depends on `pollen-engine` (a host keeps the defaults, `long-names` and `frag`; the
+//! firmware turns them off for smaller endpoint records and no DATA_FRAG code).
+//!
 //! The engine is not owned by the driver: [`Driver::poll`] borrows it, so the application keeps
 //! calling `write`, `take` and `create_*` on it directly. One loop:
 //!

@@ -808,7 +808,9 @@ impl<'a> Engine<'a> {
                     proxy.ack_owed = true;
                     // Asked again until a HEARTBEAT answers (the ACKNACK may be lost).
                     proxy.heartbeat_seen = false;
-                    proxy.next_preemptive = Some(now + crate::reader::PREEMPTIVE_PERIOD);
+                    proxy.next_preemptive = crate::time::MaybeInstant::new(Some(
+                        now + crate::reader::PREEMPTIVE_PERIOD,
+                    ));
                 }
                 self.arm_reader_timer(
                     Local::BuiltinReader(k as u32),

@@ -18,20 +18,23 @@
 //! flash, against the budget (64 KiB of flash, 32 KiB of RAM per participant).
 //!
 //! Nothing here formats (`core::fmt` costs kilobytes of flash): [`Out`] prints strings and
-//! decimals, and the panic handler prints the location only.
+//! decimals, and the panic handler prints the location only. `scripts/test.sh firmware`
+//! measures the image built as a product would be: `core` rebuilt with panics that trap
+//! (`-Zbuild-std=core -Cpanic=immediate-abort`, no panic locations in flash), the engine
+//! without its host defaults (`long-names`, `frag`).
 #![no_std]
 #![no_main]
 
 use core::mem::{size_of, MaybeUninit};
 use core::sync::atomic::{AtomicBool, Ordering};
-use cortex_m_rt::entry;
+use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::{debug, hio};
 use pollen_engine::wire::{GuidPrefix, Time};
 use pollen_engine::{
-    Capacities, Config, Engine, EventSlot, History, HistorySlot, Instant, MapSlot, ParticipantSlot,
-    ReaderHandle, ReaderProxySlot, ReaderQos, ReaderSlot, ReassemblySlot, Reliability,
-    RemoteEndpointSlot, SampleSlot, Storage, StorageSizes, TimerSlot, TopicSpec, WriteError,
-    WriterHandle, WriterProxySlot, WriterQos, WriterSlot,
+    Capacities, Config, ConfigError, Engine, EventSlot, History, HistorySlot, Instant, MapSlot,
+    ParticipantSlot, ReaderHandle, ReaderProxySlot, ReaderQos, ReaderSlot, ReassemblySlot,
+    Reliability, RemoteEndpointSlot, SampleSlot, Storage, StorageSizes, TimerSlot, TopicSpec,
+    WriteError, WriterHandle, WriterProxySlot, WriterQos, WriterSlot,
 };
 use pollen_smoltcp::link::{Link, LinkStorage, Port};
 use pollen_smoltcp::smoltcp::iface::SocketStorage;
@@ -43,6 +46,9 @@ const CAPS: Capacities = Capacities {
     writers: 1,
     readers: 1,
     participants: 8,
+    // Built without DATA_FRAG (the engine's `frag` feature), so no discovery sample is larger
+    // than one datagram.
+    discovery_data: MTU,
     ..Capacities::MICRO
 };
 /// How long each run of an engine's storage is.
@@ -144,7 +150,7 @@ struct Sockets {
 struct Participant {
     tables: Tables,
     sockets: Sockets,
-    engine: MaybeUninit<Engine<'static>>,
+    engine: MaybeUninit<Result<Engine<'static>, ConfigError>>,
     driver: MaybeUninit<Net>,
 }
 
@@ -274,7 +280,7 @@ impl Participant {
 /// copy serves both participants, and the two frames are not live at once.
 #[inline(never)]
 fn new_engine(
-    slot: &'static mut MaybeUninit<Engine<'static>>,
+    slot: &'static mut MaybeUninit<Result<Engine<'static>, ConfigError>>,
     n: u8,
     storage: Storage<'static>,
 ) -> &'static mut Engine<'static> {
@@ -282,8 +288,9 @@ fn new_engine(
     c.unicast_address = [192, 168, 7, n];
     c.mtu = MTU;
     c.capacities = CAPS;
-    match Engine::with_storage(c, storage, Instant(0)) {
-        Ok(e) => slot.write(e),
+    // Written straight into the static: the engine is never built on the stack.
+    match slot.write(Engine::with_storage(c, storage, Instant(0))) {
+        Ok(e) => e,
         Err(_) => fail("engine config"),
     }
 }
@@ -568,8 +575,18 @@ fn main() -> ! {
     loop {}
 }
 
+/// A fault, or a panic in the measured build (`-Cpanic=immediate-abort` turns every panic
+/// into a trap, see `scripts/test.sh`): says so and exits with failure rather than hanging.
+#[exception]
+unsafe fn HardFault(_frame: &ExceptionFrame) -> ! {
+    Out::new().s("hard fault (a panic, in the immediate-abort build)\nFAIL\n");
+    debug::exit(debug::EXIT_FAILURE);
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
 /// Reports where it panicked, not the message: formatting would link `core::fmt` into the
-/// image (kilobytes of flash).
+/// image (kilobytes of flash). Used by a plain `cargo build`; the measured build traps instead.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let mut o = Out::new();
