@@ -247,6 +247,9 @@ stage_tests() {
     # Interop tests find the peers through these (set by stage_peers, or here when run alone).
     export POLLEN_PEERS_PYTHON="${POLLEN_PEERS_PYTHON:-$PWD/$PEERS_VENV/bin/python}"
     export POLLEN_FASTDDS_PEER="${POLLEN_FASTDDS_PEER:-$PWD/$FASTDDS_PEER}"
+    # Everything a test needs was installed above: a missing peer, tool or privilege fails
+    # the test instead of skipping it (`pollen_tests::skip`).
+    export POLLEN_REQUIRE_PEERS=1
     run cargo test --workspace
 }
 

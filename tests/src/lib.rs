@@ -580,3 +580,23 @@ pub fn reliable_reader() -> pollen_engine::ReaderQos {
         ..pollen_engine::ReaderQos::default()
     }
 }
+
+/// Whether the tests that need a peer program, root or a system tool must run here: where
+/// `scripts/test.sh` runs them (it installs what they need and sets `POLLEN_REQUIRE_PEERS=1`)
+/// and under CI (`CI` set to anything but `false`). There a missing one fails the test.
+pub fn peers_required() -> bool {
+    let set = |v: &str| std::env::var(v).is_ok_and(|s| !s.is_empty() && s != "0" && s != "false");
+    set("POLLEN_REQUIRE_PEERS") || set("CI")
+}
+
+/// Says that a test cannot run here, and why: `SKIPPED: why` on stderr, so that a plain
+/// `cargo test` shows it; where [`peers_required`], a panic instead, so that the run fails.
+pub fn skip(why: &str) {
+    assert!(
+        !peers_required(),
+        "{why} (required here: POLLEN_REQUIRE_PEERS or CI is set; shared/PEERS.md says how to \
+         install it)"
+    );
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
+}

@@ -221,7 +221,7 @@ fn listed(v: &Value, prefix: GuidPrefix) -> bool {
 #[test]
 fn loopback_pin_ignores_forged_spdp_and_acknack_from_another_host() {
     if !is_root() {
-        eprintln!("SKIPPED: hostile_iface needs root to create network namespaces");
+        pollen_tests::skip("hostile_iface needs root to create network namespaces");
         return;
     }
     if !common::have("/usr/sbin/ip", "ip") {
@@ -242,7 +242,7 @@ fn loopback_pin_ignores_forged_spdp_and_acknack_from_another_host() {
 #[test]
 fn interface_pin_ignores_sources_off_its_subnet() {
     if !is_root() {
-        eprintln!("SKIPPED: hostile_iface needs root to create network namespaces");
+        pollen_tests::skip("hostile_iface needs root to create network namespaces");
         return;
     }
     if !common::have("/usr/sbin/ip", "ip") {

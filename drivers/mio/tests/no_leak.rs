@@ -148,7 +148,7 @@ fn wait_for_stderr(p: &mut Proc, what: &str, limit: Duration) -> bool {
 #[test]
 fn default_discovery_sends_nothing_off_loopback() {
     if !is_root() {
-        eprintln!("SKIPPED: no_leak needs root to create network namespaces");
+        pollen_tests::skip("no_leak needs root to create network namespaces");
         return;
     }
     for tool in ["/usr/sbin/ip", "/usr/bin/tcpdump"] {

@@ -357,7 +357,7 @@ impl Participant {
 #[test]
 fn pollen_native_through_tap() {
     if let Some(why) = cannot_run() {
-        eprintln!("SKIPPED: {why}");
+        pollen_tests::skip(why);
         return;
     }
     let pollen = pollen_binary();
@@ -443,11 +443,11 @@ fn ddsperf_totals(lines: &[String]) -> Option<(u64, u64)> {
 #[test]
 fn cyclone_ddsperf_through_tap() {
     if let Some(why) = cannot_run() {
-        eprintln!("SKIPPED: {why}");
+        pollen_tests::skip(why);
         return;
     }
     let Some(ddsperf) = which("ddsperf") else {
-        eprintln!("SKIPPED: Cyclone DDS ddsperf not installed (apt-get install cyclonedds-tools)");
+        pollen_tests::skip("Cyclone DDS ddsperf not installed (apt-get install cyclonedds-tools)");
         return;
     };
     let ns = Namespace::create("cyclone");

@@ -14,12 +14,12 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Prints to the real stderr, past the test harness's capture, so that a skipped test says
-/// so in the output of a plain `cargo test`.
+/// A skipped test says so in the output of a plain `cargo test` (past the harness's capture),
+/// and fails where the tools are required (`pollen_tests::skip`).
 macro_rules! skip {
     ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        let why = format!($($arg)*);
+        pollen_tests::skip(why.trim_start_matches("SKIPPED: "));
     }};
 }
 
@@ -465,7 +465,11 @@ fn tcp_both_ways() {
     let n = N.to_string();
     let native = native_has_tcp();
     if !native {
-        skip!("NOTE: the native pollen has no --transport yet; testing component <-> component over TCP");
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "NOTE: the native pollen has no --transport yet; testing component <-> component over TCP"
+        );
     }
     let tcp_sub = |topic: &str| -> Proc {
         let args = [

@@ -184,7 +184,9 @@ pub fn have(path: &str, what: &str) -> bool {
     if std::path::Path::new(path).exists() {
         return true;
     }
-    eprintln!("SKIPPED: {what} not found at {path}; install it to run this test (shared/PEERS.md)");
+    pollen_tests::skip(&format!(
+        "{what} not found at {path}; install it to run this test (shared/PEERS.md)"
+    ));
     false
 }
 
@@ -221,7 +223,7 @@ pub fn fastdds_peer() -> Option<PathBuf> {
             return Some(out);
         }
         if !Path::new("/usr/include/fastdds/dds/domain/DomainParticipant.hpp").exists() {
-            eprintln!("SKIPPED: Fast DDS headers not installed (libfastrtps-dev, shared/PEERS.md)");
+            pollen_tests::skip("Fast DDS headers not installed (libfastrtps-dev, shared/PEERS.md)");
             return None;
         }
         std::fs::create_dir_all(out.parent()?).ok()?;
@@ -242,7 +244,9 @@ pub fn fastdds_peer() -> Option<PathBuf> {
             }
             other => {
                 let _ = std::fs::remove_file(&tmp);
-                eprintln!("SKIPPED: cannot build the Fast DDS peer with g++: {other:?}");
+                pollen_tests::skip(&format!(
+                    "cannot build the Fast DDS peer with g++: {other:?}"
+                ));
                 None
             }
         }
