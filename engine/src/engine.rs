@@ -642,6 +642,21 @@ type Rest<'a> = (
     &'a mut [u8],
 );
 
+/// The reader behind `local` (builtin or user) and the timer of its reassembly expiry.
+fn reassembler<'r, 'a>(
+    builtin: &'r mut [Reader<'a>; 3],
+    readers: &'r mut Slab<'a, ReaderSlot<'a>>,
+    local: Local,
+) -> Option<(&'r mut Reader<'a>, Timer)> {
+    match local {
+        Local::BuiltinReader(i) => {
+            Some((builtin.get_mut(i as usize)?, Timer::BuiltinReassembly(i)))
+        }
+        Local::Reader(i) => Some((&mut readers.get_mut(i)?.reader, Timer::Reassembly(i))),
+        _ => None,
+    }
+}
+
 fn mix_seed(p: &GuidPrefix) -> u64 {
     let mut w = [0u8; 8];
     w.copy_from_slice(&p.0[4..12]);
@@ -1409,18 +1424,10 @@ impl<'a> Engine<'a> {
     /// After a reader took in data: counts the partial samples it evicted and arms its
     /// reassembly expiry when it started one.
     fn after_reassembly(&mut self, local: Local) {
-        let (reader, timer) = match local {
-            Local::BuiltinReader(i) => (
-                Some(&mut self.builtin_readers[i as usize]),
-                Timer::BuiltinReassembly(i),
-            ),
-            Local::Reader(i) => (
-                self.readers.get_mut(i).map(|lr| &mut lr.reader),
-                Timer::Reassembly(i),
-            ),
-            _ => return,
+        let Some((r, timer)) = reassembler(&mut self.builtin_readers, &mut self.readers, local)
+        else {
+            return;
         };
-        let Some(r) = reader else { return };
         self.stats.reassemblies_evicted += r.take_evicted() as u64;
         if core::mem::take(&mut r.arm_expiry) {
             let at = self.now + self.cfg.reassembly_timeout;
@@ -1432,18 +1439,10 @@ impl<'a> Engine<'a> {
     /// timeout, and re-arms for the next.
     fn expire_reassemblies(&mut self, now: Instant, local: Local) {
         let timeout = self.cfg.reassembly_timeout;
-        let (reader, timer) = match local {
-            Local::BuiltinReader(i) => (
-                Some(&mut self.builtin_readers[i as usize]),
-                Timer::BuiltinReassembly(i),
-            ),
-            Local::Reader(i) => (
-                self.readers.get_mut(i).map(|lr| &mut lr.reader),
-                Timer::Reassembly(i),
-            ),
-            _ => return,
+        let Some((r, timer)) = reassembler(&mut self.builtin_readers, &mut self.readers, local)
+        else {
+            return;
         };
-        let Some(r) = reader else { return };
         let (n, next) = r.expire(&mut self.pool, now, timeout);
         self.stats.reassemblies_expired += n as u64;
         if let Some(t) = next {

@@ -600,3 +600,32 @@ pub fn skip(why: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
 }
+
+/// Creates a reliable KEEP_ALL writer ([`reliable_writer`]) on node `a` and reader
+/// ([`reliable_reader`]) on node `b`, both on `topic`, and runs until each has matched the
+/// other (panics if that takes more than `within_us` of virtual time).
+pub fn match_reliable(
+    net: &mut SimNet,
+    a: usize,
+    b: usize,
+    topic: &pollen_engine::TopicSpec<'_>,
+    within_us: u64,
+) -> (pollen_engine::WriterHandle, pollen_engine::ReaderHandle) {
+    let now = net.now();
+    let w = net
+        .engine(a)
+        .create_writer(now, topic, &reliable_writer())
+        .expect("a writer slot");
+    let r = net
+        .engine(b)
+        .create_reader(now, topic, &reliable_reader())
+        .expect("a reader slot");
+    assert!(
+        net.run_until(
+            |n| n.engine(a).matched_readers(w) == 1 && n.engine(b).matched_writers(r) == 1,
+            within_us
+        ),
+        "the reliable pair did not match"
+    );
+    (w, r)
+}

@@ -5,7 +5,7 @@
 
 use pollen_engine::wire::{Duration, EntityId, Guid, GuidPrefix, Locator, Time};
 use pollen_engine::{Engine, ReaderHandle, TopicSpec, WriterHandle};
-use pollen_tests::{adversary, reliable_reader, reliable_writer, Link, SimNet};
+use pollen_tests::{adversary, match_reliable, Link, SimNet};
 
 const SECOND: u64 = 1_000_000;
 const TOPIC: &str = "hostile/fragments";
@@ -46,19 +46,7 @@ fn flow(seed: u64, reassemblies: usize) -> Flow {
     let mut c = net.config(true);
     c.capacities.reassemblies = reassemblies;
     let b = net.add(c);
-    let now = net.now();
-    let w = net
-        .engine(a)
-        .create_writer(now, &topic(), &reliable_writer())
-        .unwrap();
-    let r = net
-        .engine(b)
-        .create_reader(now, &topic(), &reliable_reader())
-        .unwrap();
-    assert!(net.run_until(
-        |n| n.engine(a).matched_readers(w) == 1 && n.engine(b).matched_writers(r) == 1,
-        10 * SECOND
-    ));
+    let (w, r) = match_reliable(&mut net, a, b, &topic(), 10 * SECOND);
     net.run_for(SECOND);
     let writer = net.engine(a).writer_guid(w).unwrap();
     Flow {

@@ -9,7 +9,7 @@
 
 use pollen_engine::wire::{Duration, EntityId, Guid, GuidPrefix, Locator, Time};
 use pollen_engine::{Capacities, TopicSpec};
-use pollen_tests::{adversary, reliable_reader, reliable_writer, Link, Rng, SimNet};
+use pollen_tests::{adversary, match_reliable, Link, Rng, SimNet};
 
 const SECOND: u64 = 1_000_000;
 const MS: u64 = 1_000;
@@ -165,26 +165,9 @@ impl Adversary {
 /// One run: the pair exchanges [`SAMPLES`] samples under a mixed attack every 20 ms.
 fn run(seed: u64) {
     let mut net = SimNet::new(seed, Link::lossy(0.05));
-    let ids: Vec<usize> = (0..2)
-        .map(|_| {
-            let c = net.config(true);
-            net.add(c)
-        })
-        .collect();
+    let ids = net.add_multicast_nodes(2);
     let (a, b) = (ids[0], ids[1]);
-    let now = net.now();
-    let w = net
-        .engine(a)
-        .create_writer(now, &topic(), &reliable_writer())
-        .unwrap();
-    let r = net
-        .engine(b)
-        .create_reader(now, &topic(), &reliable_reader())
-        .unwrap();
-    assert!(net.run_until(
-        |n| n.engine(a).matched_readers(w) == 1 && n.engine(b).matched_writers(r) == 1,
-        30 * SECOND
-    ));
+    let (w, r) = match_reliable(&mut net, a, b, &topic(), 30 * SECOND);
     let meta = |net: &SimNet, n: usize| Locator::udpv4(net.nodes[n].address, 7410);
     let mut adv = Adversary {
         rng: Rng::new(seed ^ 0x5eed),

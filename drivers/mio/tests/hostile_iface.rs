@@ -23,7 +23,7 @@ use pollen_engine::wire::{Duration as RtpsDuration, EntityId, Guid, GuidPrefix, 
 use pollen_tests::adversary;
 use serde_json::Value;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const DOMAIN: u32 = 3;
@@ -32,29 +32,7 @@ const B_ADDR: &str = "10.254.0.2";
 /// An address of B's outside A's subnet (10.254.0.0/24), for the interface-pinned case.
 const B_FAR_ADDR: &str = "10.99.0.2";
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
-}
-
-fn run(args: &[&str]) {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use common::{is_root, run};
 
 /// Namespaces A and B joined by a veth (A: 10.254.0.1/24, B: 10.254.0.2/24 and 10.99.0.2/32);
 /// deleted on drop.
