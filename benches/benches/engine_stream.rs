@@ -17,12 +17,12 @@
 //! - reader side: B's due timers, B's `handle_datagram` of A's datagrams, every `take` (into a
 //!   caller buffer), every `poll_transmit` of B (its ACKNACKs), and B's events.
 //!
-//! `engine_stream/<mtu>/writer` reports the writer side's time, `.../reader` the reader
-//! side's, both per sample (`Throughput::Elements`). The yardsticks work on the datagrams of
+//! `engine_stream/writer/<mtu>` reports the writer side's time, `engine_stream/reader/<mtu>`
+//! the reader side's, both per sample (`Throughput::Elements`). The yardsticks work on the datagrams of
 //! one round recorded after the warm-up (both directions), per sample of the round too:
 //!
-//! - `.../memcpy`: `copy_from_slice` of each datagram into an MTU-sized buffer;
-//! - `.../wire_build_parse`: the wire layer alone, the least any RTPS engine must do with the
+//! - `engine_stream/memcpy/<mtu>`: `copy_from_slice` of each datagram into an MTU-sized buffer;
+//! - `engine_stream/wire_build_parse/<mtu>`: the wire layer alone, the least any RTPS engine must do with the
 //!   same traffic: each datagram built again with `MessageBuilder` from its parsed
 //!   submessages (payloads copied in), then parsed with `Message::parse`, every submessage
 //!   parsed (`RawSubmessage::parse`).
@@ -34,9 +34,11 @@
 //! Run: `cargo bench -p pollen-benches --bench engine_stream`; after each MTU the datagrams
 //! and bytes per round are printed.
 
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use pollen_benches::pair::{payload, reader_qos, writer_qos, Pair, STEP_US};
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
 use pollen_benches::domain;
+use pollen_benches::pair::{payload, reader_qos, writer_qos, Pair, STEP_US};
 use pollen_engine::wire::{HeaderRepr, Locator, Message, MessageBuilder, SubmessageRepr, Time};
 use pollen_engine::{Capacities, Config, Destination, Engine, Instant};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -306,7 +308,10 @@ fn parse(d: &[u8]) -> Parsed<'_> {
     let m = Message::parse(d).expect("the engine's datagram parses");
     let subs = m
         .submessages()
-        .map(|r| r.and_then(|r| r.parse()).expect("the engine's submessage parses"))
+        .map(|r| {
+            r.and_then(|r| r.parse())
+                .expect("the engine's submessage parses")
+        })
         .collect();
     Parsed {
         header: m.header,
@@ -335,8 +340,8 @@ fn build_parse(p: &Parsed<'_>, buf: &mut [u8]) -> usize {
 
 type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
-fn side(g: &mut Group<'_>, s: &mut Stream, name: &str, writer: bool) {
-    g.bench_function(name, |b| {
+fn side(g: &mut Group<'_>, s: &mut Stream, mtu: usize, name: &str, writer: bool) {
+    g.bench_function(BenchmarkId::new(name, mtu), |b| {
         b.iter_custom(|iters| {
             let (w0, r0) = (s.writer, s.reader);
             no_alloc(name, || {
@@ -355,7 +360,7 @@ fn side(g: &mut Group<'_>, s: &mut Stream, name: &str, writer: bool) {
 
 fn engine_stream(c: &mut Criterion) {
     for mtu in MTUS {
-        let mut g = c.benchmark_group(format!("engine_stream/{mtu}"));
+        let mut g = c.benchmark_group("engine_stream");
         g.throughput(Throughput::Elements(IN_FLIGHT as u64));
         let mut s = Stream::new(mtu);
 
@@ -364,8 +369,8 @@ fn engine_stream(c: &mut Criterion) {
         s.round(Some(&mut rec));
         s.reset();
 
-        side(&mut g, &mut s, "writer", true);
-        side(&mut g, &mut s, "reader", false);
+        side(&mut g, &mut s, mtu, "writer", true);
+        side(&mut g, &mut s, mtu, "reader", false);
         println!(
             "engine_stream/{mtu}: per round of {IN_FLIGHT} samples over {} rounds: \
              {:.2} datagrams A→B, {:.2} B→A, {:.0} bytes; writer {:.1} ns/sample, \
@@ -385,7 +390,7 @@ fn engine_stream(c: &mut Criterion) {
         );
 
         let mut dst = vec![0u8; mtu];
-        g.bench_function("memcpy", |b| {
+        g.bench_function(BenchmarkId::new("memcpy", mtu), |b| {
             b.iter_custom(|iters| {
                 no_alloc("memcpy", || {
                     let t = std::time::Instant::now();
@@ -419,7 +424,7 @@ fn engine_stream(c: &mut Criterion) {
             "engine_stream/{mtu}: rebuilt by MessageBuilder: {rebuilt} bytes (engine: {})",
             parsed.iter().map(|p| p.len).sum::<usize>()
         );
-        g.bench_function("wire_build_parse", |b| {
+        g.bench_function(BenchmarkId::new("wire_build_parse", mtu), |b| {
             b.iter_custom(|iters| {
                 no_alloc("wire_build_parse", || {
                     let t = std::time::Instant::now();

@@ -57,12 +57,7 @@ impl Pair {
     /// The pair, matched, with engine `n`'s configuration from `config(n)` (A is 1, B is 2;
     /// [`domain::config`] for [`Pair::new`]) and the given endpoint QoS; with `idle`, each
     /// engine holds the idle domain (which needs [`domain::CAPACITIES`] or more).
-    pub fn with(
-        idle: bool,
-        config: impl Fn(u8) -> Config,
-        wq: &WriterQos,
-        rq: &ReaderQos,
-    ) -> Pair {
+    pub fn with(idle: bool, config: impl Fn(u8) -> Config, wq: &WriterQos, rq: &ReaderQos) -> Pair {
         let topic = TopicSpec::new("bench/engine", "Blob");
         let engine = |n| Box::new(Engine::new(config(n), Instant(0)).expect("valid config"));
         let now = Instant(0);
