@@ -18,14 +18,15 @@
 //!   caller buffer), every `poll_transmit` of B (its ACKNACKs), and B's events.
 //!
 //! `engine_stream/writer/<mtu>` reports the writer side's time, `engine_stream/reader/<mtu>`
-//! the reader side's, both per sample (`Throughput::Elements`). The yardsticks work on the datagrams of
-//! one round recorded after the warm-up (both directions), per sample of the round too:
+//! the reader side's, both per sample (`Throughput::Elements`). The yardsticks work on the
+//! datagrams of one round recorded after the warm-up (both directions), per sample of the
+//! round too:
 //!
-//! - `engine_stream/memcpy/<mtu>`: `copy_from_slice` of each datagram into an MTU-sized buffer;
-//! - `engine_stream/wire_build_parse/<mtu>`: the wire layer alone, the least any RTPS engine must do with the
-//!   same traffic: each datagram built again with `MessageBuilder` from its parsed
-//!   submessages (payloads copied in), then parsed with `Message::parse`, every submessage
-//!   parsed (`RawSubmessage::parse`).
+//! - `engine_stream/memcpy/<mtu>`: `copy_from_slice` of each datagram into an MTU buffer;
+//! - `engine_stream/wire_build_parse/<mtu>`: the wire layer alone, with no engine around it:
+//!   each datagram built again with `MessageBuilder` from its parsed submessages (payloads
+//!   copied in), then parsed with `Message::parse`, every submessage parsed
+//!   (`RawSubmessage::parse`).
 //!
 //! A counting global allocator checks that nothing allocates while measuring: every measured
 //! batch (criterion's `iter_custom` closure, outside criterion's own bookkeeping) panics if
