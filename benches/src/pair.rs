@@ -5,8 +5,8 @@
 use crate::domain;
 use pollen_engine::wire::{Locator, Time};
 use pollen_engine::{
-    Destination, Engine, History, Instant, ReaderHandle, ReaderQos, Reliability, Span, TopicSpec,
-    WriterHandle, WriterQos,
+    Config, Destination, Engine, History, Instant, ReaderHandle, ReaderQos, Reliability, Span,
+    TopicSpec, WriterHandle, WriterQos,
 };
 
 /// Virtual time per iteration.
@@ -30,29 +30,41 @@ pub struct Pair {
     pub rounds: u64,
 }
 
-fn engine(n: u8) -> Box<Engine<'static>> {
-    Box::new(Engine::new(domain::config(n), Instant(0)).expect("valid config"))
+/// The writer's QoS of [`Pair::new`]: reliable, KEEP_ALL, default limits.
+pub fn writer_qos() -> WriterQos {
+    WriterQos {
+        reliability: Reliability::Reliable,
+        history: History::KeepAll,
+        ..WriterQos::default()
+    }
+}
+
+/// The reader's QoS of [`Pair::new`]: reliable, KEEP_ALL, default limits.
+pub fn reader_qos() -> ReaderQos {
+    ReaderQos {
+        reliability: Reliability::Reliable,
+        history: History::KeepAll,
+        ..ReaderQos::default()
+    }
 }
 
 impl Pair {
     /// The pair, matched; with `idle`, each engine holds the idle domain.
     pub fn new(idle: bool) -> Pair {
+        Pair::with(idle, domain::config, &writer_qos(), &reader_qos())
+    }
+
+    /// The pair, matched, with engine `n`'s configuration from `config(n)` (A is 1, B is 2;
+    /// [`domain::config`] for [`Pair::new`]) and the given endpoint QoS; with `idle`, each
+    /// engine holds the idle domain (which needs [`domain::CAPACITIES`] or more).
+    pub fn with(idle: bool, config: impl Fn(u8) -> Config, wq: &WriterQos, rq: &ReaderQos) -> Pair {
         let topic = TopicSpec::new("bench/engine", "Blob");
-        let wq = WriterQos {
-            reliability: Reliability::Reliable,
-            history: History::KeepAll,
-            ..WriterQos::default()
-        };
-        let rq = ReaderQos {
-            reliability: Reliability::Reliable,
-            history: History::KeepAll,
-            ..ReaderQos::default()
-        };
+        let engine = |n| Box::new(Engine::new(config(n), Instant(0)).expect("valid config"));
         let now = Instant(0);
         let mut a = engine(1);
         let mut b = engine(2);
-        let w = a.create_writer(now, &topic, &wq).expect("writer");
-        let r = b.create_reader(now, &topic, &rq).expect("reader");
+        let w = a.create_writer(now, &topic, wq).expect("writer");
+        let r = b.create_reader(now, &topic, rq).expect("reader");
         let mut now = now;
         if idle {
             for (e, tag) in [(&mut a, 1), (&mut b, 2)] {
