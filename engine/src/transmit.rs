@@ -69,11 +69,13 @@ pub(crate) fn push_data(
     let mut qbuf = [0u8; MAX_INLINE_QOS];
     let qlen = inline_qos(c, builtin, &mut qbuf);
     let body = DATA_FIXED + qlen.unwrap_or(0) + c.data.len();
-    let ts_len = if c.timestamp.is_some() { 12 } else { 0 };
+    // One INFO_TS per datagram while the timestamps agree: it holds for the rest of it.
+    let ts = c.timestamp.filter(|t| b.timestamp() != Some(*t));
+    let ts_len = if ts.is_some() { 12 } else { 0 };
     if ts_len + 4 + ((body + 3) & !3) > b.remaining() {
         return Err(BuildError::Full);
     }
-    if let Some(ts) = c.timestamp {
+    if let Some(ts) = ts {
         b.push(&SubmessageRepr::InfoTs(InfoTsRepr {
             timestamp: Some(ts),
         }))?;
@@ -181,7 +183,8 @@ fn push_data_frag(
     } else {
         None
     };
-    let ts_len = if c.timestamp.is_some() { 12 } else { 0 };
+    let ts = c.timestamp.filter(|t| b.timestamp() != Some(*t));
+    let ts_len = if ts.is_some() { 12 } else { 0 };
     let fixed = 4 + 32 + qlen.unwrap_or(0) + ts_len;
     let space = b.remaining().saturating_sub(fixed);
     let offset = (first as usize - 1) * fragment_size;
@@ -194,7 +197,7 @@ fn push_data_frag(
         return Err(BuildError::Full);
     }
     let bytes = bytes_for(k);
-    if let Some(ts) = c.timestamp {
+    if let Some(ts) = ts {
         b.push(&SubmessageRepr::InfoTs(InfoTsRepr {
             timestamp: Some(ts),
         }))?;

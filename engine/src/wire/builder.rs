@@ -1,7 +1,7 @@
 //! Packs submessages into a caller's buffer behind an RTPS header.
 
 use super::{
-    align4, submessage_id, Endian, Error, HeaderRepr, SubmessageRepr, HEADER_LEN,
+    align4, submessage_id, Endian, Error, HeaderRepr, SubmessageRepr, Time, HEADER_LEN,
     SUBMESSAGE_HEADER_LEN,
 };
 use core::fmt;
@@ -39,13 +39,21 @@ pub struct MessageBuilder<'a> {
     buf: &'a mut [u8],
     len: usize,
     count: usize,
+    /// The source timestamp the submessages pushed next carry, as the last INFO_TS pushed
+    /// set it (`None`: none, invalidated, or written in place by [`MessageBuilder::push_with`]).
+    timestamp: Option<Time>,
 }
 
 impl<'a> MessageBuilder<'a> {
     /// Starts a message in `buf` (which must hold at least the 20-byte header).
     pub fn new(buf: &'a mut [u8], header: &HeaderRepr) -> Result<Self, Error> {
         let len = header.emit(buf)?;
-        Ok(MessageBuilder { buf, len, count: 0 })
+        Ok(MessageBuilder {
+            buf,
+            len,
+            count: 0,
+            timestamp: None,
+        })
     }
 
     /// Appends a submessage if it fits.
@@ -75,7 +83,16 @@ impl<'a> MessageBuilder<'a> {
         }
         self.len += padded;
         self.count += 1;
+        if let SubmessageRepr::InfoTs(ts) = sub {
+            self.timestamp = ts.timestamp;
+        }
         Ok(())
+    }
+
+    /// The source timestamp in effect for the next submessage: an INFO_TS holds for the rest
+    /// of the message, so a sender need not repeat an equal one.
+    pub fn timestamp(&self) -> Option<Time> {
+        self.timestamp
     }
 
     /// Appends a submessage whose body the caller writes in place: `write` gets exactly
@@ -106,6 +123,9 @@ impl<'a> MessageBuilder<'a> {
         write(&mut out[4..4 + body_len]);
         self.len += 4 + padded;
         self.count += 1;
+        if id == submessage_id::INFO_TS {
+            self.timestamp = None;
+        }
         Ok(())
     }
 
