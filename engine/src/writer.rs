@@ -473,6 +473,14 @@ impl<'a> Writer<'a> {
 
     /// Position of the first change with SN >= `sn` (binary search).
     fn position(&self, sn: i64) -> usize {
+        // While no sample was removed from the middle (a keyed KEEP_LAST writer does that),
+        // the held SNs are consecutive and the position is a subtraction.
+        let last = self.len.checked_sub(1).and_then(|i| self.at(i));
+        if let (Some(first), Some(last)) = (self.at(0), last) {
+            if last.sn.checked_sub(first.sn) == Some(self.len as i64 - 1) {
+                return sn.saturating_sub(first.sn).clamp(0, self.len as i64) as usize;
+            }
+        }
         let (mut lo, mut hi) = (0, self.len);
         while lo < hi {
             let mid = (lo + hi) / 2;
