@@ -273,6 +273,8 @@ pub(crate) struct Reader<'a> {
     tail: u32,
     delivered: usize,
     frags: Slots<'a, ReassemblySlot>,
+    /// Occupied slots of `frags`: with none, in-order delivery skips looking at them.
+    partials: u32,
     bits: Slots<'a, u32>,
     words: usize,
     max_sample: usize,
@@ -327,6 +329,7 @@ impl<'a> Reader<'a> {
             tail: NONE,
             delivered: 0,
             frags,
+            partials: 0,
             bits,
             words,
             // A sample is reassembled only as far as the bitmap reaches; without reassembly
@@ -956,6 +959,9 @@ impl<'a> Reader<'a> {
         for w in self.bits[ri * words..(ri + 1) * words].iter_mut() {
             *w = 0;
         }
+        if frag_of(&self.frags[ri]).is_none() {
+            self.partials += 1;
+        }
         self.frags[ri] = ReassemblySlot(Entry::Occupied(Reassembly {
             writer: f.writer,
             proxy: pi,
@@ -1107,6 +1113,7 @@ impl<'a> Reader<'a> {
         else {
             return None;
         };
+        self.partials -= 1;
         let blocks = pool.blocks_for(r.data.len()) as u32;
         if let Some(p) = self.proxies.get_mut(r.proxy) {
             p.held = p.held.saturating_sub(blocks);
@@ -1123,6 +1130,9 @@ impl<'a> Reader<'a> {
     /// Drops partial samples of `writer` below `upto` (a GAP or HEARTBEAT said they are gone,
     /// or a later sample was delivered best-effort).
     fn drop_reassemblies_below(&mut self, pool: &mut Pool, writer: Guid, upto: i64) {
+        if self.partials == 0 {
+            return;
+        }
         for ri in 0..self.frags.len() {
             if frag_of(&self.frags[ri]).is_some_and(|r| r.writer == writer && r.sn < upto) {
                 self.free_reassembly(pool, ri);
@@ -1659,6 +1669,11 @@ mod tests {
             );
         }
         assert!(r.partial_count() <= REASSEMBLIES);
+        assert_eq!(
+            r.partials as usize,
+            r.partial_count(),
+            "occupied slots counted"
+        );
         let held: usize = r
             .frags
             .iter()
