@@ -1147,6 +1147,22 @@ mod tests {
         Pool::new(256, 1024, Some(bytes), Some(links))
     }
 
+    /// A volatile KEEP_ALL writer (reliable or best effort) with one matched reader proxy.
+    fn keep_all_with_reader(reliable: bool) -> (Writer<'static>, u32, Guid) {
+        let mut w = writer(
+            Guid::new(GuidPrefix([1; 12]), EntityId::new(1, 0x03)),
+            reliable,
+            Durability::Volatile,
+            History::KeepAll,
+        );
+        let reader = Guid::new(GuidPrefix([2; 12]), EntityId::new(1, 0x04));
+        let loc = Locator::udpv4([127, 0, 0, 1], 7411);
+        let pi = w
+            .add_proxy(Instant::ZERO, reader, loc, reliable, Durability::Volatile)
+            .unwrap();
+        (w, pi, reader)
+    }
+
     fn writer(
         guid: Guid,
         reliable: bool,
@@ -1214,18 +1230,7 @@ mod tests {
     #[test]
     fn best_effort_keep_all_keeps_samples_until_sent() {
         let mut pool = pool();
-        let prefix = GuidPrefix([1; 12]);
-        let mut w = writer(
-            Guid::new(prefix, EntityId::new(1, 0x03)),
-            false,
-            Durability::Volatile,
-            History::KeepAll,
-        );
-        let reader = Guid::new(GuidPrefix([2; 12]), EntityId::new(1, 0x04));
-        let loc = Locator::udpv4([127, 0, 0, 1], 7411);
-        let pi = w
-            .add_proxy(Instant::ZERO, reader, loc, false, Durability::Volatile)
-            .unwrap();
+        let (mut w, pi, _) = keep_all_with_reader(false);
         for _ in 0..3 {
             let r = w.add(
                 Instant::ZERO,
@@ -1256,17 +1261,7 @@ mod tests {
     #[test]
     fn extreme_sequence_numbers_are_harmless() {
         let mut pool = pool();
-        let mut w = writer(
-            Guid::new(GuidPrefix([1; 12]), EntityId::new(1, 0x03)),
-            true,
-            Durability::Volatile,
-            History::KeepAll,
-        );
-        let reader = Guid::new(GuidPrefix([2; 12]), EntityId::new(1, 0x04));
-        let loc = Locator::udpv4([127, 0, 0, 1], 7411);
-        let pi = w
-            .add_proxy(Instant::ZERO, reader, loc, true, Durability::Volatile)
-            .unwrap();
+        let (mut w, pi, reader) = keep_all_with_reader(true);
         w.add(
             Instant::ZERO,
             &mut pool,
@@ -1330,18 +1325,7 @@ mod tests {
 
     #[test]
     fn heartbeats_until_a_reliable_reader_acknowledges() {
-        let prefix = GuidPrefix([1; 12]);
-        let mut w = writer(
-            Guid::new(prefix, EntityId::new(1, 0x03)),
-            true,
-            Durability::Volatile,
-            History::KeepAll,
-        );
-        let reader = Guid::new(GuidPrefix([2; 12]), EntityId::new(1, 0x04));
-        let loc = Locator::udpv4([127, 0, 0, 1], 7411);
-        let pi = w
-            .add_proxy(Instant::ZERO, reader, loc, true, Durability::Volatile)
-            .unwrap();
+        let (mut w, pi, reader) = keep_all_with_reader(true);
         // The heartbeat owed at matching went out (and was lost): with nothing written, the
         // timer still owes another until the reader answers.
         w.proxy_mut(pi).unwrap().heartbeat_owed = false;
@@ -1377,17 +1361,7 @@ mod tests {
     #[test]
     fn forged_repeat_requests_do_not_take_the_readers_head_repairs() {
         let mut pool = pool();
-        let mut w = writer(
-            Guid::new(GuidPrefix([1; 12]), EntityId::new(1, 0x03)),
-            true,
-            Durability::Volatile,
-            History::KeepAll,
-        );
-        let reader = Guid::new(GuidPrefix([2; 12]), EntityId::new(1, 0x04));
-        let loc = Locator::udpv4([127, 0, 0, 1], 7411);
-        let pi = w
-            .add_proxy(Instant::ZERO, reader, loc, true, Durability::Volatile)
-            .unwrap();
+        let (mut w, pi, reader) = keep_all_with_reader(true);
         for _ in 0..12 {
             w.add(
                 Instant::ZERO,

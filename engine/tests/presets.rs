@@ -55,6 +55,33 @@ fn pump(
     while from.poll_event().is_some() {}
 }
 
+/// Handles the timeouts due at `now` on both engines, then moves every datagram both ways,
+/// dropping every `lose`-th one (0: none).
+fn step(a: &mut Engine<'static>, b: &mut Engine<'static>, now: Instant, n: &mut u64, lose: u64) {
+    for e in [&mut *a, &mut *b] {
+        if e.poll_timeout().is_some_and(|t| t <= now) {
+            e.handle_timeout(now);
+        }
+    }
+    pump(a, b, now, n, lose);
+    pump(b, a, now, n, lose);
+}
+
+/// `steps` steps of 10 ms from `now`; returns the time reached.
+fn run(
+    a: &mut Engine<'static>,
+    b: &mut Engine<'static>,
+    mut now: Instant,
+    steps: usize,
+) -> Instant {
+    let mut n = 0;
+    for _ in 0..steps {
+        now = Instant(now.0 + 10_000);
+        step(a, b, now, &mut n, 0);
+    }
+    now
+}
+
 fn exchange(c: Capacities) {
     let mut a = engine(&c, 1);
     let mut b = engine(&c, 2);
@@ -89,13 +116,7 @@ fn exchange(c: Capacities) {
                 written += 1;
             }
         }
-        for e in [&mut a, &mut b] {
-            if e.poll_timeout().is_some_and(|t| t <= now) {
-                e.handle_timeout(now);
-            }
-        }
-        pump(&mut a, &mut b, now, &mut sent, 7);
-        pump(&mut b, &mut a, now, &mut sent, 7);
+        step(&mut a, &mut b, now, &mut sent, 7);
         while let Some(s) = b.take(r, &mut buf).unwrap() {
             assert_eq!(s.len, 8);
             got.push(u32::from_le_bytes(buf[4..8].try_into().unwrap()));
@@ -168,18 +189,7 @@ fn heartbeat_to_many_readers_is_answered_by_all() {
     let readers: Vec<_> = (0..20)
         .map(|_| b.create_reader(Instant(0), &topic, &rq).unwrap())
         .collect();
-    let mut n = 0;
-    let mut now = Instant(0);
-    for _ in 0..200 {
-        now = Instant(now.0 + 10_000);
-        for e in [&mut a, &mut b] {
-            if e.poll_timeout().is_some_and(|t| t <= now) {
-                e.handle_timeout(now);
-            }
-        }
-        pump(&mut a, &mut b, now, &mut n, 0);
-        pump(&mut b, &mut a, now, &mut n, 0);
-    }
+    let now = run(&mut a, &mut b, Instant(0), 200);
     assert_eq!(a.matched_readers(w), 20);
     for r in &readers {
         assert_eq!(b.matched_writers(*r), 1);
@@ -237,17 +247,7 @@ fn deleted_endpoints_give_their_storage_back() {
     let r = b
         .create_reader(Instant(0), &topic, &ReaderQos::default())
         .unwrap();
-    let (mut n, mut now) = (0, Instant(0));
-    for _ in 0..300 {
-        now = Instant(now.0 + 10_000);
-        for e in [&mut a, &mut b] {
-            if e.poll_timeout().is_some_and(|t| t <= now) {
-                e.handle_timeout(now);
-            }
-        }
-        pump(&mut a, &mut b, now, &mut n, 0);
-        pump(&mut b, &mut a, now, &mut n, 0);
-    }
+    run(&mut a, &mut b, Instant(0), 300);
     assert_eq!(a.matched_readers(w), 1);
     assert_eq!(b.matched_writers(r), 1);
 }
