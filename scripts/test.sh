@@ -114,6 +114,8 @@ stage_engine_features() {
     run cargo clippy -p pollen-engine --no-default-features -- -D warnings
     run cargo test -p pollen-engine --lib
     run cargo test -p pollen-engine --lib --features alloc
+    # The presets as the firmware builds the engine (no `frag`, no `long-names`).
+    run cargo test -p pollen-engine --no-default-features --features alloc --test presets
 }
 
 # The default engine builds for a bare-metal target and references no allocator.

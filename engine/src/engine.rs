@@ -87,7 +87,8 @@ pub enum CreateError {
     /// A history depth of 0, or above `Capacities::history` (writers) or
     /// `Capacities::reader_samples` (readers).
     BadQos,
-    /// The endpoint's SEDP announcement does not fit the payload pool (or one datagram):
+    /// The endpoint's SEDP announcement does not fit the payload pool (or, built without the
+    /// `frag` feature, one datagram):
     /// without it no remote participant could ever match the endpoint.
     NoAnnouncementSpace,
 }
@@ -1960,13 +1961,19 @@ impl<'a> Engine<'a> {
         // its slot for the next reader there.
         let borrowed = self.arenas.samples.available() != usize::MAX;
         let slots = if borrowed { c.reader_samples } else { n };
+        // Without the `frag` feature no reassembly slots are carved (`StorageSizes`).
+        let reassemblies = if cfg!(feature = "frag") {
+            c.reassemblies
+        } else {
+            0
+        };
         let spare = self.readers.slot_mut(slot).and_then(|s| s.1.take());
         let (proxies, samples, frags, bits) = match spare {
             Some((p, sm, f, b))
                 if p.len() >= share
                     && sm.len() >= slots
-                    && f.len() >= c.reassemblies
-                    && b.len() >= c.reassemblies * words =>
+                    && f.len() >= reassemblies
+                    && b.len() >= reassemblies * words =>
             {
                 let mut samples = Slab::new(sm, slots);
                 samples.reserve(slots);
@@ -1975,10 +1982,10 @@ impl<'a> Engine<'a> {
             _ => (
                 carve_slab(&mut self.arenas.writer_proxies, share),
                 carve_slab_reserved(&mut self.arenas.samples, slots),
-                carve_fill(&mut self.arenas.reassemblies, c.reassemblies, || {
+                carve_fill(&mut self.arenas.reassemblies, reassemblies, || {
                     ReassemblySlot::EMPTY
                 }),
-                carve_fill(&mut self.arenas.bits, c.reassemblies * words, || 0),
+                carve_fill(&mut self.arenas.bits, reassemblies * words, || 0),
             ),
         };
         let short = samples.capacity() < slots || proxies.capacity() == 0;
@@ -2468,7 +2475,7 @@ impl<'a> Engine<'a> {
 
     /// Bytes per DATA_FRAG fragment: the configured size, shrunk to what one datagram of the
     /// MTU can carry, a multiple of 4.
-    fn fragment_size(&self) -> usize {
+    pub(crate) fn fragment_size(&self) -> usize {
         let fit = self.cfg.mtu.saturating_sub(transmit::fragment_overhead());
         (self.cfg.fragment_size.min(fit) & !3).max(4)
     }

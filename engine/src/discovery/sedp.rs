@@ -906,6 +906,13 @@ impl<'a> Engine<'a> {
                 }
             }
         };
+        // Without the `frag` feature an announcement must fit one DATA, or it could never be
+        // sent: refused like one the pool cannot hold.
+        #[cfg(not(feature = "frag"))]
+        if len > self.fragment_size() {
+            self.stats.dropped_too_large += 1;
+            return false;
+        }
         let now = self.now;
         let w = &mut self.builtin_writers[which];
         let stored = w
