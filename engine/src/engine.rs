@@ -34,6 +34,10 @@ use crate::writer::{AckNote, AddError, HistorySlot, ReaderProxySlot, Tick, Write
 use crate::{reader::IncomingFrag, wire::ParameterListIter};
 use core::fmt;
 
+/// Bytes a datagram must still have free for the next queued work to ride in it: the largest
+/// INFO_DST (16), ACKNACK (60, a full 256-bit set) and NACK_FRAG (64) together.
+const BUNDLE_ROOM: usize = 16 + 60 + 64;
+
 pub(crate) const SEDP_PUB: usize = 0;
 pub(crate) const SEDP_SUB: usize = 1;
 pub(crate) const PMD: usize = 2;
@@ -2368,82 +2372,130 @@ impl<'a> Engine<'a> {
             return Some(t);
         }
         let own = self.cfg.guid_prefix;
-        let fragment_size = self.fragment_size();
         while let Some(w) = self.work.pop() {
             self.clear_queued(w);
-            let built = match w.local {
+            match w.local {
                 Local::Spdp if !self.shutting_down && !self.may_send(w.index, now, false) => {
                     // Owed no more: a participant that never answered gets no second greeting.
                     if let Some(p) = self.participants.get_mut(w.index) {
                         p.directed_spdp_owed = 0;
                     }
-                    None
                 }
-                Local::Spdp => self.directed_spdp(w.index, buf),
-                _ if self.shutting_down => None,
-                Local::BuiltinWriter(_) | Local::Writer(_) => {
-                    let to = self
-                        .writer_at(w.local)
-                        .and_then(|wr| wr.proxy(w.index))
-                        .map(|p| p.guid.prefix);
-                    if to.is_some_and(|to| !self.may_send_to(to, now, true)) {
-                        // Left owed: it goes when the participant answers.
+                Local::Spdp => {
+                    if let Some(t) = self.directed_spdp(w.index, buf) {
+                        return Some(t);
+                    }
+                }
+                _ if self.shutting_down => {}
+                _ => {
+                    let Ok(mut b) = MessageBuilder::new(&mut *buf, &HeaderRepr::new(own)) else {
                         continue;
-                    }
-                    let builtin = matches!(w.local, Local::BuiltinWriter(_));
-                    let pool = &self.pool;
-                    let wr = match w.local {
-                        Local::BuiltinWriter(i) => self.builtin_writers.get_mut(i as usize),
-                        Local::Writer(i) => self.writers.get_mut(i).map(|lw| &mut lw.writer),
-                        _ => None,
                     };
-                    let Some(wr) = wr else { continue };
-                    let r = transmit::writer_datagram(
-                        wr,
-                        w.index,
-                        pool,
-                        own,
-                        builtin,
-                        fragment_size,
-                        buf,
-                    );
-                    let again = wr.owes(w.index);
-                    if again {
-                        self.queue(w);
-                    }
-                    r.map(|(len, dst, packed)| {
-                        self.count_packed(packed);
-                        Transmit {
-                            destination: Destination::Udp(dst),
-                            len,
+                    let Some((to, mut dst)) = self.push_work(now, w, &mut b, None) else {
+                        continue;
+                    };
+                    // The work queued next rides in the same datagram while it goes to the
+                    // same locator and fits: the ACKNACK a reader owes beside the reply its
+                    // application just wrote, say. Only the head of the queue is looked at.
+                    while let Some(next) = self.work.peek() {
+                        // Room for the largest INFO_DST, ACKNACK and NACK_FRAG: an ACKNACK
+                        // taken from its reader is sent or lost, so it is taken only when it
+                        // fits; a writer that finds no room stays owed and queued.
+                        if next == w
+                            || b.remaining() < BUNDLE_ROOM
+                            || self.work_locator(next) != Some(to)
+                        {
+                            break;
                         }
-                    })
-                }
-                Local::BuiltinReader(_) | Local::Reader(_) => {
-                    let to = self
-                        .reader_at(w.local)
-                        .and_then(|r| r.proxy(w.index))
-                        .map(|p| p.guid.prefix);
-                    // Built either way, as if lost when held: the reader's own timer asks again.
-                    let built = self.acknack(now, w, buf);
-                    if built.is_some() && to.is_some_and(|to| !self.may_send_to(to, now, false)) {
-                        self.stats.acknacks_sent = self.stats.acknacks_sent.saturating_sub(1);
-                        None
-                    } else {
-                        built
+                        let _ = self.work.pop();
+                        self.clear_queued(next);
+                        match self.push_work(now, next, &mut b, Some(dst)) {
+                            Some((_, d)) => dst = d,
+                            None => break,
+                        }
                     }
+                    return Some(Transmit {
+                        destination: Destination::Udp(to),
+                        len: b.finish(),
+                    });
                 }
-            };
-            if built.is_some() {
-                return built;
             }
         }
         None
     }
 
-    /// The ACKNACK (and NACK_FRAG) reader proxy `w` owes.
-    fn acknack(&mut self, now: Instant, w: Work, buf: &mut [u8]) -> Option<Transmit> {
-        let own = self.cfg.guid_prefix;
+    /// Where the datagrams of queued work `w` go (`None` for a directed SPDP or a proxy gone).
+    fn work_locator(&mut self, w: Work) -> Option<Locator> {
+        match w.local {
+            Local::BuiltinWriter(_) | Local::Writer(_) => {
+                self.writer_at(w.local)?.proxy(w.index).map(|p| p.locator)
+            }
+            Local::BuiltinReader(_) | Local::Reader(_) => {
+                self.reader_at(w.local)?.proxy(w.index).map(|p| p.locator)
+            }
+            Local::Spdp => None,
+        }
+    }
+
+    /// Appends what writer or reader proxy `w` owes to `b` (whose INFO_DST in effect names
+    /// `dst`). Returns the locator it goes to and the participant the INFO_DST in effect
+    /// names, or `None` when nothing was added.
+    fn push_work(
+        &mut self,
+        now: Instant,
+        w: Work,
+        b: &mut MessageBuilder<'_>,
+        dst: Option<GuidPrefix>,
+    ) -> Option<(Locator, GuidPrefix)> {
+        match w.local {
+            Local::BuiltinWriter(_) | Local::Writer(_) => {
+                let to = self.writer_at(w.local)?.proxy(w.index)?.guid.prefix;
+                if !self.may_send_to(to, now, true) {
+                    // Left owed: it goes when the participant answers.
+                    return None;
+                }
+                let builtin = matches!(w.local, Local::BuiltinWriter(_));
+                let fragment_size = self.fragment_size();
+                let pool = &self.pool;
+                let wr = match w.local {
+                    Local::BuiltinWriter(i) => self.builtin_writers.get_mut(i as usize),
+                    Local::Writer(i) => self.writers.get_mut(i).map(|lw| &mut lw.writer),
+                    _ => None,
+                }?;
+                let r = transmit::push_writer(wr, w.index, pool, builtin, fragment_size, b, dst);
+                let again = wr.owes(w.index);
+                if again {
+                    self.queue(w);
+                }
+                let (loc, packed) = r?;
+                self.count_packed(packed);
+                Some((loc, to))
+            }
+            Local::BuiltinReader(_) | Local::Reader(_) => {
+                let to = self.reader_at(w.local)?.proxy(w.index)?.guid.prefix;
+                // Built either way, as if lost when held: the reader's own timer asks again.
+                let start = b.mark();
+                let loc = self.push_acknack(now, w, b, dst)?;
+                if !self.may_send_to(to, now, false) {
+                    self.stats.acknacks_sent = self.stats.acknacks_sent.saturating_sub(1);
+                    b.rewind(start);
+                    return None;
+                }
+                Some((loc, to))
+            }
+            Local::Spdp => None,
+        }
+    }
+
+    /// Appends the ACKNACK (and NACK_FRAG) reader proxy `w` owes to `b`, after an INFO_DST
+    /// unless `dst` already names the writer's participant; returns where it goes.
+    fn push_acknack(
+        &mut self,
+        now: Instant,
+        w: Work,
+        b: &mut MessageBuilder<'_>,
+        dst: Option<GuidPrefix>,
+    ) -> Option<Locator> {
         let reader = self.reader_at(w.local)?;
         let p = *reader.proxy(w.index)?;
         let a = reader.take_acknack(w.index, now)?;
@@ -2453,12 +2505,18 @@ impl<'a> Engine<'a> {
         } else {
             None
         };
-        let mut b = MessageBuilder::new(buf, &HeaderRepr::new(own)).ok()?;
-        b.push(&SubmessageRepr::InfoDst(InfoDstRepr {
-            guid_prefix: p.guid.prefix,
-        }))
-        .ok()?;
-        b.push(&SubmessageRepr::AckNack(a)).ok()?;
+        let start = b.mark();
+        if dst != Some(p.guid.prefix) {
+            b.push(&SubmessageRepr::InfoDst(InfoDstRepr {
+                guid_prefix: p.guid.prefix,
+            }))
+            .ok()?;
+        }
+        if b.push(&SubmessageRepr::AckNack(a)).is_err() {
+            // Lost as if on the wire: the reader's timer asks again.
+            b.rewind(start);
+            return None;
+        }
         if let Some(nf) = nf {
             let _ = b.push(&SubmessageRepr::NackFrag(nf));
         }
@@ -2467,10 +2525,7 @@ impl<'a> Engine<'a> {
             // Pre-emptive: the next one in a period unless a HEARTBEAT comes first.
             self.arm_reader_timer(w.local, now + crate::reader::PREEMPTIVE_PERIOD);
         }
-        Some(Transmit {
-            destination: Destination::Udp(p.locator),
-            len: b.finish(),
-        })
+        Some(p.locator)
     }
 
     /// Bytes per DATA_FRAG fragment: the configured size, shrunk to what one datagram of the

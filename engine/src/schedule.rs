@@ -133,6 +133,20 @@ impl<'a> WorkQueue<'a> {
         true
     }
 
+    /// The item [`WorkQueue::pop`] would return, left in place.
+    pub(crate) fn peek(&mut self) -> Option<Work> {
+        while self.len > 0 {
+            if let Some(w) = Work::unpack(self.ring[self.head]) {
+                return Some(w);
+            }
+            // A forgotten item: dropped as `pop` would.
+            let cap = self.ring.len();
+            self.head = (self.head + 1) % cap;
+            self.len -= 1;
+        }
+        None
+    }
+
     pub(crate) fn pop(&mut self) -> Option<Work> {
         while self.len > 0 {
             let cap = self.ring.len();
@@ -214,6 +228,28 @@ mod tests {
         assert_eq!(q.pop(), Some(items[1]));
         assert_eq!(q.pop(), Some(items[2]));
         assert_eq!(q.len(), 2);
+    }
+
+    /// `peek` shows what `pop` returns next, past forgotten items, and leaves it queued.
+    #[test]
+    fn peek_skips_forgotten_items() {
+        let mut ring = [0u64; 4];
+        let mut q = WorkQueue::new(Some(&mut ring), 4);
+        let w = |i| Work {
+            local: Local::Writer(0),
+            index: i,
+        };
+        assert_eq!(q.peek(), None);
+        for i in 0..3 {
+            assert!(q.push(w(i)));
+        }
+        q.forget(w(0));
+        assert_eq!(q.peek(), Some(w(1)));
+        assert_eq!(q.peek(), Some(w(1)));
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.pop(), Some(w(1)));
+        assert_eq!(q.pop(), Some(w(2)));
+        assert_eq!(q.peek(), None);
     }
 
     /// Forgotten items do not hold their room: a full ring of them takes new work.

@@ -7,8 +7,8 @@ use crate::pool::Pool;
 use crate::stream::{CycloneFraming, Framing};
 use crate::wire::{
     flags, submessage_id, BuildError, Count, Endian, EntityId, FragmentNumberSet, GapRepr,
-    GuidPrefix, HeaderRepr, HeartbeatRepr, InfoDstRepr, InfoTsRepr, InlineQos, Locator,
-    MessageBuilder, SequenceNumber, SequenceNumberSet, SubmessageRepr,
+    GuidPrefix, HeartbeatRepr, InfoDstRepr, InfoTsRepr, InlineQos, Locator, MessageBuilder,
+    SequenceNumber, SequenceNumberSet, SubmessageRepr,
 };
 use crate::writer::{Change, ReaderProxy, Writer};
 
@@ -289,6 +289,7 @@ fn push_sample(
 /// Builds the next datagram a writer owes proxy `pi`: fragment repairs, sample repairs, then
 /// new samples (within the flow-control window), then a heartbeat. Returns `None` when
 /// nothing is owed.
+#[cfg(test)]
 pub(crate) fn writer_datagram(
     w: &mut Writer<'_>,
     pi: u32,
@@ -298,6 +299,25 @@ pub(crate) fn writer_datagram(
     fragment_size: usize,
     buf: &mut [u8],
 ) -> Option<(usize, Locator, Packed)> {
+    let mut b = MessageBuilder::new(buf, &crate::wire::HeaderRepr::new(own)).ok()?;
+    let (to, packed) = push_writer(w, pi, pool, builtin, fragment_size, &mut b, None)?;
+    Some((b.finish(), to, packed))
+}
+
+/// Appends to `b` what a writer owes proxy `pi`: fragment repairs, sample repairs, then new
+/// samples (within the flow-control window), then a heartbeat; after an INFO_DST unless
+/// `dst` (the INFO_DST in effect in `b`) already names the proxy's participant. Returns where
+/// the datagram goes, or `None` when nothing is owed or nothing fitted (`b` is then as it
+/// was).
+pub(crate) fn push_writer(
+    w: &mut Writer<'_>,
+    pi: u32,
+    pool: &Pool<'_>,
+    builtin: bool,
+    fragment_size: usize,
+    b: &mut MessageBuilder<'_>,
+    dst: Option<GuidPrefix>,
+) -> Option<(Locator, Packed)> {
     let p = *w.proxy(pi)?;
     let marks = w.proxy_marks(pi);
     let last = w.last_sn();
@@ -315,11 +335,16 @@ pub(crate) fn writer_datagram(
     if !owes_data && !p.heartbeat_owed {
         return None;
     }
-    let mut b = MessageBuilder::new(buf, &HeaderRepr::new(own)).ok()?;
-    b.push(&SubmessageRepr::InfoDst(InfoDstRepr {
-        guid_prefix: p.guid.prefix,
-    }))
-    .ok()?;
+    let start = b.mark();
+    let before = b.submessage_count();
+    if dst != Some(p.guid.prefix) {
+        b.push(&SubmessageRepr::InfoDst(InfoDstRepr {
+            guid_prefix: p.guid.prefix,
+        }))
+        .ok()?;
+    }
+    let dst_len = b.submessage_count() - before;
+    let b = &mut *b;
     let mut packed = Packed::default();
     let mut proxy = p;
     let first = w.first_sn();
@@ -338,7 +363,7 @@ pub(crate) fn writer_datagram(
                         clear_fragment(&mut set, n);
                         continue;
                     }
-                    match push_data_frag(&mut b, pool, wid, rid, c, fragment_size, n, 1, builtin) {
+                    match push_data_frag(b, pool, wid, rid, c, fragment_size, n, 1, builtin) {
                         Ok(_) => {
                             clear_fragment(&mut set, n);
                             packed.repairs += 1;
@@ -371,20 +396,11 @@ pub(crate) fn writer_datagram(
             let r = match change {
                 Some(c) => {
                     let mut cursor = proxy.repair_cursor(sn.0);
-                    let r = push_sample(
-                        &mut b,
-                        pool,
-                        wid,
-                        rid,
-                        c,
-                        fragment_size,
-                        &mut cursor,
-                        builtin,
-                    );
+                    let r = push_sample(b, pool, wid, rid, c, fragment_size, &mut cursor, builtin);
                     proxy.set_repair_cursor(sn.0, cursor);
                     r.map(|done| (done, false))
                 }
-                None => push_gap(&mut b, wid, rid, sn.0, sn.0 + 1).map(|_| (true, true)),
+                None => push_gap(b, wid, rid, sn.0, sn.0 + 1).map(|_| (true, true)),
             };
             match r {
                 Ok((true, gap)) => {
@@ -409,7 +425,7 @@ pub(crate) fn writer_datagram(
     if !full && !proxy.has_repairs() && window_open {
         if proxy.next_unsent < first && proxy.next_unsent <= last {
             let to = first.min(last + 1);
-            if push_gap(&mut b, wid, EntityId::UNKNOWN, proxy.next_unsent, to).is_ok() {
+            if push_gap(b, wid, EntityId::UNKNOWN, proxy.next_unsent, to).is_ok() {
                 proxy.next_unsent = to;
                 packed.gaps += 1;
             }
@@ -423,7 +439,7 @@ pub(crate) fn writer_datagram(
             let mut cursor = proxy.frag_next();
             let r = match w.change(sn) {
                 Some(c) => push_sample(
-                    &mut b,
+                    b,
                     pool,
                     wid,
                     EntityId::UNKNOWN,
@@ -433,7 +449,7 @@ pub(crate) fn writer_datagram(
                     builtin,
                 )
                 .map(|done| (done, false)),
-                None => push_gap(&mut b, wid, EntityId::UNKNOWN, sn, sn + 1).map(|_| (true, true)),
+                None => push_gap(b, wid, EntityId::UNKNOWN, sn, sn + 1).map(|_| (true, true)),
             };
             proxy.set_frag_next(cursor);
             match r {
@@ -473,11 +489,12 @@ pub(crate) fn writer_datagram(
         *slot = proxy;
     }
     w.proxy_moved(pi, marks);
-    if b.submessage_count() <= 1 {
-        // Only INFO_DST: nothing fitted.
+    if b.submessage_count() <= before + dst_len {
+        // At most an INFO_DST: nothing fitted.
+        b.rewind(start);
         return None;
     }
-    Some((b.finish(), p.locator, packed))
+    Some((p.locator, packed))
 }
 
 fn clear_fragment(set: &mut FragmentNumberSet, n: u32) {

@@ -44,6 +44,14 @@ pub struct MessageBuilder<'a> {
     timestamp: Option<Time>,
 }
 
+/// A point in a message being built, to go back to ([`MessageBuilder::rewind`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mark {
+    len: usize,
+    count: usize,
+    timestamp: Option<Time>,
+}
+
 impl<'a> MessageBuilder<'a> {
     /// Starts a message in `buf` (which must hold at least the 20-byte header).
     pub fn new(buf: &'a mut [u8], header: &HeaderRepr) -> Result<Self, Error> {
@@ -147,6 +155,25 @@ impl<'a> MessageBuilder<'a> {
     /// Number of submessages added.
     pub fn submessage_count(&self) -> usize {
         self.count
+    }
+
+    /// Where the message stands now, for [`MessageBuilder::rewind`].
+    pub(crate) fn mark(&self) -> Mark {
+        Mark {
+            len: self.len,
+            count: self.count,
+            timestamp: self.timestamp,
+        }
+    }
+
+    /// Forgets every submessage pushed since `m` was taken (the bytes after it are left as
+    /// they are and overwritten by what is pushed next).
+    pub(crate) fn rewind(&mut self, m: Mark) {
+        if m.len <= self.len {
+            self.len = m.len;
+            self.count = m.count;
+            self.timestamp = m.timestamp;
+        }
     }
 
     /// Ends the message; returns its length.
