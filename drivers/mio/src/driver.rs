@@ -2,6 +2,7 @@
 
 use crate::clock::Clock;
 use crate::iface::SourceFilter;
+use crate::mmsg::{self, Received, BATCH};
 use crate::socket;
 use crate::tcp::{self, Tcp, TcpOptions};
 use mio::net::UdpSocket;
@@ -120,10 +121,11 @@ struct Sock {
     locator: Locator,
 }
 
-/// A transmit the kernel (UDP) or a full connection buffer (TCP) would not take yet: its
-/// bytes stay at the start of `tx`.
+/// A transmit built into slot `slot` of `tx`, waiting to be handed to the kernel (UDP) or a
+/// connection buffer (TCP).
 #[derive(Debug, Clone, Copy)]
-struct Pending {
+struct Out {
+    slot: usize,
     len: usize,
     to: SocketAddrV4,
     tcp: bool,
@@ -132,18 +134,31 @@ struct Pending {
 /// One participant bound to UDP sockets.
 ///
 /// Call [`Driver::flush`] after every engine command (write, create_*, take that may owe an
-/// ACKNACK); `handle_readable` and `handle_timeout` flush by themselves.
+/// ACKNACK); `handle_readable` and `handle_timeout` flush by themselves. [`Runner`] instead
+/// reads everything that is ready, runs the timers and the application, and only then
+/// flushes, once per wake-up: an ACKNACK the engine owes for a sample just received then rides
+/// in the datagram of the application's reply.
 pub struct Driver {
     engine: Box<Engine<'static>>,
     clock: Clock,
+    /// The engine instant of this wake-up: the clock is read once per wake-up.
+    now: Instant,
     interface: Ipv4Addr,
     participant_id: u16,
     sockets: Vec<Sock>,
     sender: usize,
     first_token: Option<Token>,
+    /// Kept to ask for writability of the sending socket only while a send would block.
+    registry: Option<Registry>,
+    write_interest: bool,
+    /// `BATCH` slots of `mtu` bytes: the transmits of one `sendmmsg`.
     tx: Vec<u8>,
+    mtu: usize,
+    /// `BATCH` slots of `MAX_DATAGRAM` bytes: the datagrams of one `recvmmsg`.
     rx: Vec<u8>,
-    pending: Option<Pending>,
+    /// Transmits built and not yet sent, from `out_head` on (after a send would block).
+    out: Vec<Out>,
+    out_head: usize,
     tcp: Tcp,
     filter: SourceFilter,
     stats: DriverStats,
@@ -219,7 +234,8 @@ impl Driver {
             ));
         }
         let mtu = cfg.mtu;
-        let engine = new_engine(cfg, clock.now())?;
+        let now = clock.now();
+        let engine = new_engine(cfg, now)?;
 
         let mut meta = Some(meta);
         let mut user = Some(user);
@@ -256,14 +272,20 @@ impl Driver {
         Ok(Driver {
             engine,
             clock,
+            now,
             interface: opts.interface,
             participant_id,
             sockets,
             sender,
             first_token: None,
-            tx: vec![0; mtu],
-            rx: vec![0; MAX_DATAGRAM],
-            pending: None,
+            registry: None,
+            write_interest: false,
+            // Zeroed allocations: the kernel maps pages as datagrams first touch them.
+            tx: vec![0; BATCH * mtu],
+            mtu,
+            rx: vec![0; BATCH * MAX_DATAGRAM],
+            out: Vec::with_capacity(BATCH),
+            out_head: 0,
             tcp,
             filter,
             stats: DriverStats::default(),
@@ -332,9 +354,22 @@ impl Driver {
         &mut self.engine
     }
 
-    /// The current engine instant.
+    /// The engine instant of the current wake-up: the clock is read once as the driver wakes
+    /// ([`Runner::run`], [`Driver::handle_readable`], [`Driver::handle_timeout`],
+    /// [`Driver::handle_all_readable`]) or at [`Driver::tick`].
     pub fn now(&self) -> Instant {
-        self.clock.now()
+        self.now
+    }
+
+    /// [`Driver::now`] as a std instant (microsecond precision).
+    pub fn wake_time(&self) -> std::time::Instant {
+        self.clock.to_std(self.now)
+    }
+
+    /// Reads the clock: what [`Driver::now`] returns until the next wake-up.
+    pub fn tick(&mut self) -> Instant {
+        self.now = self.clock.now();
+        self.now
     }
 
     /// The driver's clock.
@@ -372,8 +407,10 @@ impl Driver {
     /// driver keeps a clone of `registry` to register the TCP connections it opens or accepts
     /// later.
     pub fn register(&mut self, registry: &Registry, first: Token) -> io::Result<()> {
+        // Writability is asked for only while a send would block (`set_write_interest`).
+        self.write_interest = self.is_blocked();
         for (i, s) in self.sockets.iter_mut().enumerate() {
-            let interest = if i == self.sender {
+            let interest = if i == self.sender && self.write_interest {
                 Interest::READABLE | Interest::WRITABLE
             } else {
                 Interest::READABLE
@@ -382,6 +419,7 @@ impl Driver {
         }
         self.tcp
             .register(registry, Token(first.0 + self.sockets.len()))?;
+        self.registry = Some(registry.try_clone()?);
         self.first_token = Some(first);
         Ok(())
     }
@@ -392,7 +430,27 @@ impl Driver {
             registry.deregister(&mut s.socket)?;
         }
         self.tcp.deregister(registry)?;
+        self.registry = None;
         self.first_token = None;
+        Ok(())
+    }
+
+    /// Asks for (or stops asking for) writability of the sending socket.
+    fn set_write_interest(&mut self, on: bool) -> io::Result<()> {
+        if self.write_interest == on {
+            return Ok(());
+        }
+        let (Some(registry), Some(first)) = (&self.registry, self.first_token) else {
+            return Ok(());
+        };
+        let interest = if on {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        let s = &mut self.sockets[self.sender];
+        registry.reregister(&mut s.socket, Token(first.0 + self.sender), interest)?;
+        self.write_interest = on;
         Ok(())
     }
 
@@ -400,25 +458,34 @@ impl Driver {
     /// byte into the engine, accepts connections, writes buffered stream bytes, and flushes.
     /// Returns false when the token is not one of ours.
     pub fn handle_readable(&mut self, token: Token) -> io::Result<bool> {
-        let Some(first) = self.first_token else {
+        self.tick();
+        if !self.ingest(token) {
             return Ok(false);
-        };
-        match token.0.checked_sub(first.0) {
-            Some(i) if i < self.sockets.len() => self.receive(i),
-            Some(_) => {
-                if !self.tcp.handle_token(token, &mut self.engine, &self.clock) {
-                    return Ok(false);
-                }
-            }
-            None => return Ok(false),
         }
         self.flush()?;
         Ok(true)
     }
 
+    /// Feeds the engine what `token`'s readiness brought, without flushing; false when the
+    /// token is not one of ours.
+    fn ingest(&mut self, token: Token) -> bool {
+        let Some(first) = self.first_token else {
+            return false;
+        };
+        match token.0.checked_sub(first.0) {
+            Some(i) if i < self.sockets.len() => {
+                self.receive(i);
+                true
+            }
+            Some(_) => self.tcp.handle_token(token, &mut self.engine, &self.clock),
+            None => false,
+        }
+    }
+
     /// Reads every socket until it would block, accepts and services every TCP connection
     /// (for loops that do not track tokens).
     pub fn handle_all_readable(&mut self) -> io::Result<()> {
+        self.tick();
         for i in 0..self.sockets.len() {
             self.receive(i);
         }
@@ -426,22 +493,37 @@ impl Driver {
         self.flush()
     }
 
+    /// Reads socket `i` until it is drained: in batches of `BATCH` datagrams, and on Linux
+    /// without the last call that would only say `EAGAIN` (see `mmsg`).
     fn receive(&mut self, i: usize) {
         let mut errors = 0;
+        let mut got = [Received::EMPTY; BATCH];
         loop {
             let s = &self.sockets[i];
-            match s.socket.recv_from(&mut self.rx) {
-                Ok((n, src)) => {
-                    self.stats.datagrams_received += 1;
-                    if !self.filter.accepts_addr(src) {
-                        self.stats.refused_off_interface += 1;
-                        self.stats.last_refused_source = Some(src);
-                        continue;
-                    }
-                    let now = self.clock.now();
+            match mmsg::recv(&s.socket, &mut self.rx, MAX_DATAGRAM, &mut got) {
+                Ok((n, drained)) => {
                     let dst = s.locator;
-                    self.engine
-                        .handle_datagram(now, to_locator(src), dst, &self.rx[..n]);
+                    for (k, r) in got[..n].iter().enumerate() {
+                        self.stats.datagrams_received += 1;
+                        let Some(src) = r.from.filter(|_| !r.truncated) else {
+                            self.stats.receive_errors += 1;
+                            self.stats.last_error =
+                                Some("truncated or non-IPv4 datagram".to_string());
+                            continue;
+                        };
+                        let src = SocketAddr::V4(src);
+                        if !self.filter.accepts_addr(src) {
+                            self.stats.refused_off_interface += 1;
+                            self.stats.last_refused_source = Some(src);
+                            continue;
+                        }
+                        let data = &self.rx[k * MAX_DATAGRAM..k * MAX_DATAGRAM + r.len];
+                        self.engine
+                            .handle_datagram(self.now, to_locator(src), dst, data);
+                    }
+                    if drained {
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -460,18 +542,24 @@ impl Driver {
     /// Runs the engine's timers and the TCP connections' timers if they are due, then
     /// flushes.
     pub fn handle_timeout(&mut self) -> io::Result<()> {
-        let now = self.clock.now();
+        self.tick();
+        self.run_timers();
+        self.flush()
+    }
+
+    /// Runs the engine's and the connections' timers that are due at this wake-up.
+    fn run_timers(&mut self) {
+        let now = self.now;
         if self.engine.poll_timeout().is_some_and(|t| t <= now) {
             self.engine.handle_timeout(now);
         }
         if self
             .tcp
             .next_deadline()
-            .is_some_and(|t| t <= std::time::Instant::now())
+            .is_some_and(|t| t <= self.clock.to_std(now))
         {
             self.tcp.handle_timeouts(&mut self.engine, &self.clock);
         }
-        self.flush()
     }
 
     /// When [`Driver::handle_timeout`] must run next.
@@ -485,77 +573,105 @@ impl Driver {
 
     /// Whether a transmit waits for a socket to become writable or a connection to drain.
     pub fn is_blocked(&self) -> bool {
-        self.pending.is_some()
+        self.out_head < self.out.len()
     }
 
-    /// Sends everything the engine owes. On a full socket buffer the one datagram in hand is
-    /// kept and retried on the next call (the sending socket is registered for writability).
+    /// Sends everything the engine owes, in batches of up to `BATCH` datagrams per
+    /// `sendmmsg`. On a full socket buffer the datagrams in hand are kept and retried on the
+    /// next call, and only then is the sending socket registered for writability.
     pub fn flush(&mut self) -> io::Result<()> {
-        self.tcp.drain_all(&mut self.engine, &self.clock);
+        if self.tcp.has_connections() {
+            self.tcp.drain_all(&mut self.engine, &self.clock);
+        }
         let result = self.flush_transmits();
-        self.stats.tcp.clone_from(&self.tcp.stats);
+        if self.tcp.is_active() || self.stats.tcp.open_connections > 0 {
+            self.stats.tcp.clone_from(&self.tcp.stats);
+        }
         result
     }
 
     fn flush_transmits(&mut self) -> io::Result<()> {
-        if let Some(p) = self.pending {
-            if !self.send(p)? {
-                return Ok(());
-            }
-            self.pending = None;
+        if !self.send_out()? {
+            return Ok(());
         }
         loop {
-            let now = self.clock.now();
-            let Some(t) = self.engine.poll_transmit(now, &mut self.tx) else {
-                return Ok(());
-            };
-            let (loc, tcp) = match t.destination {
-                Destination::Udp(loc) => (loc, false),
-                Destination::Tcp(loc) => (loc, true),
-            };
-            let Some((ip, port)) = loc.ipv4() else {
-                if tcp {
-                    self.stats.unsupported_destination += 1;
-                } else {
-                    self.stats.send_errors += 1;
+            self.out.clear();
+            self.out_head = 0;
+            while self.out.len() < BATCH {
+                let slot = self.out.len();
+                let buf = &mut self.tx[slot * self.mtu..(slot + 1) * self.mtu];
+                let Some(t) = self.engine.poll_transmit(self.now, buf) else {
+                    break;
+                };
+                let (loc, tcp) = match t.destination {
+                    Destination::Udp(loc) => (loc, false),
+                    Destination::Tcp(loc) => (loc, true),
+                };
+                let Some((ip, port)) = loc.ipv4() else {
+                    if tcp {
+                        self.stats.unsupported_destination += 1;
+                    } else {
+                        self.stats.send_errors += 1;
+                    }
+                    self.stats.last_error = Some(format!("cannot send to {loc}"));
+                    continue;
+                };
+                let ip = Ipv4Addr::from(ip);
+                if self.interface.is_loopback() && !ip.is_loopback() && !ip.is_multicast() {
+                    self.stats.refused_off_loopback += 1;
+                    continue;
                 }
-                self.stats.last_error = Some(format!("cannot send to {loc}"));
-                continue;
-            };
-            let ip = Ipv4Addr::from(ip);
-            if self.interface.is_loopback() && !ip.is_loopback() && !ip.is_multicast() {
-                self.stats.refused_off_loopback += 1;
-                continue;
+                self.out.push(Out {
+                    slot,
+                    len: t.len,
+                    to: SocketAddrV4::new(ip, port),
+                    tcp,
+                });
             }
-            let p = Pending {
-                len: t.len,
-                to: SocketAddrV4::new(ip, port),
-                tcp,
-            };
-            if !self.send(p)? {
-                self.pending = Some(p);
+            if self.out.is_empty() {
+                return Ok(());
+            }
+            let more = self.out.len() == BATCH;
+            if !self.send_out()? || !more {
                 return Ok(());
             }
         }
     }
 
-    /// Sends the transmit at the start of `tx`; false when it would block.
-    fn send(&mut self, p: Pending) -> io::Result<bool> {
-        if p.tcp {
-            let sent = self
-                .tcp
-                .send(p.to, &self.tx[..p.len], &mut self.engine, &self.clock);
-            return Ok(sent != tcp::Send::Blocked);
-        }
-        let s = &self.sockets[self.sender].socket;
-        loop {
-            match s.send_to(&self.tx[..p.len], SocketAddr::V4(p.to)) {
-                Ok(_) => {
-                    self.stats.datagrams_sent += 1;
-                    return Ok(true);
+    /// Sends the transmits from `out_head` on; false when one would block (it and those after
+    /// it are kept).
+    fn send_out(&mut self) -> io::Result<bool> {
+        while self.out_head < self.out.len() {
+            let o = self.out[self.out_head];
+            if o.tcp {
+                let bytes = &self.tx[o.slot * self.mtu..o.slot * self.mtu + o.len];
+                if self.tcp.send(o.to, bytes, &mut self.engine, &self.clock) == tcp::Send::Blocked {
+                    return Ok(false);
+                }
+                self.out_head += 1;
+                continue;
+            }
+            // The UDP run up to the next TCP transmit, in one call.
+            let run = self.out[self.out_head..]
+                .iter()
+                .take_while(|o| !o.tcp)
+                .count();
+            let mut msgs = [(0, 0, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)); BATCH];
+            for (m, o) in msgs
+                .iter_mut()
+                .zip(&self.out[self.out_head..self.out_head + run])
+            {
+                *m = (o.slot, o.len, o.to);
+            }
+            let s = &self.sockets[self.sender].socket;
+            match mmsg::send(s, &self.tx, self.mtu, &msgs[..run]) {
+                Ok(n) => {
+                    self.stats.datagrams_sent += n as u64;
+                    self.out_head += n;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.stats.send_would_block += 1;
+                    self.set_write_interest(true)?;
                     return Ok(false);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -563,22 +679,25 @@ impl Driver {
                     // Unreachable networks, refused ports: the datagram is lost like on the
                     // wire; counted, and reliable writers repair.
                     self.stats.send_errors += 1;
-                    self.stats.last_error = Some(format!("send to {}: {e}", p.to));
-                    return Ok(true);
+                    self.stats.last_error = Some(format!("send to {}: {e}", o.to));
+                    self.out_head += 1;
                 }
             }
         }
+        self.set_write_interest(false)?;
+        Ok(true)
     }
 
     /// Says goodbye (SPDP dispose to everyone) and flushes for at most `linger`.
     pub fn shutdown(&mut self, linger: Duration) -> io::Result<()> {
-        let now = self.clock.now();
+        let now = self.tick();
         self.engine.shutdown(now);
         let end = std::time::Instant::now() + linger;
         loop {
+            self.tick();
             self.tcp.poll_all(&mut self.engine, &self.clock);
             self.flush()?;
-            let done = self.pending.is_none() && self.tcp.unsent() == 0;
+            let done = !self.is_blocked() && self.tcp.unsent() == 0;
             if done || std::time::Instant::now() >= end {
                 return Ok(());
             }
@@ -649,10 +768,17 @@ impl Runner {
         &mut self,
         mut app: impl FnMut(&mut Driver) -> ControlFlow<T, Option<std::time::Instant>>,
     ) -> io::Result<T> {
+        self.driver.tick();
         loop {
-            self.driver.handle_timeout()?;
+            // One wake-up: what was ready is already fed to the engine; the timers, then the
+            // application, then one flush, so that what the engine owes for the input (an
+            // ACKNACK) rides in the datagram of the application's reply.
+            self.driver.run_timers();
             let wake = match app(&mut self.driver) {
-                ControlFlow::Break(t) => return Ok(t),
+                ControlFlow::Break(t) => {
+                    self.driver.flush()?;
+                    return Ok(t);
+                }
                 ControlFlow::Continue(w) => w,
             };
             self.driver.flush()?;
@@ -662,17 +788,19 @@ impl Runner {
             };
             let timeout = deadline.map(|d| {
                 // Round up so that a deadline a few microseconds away does not spin.
-                let left = d.saturating_duration_since(std::time::Instant::now());
+                let left = d.saturating_duration_since(self.driver.clock.to_std(self.driver.now));
                 left + Duration::from_micros(if left.is_zero() { 0 } else { 500 })
             });
-            match self.poll.poll(&mut self.events, timeout) {
+            let polled = self.poll.poll(&mut self.events, timeout);
+            self.driver.tick();
+            match polled {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
             for ev in self.events.iter() {
                 if ev.token() != WAKER {
-                    self.driver.handle_readable(ev.token())?;
+                    self.driver.ingest(ev.token());
                 }
             }
         }

@@ -29,6 +29,7 @@
 mod clock;
 mod driver;
 mod iface;
+mod mmsg;
 mod socket;
 mod tcp;
 

@@ -676,6 +676,8 @@ impl Node {
     }
 
     fn take_data(&mut self, d: &mut Driver, r: ReaderHandle) {
+        // The time of this wake-up: the clock is read once per wake-up, not per sample.
+        let now = d.wake_time();
         while let Some(info) = self.take(d, r) {
             if info.state != pollen_engine::InstanceState::Alive {
                 continue;
@@ -683,7 +685,6 @@ impl Node {
             let Some((seq, keyval, baggage)) = keyed_seq_fields(&self.buf[..info.len]) else {
                 continue;
             };
-            let now = Instant::now();
             let size = FIXED_SIZE + baggage as usize;
             let w = self.writers.entry(info.writer).or_default();
             let expected = *w.next.get(&keyval).unwrap_or(&seq);
@@ -721,7 +722,7 @@ impl Node {
     ) -> Option<Instant> {
         for _ in 0..256 {
             if let (Some(p), Some(next)) = (period, self.next_write) {
-                if Instant::now() < next {
+                if now < next {
                     return Some(next);
                 }
                 self.next_write = Some(next + p);
@@ -843,7 +844,7 @@ impl Node {
             self.sync_peers(d);
         }
         self.answer_pings(d);
-        let now = Instant::now();
+        let now = d.wake_time();
         let mut wake = self.next_report;
         match self.mode {
             Mode::Ping { period } => {
@@ -903,7 +904,6 @@ impl Node {
                 }
             }
         }
-        let now = Instant::now();
         if now >= self.next_report {
             self.report(now);
             self.next_report += REPORT_PERIOD;

@@ -403,7 +403,7 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
     let mut notices = crate::notices::Notices::default();
     let result = runner.run(|d| {
         notices.check(d);
-        let now = Instant::now();
+        let now = d.wake_time();
         while let Some(ev) = d.engine_mut().poll_event() {
             report(&ev, args.verbose);
         }
@@ -516,7 +516,7 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
                     burst += 1;
                     if burst >= 16 {
                         // Let the runner flush and read acknowledgements.
-                        return ControlFlow::Continue(Some(Instant::now()));
+                        return ControlFlow::Continue(Some(now));
                     }
                 }
                 Err(WriteError::HistoryFull) | Err(WriteError::OutOfMemory) => {

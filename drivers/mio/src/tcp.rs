@@ -273,6 +273,8 @@ pub(crate) struct Tcp {
     opts: TcpOptions,
     listener: Option<TcpListener>,
     conns: Vec<Option<Conn>>,
+    /// Connections in `conns`: with none, the driver does no TCP work at all.
+    open: usize,
     next_id: u32,
     backoff: HashMap<SocketAddrV4, Backoff>,
     registry: Option<Registry>,
@@ -302,6 +304,7 @@ impl Tcp {
             opts,
             listener: listener.map(TcpListener::from_std),
             conns: (0..slots).map(|_| None).collect(),
+            open: 0,
             next_id: 0,
             backoff: HashMap::new(),
             registry: None,
@@ -483,6 +486,9 @@ impl Tcp {
         }
         let now = Instant::now();
         self.next_id = self.next_id.wrapping_add(1);
+        if self.conns[i].is_none() {
+            self.open += 1;
+        }
         self.conns[i] = Some(Conn {
             id: StreamId(self.next_id),
             stream,
@@ -584,6 +590,7 @@ impl Tcp {
         let Some(mut c) = self.conns[i].take() else {
             return;
         };
+        self.open -= 1;
         if let Some(r) = &self.registry {
             let _ = r.deregister(&mut c.stream);
         }
@@ -717,8 +724,21 @@ impl Tcp {
         Send::Sent
     }
 
+    /// Whether any connection is open (or being opened).
+    pub(crate) fn has_connections(&self) -> bool {
+        self.open > 0
+    }
+
+    /// Whether the counters can move: a connection is open or inbound ones may come.
+    pub(crate) fn is_active(&self) -> bool {
+        self.open > 0 || self.listener.is_some()
+    }
+
     /// Closes connections whose timers ran out.
     pub(crate) fn handle_timeouts(&mut self, engine: &mut Engine, clock: &Clock) {
+        if self.open == 0 {
+            return;
+        }
         let now = Instant::now();
         for i in 0..self.conns.len() {
             let Some(c) = self.conns[i].as_ref() else {
@@ -734,6 +754,9 @@ impl Tcp {
 
     /// When [`Tcp::handle_timeouts`] must run next.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        if self.open == 0 {
+            return None;
+        }
         self.conns
             .iter()
             .flatten()
@@ -743,6 +766,9 @@ impl Tcp {
 
     /// Bytes waiting to be sent on any connection.
     pub(crate) fn unsent(&self) -> usize {
+        if self.open == 0 {
+            return 0;
+        }
         self.conns.iter().flatten().map(Conn::unsent).sum()
     }
 
