@@ -129,3 +129,104 @@ fn fixed_participant_id_in_use_is_refused() {
     assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
     drop(a);
 }
+
+/// The ping/pong loop of `pollen pong` in miniature, on a [`Runner`]: after its warm-up, the
+/// ponger sends one datagram per pong (the ACKNACK for the ping rides in the pong's datagram,
+/// because the runner lets the application answer before it flushes). Counted in datagrams,
+/// with room for the periodic discovery traffic of the window.
+#[test]
+fn runner_sends_one_datagram_per_pong() {
+    use pollen_mio::Runner;
+    use std::ops::ControlFlow;
+    const WARM: u64 = 50;
+    const N: u64 = 400;
+    let domain = common::domain(16);
+    let wq = WriterQos {
+        reliability: Reliability::Reliable,
+        durability: Durability::Volatile,
+        history: History::KeepAll,
+        ..WriterQos::default()
+    };
+    let rq = ReaderQos {
+        reliability: Reliability::Reliable,
+        history: History::KeepAll,
+        ..ReaderQos::default()
+    };
+    let (ping, pong) = (
+        TopicSpec::new("driver/hop/ping", "T"),
+        TopicSpec::new("driver/hop/pong", "T"),
+    );
+    let started = Instant::now();
+    let ponger = {
+        let (wq, rq) = (wq.clone(), rq.clone());
+        std::thread::spawn(move || {
+            let mut runner = Runner::new(Driver::new(options(domain)).unwrap()).unwrap();
+            let d = runner.driver();
+            let now = d.now();
+            let r = d.engine_mut().create_reader(now, &ping, &rq).unwrap();
+            let w = d.engine_mut().create_writer(now, &pong, &wq).unwrap();
+            let (mut pongs, mut sent_at_warm) = (0u64, 0u64);
+            let mut buf = [0u8; 64];
+            runner
+                .run(|d| {
+                    while d.engine_mut().poll_event().is_some() {}
+                    while let Some(info) = d.engine_mut().take(r, &mut buf).unwrap() {
+                        let now = d.now();
+                        d.engine_mut()
+                            .write(now, w, &buf[..info.len], Clock::wall_time())
+                            .unwrap();
+                        pongs += 1;
+                        if pongs == WARM {
+                            sent_at_warm = d.stats().datagrams_sent;
+                        }
+                    }
+                    if pongs >= N || started.elapsed() > Duration::from_secs(30) {
+                        // Counted after the last pong went out (the runner flushes on Break).
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(Some(d.wake_time() + Duration::from_millis(100)))
+                    }
+                })
+                .unwrap();
+            // The last pong is flushed at Break: one more datagram.
+            (pongs, sent_at_warm, runner.driver().stats().datagrams_sent)
+        })
+    };
+    let mut runner = Runner::new(Driver::new(options(domain)).unwrap()).unwrap();
+    let d = runner.driver();
+    let now = d.now();
+    let w = d.engine_mut().create_writer(now, &ping, &wq).unwrap();
+    let r = d.engine_mut().create_reader(now, &pong, &rq).unwrap();
+    let (mut pinged, mut answered) = (0u64, 0u64);
+    let mut buf = [0u8; 64];
+    runner
+        .run(|d| {
+            while d.engine_mut().poll_event().is_some() {}
+            while d.engine_mut().take(r, &mut buf).unwrap().is_some() {
+                answered += 1;
+            }
+            let ready = d.engine().matched_readers(w) > 0 && d.engine().matched_writers(r) > 0;
+            if ready && answered == pinged && pinged < N {
+                let now = d.now();
+                let payload = [0, 1, 0, 0, pinged as u8, 0, 0, 0];
+                d.engine_mut()
+                    .write(now, w, &payload, Clock::wall_time())
+                    .unwrap();
+                pinged += 1;
+            }
+            if answered >= N || started.elapsed() > Duration::from_secs(30) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(Some(d.wake_time() + Duration::from_millis(100)))
+            }
+        })
+        .unwrap();
+    let (pongs, at_warm, at_end) = ponger.join().unwrap();
+    assert_eq!((pongs, answered), (N, N), "every ping answered");
+    let per_pong = (at_end - at_warm) as f64 / (N - WARM) as f64;
+    // Two datagrams per pong before (the ACKNACK went out alone, before the pong).
+    assert!(
+        at_end - at_warm <= (N - WARM) + (N - WARM) / 4 + 20,
+        "{per_pong:.2} datagrams per pong"
+    );
+}
