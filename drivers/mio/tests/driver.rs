@@ -158,7 +158,6 @@ fn runner_sends_one_datagram_per_pong() {
     );
     let started = Instant::now();
     let ponger = {
-        let (wq, rq) = (wq.clone(), rq.clone());
         std::thread::spawn(move || {
             let mut runner = Runner::new(Driver::new(options(domain)).unwrap()).unwrap();
             let d = runner.driver();
