@@ -430,25 +430,38 @@ pub(crate) fn push_writer(
                 packed.gaps += 1;
             }
         }
+        // Bytes in flight, counted once and then grown by each sample sent whole (what
+        // `Writer::in_flight` would say again before every sample).
+        let mut flight = if proxy.reliable {
+            w.in_flight(&proxy)
+        } else {
+            0
+        };
         while proxy.next_unsent <= last {
-            if proxy.reliable && proxy.frag_next() <= 1 && w.in_flight(&proxy) >= w.in_flight_limit
-            {
+            if proxy.reliable && proxy.frag_next() <= 1 && flight >= w.in_flight_limit {
                 break;
             }
             let sn = proxy.next_unsent;
             let mut cursor = proxy.frag_next();
+            let mut size = 0;
             let r = match w.change(sn) {
-                Some(c) => push_sample(
-                    b,
-                    pool,
-                    wid,
-                    EntityId::UNKNOWN,
-                    c,
-                    fragment_size,
-                    &mut cursor,
-                    builtin,
-                )
-                .map(|done| (done, false)),
+                Some(c) => {
+                    // A sample already started is in `flight` already.
+                    if cursor <= 1 {
+                        size = c.data.len();
+                    }
+                    push_sample(
+                        b,
+                        pool,
+                        wid,
+                        EntityId::UNKNOWN,
+                        c,
+                        fragment_size,
+                        &mut cursor,
+                        builtin,
+                    )
+                    .map(|done| (done, false))
+                }
                 None => push_gap(b, wid, EntityId::UNKNOWN, sn, sn + 1).map(|_| (true, true)),
             };
             proxy.set_frag_next(cursor);
@@ -456,6 +469,7 @@ pub(crate) fn push_writer(
                 Ok((true, gap)) => {
                     proxy.next_unsent += 1;
                     proxy.set_frag_next(1);
+                    flight += size;
                     if gap {
                         packed.gaps += 1;
                     } else {
