@@ -459,16 +459,21 @@ impl Driver {
     /// Returns false when the token is not one of ours.
     pub fn handle_readable(&mut self, token: Token) -> io::Result<bool> {
         self.tick();
-        if !self.ingest(token) {
+        if !self.handle_ready(token) {
             return Ok(false);
         }
         self.flush()?;
         Ok(true)
     }
 
-    /// Feeds the engine what `token`'s readiness brought, without flushing; false when the
-    /// token is not one of ours.
-    fn ingest(&mut self, token: Token) -> bool {
+    /// Feeds the engine what `token`'s readiness brought, like [`Driver::handle_readable`] but
+    /// without reading the clock or flushing; false when the token is not one of ours.
+    ///
+    /// For one datagram per hop in a loop of your own: [`Driver::tick`] once per wake-up,
+    /// `handle_ready` for every event, then let the application take and write, then
+    /// [`Driver::flush`] once: what the engine owes for the input (an ACKNACK) then rides in
+    /// the datagram of the application's reply. [`Runner`] does exactly that.
+    pub fn handle_ready(&mut self, token: Token) -> bool {
         let Some(first) = self.first_token else {
             return false;
         };
@@ -800,7 +805,7 @@ impl Runner {
             }
             for ev in self.events.iter() {
                 if ev.token() != WAKER {
-                    self.driver.ingest(ev.token());
+                    self.driver.handle_ready(ev.token());
                 }
             }
         }
