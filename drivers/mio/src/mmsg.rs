@@ -134,8 +134,8 @@ fn sockaddr_in(a: Option<SocketAddrV4>) -> libc::sockaddr_in {
 }
 
 /// Sends datagrams `msgs` (each a length at the start of its `slot`-byte slot of `bufs`, and a
-/// destination) in one call, in order. Returns how many the kernel took (at least one), or the
-/// error of the first (`WouldBlock` when the socket buffer is full).
+/// destination) in one call, in order. Returns how many the kernel took (at least one unless
+/// `msgs` is empty), or the error of the first (`WouldBlock` when the socket buffer is full).
 #[cfg(target_os = "linux")]
 pub(crate) fn send(
     sock: &mio::net::UdpSocket,
@@ -177,7 +177,11 @@ pub(crate) fn send(
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok((r as usize).clamp(1, n))
+    if r == 0 && n > 0 {
+        // Not documented to happen; taken as a full buffer, so nothing is counted as sent.
+        return Err(io::ErrorKind::WouldBlock.into());
+    }
+    Ok((r as usize).min(n))
 }
 
 /// One datagram per call where there is no `sendmmsg`.
