@@ -1,7 +1,7 @@
 //! Packs submessages into a caller's buffer behind an RTPS header.
 
 use super::{
-    align4, submessage_id, Endian, Error, HeaderRepr, SubmessageRepr, Time, HEADER_LEN,
+    align4, submessage_id, DataRepr, Endian, Error, HeaderRepr, SubmessageRepr, Time, HEADER_LEN,
     SUBMESSAGE_HEADER_LEN,
 };
 use core::fmt;
@@ -63,6 +63,9 @@ impl<'a> MessageBuilder<'a> {
     /// its `octetsToNextHeader`, as Fast DDS does; otherwise receivers reject everything after
     /// it. A DATA payload thus arrives with up to 3 trailing zero bytes.
     pub fn push(&mut self, sub: &SubmessageRepr<'_>) -> Result<(), BuildError> {
+        if let SubmessageRepr::Data(d) = sub {
+            return self.push_data(d);
+        }
         let need = sub.buffer_len();
         let padded = align4(need);
         if padded > u16::MAX as usize + 4 {
@@ -86,6 +89,46 @@ impl<'a> MessageBuilder<'a> {
         if let SubmessageRepr::InfoTs(ts) = sub {
             self.timestamp = ts.timestamp;
         }
+        Ok(())
+    }
+
+    /// Appends a DATA, the submessage of every sample, written at fixed offsets: the same
+    /// bytes as [`MessageBuilder::push`] of [`SubmessageRepr::Data`] (which comes here), in
+    /// the DATA's own byte order, padded to 4 bytes.
+    pub fn push_data(&mut self, d: &DataRepr<'_>) -> Result<(), BuildError> {
+        let body = d.body_len();
+        let padded = align4(body);
+        let otnh = u16::try_from(padded).map_err(|_| BuildError::Invalid(Error::TooLarge))?;
+        if SUBMESSAGE_HEADER_LEN + padded > self.remaining() {
+            return Err(BuildError::Full);
+        }
+        let e = d.endian;
+        let out = &mut self.buf[self.len..self.len + SUBMESSAGE_HEADER_LEN + padded];
+        out[0] = submessage_id::DATA;
+        out[1] = d.flags();
+        out[2..4].copy_from_slice(&e.u16_bytes(otnh));
+        // extraFlags, then octetsToInlineQos: the 16 bytes of ids and SN.
+        out[4..6].copy_from_slice(&[0, 0]);
+        out[6..8].copy_from_slice(&e.u16_bytes(16));
+        out[8..12].copy_from_slice(&d.reader_id.0);
+        out[12..16].copy_from_slice(&d.writer_id.0);
+        out[16..20].copy_from_slice(&e.u32_bytes((d.writer_sn.0 >> 32) as u32));
+        out[20..24].copy_from_slice(&e.u32_bytes(d.writer_sn.0 as u32));
+        let mut at = 24;
+        if let Some(q) = d.inline_qos {
+            out[at..at + q.len()].copy_from_slice(q);
+            at += q.len();
+        }
+        if let Some(p) = d.payload {
+            out[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        // At most 3 bytes of padding.
+        for b in &mut out[at..] {
+            *b = 0;
+        }
+        self.len += SUBMESSAGE_HEADER_LEN + padded;
+        self.count += 1;
         Ok(())
     }
 
