@@ -12,6 +12,7 @@ use pollen_mio::{Clock, Driver, Runner};
 use serde_json::json;
 
 use crate::cli::{dds_topic, parse_seconds, NetArgs, QosArgs};
+use crate::ros_graph::NodeArgs;
 use crate::types::{self, DataType};
 
 /// Arguments of `pollen sub`.
@@ -41,6 +42,8 @@ pub struct SubArgs {
     /// Report discovery and matching on stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    #[command(flatten)]
+    pub node: NodeArgs,
     #[command(flatten)]
     pub net: NetArgs,
     #[command(flatten)]
@@ -91,6 +94,8 @@ pub struct PubArgs {
     /// Report discovery and matching on stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    #[command(flatten)]
+    pub node: NodeArgs,
     #[command(flatten)]
     pub net: NetArgs,
     #[command(flatten)]
@@ -186,11 +191,16 @@ fn report(ev: &Event, verbose: bool) {
 
 /// Runs `pollen sub`.
 pub fn run_sub(args: &SubArgs) -> ExitCode {
-    let mut runner = match start(&args.net, args.ros) {
+    let ros = args.node.ros(args.ros);
+    let mut runner = match start(&args.net, ros) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let topic = dds_topic(&args.topic, args.ros);
+    let mut graph = match args.node.join(runner.driver(), ros, "sub") {
+        Ok(g) => g,
+        Err(e) => return fail(e),
+    };
+    let topic = dds_topic(&args.topic, ros);
     let started = Instant::now();
     let deadline = args.timeout.map(|t| started + t);
     let mut reader: Option<ReaderHandle> = None;
@@ -202,7 +212,7 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
         notices.check(d);
         if reader.is_none() {
             if let Some((type_name, keyed)) =
-                topic_type(d, &topic, args.ty, args.type_name.as_deref(), args.ros)
+                topic_type(d, &topic, args.ty, args.type_name.as_deref(), ros)
             {
                 let spec_parts: Vec<&str> =
                     args.qos.partitions.iter().map(|s| s.as_str()).collect();
@@ -219,6 +229,11 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
                         if args.verbose {
                             eprintln!("pollen: reading {topic:?} as {type_name:?}");
                         }
+                        if let Some(g) = graph.as_mut() {
+                            if let Err(e) = g.set_endpoints(d, &[r], &[]) {
+                                eprintln!("pollen: {e}");
+                            }
+                        }
                     }
                     Err(e) => {
                         eprintln!("pollen: cannot create the reader: {e}");
@@ -229,6 +244,9 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
         }
         while let Some(ev) = d.engine_mut().poll_event() {
             report(&ev, args.verbose);
+        }
+        if let Some(g) = graph.as_mut() {
+            g.poll(d);
         }
         if let Some(r) = reader {
             loop {
@@ -347,8 +365,13 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
     if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         return fail("--rate must be positive");
     }
-    let mut runner = match start(&args.net, args.ros) {
+    let ros = args.node.ros(args.ros);
+    let mut runner = match start(&args.net, ros) {
         Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let mut graph = match args.node.join(runner.driver(), ros, "pub") {
+        Ok(g) => g,
         Err(e) => return fail(e),
     };
     let generated = args.size.map(|n| match args.ty {
@@ -388,7 +411,7 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
         }
     };
     let limit = args.count.unwrap_or(u64::MAX);
-    let topic = dds_topic(&args.topic, args.ros);
+    let topic = dds_topic(&args.topic, ros);
     let started = Instant::now();
     let deadline = args.timeout.map(|t| started + t);
     let period = args.rate.map(|r| Duration::from_secs_f64(1.0 / r));
@@ -409,7 +432,7 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
         }
         if writer.is_none() {
             if let Some((type_name, keyed)) =
-                topic_type(d, &topic, args.ty, args.type_name.as_deref(), args.ros)
+                topic_type(d, &topic, args.ty, args.type_name.as_deref(), ros)
             {
                 let parts: Vec<&str> = args.qos.partitions.iter().map(|s| s.as_str()).collect();
                 let spec = TopicSpec {
@@ -420,7 +443,14 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
                 };
                 let t = d.now();
                 match d.engine_mut().create_writer(t, &spec, &args.qos.writer()) {
-                    Ok(w) => writer = Some(w),
+                    Ok(w) => {
+                        writer = Some(w);
+                        if let Some(g) = graph.as_mut() {
+                            if let Err(e) = g.set_endpoints(d, &[], &[w]) {
+                                eprintln!("pollen: {e}");
+                            }
+                        }
+                    }
                     Err(e) => {
                         eprintln!("pollen: cannot create the writer: {e}");
                         return ControlFlow::Break(ExitCode::from(2));
