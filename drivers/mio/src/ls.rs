@@ -38,6 +38,9 @@ struct RosNode {
     clients: Vec<(String, String)>,
 }
 
+/// A list of a node's endpoints with its title (text) and key (JSON).
+type Listing<'a> = (&'static str, &'static str, &'a [(String, String)]);
+
 /// The nodes by (namespace, name).
 type Nodes = BTreeMap<(String, String), RosNode>;
 
@@ -97,7 +100,7 @@ fn full_name(ns: &str, name: &str) -> String {
 
 impl RosNode {
     /// Each list with its title (text) and key (JSON).
-    fn lists(&self) -> [(&'static str, &'static str, &[(String, String)]); 4] {
+    fn lists(&self) -> [Listing<'_>; 4] {
         [
             ("Publishers", "publishers", &self.publishers),
             ("Subscribers", "subscribers", &self.subscribers),
