@@ -16,7 +16,7 @@ mod common;
 use common::{peers_python, Netns, Proc};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 impl Netns {
