@@ -7,7 +7,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use pollen_engine::wire::Time;
-use pollen_engine::{Event, InstanceState, ReaderHandle, TakeError, TopicSpec, WriteError};
+use pollen_engine::{
+    Endpoint, Event, InstanceState, QosPolicy, ReaderHandle, TakeError, TopicSpec, WriteError,
+};
 use pollen_mio::{Clock, Driver, Runner};
 use serde_json::json;
 
@@ -151,8 +153,79 @@ pub(crate) fn report_refusal(ev: &Event) -> bool {
     false
 }
 
-fn report(ev: &Event, verbose: bool) {
+/// Why a remote endpoint cannot match ours, in the words of `topic`'s users: ROS 2's (the
+/// policy names rclcpp prints, "publisher"/"subscription") with `ros`, DDS's otherwise.
+fn incompatible(local: &Endpoint, policy: QosPolicy, topic: &str, ros: bool) -> String {
+    let we_write = matches!(local, Endpoint::Writer(_));
+    let (them, us, what) = match (ros, we_write) {
+        (true, true) => (
+            "a subscription",
+            "this publisher",
+            "no messages will be sent to it",
+        ),
+        (true, false) => (
+            "a publisher",
+            "this subscription",
+            "no messages will be received from it",
+        ),
+        (false, true) => ("a reader", "this writer", "it gets nothing from us"),
+        (false, false) => ("a writer", "this reader", "we get nothing from it"),
+    };
+    let (name, why) = match policy {
+        QosPolicy::Reliability => (
+            "RELIABILITY",
+            "reliable was requested and best effort offered (a best-effort publisher, such as \
+             --qos sensor_data, cannot serve a reliable subscription)",
+        ),
+        QosPolicy::Durability => (
+            "DURABILITY",
+            "transient-local was requested and volatile offered",
+        ),
+        QosPolicy::Deadline => ("DEADLINE", "the requested deadline is shorter than offered"),
+        QosPolicy::Liveliness => (
+            "LIVELINESS",
+            "the requested liveliness lease is shorter than offered, or the kinds differ",
+        ),
+        QosPolicy::Ownership => ("OWNERSHIP", "shared and exclusive ownership do not mix"),
+        QosPolicy::DataRepresentation => (
+            "DATA_REPRESENTATION",
+            "the data representation offered is not one accepted",
+        ),
+        QosPolicy::TopicKind => ("TOPIC_KIND", "a keyed and a keyless type on one topic"),
+    };
+    let topic = if ros {
+        crate::ros_graph::ros_endpoint(topic, "")
+            .map(|e| match e {
+                crate::ros_graph::RosEndpoint::Topic { name, .. }
+                | crate::ros_graph::RosEndpoint::Service { name, .. } => name,
+            })
+            .unwrap_or_else(|| topic.to_string())
+    } else {
+        topic.to_string()
+    };
+    let policy = if ros {
+        format!("{name}_QOS_POLICY")
+    } else {
+        name.to_string()
+    };
+    format!("{them} on {topic:?} and {us} have incompatible QoS ({policy}: {why}); {what}")
+}
+
+fn report(ev: &Event, verbose: bool, topic: &str, ros: bool) {
     if report_refusal(ev) {
+        return;
+    }
+    if let Event::IncompatibleQos {
+        local,
+        remote,
+        policy,
+    } = ev
+    {
+        // Never silent: nothing will flow between the two.
+        eprintln!(
+            "pollen: {} ({remote})",
+            incompatible(local, *policy, topic, ros)
+        );
         return;
     }
     match ev {
@@ -182,9 +255,6 @@ fn report(ev: &Event, verbose: bool) {
         Event::ParticipantLost(p) => eprintln!("pollen: participant {p} lost"),
         Event::Matched { remote, .. } => eprintln!("pollen: matched {remote}"),
         Event::Unmatched { remote, .. } => eprintln!("pollen: unmatched {remote}"),
-        Event::IncompatibleQos { remote, policy, .. } => {
-            eprintln!("pollen: {remote} has incompatible QoS ({policy:?})")
-        }
         _ => {}
     }
 }
@@ -192,6 +262,9 @@ fn report(ev: &Event, verbose: bool) {
 /// Runs `pollen sub`.
 pub fn run_sub(args: &SubArgs) -> ExitCode {
     let ros = args.node.ros(args.ros);
+    if let Some(n) = args.qos.note() {
+        eprintln!("pollen: {n}");
+    }
     let mut runner = match start(&args.net, ros) {
         Ok(r) => r,
         Err(e) => return fail(e),
@@ -243,7 +316,7 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
             }
         }
         while let Some(ev) = d.engine_mut().poll_event() {
-            report(&ev, args.verbose);
+            report(&ev, args.verbose, &topic, ros);
         }
         if let Some(g) = graph.as_mut() {
             g.poll(d);
@@ -366,6 +439,9 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
         return fail("--rate must be positive");
     }
     let ros = args.node.ros(args.ros);
+    if let Some(n) = args.qos.note() {
+        eprintln!("pollen: {n}");
+    }
     let mut runner = match start(&args.net, ros) {
         Ok(r) => r,
         Err(e) => return fail(e),
@@ -422,13 +498,13 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
     let mut told_waiting = false;
     let mut held: Option<Vec<u8>> = None;
     let mut finished_at: Option<Instant> = None;
-    let reliable = args.qos.is_reliable();
+    let reliable = args.qos.is_reliable(true);
     let mut notices = crate::notices::Notices::default();
     let result = runner.run(|d| {
         notices.check(d);
         let now = Instant::now();
         while let Some(ev) = d.engine_mut().poll_event() {
-            report(&ev, args.verbose);
+            report(&ev, args.verbose, &topic, ros);
         }
         if writer.is_none() {
             if let Some((type_name, keyed)) =

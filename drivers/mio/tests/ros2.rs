@@ -189,3 +189,49 @@ fn rclpy_and_pollen_see_each_others_nodes() {
     sub.kill();
     talker.kill();
 }
+
+/// ROS 2 QoS profiles both ways with a real ROS 2: an rclpy `sensor_data` (best-effort)
+/// publisher reaches `pollen sub --qos sensor_data`, and a default (reliable) `pollen sub`
+/// says, in ROS 2's words, why it gets nothing from it.
+#[test]
+fn qos_profiles_and_incompatibility_in_ros_terms() {
+    let ns = Netns::new("ros-qos");
+    let mut talker = Proc::spawn(
+        "rclpy talk",
+        rclpy(&ns, &["talk", "/chatter", "30", "sensor_data"]),
+    );
+    let mut sensor = Proc::spawn(
+        "pollen sub --qos sensor_data",
+        ns.pollen(&[
+            "sub",
+            "chatter",
+            "--ros",
+            "--qos",
+            "sensor_data",
+            "--count",
+            "3",
+            "--timeout",
+            "25",
+        ]),
+    );
+    let mut strict = Proc::spawn(
+        "pollen sub (reliable)",
+        ns.pollen(&["sub", "chatter", "--ros", "--timeout", "25"]),
+    );
+    let status = sensor.wait(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the sensor_data subscription got nothing from the sensor_data publisher:\n{}\n{}",
+        sensor.transcript(),
+        talker.transcript()
+    );
+    assert!(
+        strict.wait_for_err_line(Duration::from_secs(20), |l| {
+            l.contains("a publisher on \"/chatter\"") && l.contains("RELIABILITY_QOS_POLICY")
+        }),
+        "the reliable subscription did not say why nothing arrives:\n{}",
+        strict.transcript()
+    );
+    strict.kill();
+    talker.kill();
+}

@@ -126,6 +126,21 @@ impl Proc {
         }
     }
 
+    /// Like [`Proc::wait_for_line`], on standard error.
+    pub fn wait_for_err_line(&mut self, limit: Duration, f: impl Fn(&str) -> bool) -> bool {
+        let end = Instant::now() + limit;
+        loop {
+            self.collect();
+            if self.err.iter().any(|l| f(l)) {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until a stdout line satisfies `f`, at most `limit`.
     pub fn wait_for_line(&mut self, limit: Duration, f: impl Fn(&str) -> bool) -> bool {
         let end = Instant::now() + limit;

@@ -6,9 +6,10 @@
         "subscribers"} (rclpy's get_node_names_and_namespaces and
         get_{publisher,subscriber}_names_and_types_by_node) and exits 0; 1 on timeout (with
         what it saw last).
-    ros_graph.py talk TOPIC TIMEOUT
+    ros_graph.py talk TOPIC TIMEOUT [PROFILE]
         A node `ros_talker` publishes std_msgs/String "ros N" on TOPIC ten times a second until
-        TIMEOUT, printing each graph change it sees (nodes) as a JSON line.
+        TIMEOUT (with the QoS profile `sensor_data`, or the default), printing each graph
+        change it sees (nodes) as a JSON line.
 
 ROS_DOMAIN_ID picks the domain. Run it only inside a network namespace whose only interface is
 lo (Fast DDS uses every interface it has).
@@ -20,6 +21,7 @@ import time
 
 import rclpy
 from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
 from std_msgs.msg import String
 
 
@@ -50,9 +52,10 @@ def watch(name, ns, timeout):
     return 1
 
 
-def talk(topic, timeout):
+def talk(topic, timeout, profile):
     node = Node("ros_talker")
-    pub = node.create_publisher(String, topic, 10)
+    qos = qos_profile_sensor_data if profile == "sensor_data" else 10
+    pub = node.create_publisher(String, topic, qos)
     end = time.monotonic() + timeout
     n = 0
     last = None
@@ -75,7 +78,8 @@ def main():
         if sys.argv[1] == "watch":
             return watch(sys.argv[2], sys.argv[3], float(sys.argv[4]))
         if sys.argv[1] == "talk":
-            return talk(sys.argv[2], float(sys.argv[3]))
+            profile = sys.argv[4] if len(sys.argv) > 4 else "default"
+            return talk(sys.argv[2], float(sys.argv[3]), profile)
         print(f"unknown mode {sys.argv[1]}", file=sys.stderr)
         return 2
     finally:
