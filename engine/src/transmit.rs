@@ -129,7 +129,8 @@ fn push_gap(
     }))
 }
 
-fn heartbeat(w: &Writer<'_>, p: &ReaderProxy, count: u32) -> SubmessageRepr<'static> {
+/// `ask`: whether the reader must answer even though it misses nothing it was announced.
+fn heartbeat(w: &Writer<'_>, p: &ReaderProxy, count: u32, ask: bool) -> SubmessageRepr<'static> {
     // Announce only what this reader was sent: a sample still waiting (flow control) or still
     // being fragmented would otherwise be NACKed and resent beside its first sending.
     let last = w.last_sn().min(p.next_unsent - 1);
@@ -138,7 +139,10 @@ fn heartbeat(w: &Writer<'_>, p: &ReaderProxy, count: u32) -> SubmessageRepr<'sta
         // FINAL tells the reader it need not answer: only once it has acknowledged everything.
         // A reader that never answered must (Fast DDS sends nothing to a FINAL heartbeat of an
         // empty writer, so the writer would never learn it is known and ready).
-        final_flag: p.acked >= last && p.ack_guard.seen(),
+        // Below half the window a heartbeat riding on new data need not be answered either
+        // (`Writer::ack_wanted`): a reader that misses nothing stays silent, one that misses
+        // something answers anyway, and the periodic heartbeat asks for the rest.
+        final_flag: (p.acked >= last || !ask) && p.ack_guard.seen(),
         liveliness_flag: false,
         reader_id: p.guid.entity,
         writer_id: w.guid.entity,
@@ -490,7 +494,10 @@ pub(crate) fn push_writer(
     // again and again, as fast as the round trip. The periodic heartbeat covers lost repairs.
     let sent_new = packed.data > 0 || packed.gaps > gaps_repaired;
     if proxy.reliable && (sent_new || proxy.heartbeat_owed) {
-        let hb = heartbeat(w, &proxy, w.heartbeat_count.wrapping_add(1));
+        // An owed heartbeat (timer, match, request) always asks; the SEDP writers always ask,
+        // as the peers' discovery expects.
+        let ask = proxy.heartbeat_owed || builtin || w.ack_wanted(&proxy);
+        let hb = heartbeat(w, &proxy, w.heartbeat_count.wrapping_add(1), ask);
         if b.push(&hb).is_ok() {
             w.heartbeat_count = w.heartbeat_count.wrapping_add(1);
             proxy.heartbeat_owed = false;

@@ -847,6 +847,21 @@ impl<'a> Writer<'a> {
         sent.saturating_sub(self.bytes_before(p.acked + 1)) as usize
     }
 
+    /// Whether a heartbeat riding on new data for `p` should ask for an acknowledgement: once
+    /// half the window is unacknowledged (half a KEEP_ALL history of samples, or half of
+    /// `in_flight_limit` bytes), so that the answer is back before the window closes and a
+    /// stream is not held up by its round trip. Below that the periodic heartbeat asks, as
+    /// Cyclone DDS's writers do: a ping, or a trickle of small samples, costs its reader no
+    /// ACKNACK each.
+    pub(crate) fn ack_wanted(&self, p: &ReaderProxy) -> bool {
+        let unacked = (p.next_unsent - 1).saturating_sub(p.acked);
+        if self.history == History::KeepAll && unacked.saturating_mul(2) >= self.max_samples as i64
+        {
+            return true;
+        }
+        self.in_flight(p).saturating_mul(2) >= self.in_flight_limit
+    }
+
     pub(crate) fn schedule_heartbeat(&mut self, now: Instant) {
         if self.next_heartbeat.is_none() {
             self.next_heartbeat = Some(now + self.heartbeat_period);

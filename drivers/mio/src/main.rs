@@ -10,6 +10,7 @@ mod notices;
 mod params;
 mod perf;
 mod pubsub;
+mod ros_graph;
 mod types;
 
 use std::process::ExitCode;

@@ -7,11 +7,14 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use pollen_engine::wire::Time;
-use pollen_engine::{Event, InstanceState, ReaderHandle, TakeError, TopicSpec, WriteError};
+use pollen_engine::{
+    Endpoint, Event, InstanceState, QosPolicy, ReaderHandle, TakeError, TopicSpec, WriteError,
+};
 use pollen_mio::{Clock, Driver, Runner};
 use serde_json::json;
 
 use crate::cli::{dds_topic, parse_seconds, NetArgs, QosArgs};
+use crate::ros_graph::NodeArgs;
 use crate::types::{self, DataType};
 
 /// Arguments of `pollen sub`.
@@ -41,6 +44,8 @@ pub struct SubArgs {
     /// Report discovery and matching on stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    #[command(flatten)]
+    pub node: NodeArgs,
     #[command(flatten)]
     pub net: NetArgs,
     #[command(flatten)]
@@ -91,6 +96,8 @@ pub struct PubArgs {
     /// Report discovery and matching on stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    #[command(flatten)]
+    pub node: NodeArgs,
     #[command(flatten)]
     pub net: NetArgs,
     #[command(flatten)]
@@ -146,8 +153,79 @@ pub(crate) fn report_refusal(ev: &Event) -> bool {
     false
 }
 
-fn report(ev: &Event, verbose: bool) {
+/// Why a remote endpoint cannot match ours, in the words of `topic`'s users: ROS 2's (the
+/// policy names rclcpp prints, "publisher"/"subscription") with `ros`, DDS's otherwise.
+fn incompatible(local: &Endpoint, policy: QosPolicy, topic: &str, ros: bool) -> String {
+    let we_write = matches!(local, Endpoint::Writer(_));
+    let (them, us, what) = match (ros, we_write) {
+        (true, true) => (
+            "a subscription",
+            "this publisher",
+            "no messages will be sent to it",
+        ),
+        (true, false) => (
+            "a publisher",
+            "this subscription",
+            "no messages will be received from it",
+        ),
+        (false, true) => ("a reader", "this writer", "it gets nothing from us"),
+        (false, false) => ("a writer", "this reader", "we get nothing from it"),
+    };
+    let (name, why) = match policy {
+        QosPolicy::Reliability => (
+            "RELIABILITY",
+            "reliable was requested and best effort offered (a best-effort publisher, such as \
+             --qos sensor_data, cannot serve a reliable subscription)",
+        ),
+        QosPolicy::Durability => (
+            "DURABILITY",
+            "transient-local was requested and volatile offered",
+        ),
+        QosPolicy::Deadline => ("DEADLINE", "the requested deadline is shorter than offered"),
+        QosPolicy::Liveliness => (
+            "LIVELINESS",
+            "the requested liveliness lease is shorter than offered, or the kinds differ",
+        ),
+        QosPolicy::Ownership => ("OWNERSHIP", "shared and exclusive ownership do not mix"),
+        QosPolicy::DataRepresentation => (
+            "DATA_REPRESENTATION",
+            "the data representation offered is not one accepted",
+        ),
+        QosPolicy::TopicKind => ("TOPIC_KIND", "a keyed and a keyless type on one topic"),
+    };
+    let topic = if ros {
+        crate::ros_graph::ros_endpoint(topic, "")
+            .map(|e| match e {
+                crate::ros_graph::RosEndpoint::Topic { name, .. }
+                | crate::ros_graph::RosEndpoint::Service { name, .. } => name,
+            })
+            .unwrap_or_else(|| topic.to_string())
+    } else {
+        topic.to_string()
+    };
+    let policy = if ros {
+        format!("{name}_QOS_POLICY")
+    } else {
+        name.to_string()
+    };
+    format!("{them} on {topic:?} and {us} have incompatible QoS ({policy}: {why}); {what}")
+}
+
+fn report(ev: &Event, verbose: bool, topic: &str, ros: bool) {
     if report_refusal(ev) {
+        return;
+    }
+    if let Event::IncompatibleQos {
+        local,
+        remote,
+        policy,
+    } = ev
+    {
+        // Never silent: nothing will flow between the two.
+        eprintln!(
+            "pollen: {} ({remote})",
+            incompatible(local, *policy, topic, ros)
+        );
         return;
     }
     match ev {
@@ -177,20 +255,25 @@ fn report(ev: &Event, verbose: bool) {
         Event::ParticipantLost(p) => eprintln!("pollen: participant {p} lost"),
         Event::Matched { remote, .. } => eprintln!("pollen: matched {remote}"),
         Event::Unmatched { remote, .. } => eprintln!("pollen: unmatched {remote}"),
-        Event::IncompatibleQos { remote, policy, .. } => {
-            eprintln!("pollen: {remote} has incompatible QoS ({policy:?})")
-        }
         _ => {}
     }
 }
 
 /// Runs `pollen sub`.
 pub fn run_sub(args: &SubArgs) -> ExitCode {
-    let mut runner = match start(&args.net, args.ros) {
+    let ros = args.node.ros(args.ros);
+    if let Some(n) = args.qos.note() {
+        eprintln!("pollen: {n}");
+    }
+    let mut runner = match start(&args.net, ros) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let topic = dds_topic(&args.topic, args.ros);
+    let mut graph = match args.node.join(runner.driver(), ros, "sub") {
+        Ok(g) => g,
+        Err(e) => return fail(e),
+    };
+    let topic = dds_topic(&args.topic, ros);
     let started = Instant::now();
     let deadline = args.timeout.map(|t| started + t);
     let mut reader: Option<ReaderHandle> = None;
@@ -202,7 +285,7 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
         notices.check(d);
         if reader.is_none() {
             if let Some((type_name, keyed)) =
-                topic_type(d, &topic, args.ty, args.type_name.as_deref(), args.ros)
+                topic_type(d, &topic, args.ty, args.type_name.as_deref(), ros)
             {
                 let spec_parts: Vec<&str> =
                     args.qos.partitions.iter().map(|s| s.as_str()).collect();
@@ -219,6 +302,11 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
                         if args.verbose {
                             eprintln!("pollen: reading {topic:?} as {type_name:?}");
                         }
+                        if let Some(g) = graph.as_mut() {
+                            if let Err(e) = g.set_endpoints(d, &[r], &[]) {
+                                eprintln!("pollen: {e}");
+                            }
+                        }
                     }
                     Err(e) => {
                         eprintln!("pollen: cannot create the reader: {e}");
@@ -228,7 +316,10 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
             }
         }
         while let Some(ev) = d.engine_mut().poll_event() {
-            report(&ev, args.verbose);
+            report(&ev, args.verbose, &topic, ros);
+        }
+        if let Some(g) = graph.as_mut() {
+            g.poll(d);
         }
         if let Some(r) = reader {
             loop {
@@ -347,8 +438,16 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
     if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         return fail("--rate must be positive");
     }
-    let mut runner = match start(&args.net, args.ros) {
+    let ros = args.node.ros(args.ros);
+    if let Some(n) = args.qos.note() {
+        eprintln!("pollen: {n}");
+    }
+    let mut runner = match start(&args.net, ros) {
         Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let mut graph = match args.node.join(runner.driver(), ros, "pub") {
+        Ok(g) => g,
         Err(e) => return fail(e),
     };
     let generated = args.size.map(|n| match args.ty {
@@ -388,7 +487,7 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
         }
     };
     let limit = args.count.unwrap_or(u64::MAX);
-    let topic = dds_topic(&args.topic, args.ros);
+    let topic = dds_topic(&args.topic, ros);
     let started = Instant::now();
     let deadline = args.timeout.map(|t| started + t);
     let period = args.rate.map(|r| Duration::from_secs_f64(1.0 / r));
@@ -399,17 +498,17 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
     let mut told_waiting = false;
     let mut held: Option<Vec<u8>> = None;
     let mut finished_at: Option<Instant> = None;
-    let reliable = args.qos.is_reliable();
+    let reliable = args.qos.is_reliable(true);
     let mut notices = crate::notices::Notices::default();
     let result = runner.run(|d| {
         notices.check(d);
         let now = d.wake_time();
         while let Some(ev) = d.engine_mut().poll_event() {
-            report(&ev, args.verbose);
+            report(&ev, args.verbose, &topic, ros);
         }
         if writer.is_none() {
             if let Some((type_name, keyed)) =
-                topic_type(d, &topic, args.ty, args.type_name.as_deref(), args.ros)
+                topic_type(d, &topic, args.ty, args.type_name.as_deref(), ros)
             {
                 let parts: Vec<&str> = args.qos.partitions.iter().map(|s| s.as_str()).collect();
                 let spec = TopicSpec {
@@ -420,7 +519,14 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
                 };
                 let t = d.now();
                 match d.engine_mut().create_writer(t, &spec, &args.qos.writer()) {
-                    Ok(w) => writer = Some(w),
+                    Ok(w) => {
+                        writer = Some(w);
+                        if let Some(g) = graph.as_mut() {
+                            if let Err(e) = g.set_endpoints(d, &[], &[w]) {
+                                eprintln!("pollen: {e}");
+                            }
+                        }
+                    }
                     Err(e) => {
                         eprintln!("pollen: cannot create the writer: {e}");
                         return ControlFlow::Break(ExitCode::from(2));
