@@ -1,6 +1,7 @@
-//! One datagram per hop: in a reliable ping/pong, the ACKNACK a reader owes for the sample it
-//! just received rides in the datagram that carries its application's reply, when the driver
-//! lets the application run before it drains the engine (as `pollen-mio` does).
+//! One datagram per hop: in a reliable ping/pong, an ACKNACK a reader owes for the sample it
+//! just received (its heartbeat asked for one) rides in the datagram that carries its
+//! application's reply, when the driver lets the application run before it drains the engine
+//! (as `pollen-mio` does).
 
 use pollen_engine::wire::{Locator, Message, SubmessageRepr};
 use pollen_engine::{Destination, Engine, ReaderHandle, TopicSpec, WriterHandle};
@@ -109,7 +110,8 @@ fn reliable_ping_pong_sends_one_datagram_per_hop() {
         .unwrap();
     let mut hop = drain(net.engine(a.node), now);
     let (mut from, mut to) = (&a, &b);
-    for round in 0..20 {
+    let mut acknowledged = 0;
+    for round in 0..200 {
         assert_eq!(
             hop.len(),
             1,
@@ -120,12 +122,17 @@ fn reliable_ping_pong_sends_one_datagram_per_hop() {
         // The application runs before the driver drains the engine.
         assert_eq!(answer(&mut net, to), 1, "hop {round}: the sample arrived");
         hop = drain(net.engine(to.node), now);
-        // Every reply also acknowledges the sample it answers.
+        // When the heartbeat riding on the sample asked for an acknowledgement (once half the
+        // window is unacknowledged), the reply carries the ACKNACK too.
         let k = hop.first().map(|d| kinds(&d.1)).unwrap_or_default();
-        assert!(k.contains('A') && k.contains('D'), "hop {round}: {k}");
+        assert!(k.contains('D'), "hop {round}: {k}");
+        if k.contains('A') {
+            acknowledged += 1;
+        }
         (from, to) = (to, from);
     }
-    // The last reply acknowledges the sample it answers.
-    deliver(&mut net, from.node, to.node, &hop);
-    assert!(net.engine(to.node).is_acknowledged(to.writer));
+    assert!(
+        acknowledged > 0,
+        "no heartbeat asked for an acknowledgement"
+    );
 }
