@@ -482,7 +482,12 @@ impl Driver {
                 self.receive(i);
                 true
             }
-            Some(_) => self.tcp.handle_token(token, &mut self.engine, &self.clock),
+            Some(_) => {
+                let mine = self.tcp.handle_token(token, &mut self.engine, &self.clock);
+                // The connections read the clock themselves: keep `now` from going back.
+                self.tick();
+                mine
+            }
             None => false,
         }
     }
@@ -495,6 +500,7 @@ impl Driver {
             self.receive(i);
         }
         self.tcp.poll_all(&mut self.engine, &self.clock);
+        self.tick();
         self.flush()
     }
 
@@ -564,6 +570,7 @@ impl Driver {
             .is_some_and(|t| t <= self.clock.to_std(now))
         {
             self.tcp.handle_timeouts(&mut self.engine, &self.clock);
+            self.tick();
         }
     }
 
@@ -587,6 +594,7 @@ impl Driver {
     pub fn flush(&mut self) -> io::Result<()> {
         if self.tcp.has_connections() {
             self.tcp.drain_all(&mut self.engine, &self.clock);
+            self.tick();
         }
         let result = self.flush_transmits();
         if self.tcp.is_active() || self.stats.tcp.open_connections > 0 {
