@@ -77,9 +77,10 @@ stage_peers() {
         run python3 -m venv "$PEERS_VENV"
         run "$PEERS_VENV/bin/pip" install -q cyclonedds==11.0.1
     fi
-    if ! "$ROS_VENV/bin/python" -c 'import rclpy, std_msgs.msg' 2>/dev/null; then
+    if ! "$ROS_VENV/bin/python" -c 'import rclpy, std_msgs.msg, geometry_msgs.msg, sensor_msgs.msg' 2>/dev/null; then
         run python3 -m venv "$ROS_VENV"
-        run "$ROS_VENV/bin/pip" install -q 'ros-jazzy-rclpy[fastrtps]' ros-jazzy-std-msgs
+        run "$ROS_VENV/bin/pip" install -q 'ros-jazzy-rclpy[fastrtps]' ros-jazzy-std-msgs \
+            ros-jazzy-geometry-msgs ros-jazzy-sensor-msgs
     fi
     local src=tests/peers/fastdds_peer.cpp
     if [[ ! -x "$FASTDDS_PEER" || "$src" -nt "$FASTDDS_PEER" ]]; then

@@ -27,7 +27,7 @@ use crate::wire::{
     submessage_id, AckNackRepr, DataFragRepr, DataRepr, DataRepresentations, EntityId,
     Error as WireError, GapRepr, Guid, GuidPrefix, HeaderRepr, HeartbeatRepr, InfoDstRepr,
     InlineQos, Locator, LocatorKind, Message, MessageBuilder, NackFragRepr, ProtocolVersion,
-    SequenceNumber, StatusInfo, SubmessageRepr, Time, VendorId,
+    SampleIdentity, SequenceNumber, StatusInfo, SubmessageRepr, Time, VendorId,
 };
 use crate::writer::{AckNote, AddError, HistorySlot, ReaderProxySlot, Tick, Writer, WriterStorage};
 #[cfg(feature = "frag")]
@@ -65,6 +65,8 @@ pub enum WriteError {
     OutOfMemory,
     /// Dispose/unregister on a keyless topic.
     NotKeyed,
+    /// A related sample identity without the engine's `rpc` feature.
+    Unsupported,
 }
 
 impl fmt::Display for WriteError {
@@ -75,6 +77,7 @@ impl fmt::Display for WriteError {
             WriteError::HistoryFull => "history full of unacknowledged samples",
             WriteError::OutOfMemory => "payload pool full",
             WriteError::NotKeyed => "dispose and unregister need a keyed topic",
+            WriteError::Unsupported => "related sample identities need the `rpc` feature",
         })
     }
 }
@@ -164,6 +167,10 @@ pub struct SampleInfo {
     pub state: InstanceState,
     /// Key hash, when the writer sent one.
     pub key_hash: Option<[u8; 16]>,
+    /// The request this sample answers, when the writer sent one (a reply of a ROS 2 service
+    /// over Fast DDS names its request so; a request names the client's reply reader). Always
+    /// `None` without the `rpc` feature.
+    pub related: Option<SampleIdentity>,
 }
 
 /// A remote participant as `Engine::participants` reports it.
@@ -1324,6 +1331,7 @@ impl<'a> Engine<'a> {
             timestamp: rx.timestamp,
             status: q.status_info.unwrap_or_default(),
             key_hash: q.key_hash,
+            related: crate::rpc::Related::new(q.related),
         };
         self.deliver(writer, d.reader_id, |r, pi, pool, replaced| {
             r.on_data(pi, pool, incoming(), replaced)
@@ -2116,6 +2124,7 @@ impl<'a> Engine<'a> {
         true
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn write_change(
         &mut self,
         now: Instant,
@@ -2124,8 +2133,13 @@ impl<'a> Engine<'a> {
         source_time: Time,
         key_hash: Option<[u8; 16]>,
         status: StatusInfo,
+        related: Option<SampleIdentity>,
     ) -> Result<SequenceNumber, WriteError> {
         let now = self.tick(now);
+        #[cfg(not(feature = "rpc"))]
+        if related.is_some() {
+            return Err(WriteError::Unsupported);
+        }
         if payload.len() > self.caps.max_sample {
             return Err(WriteError::TooLarge);
         }
@@ -2144,13 +2158,14 @@ impl<'a> Engine<'a> {
         }
         let sn = lw
             .writer
-            .add(
+            .add_related(
                 now,
                 &mut self.pool,
                 &[payload],
                 Some(source_time),
                 key_hash,
                 status,
+                crate::rpc::Related::new(related),
             )
             .map_err(|e| match e {
                 AddError::Full => WriteError::HistoryFull,
@@ -2171,7 +2186,30 @@ impl<'a> Engine<'a> {
         payload: &[u8],
         source_time: Time,
     ) -> Result<SequenceNumber, WriteError> {
-        self.write_change(now, w, payload, source_time, None, StatusInfo(0))
+        self.write_change(now, w, payload, source_time, None, StatusInfo(0), None)
+    }
+
+    /// Writes one sample that names the sample it relates to (DDS-RPC's related sample
+    /// identity, sent as inline QoS): a service reply names the request it answers, a ROS 2
+    /// request over Fast DDS the client's reply reader. [`WriteError::Unsupported`] without
+    /// the `rpc` feature.
+    pub fn write_related(
+        &mut self,
+        now: Instant,
+        w: WriterHandle,
+        payload: &[u8],
+        related: SampleIdentity,
+        source_time: Time,
+    ) -> Result<SequenceNumber, WriteError> {
+        self.write_change(
+            now,
+            w,
+            payload,
+            source_time,
+            None,
+            StatusInfo(0),
+            Some(related),
+        )
     }
 
     /// Writes one sample of a keyed topic with its 16-byte key hash: KEEP_LAST then keeps the
@@ -2184,7 +2222,15 @@ impl<'a> Engine<'a> {
         key_hash: [u8; 16],
         source_time: Time,
     ) -> Result<SequenceNumber, WriteError> {
-        self.write_change(now, w, payload, source_time, Some(key_hash), StatusInfo(0))
+        self.write_change(
+            now,
+            w,
+            payload,
+            source_time,
+            Some(key_hash),
+            StatusInfo(0),
+            None,
+        )
     }
 
     /// Disposes an instance of a keyed topic. `key` is the serialized key (encapsulation header
@@ -2204,6 +2250,7 @@ impl<'a> Engine<'a> {
             source_time,
             Some(key_hash),
             StatusInfo(StatusInfo::DISPOSED),
+            None,
         )
     }
 
@@ -2223,6 +2270,7 @@ impl<'a> Engine<'a> {
             source_time,
             Some(key_hash),
             StatusInfo(StatusInfo::UNREGISTERED),
+            None,
         )
     }
 
@@ -2266,6 +2314,7 @@ impl<'a> Engine<'a> {
             len,
             state,
             key_hash: s.key_hash,
+            related: s.related.get(),
         }))
     }
 

@@ -235,3 +235,128 @@ fn qos_profiles_and_incompatibility_in_ros_terms() {
     strict.kill();
     talker.kill();
 }
+
+/// The prefix of the ROS 2 install (the venv the Python runs from): where the message
+/// definitions are, as AMENT_PREFIX_PATH names it.
+fn ros_prefix() -> String {
+    let python = PathBuf::from(ros_python());
+    python
+        .parent()
+        .and_then(|bin| bin.parent())
+        .map(|p| p.display().to_string())
+        .expect("the Python is in PREFIX/bin")
+}
+
+/// tests/peers/ros_types.py inside `ns`.
+fn rclpy_types(ns: &Netns, args: &[&str]) -> Command {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/ros_types.py");
+    let python = ros_python();
+    let mut all = vec![script];
+    all.extend_from_slice(args);
+    ns.command(&python, &all)
+}
+
+/// `pollen args` inside `ns` with the ROS 2 definitions on AMENT_PREFIX_PATH.
+fn pollen_typed(ns: &Netns, args: &[&str]) -> Command {
+    let mut c = ns.pollen(args);
+    c.env("AMENT_PREFIX_PATH", ros_prefix());
+    c
+}
+
+/// A message of `ty` from `pollen pub` (YAML) reaches rclpy with `expected`'s values, and one
+/// from rclpy (`expected` itself) reaches `pollen sub --json` with the same values.
+fn both_ways(tag: &str, ty: &str, yaml: &str, expected: Value) {
+    let ns = Netns::new(tag);
+    let topic = format!("/{tag}");
+    // Pollen → rclpy.
+    let mut echo = Proc::spawn(
+        "rclpy echo",
+        rclpy_types(&ns, &["echo", &topic, ty, "2", "25"]),
+    );
+    let mut publisher = Proc::spawn(
+        "pollen pub",
+        pollen_typed(
+            &ns,
+            &[
+                "pub",
+                &topic,
+                ty,
+                yaml,
+                "--count",
+                "300",
+                "--rate",
+                "10",
+                "--timeout",
+                "30",
+            ],
+        ),
+    );
+    let status = echo.wait(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "rclpy got no {ty} from pollen:\n{}\n{}",
+        echo.transcript(),
+        publisher.transcript()
+    );
+    assert_eq!(last_json(&mut echo), expected, "the values rclpy received");
+    publisher.kill();
+
+    // rclpy → Pollen.
+    let back = format!("{topic}_back");
+    let json = expected.to_string();
+    let mut sender = Proc::spawn(
+        "rclpy send",
+        rclpy_types(&ns, &["send", &back, ty, &json, "30"]),
+    );
+    let mut sub = Proc::spawn(
+        "pollen sub",
+        pollen_typed(
+            &ns,
+            &["sub", &back, "--json", "--count", "2", "--timeout", "25"],
+        ),
+    );
+    let status = sub.wait(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "pollen got no {ty} from rclpy:\n{}\n{}",
+        sub.transcript(),
+        sender.transcript()
+    );
+    let line = last_json(&mut sub);
+    assert_eq!(line["value"], expected, "the values pollen received");
+    sender.kill();
+}
+
+/// `geometry_msgs/msg/Twist` both ways, values compared (`ros2 topic pub` habits: fields left
+/// out are zero).
+#[test]
+fn twist_both_ways() {
+    both_ways(
+        "cmd_vel",
+        "geometry_msgs/msg/Twist",
+        "{linear: {x: 0.5, y: -2}, angular: {z: 1.25}}",
+        serde_json::json!({
+            "linear": {"x": 0.5, "y": -2.0, "z": 0.0},
+            "angular": {"x": 0.0, "y": 0.0, "z": 1.25}
+        }),
+    );
+}
+
+/// `sensor_msgs/msg/LaserScan` both ways: a nested header (with a nested time and a string)
+/// and float32 sequences.
+#[test]
+fn laser_scan_both_ways() {
+    both_ways(
+        "scan",
+        "sensor_msgs/msg/LaserScan",
+        "{header: {stamp: {sec: 7, nanosec: 9}, frame_id: laser}, angle_min: -1.5, \
+         angle_max: 1.5, angle_increment: 0.25, scan_time: 0.125, range_min: 0.5, \
+         range_max: 30, ranges: [1, 2.5, 4], intensities: [10, 20, 30.5]}",
+        serde_json::json!({
+            "header": {"stamp": {"sec": 7, "nanosec": 9}, "frame_id": "laser"},
+            "angle_min": -1.5, "angle_max": 1.5, "angle_increment": 0.25,
+            "time_increment": 0.0, "scan_time": 0.125, "range_min": 0.5, "range_max": 30.0,
+            "ranges": [1.0, 2.5, 4.0], "intensities": [10.0, 20.0, 30.5]
+        }),
+    );
+}
