@@ -2337,6 +2337,20 @@ impl<'a> Engine<'a> {
             })
     }
 
+    /// Whether writer `w` is matched with the remote reader `reader` and it is ready (as
+    /// [`Engine::ready_readers`] counts them): a service replies once the client's reply
+    /// reader is there, or the reply would be lost.
+    pub fn is_ready_for(&self, w: WriterHandle, reader: Guid) -> bool {
+        self.writer_slot(w)
+            .and_then(|s| self.writers.get(s))
+            .is_some_and(|lw| {
+                lw.writer
+                    .proxies
+                    .iter()
+                    .any(|(_, p)| p.guid == reader && (!p.reliable || p.ack_guard.seen()))
+            })
+    }
+
     /// Number of remote endpoints matched with reader `r`.
     pub fn matched_writers(&self, r: ReaderHandle) -> usize {
         self.reader_slot(r)

@@ -360,3 +360,98 @@ fn laser_scan_both_ways() {
         }),
     );
 }
+
+/// `pollen call` against a real rclpy node's parameter service (every rclpy node serves
+/// `~/get_parameters`): the request/reply mapping and the related sample identity as
+/// rmw_fastrtps uses them, a response with a sequence of nested messages.
+#[test]
+fn pollen_calls_an_rclpy_service() {
+    let ns = Netns::new("ros-call");
+    let mut talker = Proc::spawn("rclpy talk", rclpy(&ns, &["talk", "/chatter", "30"]));
+    let mut call = Proc::spawn(
+        "pollen call",
+        pollen_typed(
+            &ns,
+            &[
+                "call",
+                "/ros_talker/get_parameters",
+                "rcl_interfaces/srv/GetParameters",
+                "{names: [use_sim_time]}",
+                "--json",
+                "--timeout",
+                "25",
+            ],
+        ),
+    );
+    let status = call.wait(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "no response from rclpy's parameter service:\n{}\n{}",
+        call.transcript(),
+        talker.transcript()
+    );
+    let v = last_json(&mut call);
+    // One value: use_sim_time, a bool (PARAMETER_BOOL = 1), false.
+    let values = v["values"].as_array().expect("values");
+    assert_eq!(values.len(), 1, "{v}");
+    assert_eq!(values[0]["type"], 1, "{v}");
+    assert_eq!(values[0]["bool_value"], false, "{v}");
+    talker.kill();
+}
+
+/// An rclpy client calls `pollen serve`: rclpy's `wait_for_service` finds it, the request
+/// arrives with its values and the reply, naming the request, reaches the client.
+#[test]
+fn rclpy_calls_a_pollen_service() {
+    let ns = Netns::new("ros-serve");
+    let mut serve = Proc::spawn(
+        "pollen serve",
+        pollen_typed(
+            &ns,
+            &[
+                "serve",
+                "/pollen/get_parameters",
+                "rcl_interfaces/srv/GetParameters",
+                "--reply",
+                "{values: [{type: 2, integer_value: 42}, {type: 4, string_value: hi}]}",
+                "--json",
+                "--count",
+                "1",
+                "--timeout",
+                "30",
+            ],
+        ),
+    );
+    let mut client = Proc::spawn(
+        "rclpy call",
+        rclpy_types(
+            &ns,
+            &[
+                "call",
+                "/pollen/get_parameters",
+                "rcl_interfaces/srv/GetParameters",
+                r#"{"names": ["answer", "greeting"]}"#,
+                "25",
+            ],
+        ),
+    );
+    let status = client.wait(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "rclpy got no response from pollen serve:\n{}\n{}",
+        client.transcript(),
+        serve.transcript()
+    );
+    let v = last_json(&mut client);
+    let values = v["values"].as_array().expect("values");
+    assert_eq!(values.len(), 2, "{v}");
+    assert_eq!(values[0]["type"], 2);
+    assert_eq!(values[0]["integer_value"], 42);
+    assert_eq!(values[1]["string_value"], "hi");
+    // The server printed the request it answered.
+    let request = last_json(&mut serve);
+    assert_eq!(
+        request["request"],
+        serde_json::json!({"names": ["answer", "greeting"]})
+    );
+}
