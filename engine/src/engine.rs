@@ -210,6 +210,9 @@ pub struct EndpointSummary<'a> {
     pub reliability: Reliability,
     /// Durability.
     pub durability: Durability,
+    /// The ROS 2 type hash it announced (`typehash=RIHS01_…` in USER_DATA); always `None`
+    /// without the `ros` feature.
+    pub type_hash: Option<[u8; 32]>,
     /// Number of partitions (see `partitions`).
     partitions: &'a crate::discovery::Partitions,
 }
@@ -1853,6 +1856,8 @@ impl<'a> Engine<'a> {
             data_representation: DataRepresentations::new(reps),
             has_data_representation: true,
             locator: Some(self.user_locator()),
+            #[cfg(feature = "ros")]
+            type_hash: None,
         })
     }
 
@@ -2389,6 +2394,10 @@ impl<'a> Engine<'a> {
                 keyed: r.keyed,
                 reliability: r.reliability,
                 durability: r.durability,
+                #[cfg(feature = "ros")]
+                type_hash: r.type_hash,
+                #[cfg(not(feature = "ros"))]
+                type_hash: None,
                 partitions: &r.partitions,
             }
         })
