@@ -13,6 +13,7 @@ mod pubsub;
 mod ros_graph;
 mod ros_msg;
 mod ros_service;
+mod ros_typedesc;
 mod ros_value;
 mod types;
 

@@ -287,8 +287,16 @@ impl Registry {
                 )
             })?;
         let text = read(&path)?;
-        let (request, response) = split_service(&text)
-            .ok_or_else(|| format!("{}: no `---` between request and response", path.display()))?;
+        self.add_service(full, &text)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Adds service `full` (`pkg/srv/Name`) from the text of its `.srv` definition, and loads
+    /// the types it uses.
+    pub fn add_service(&mut self, full: &str, text: &str) -> Result<(String, String), String> {
+        let (req, resp) = (format!("{full}_Request"), format!("{full}_Response"));
+        let (request, response) =
+            split_service(text).ok_or("no `---` between request and response")?;
         for (n, t) in [(&req, request), (&resp, response)] {
             let def = parse(n, t)?;
             let nested: Vec<String> = def
@@ -313,7 +321,6 @@ impl Registry {
     }
 
     /// Adds a definition parsed elsewhere.
-    #[cfg(test)]
     pub fn insert(&mut self, def: MsgDef) {
         self.defs.insert(def.name.clone(), def);
     }

@@ -85,7 +85,7 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 /// A service's definitions and DDS names.
-struct Service {
+pub struct Service {
     reg: Registry,
     request: String,
     response: String,
@@ -95,6 +95,11 @@ struct Service {
 
 impl Service {
     fn load(name: &str, ty: &str, paths: &[std::path::PathBuf]) -> Result<Service, String> {
+        Service::with(name, ty, Registry::from_env(paths))
+    }
+
+    /// Service `name` of type `ty`, its definitions from `reg` (loaded there if needed).
+    pub fn with(name: &str, ty: &str, mut reg: Registry) -> Result<Service, String> {
         let name = name.trim_start_matches('/');
         if name.is_empty() {
             return Err("a service needs a name".into());
@@ -103,7 +108,6 @@ impl Service {
             [pkg, "srv", t] | [pkg, t] => format!("{pkg}/srv/{t}"),
             _ => return Err(format!("{ty:?} is not a ROS 2 service type (pkg/srv/Name)")),
         };
-        let mut reg = Registry::from_env(paths);
         let (request, response) = reg.load_service(&full)?;
         Ok(Service {
             reg,
@@ -112,6 +116,11 @@ impl Service {
             request_topic: format!("rq/{name}Request"),
             reply_topic: format!("rr/{name}Reply"),
         })
+    }
+
+    /// A request of this service from its YAML/JSON value.
+    pub fn request(&self, v: &Value) -> Result<Vec<u8>, String> {
+        encode(&self.reg, self.def(&self.request), v)
     }
 
     fn def(&self, which: &str) -> &crate::ros_msg::MsgDef {
@@ -189,50 +198,41 @@ fn show(v: &Value, json: bool) -> String {
     }
 }
 
-/// Runs `pollen call`.
-pub fn run_call(args: &CallArgs) -> ExitCode {
-    let s = match Service::load(&args.service, &args.ty, &args.msg_path) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
-    let request = match parse_yaml(args.request.as_deref().unwrap_or(""))
-        .and_then(|v| encode(&s.reg, s.def(&s.request), &v))
-    {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
-    let mut runner = match start(&args.net) {
-        Ok(r) => r,
-        Err(e) => return fail(e),
-    };
-    let (w, r) = match endpoints(runner.driver(), &s, false) {
-        Ok(e) => e,
-        Err(e) => return fail(e),
-    };
-    let mut graph = match args.node.join(runner.driver(), true, "call") {
-        Ok(g) => g,
-        Err(e) => return fail(e),
-    };
-    if let Some(g) = graph.as_mut() {
-        if let Err(e) = g.set_endpoints(runner.driver(), &[r], &[w]) {
-            eprintln!("pollen: {e}");
-        }
+/// A call in progress: the client's endpoints, and the request once sent.
+pub struct Client {
+    w: WriterHandle,
+    r: ReaderHandle,
+    request: Vec<u8>,
+    sent: Option<SampleIdentity>,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    /// Creates the client's endpoints; the request goes out once a server is there.
+    pub fn new(d: &mut Driver, s: &Service, request: Vec<u8>) -> Result<Client, String> {
+        let (w, r) = endpoints(d, s, false)?;
+        Ok(Client {
+            w,
+            r,
+            request,
+            sent: None,
+            buf: vec![0u8; 4096],
+        })
     }
-    let deadline = Instant::now() + args.timeout;
-    let mut sent: Option<SampleIdentity> = None;
-    let mut buf = vec![0u8; 4096];
-    let result = runner.run(|d| {
-        while let Some(ev) = d.engine_mut().poll_event() {
-            crate::pubsub::report_refusal(&ev);
-        }
-        if let Some(g) = graph.as_mut() {
-            g.poll(d);
-        }
-        if sent.is_none() {
+
+    /// Whether the request went out.
+    pub fn sent(&self) -> bool {
+        self.sent.is_some()
+    }
+
+    /// Sends the request when a server is there; the response once it came.
+    pub fn poll(&mut self, d: &mut Driver, s: &Service) -> Option<Result<Value, String>> {
+        let (w, r) = (self.w, self.r);
+        if self.sent.is_none() {
             // The server's request reader acknowledged us and its reply writer matched ours:
             // the request will not be lost, nor its reply.
             if d.engine().ready_readers(w) > 0 && d.engine().matched_writers(r) > 0 {
-                let reply_reader = d.engine().reader_guid(r).expect("our reader");
+                let reply_reader = d.engine().reader_guid(r)?;
                 let now = d.now();
                 // As rmw_fastrtps: the request names our reply reader (SN unknown).
                 let to = SampleIdentity {
@@ -241,52 +241,99 @@ pub fn run_call(args: &CallArgs) -> ExitCode {
                 };
                 match d
                     .engine_mut()
-                    .write_related(now, w, &request, to, Time::ZERO)
+                    .write_related(now, w, &self.request, to, Time::ZERO)
                 {
                     Ok(sn) => {
-                        let writer: Guid = d.engine().writer_guid(w).expect("our writer");
-                        sent = Some(SampleIdentity { writer, sn });
+                        let writer: Guid = d.engine().writer_guid(w)?;
+                        self.sent = Some(SampleIdentity { writer, sn });
                     }
-                    Err(e) => {
-                        eprintln!("pollen: cannot send the request: {e}");
-                        return ControlFlow::Break(ExitCode::from(2));
-                    }
+                    Err(e) => return Some(Err(format!("cannot send the request: {e}"))),
                 }
             }
         }
-        let r_h = r;
-        while let Some(info) = take(d, r, &mut buf) {
+        let reader = d.engine().reader_guid(r);
+        while let Some(info) = take(d, r, &mut self.buf) {
             // Replies to other clients' requests come to every client: ours names ours, by
             // our request writer or (as rmw_fastrtps servers answer) our reply reader, and
             // the request's SN.
-            let ours = match (sent, info.related) {
-                (Some(s), Some(r)) => {
-                    r.sn == s.sn
-                        && (r.writer == s.writer || Some(r.writer) == d.engine().reader_guid(r_h))
+            let ours = match (self.sent, info.related) {
+                (Some(s), Some(rel)) => {
+                    rel.sn == s.sn && (rel.writer == s.writer || Some(rel.writer) == reader)
                 }
                 _ => false,
             };
-            if !ours {
-                continue;
+            if ours {
+                let payload = &self.buf[..info.len];
+                return Some(
+                    decode(&s.reg, s.def(&s.response), payload)
+                        .map_err(|e| format!("the response does not decode: {e}")),
+                );
             }
-            let payload = &buf[..info.len];
-            return match decode(&s.reg, s.def(&s.response), payload) {
-                Ok(v) => {
-                    println!("{}", show(&v, args.json));
-                    ControlFlow::Break(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    eprintln!("pollen: the response does not decode: {e}");
-                    ControlFlow::Break(ExitCode::from(1))
-                }
-            };
+        }
+        None
+    }
+
+    /// Deletes the client's endpoints.
+    pub fn close(self, d: &mut Driver) {
+        let now = d.now();
+        let _ = d.engine_mut().delete_writer(now, self.w);
+        let _ = d.engine_mut().delete_reader(now, self.r);
+    }
+}
+
+/// Runs `pollen call`.
+pub fn run_call(args: &CallArgs) -> ExitCode {
+    let s = match Service::load(&args.service, &args.ty, &args.msg_path) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let request =
+        match parse_yaml(args.request.as_deref().unwrap_or("")).and_then(|v| s.request(&v)) {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        };
+    let mut runner = match start(&args.net) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let mut client = match Client::new(runner.driver(), &s, request) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let mut graph = match args.node.join(runner.driver(), true, "call") {
+        Ok(g) => g,
+        Err(e) => return fail(e),
+    };
+    if let Some(g) = graph.as_mut() {
+        if let Err(e) = g.set_endpoints(runner.driver(), &[client.r], &[client.w]) {
+            eprintln!("pollen: {e}");
+        }
+    }
+    let deadline = Instant::now() + args.timeout;
+    let result = runner.run(|d| {
+        while let Some(ev) = d.engine_mut().poll_event() {
+            crate::pubsub::report_refusal(&ev);
+        }
+        if let Some(g) = graph.as_mut() {
+            g.poll(d);
+        }
+        match client.poll(d, &s) {
+            Some(Ok(v)) => {
+                println!("{}", show(&v, args.json));
+                return ControlFlow::Break(ExitCode::SUCCESS);
+            }
+            Some(Err(e)) => {
+                eprintln!("pollen: {e}");
+                return ControlFlow::Break(ExitCode::from(1));
+            }
+            None => {}
         }
         if Instant::now() >= deadline {
             eprintln!(
                 "pollen: no response from {} within {:?} ({})",
                 args.service,
                 args.timeout,
-                if sent.is_some() {
+                if client.sent() {
                     "the request was sent"
                 } else {
                     "no server found"

@@ -455,3 +455,59 @@ fn rclpy_calls_a_pollen_service() {
         serde_json::json!({"names": ["answer", "greeting"]})
     );
 }
+
+/// A type with no local definition: `pollen sub` (no AMENT_PREFIX_PATH) asks the writer's
+/// node, an rclpy node, for it through ROS 2 Jazzy's `~/get_type_description` (the hash from
+/// the writer's USER_DATA, the node from the graph) and decodes the messages with the answer:
+/// a LaserScan, with its nested header and time.
+#[test]
+fn a_type_from_the_network_decodes_rclpy_messages() {
+    let ns = Netns::new("ros-typedesc");
+    let scan = serde_json::json!({
+        "header": {"stamp": {"sec": 3, "nanosec": 4}, "frame_id": "base"},
+        "angle_min": -0.5, "angle_max": 0.5, "angle_increment": 0.25,
+        "time_increment": 0.0, "scan_time": 0.0, "range_min": 0.0, "range_max": 8.0,
+        "ranges": [1.0, 2.0, 3.0, 4.0, 5.0], "intensities": []
+    });
+    let mut sender = Proc::spawn(
+        "rclpy send",
+        rclpy_types(
+            &ns,
+            &[
+                "send",
+                "/net_scan",
+                "sensor_msgs/msg/LaserScan",
+                &scan.to_string(),
+                "30",
+            ],
+        ),
+    );
+    let mut sub = {
+        let mut c = ns.pollen(&[
+            "sub",
+            "/net_scan",
+            "--json",
+            "--count",
+            "2",
+            "--timeout",
+            "25",
+            "-v",
+        ]);
+        c.env_remove("AMENT_PREFIX_PATH");
+        Proc::spawn("pollen sub", c)
+    };
+    let status = sub.wait(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "pollen could not decode the rclpy messages without local definitions:\n{}\n{}",
+        sub.transcript(),
+        sender.transcript()
+    );
+    let transcript = sub.transcript();
+    assert!(
+        transcript.contains("described by its writer's node"),
+        "the type came from elsewhere:\n{transcript}"
+    );
+    assert_eq!(last_json(&mut sub)["value"], scan);
+    sender.kill();
+}
