@@ -511,3 +511,74 @@ fn a_type_from_the_network_decodes_rclpy_messages() {
     assert_eq!(last_json(&mut sub)["value"], scan);
     sender.kill();
 }
+
+/// Typed interop with Cyclone DDS 11 as well (Python `cyclonedds`, its own IDL-typed Twist on
+/// the ROS 2 DDS names): `pollen sub` decodes Cyclone's Twist from the installed definition,
+/// and Cyclone decodes `pollen pub`'s, values compared.
+#[test]
+fn twist_with_cyclone_both_ways() {
+    let ns = Netns::new("ros-cyclone");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/ros_twist.py");
+    let cyclone = |args: &[&str]| {
+        let mut all = vec![script];
+        all.extend_from_slice(args);
+        ns.command(&common::peers_python(), &all)
+    };
+    let mut cpub = Proc::spawn(
+        "cyclone pub",
+        cyclone(&["pub", "rt/cy_in", "0.75", "-2.5", "30"]),
+    );
+    let mut sub = Proc::spawn(
+        "pollen sub",
+        pollen_typed(
+            &ns,
+            &["sub", "/cy_in", "--json", "--count", "1", "--timeout", "25"],
+        ),
+    );
+    let status = sub.wait(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "pollen got no Twist from Cyclone:\n{}\n{}",
+        sub.transcript(),
+        cpub.transcript()
+    );
+    assert_eq!(
+        last_json(&mut sub)["value"],
+        serde_json::json!({"linear": {"x": 0.75, "y": 0.0, "z": 0.0},
+                           "angular": {"x": 0.0, "y": 0.0, "z": -2.5}})
+    );
+    cpub.kill();
+
+    let mut csub = Proc::spawn("cyclone sub", cyclone(&["sub", "rt/cy_out", "25"]));
+    let mut publisher = Proc::spawn(
+        "pollen pub",
+        pollen_typed(
+            &ns,
+            &[
+                "pub",
+                "/cy_out",
+                "geometry_msgs/msg/Twist",
+                "{linear: {y: 4}, angular: {x: -0.125}}",
+                "--count",
+                "300",
+                "--rate",
+                "10",
+                "--timeout",
+                "30",
+            ],
+        ),
+    );
+    let status = csub.wait(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "Cyclone got no Twist from pollen:\n{}\n{}",
+        csub.transcript(),
+        publisher.transcript()
+    );
+    assert_eq!(
+        last_json(&mut csub),
+        serde_json::json!({"linear": {"x": 0.0, "y": 4.0, "z": 0.0},
+                           "angular": {"x": -0.125, "y": 0.0, "z": 0.0}})
+    );
+    publisher.kill();
+}
