@@ -281,10 +281,25 @@ fn report(ev: &Event, verbose: bool, topic: &str, ros: bool) {
 /// Runs `pollen sub`.
 pub fn run_sub(args: &SubArgs) -> ExitCode {
     let ros = args.node.ros(args.ros) || args.topic.starts_with('/');
-    // A ROS topic with no type given: learnt from its writers, decoded from its definition.
-    let learn = ros && args.ty.is_none() && args.type_name.is_none();
+    // A ROS topic named the ROS way (`/scan`) with no type given: the type is learnt from its
+    // writers and decoded from its definition. (`--ros chatter` stays a String reader created
+    // at once: a reader that exists keeps its writer in a full table, a type still to learn
+    // does not.)
+    let learn = ros && args.topic.starts_with('/') && args.ty.is_none() && args.type_name.is_none();
     let mut ty = args.ty.unwrap_or(DataType::String);
     let mut typed: Option<RosType> = None;
+    // A ROS 2 type named with --type-name: decoded from its definition, the reader made at once.
+    if let (true, None, Some(n)) = (ros, args.ty, args.type_name.as_deref()) {
+        if n != types::ROS_STRING && crate::ros_msg::full_name(n).is_some() {
+            match RosType::load(n, &args.msg_path) {
+                Ok(t) => {
+                    typed = Some(t);
+                    ty = DataType::Raw;
+                }
+                Err(e) => return fail(e),
+            }
+        }
+    }
     // A type description being fetched from the network, with why the local lookup failed.
     let mut fetch: Option<(String, TypeFetch)> = None;
     if let Some(n) = args.qos.note() {
