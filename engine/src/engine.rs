@@ -1425,6 +1425,9 @@ impl<'a> Engine<'a> {
     /// After a reader took in data: counts the partial samples it evicted and arms its
     /// reassembly expiry when it started one.
     fn after_reassembly(&mut self, local: Local) {
+        if !cfg!(feature = "frag") {
+            return;
+        }
         let Some((r, timer)) = reassembler(&mut self.builtin_readers, &mut self.readers, local)
         else {
             return;
@@ -1439,6 +1442,10 @@ impl<'a> Engine<'a> {
     /// Timer: drops a reader's partial samples that made no progress for the reassembly
     /// timeout, and re-arms for the next.
     fn expire_reassemblies(&mut self, now: Instant, local: Local) {
+        if !cfg!(feature = "frag") {
+            // Nothing is reassembled: no timer is armed, no code for it in the image.
+            return;
+        }
         let timeout = self.cfg.reassembly_timeout;
         let Some((r, timer)) = reassembler(&mut self.builtin_readers, &mut self.readers, local)
         else {

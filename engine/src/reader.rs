@@ -1051,6 +1051,10 @@ impl<'a> Reader<'a> {
     /// passes 0), and never a partial sample of `pi` at or below `sn`. False when there is
     /// none to free.
     fn evict_under_pressure(&mut self, pool: &mut Pool, pi: u32, sn: i64, floor: u32) -> bool {
+        if !cfg!(feature = "frag") {
+            // Nothing is reassembled (no slots are carved): no code for it in the image.
+            return false;
+        }
         let victim = self
             .frags
             .iter()
@@ -1090,6 +1094,9 @@ impl<'a> Reader<'a> {
         now: Instant,
         timeout: Span,
     ) -> (usize, Option<Instant>) {
+        if !cfg!(feature = "frag") {
+            return (0, None);
+        }
         let mut n = 0;
         let mut next = None::<Instant>;
         for ri in 0..self.frags.len() {
@@ -1130,7 +1137,7 @@ impl<'a> Reader<'a> {
     /// Drops partial samples of `writer` below `upto` (a GAP or HEARTBEAT said they are gone,
     /// or a later sample was delivered best-effort).
     fn drop_reassemblies_below(&mut self, pool: &mut Pool, writer: Guid, upto: i64) {
-        if self.partials == 0 {
+        if !cfg!(feature = "frag") || self.partials == 0 {
             return;
         }
         for ri in 0..self.frags.len() {
@@ -1142,6 +1149,9 @@ impl<'a> Reader<'a> {
 
     /// Drops the partial sample `sn` of `writer`, if any.
     fn drop_reassembly(&mut self, pool: &mut Pool, writer: Guid, sn: i64) {
+        if !cfg!(feature = "frag") {
+            return;
+        }
         if let Some(ri) = self.reassembly(writer, sn) {
             self.free_reassembly(pool, ri);
         }
@@ -1155,6 +1165,9 @@ impl<'a> Reader<'a> {
     /// The NACK_FRAG owed for the lowest partial sample of proxy `pi` the writer has finished
     /// sending (its HEARTBEAT covers it): base = first missing fragment, up to 256 of them.
     pub(crate) fn nack_frag(&mut self, pi: u32) -> Option<NackFragRepr> {
+        if !cfg!(feature = "frag") {
+            return None;
+        }
         let p = self.proxies.get(pi).copied()?;
         let (_, ri) = self
             .frags
