@@ -114,6 +114,7 @@ stage_engine_features() {
     run cargo clippy -p pollen-engine --no-default-features -- -D warnings
     run cargo test -p pollen-engine --lib
     run cargo test -p pollen-engine --lib --features alloc
+    run cargo test -p pollen-engine --lib --no-default-features --features alloc
     # The presets as the firmware builds the engine (no `frag`, no `long-names`).
     run cargo test -p pollen-engine --no-default-features --features alloc --test presets
 }

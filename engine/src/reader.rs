@@ -1733,8 +1733,10 @@ mod tests {
     }
     /// The reassembly defences at the reader: a partial sample holds the blocks of what
     /// arrived, one writer stays within its share, a complete sample evicts a partial one when
-    /// the pool runs short, and a partial sample without progress expires.
+    /// the pool runs short, and a partial sample without progress expires (without the `frag`
+    /// feature none of that is compiled: nothing is reassembled).
     #[test]
+    #[cfg(feature = "frag")]
     fn partial_samples_are_bounded_evicted_and_expire() {
         let evil = Guid::new(GuidPrefix([6; 12]), EntityId::new(7, 0x02));
         let honest = Guid::new(GuidPrefix([5; 12]), EntityId::new(8, 0x02));
