@@ -745,7 +745,7 @@ impl<'a> Engine<'a> {
             #[cfg(not(feature = "alloc"))]
             None => return Err(ConfigError::Capacity(CapacityError::Storage("all"))),
         };
-        let builtin_writers = [0, 1, 2].map(|i| {
+        let builtin_writers: [Writer<'a>; 3] = core::array::from_fn(|i| {
             let n = match i {
                 SEDP_PUB => c.sedp_history(c.writers),
                 SEDP_SUB => c.sedp_history(c.readers),
@@ -770,7 +770,7 @@ impl<'a> Engine<'a> {
             w.believe_rewind = i != 2;
             w
         });
-        let builtin_readers = [0, 1, 2].map(|i| {
+        let builtin_readers: [Reader<'a>; 3] = core::array::from_fn(|i| {
             let storage = ReaderStorage {
                 proxies: carve_slab(&mut arenas.writer_proxies, c.participants),
                 samples: carve_slab_reserved(&mut arenas.samples, c.builtin_reader_samples()),
