@@ -700,7 +700,7 @@ impl<'a> Engine<'a> {
         let c = cfg.capacities;
         let sizes = StorageSizes::of(&c);
         let layout = Layout::new(c.writers, c.readers, c.participants);
-        let (mut arenas, rest) = match storage {
+        let (arenas, rest) = match storage {
             Some(s) => {
                 let [n0, n1, n2, n3, n4] = sizes.indexes;
                 let (i0, rest) = s.index.split_at_mut(n0);
@@ -745,69 +745,21 @@ impl<'a> Engine<'a> {
             #[cfg(not(feature = "alloc"))]
             None => return Err(ConfigError::Capacity(CapacityError::Storage("all"))),
         };
-        let builtin_writers: [Writer<'a>; 3] = core::array::from_fn(|i| {
-            let n = match i {
-                SEDP_PUB => c.sedp_history(c.writers),
-                SEDP_SUB => c.sedp_history(c.readers),
-                _ => 1,
-            };
-            // One sample per instance: an announcement per endpoint, one liveliness message.
-            let history = History::KeepLast(1);
-            let storage = WriterStorage {
-                history: carve_history(&mut arenas, n),
-                proxies: carve_slab(&mut arenas.reader_proxies, c.participants),
-            };
-            let mut w = Writer::new(
-                Guid::new(cfg.guid_prefix, BUILTIN_WRITER_IDS[i]),
-                true,
-                Durability::TransientLocal,
-                history,
-                cfg.heartbeat_period,
-                usize::MAX,
-                storage,
-            );
-            w.keep_instances = i != 2;
-            w.believe_rewind = i != 2;
-            w
-        });
-        let builtin_readers: [Reader<'a>; 3] = core::array::from_fn(|i| {
-            let storage = ReaderStorage {
-                proxies: carve_slab(&mut arenas.writer_proxies, c.participants),
-                samples: carve_slab_reserved(&mut arenas.samples, c.builtin_reader_samples()),
-                frags: carve_fill(&mut arenas.reassemblies, 1, || ReassemblySlot::EMPTY),
-                bits: carve_fill(&mut arenas.bits, builtin_frag_words(&c), || 0),
-                max_sample: c.discovery_data,
-            };
-            Reader::new(
-                Guid::new(cfg.guid_prefix, BUILTIN_READER_IDS[i]),
-                true,
-                History::KeepAll,
-                c.builtin_reader_samples(),
-                storage,
-            )
-        });
-        // Built in the place it is returned in (no copy of the whole engine on the stack: a
-        // microcontroller's stack peak may be its creation).
-        let mut e = Ok(Engine::blank(
-            cfg,
-            builtin_writers,
-            builtin_readers,
-            arenas,
-            layout,
-            rest,
-        ));
-        if let Ok(e) = &mut e {
-            e.start(now);
-        }
-        e
+        // Made in the place it is returned in, started already: no copy of the whole engine
+        // (nor of its builtin endpoints) on the stack, where a microcontroller's stack peaks.
+        Ok(Engine::blank(cfg, now, arenas, layout, rest))
     }
 
-    /// Everything empty, in the caller's runs when given, else on the heap.
+    /// Everything empty, in the caller's runs when given, else on the heap; started at `now`:
+    /// the first announcement and liveliness message scheduled. Every
+    /// field is made before the engine and moved into its place, the builtin endpoints by
+    /// functions that return straight into it; nothing borrows the engine here, so it is
+    /// built where it is returned.
+    #[inline(never)]
     fn blank(
         cfg: Config,
-        builtin_writers: [Writer<'a>; 3],
-        builtin_readers: [Reader<'a>; 3],
-        arenas: Arenas<'a>,
+        now: Instant,
+        mut arenas: Arenas<'a>,
         layout: Layout,
         runs: Option<Rest<'a>>,
     ) -> Engine<'a> {
@@ -843,34 +795,64 @@ impl<'a> Engine<'a> {
             };
         let [i0, i1, i2, i3, i4] = index;
         let work_len = if work.is_some() { sizes.work } else { 64 };
+        let mut pool = Pool::new(c.pool_block, c.pool_blocks, pool.0, pool.1);
+        let mut timers = Timers::new(layout, timers.0, timers.1);
+        let mut work = WorkQueue::new(work, work_len);
+        Engine::start_schedule(&cfg, now, &mut timers, &mut work);
+        let events = EventQueue::new(events, c.events);
+        let participants = Slab::new(parts, c.participants);
+        let remote = Slab::new(remote, c.remote_endpoints);
+        let writers = Slab::new(writers, c.writers);
+        let readers = Slab::new(readers, c.readers);
+        let indexes = [
+            IndexMap::new(i0, seed),
+            IndexMap::new(i1, seed ^ 1),
+            IndexMap::new(i2, seed ^ 2),
+            IndexMap::new(i3, seed ^ 3),
+            IndexMap::new(i4, seed ^ 4),
+        ];
+        let scratch = filled(scratch, c.discovery_data, 0);
+        let [participant_index, remote_index, match_index, local_topics, remote_topics] = indexes;
+        let mut no_space = false;
         Engine {
+            // First, made in their place: only moves follow.
+            builtin_writers: builtin_writers(
+                &cfg,
+                now,
+                &mut arenas,
+                &mut pool,
+                &mut timers,
+                &mut no_space,
+            ),
+            builtin_readers: builtin_readers(&cfg, &mut arenas),
             caps: c,
-            now: Instant(0),
-            stats: Stats::ZERO,
-            events: EventQueue::new(events, c.events),
-            pool: Pool::new(c.pool_block, c.pool_blocks, pool.0, pool.1),
-            participants: Slab::new(parts, c.participants),
-            participant_index: IndexMap::new(i0, seed),
-            remote: Slab::new(remote, c.remote_endpoints),
-            remote_index: IndexMap::new(i1, seed ^ 1),
-            match_index: IndexMap::new(i2, seed ^ 2),
-            local_topics: IndexMap::new(i3, seed ^ 3),
-            remote_topics: IndexMap::new(i4, seed ^ 4),
+            now,
+            stats: Stats {
+                dropped_no_space: no_space as u64,
+                ..Stats::ZERO
+            },
+            events,
+            pool,
+            participants,
+            participant_index,
+            remote,
+            remote_index,
+            match_index,
+            local_topics,
+            remote_topics,
             unmatched: (NONE, NONE),
             user_matches: 0,
-            builtin_writers,
-            builtin_readers,
-            writers: Slab::new(writers, c.writers),
-            readers: Slab::new(readers, c.readers),
+            writers,
+            readers,
             arenas,
-            timers: Timers::new(layout, timers.0, timers.1),
-            work: WorkQueue::new(work, work_len),
+            timers,
+            work,
             generation: 1,
             spdp_sn: 1,
-            announce_cursor: None,
+            announce_cursor: Some(0),
             shutting_down: false,
             framing: CycloneFraming::new(),
-            scratch: filled(scratch, c.discovery_data, 0),
+            scratch,
             refused_reported: [false; 3],
             incomplete: 0,
             resync_wanted: false,
@@ -882,14 +864,12 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Schedules the first announcement and liveliness message.
-    fn start(&mut self, now: Instant) {
-        self.now = now;
-        self.timers
-            .set(Timer::Announce, now + self.cfg.announce_period);
-        self.announce_cursor = Some(0);
-        self.work.reserve(64);
-        self.assert_liveliness(now);
+    /// What starting at `now` schedules beside the first liveliness message (which
+    /// [`builtin_writers`] writes): the first announcement (`announce_cursor` at 0), and room in
+    /// the work queue.
+    fn start_schedule(cfg: &Config, now: Instant, timers: &mut Timers<'_>, work: &mut WorkQueue) {
+        timers.set(Timer::Announce, now + cfg.announce_period);
+        work.reserve(64);
     }
 
     /// This participant's GUID prefix.
@@ -2579,6 +2559,71 @@ pub(crate) fn carve_fill<'a, T>(
         Some(Slots::Owned(_)) => Slots::Owned((0..n).map(|_| fill()).collect()),
         None => Slots::empty(),
     }
+}
+
+/// The builtin writers, their tables carved from `arenas`, the participant-message writer
+/// holding the first liveliness message (see [`Engine::assert_liveliness`]; no reader is
+/// matched yet). Not inlined: the array is returned straight into the engine being built.
+#[inline(never)]
+fn builtin_writers<'a>(
+    cfg: &Config,
+    now: Instant,
+    arenas: &mut Arenas<'a>,
+    pool: &mut Pool<'a>,
+    timers: &mut Timers<'_>,
+    no_space: &mut bool,
+) -> [Writer<'a>; 3] {
+    let c = &cfg.capacities;
+    let mut writers: [Writer<'a>; 3] = core::array::from_fn(|i| {
+        let n = match i {
+            SEDP_PUB => c.sedp_history(c.writers),
+            SEDP_SUB => c.sedp_history(c.readers),
+            _ => 1,
+        };
+        // One sample per instance: an announcement per endpoint, one liveliness message.
+        let storage = WriterStorage {
+            history: carve_history(arenas, n),
+            proxies: carve_slab(&mut arenas.reader_proxies, c.participants),
+        };
+        let mut w = Writer::new(
+            Guid::new(cfg.guid_prefix, BUILTIN_WRITER_IDS[i]),
+            true,
+            Durability::TransientLocal,
+            History::KeepLast(1),
+            cfg.heartbeat_period,
+            usize::MAX,
+            storage,
+        );
+        w.keep_instances = i != 2;
+        w.believe_rewind = i != 2;
+        w
+    });
+    *no_space =
+        !crate::discovery::spdp::write_liveliness(cfg, now, &mut writers[PMD], pool, timers);
+    writers
+}
+
+/// The builtin readers, their tables carved from `arenas`. Not inlined, as
+/// [`builtin_writers`].
+#[inline(never)]
+fn builtin_readers<'a>(cfg: &Config, arenas: &mut Arenas<'a>) -> [Reader<'a>; 3] {
+    let c = &cfg.capacities;
+    core::array::from_fn(|i| {
+        let storage = ReaderStorage {
+            proxies: carve_slab(&mut arenas.writer_proxies, c.participants),
+            samples: carve_slab_reserved(&mut arenas.samples, c.builtin_reader_samples()),
+            frags: carve_fill(&mut arenas.reassemblies, 1, || ReassemblySlot::EMPTY),
+            bits: carve_fill(&mut arenas.bits, builtin_frag_words(c), || 0),
+            max_sample: c.discovery_data,
+        };
+        Reader::new(
+            Guid::new(cfg.guid_prefix, BUILTIN_READER_IDS[i]),
+            true,
+            History::KeepAll,
+            c.builtin_reader_samples(),
+            storage,
+        )
+    })
 }
 
 /// A history ring of `n` samples.
