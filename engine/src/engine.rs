@@ -2563,7 +2563,8 @@ pub(crate) fn carve_fill<'a, T>(
 
 /// The builtin writers, their tables carved from `arenas`, the participant-message writer
 /// holding the first liveliness message (see [`Engine::assert_liveliness`]; no reader is
-/// matched yet). Not inlined: the array is returned straight into the engine being built.
+/// matched yet). Not inlined, nor are the functions making each: every one is returned
+/// straight into its place in the engine being built.
 #[inline(never)]
 fn builtin_writers<'a>(
     cfg: &Config,
@@ -2573,57 +2574,85 @@ fn builtin_writers<'a>(
     timers: &mut Timers<'_>,
     no_space: &mut bool,
 ) -> [Writer<'a>; 3] {
+    [
+        builtin_writer(cfg, SEDP_PUB, arenas),
+        builtin_writer(cfg, SEDP_SUB, arenas),
+        liveliness_writer(cfg, now, arenas, pool, timers, no_space),
+    ]
+}
+
+/// Builtin writer `i` ([`BUILTIN_WRITER_IDS`]), its tables carved from `arenas`.
+#[inline(never)]
+fn builtin_writer<'a>(cfg: &Config, i: usize, arenas: &mut Arenas<'a>) -> Writer<'a> {
     let c = &cfg.capacities;
-    let mut writers: [Writer<'a>; 3] = core::array::from_fn(|i| {
-        let n = match i {
-            SEDP_PUB => c.sedp_history(c.writers),
-            SEDP_SUB => c.sedp_history(c.readers),
-            _ => 1,
-        };
-        // One sample per instance: an announcement per endpoint, one liveliness message.
-        let storage = WriterStorage {
-            history: carve_history(arenas, n),
-            proxies: carve_slab(&mut arenas.reader_proxies, c.participants),
-        };
-        let mut w = Writer::new(
-            Guid::new(cfg.guid_prefix, BUILTIN_WRITER_IDS[i]),
-            true,
-            Durability::TransientLocal,
-            History::KeepLast(1),
-            cfg.heartbeat_period,
-            usize::MAX,
-            storage,
-        );
-        w.keep_instances = i != 2;
-        w.believe_rewind = i != 2;
-        w
-    });
-    *no_space =
-        !crate::discovery::spdp::write_liveliness(cfg, now, &mut writers[PMD], pool, timers);
-    writers
+    let n = match i {
+        SEDP_PUB => c.sedp_history(c.writers),
+        SEDP_SUB => c.sedp_history(c.readers),
+        _ => 1,
+    };
+    // One sample per instance: an announcement per endpoint, one liveliness message.
+    let storage = WriterStorage {
+        history: carve_history(arenas, n),
+        proxies: carve_slab(&mut arenas.reader_proxies, c.participants),
+    };
+    let mut w = Writer::new(
+        Guid::new(cfg.guid_prefix, BUILTIN_WRITER_IDS[i]),
+        true,
+        Durability::TransientLocal,
+        History::KeepLast(1),
+        cfg.heartbeat_period,
+        usize::MAX,
+        storage,
+    );
+    w.keep_instances = i != PMD;
+    w.believe_rewind = i != PMD;
+    w
+}
+
+/// The participant-message writer with the first liveliness message in it.
+#[inline(never)]
+fn liveliness_writer<'a>(
+    cfg: &Config,
+    now: Instant,
+    arenas: &mut Arenas<'a>,
+    pool: &mut Pool<'a>,
+    timers: &mut Timers<'_>,
+    no_space: &mut bool,
+) -> Writer<'a> {
+    let mut w = builtin_writer(cfg, PMD, arenas);
+    *no_space = !crate::discovery::spdp::write_liveliness(cfg, now, &mut w, pool, timers);
+    w
 }
 
 /// The builtin readers, their tables carved from `arenas`. Not inlined, as
 /// [`builtin_writers`].
 #[inline(never)]
 fn builtin_readers<'a>(cfg: &Config, arenas: &mut Arenas<'a>) -> [Reader<'a>; 3] {
+    [
+        builtin_reader(cfg, 0, arenas),
+        builtin_reader(cfg, 1, arenas),
+        builtin_reader(cfg, 2, arenas),
+    ]
+}
+
+/// Builtin reader `i` ([`BUILTIN_READER_IDS`]), its tables carved from `arenas`.
+#[inline(never)]
+fn builtin_reader<'a>(cfg: &Config, i: usize, arenas: &mut Arenas<'a>) -> Reader<'a> {
     let c = &cfg.capacities;
-    core::array::from_fn(|i| {
-        let storage = ReaderStorage {
-            proxies: carve_slab(&mut arenas.writer_proxies, c.participants),
-            samples: carve_slab_reserved(&mut arenas.samples, c.builtin_reader_samples()),
-            frags: carve_fill(&mut arenas.reassemblies, 1, || ReassemblySlot::EMPTY),
-            bits: carve_fill(&mut arenas.bits, builtin_frag_words(c), || 0),
-            max_sample: c.discovery_data,
-        };
-        Reader::new(
-            Guid::new(cfg.guid_prefix, BUILTIN_READER_IDS[i]),
-            true,
-            History::KeepAll,
-            c.builtin_reader_samples(),
-            storage,
-        )
-    })
+    let storage = ReaderStorage {
+        proxies: carve_slab(&mut arenas.writer_proxies, c.participants),
+        samples: carve_slab_reserved(&mut arenas.samples, c.builtin_reader_samples()),
+        frags: carve_fill(&mut arenas.reassemblies, 1, || ReassemblySlot::EMPTY),
+        bits: carve_fill(&mut arenas.bits, builtin_frag_words(c), || 0),
+        max_sample: c.discovery_data,
+    };
+    Reader::new(
+        Guid::new(cfg.guid_prefix, BUILTIN_READER_IDS[i]),
+        true,
+        History::KeepAll,
+        c.builtin_reader_samples(),
+        storage,
+    )
 }
 
 /// A history ring of `n` samples.
