@@ -817,16 +817,24 @@ impl<'a> Engine<'a> {
         let [participant_index, remote_index, match_index, local_topics, remote_topics] = indexes;
         let mut no_space = false;
         Engine {
-            // First, made in their place: only moves follow.
-            builtin_writers: builtin_writers(
-                &cfg,
-                now,
-                &mut arenas,
-                &mut pool,
-                &mut timers,
-                &mut no_space,
-            ),
-            builtin_readers: builtin_readers(&cfg, &mut arenas),
+            // First, each made in its place by a function of its own: only moves follow.
+            builtin_writers: [
+                builtin_writer(&cfg, SEDP_PUB, &mut arenas),
+                builtin_writer(&cfg, SEDP_SUB, &mut arenas),
+                liveliness_writer(
+                    &cfg,
+                    now,
+                    &mut arenas,
+                    &mut pool,
+                    &mut timers,
+                    &mut no_space,
+                ),
+            ],
+            builtin_readers: [
+                builtin_reader(&cfg, 0, &mut arenas),
+                builtin_reader(&cfg, 1, &mut arenas),
+                builtin_reader(&cfg, 2, &mut arenas),
+            ],
             caps: c,
             now,
             stats: Stats {
@@ -2563,26 +2571,6 @@ pub(crate) fn carve_fill<'a, T>(
     }
 }
 
-/// The builtin writers, their tables carved from `arenas`, the participant-message writer
-/// holding the first liveliness message (see [`Engine::assert_liveliness`]; no reader is
-/// matched yet). The functions making each are not inlined: every one is returned straight
-/// into its place in the engine being built.
-#[inline(always)]
-fn builtin_writers<'a>(
-    cfg: &Config,
-    now: Instant,
-    arenas: &mut Arenas<'a>,
-    pool: &mut Pool<'a>,
-    timers: &mut Timers<'_>,
-    no_space: &mut bool,
-) -> [Writer<'a>; 3] {
-    [
-        builtin_writer(cfg, SEDP_PUB, arenas),
-        builtin_writer(cfg, SEDP_SUB, arenas),
-        liveliness_writer(cfg, now, arenas, pool, timers, no_space),
-    ]
-}
-
 /// Builtin writer `i` ([`BUILTIN_WRITER_IDS`]), its tables carved from `arenas`.
 #[inline(never)]
 fn builtin_writer<'a>(cfg: &Config, i: usize, arenas: &mut Arenas<'a>) -> Writer<'a> {
@@ -2611,7 +2599,8 @@ fn builtin_writer<'a>(cfg: &Config, i: usize, arenas: &mut Arenas<'a>) -> Writer
     w
 }
 
-/// The participant-message writer with the first liveliness message in it.
+/// The participant-message writer with the first liveliness message in it (see
+/// [`Engine::assert_liveliness`]; no reader is matched yet).
 #[inline(never)]
 fn liveliness_writer<'a>(
     cfg: &Config,
@@ -2624,16 +2613,6 @@ fn liveliness_writer<'a>(
     let mut w = builtin_writer(cfg, PMD, arenas);
     *no_space = !crate::discovery::spdp::write_liveliness(cfg, now, &mut w, pool, timers);
     w
-}
-
-/// The builtin readers, their tables carved from `arenas`, as [`builtin_writers`].
-#[inline(always)]
-fn builtin_readers<'a>(cfg: &Config, arenas: &mut Arenas<'a>) -> [Reader<'a>; 3] {
-    [
-        builtin_reader(cfg, 0, arenas),
-        builtin_reader(cfg, 1, arenas),
-        builtin_reader(cfg, 2, arenas),
-    ]
 }
 
 /// Builtin reader `i` ([`BUILTIN_READER_IDS`]), its tables carved from `arenas`.
