@@ -24,10 +24,10 @@ use crate::time::{Instant, Span};
 use crate::timer::{Layout, Timer, TimerSlot, Timers};
 use crate::transmit::{self, Destination, Transmit};
 use crate::wire::{
-    AckNackRepr, DataFragRepr, DataRepr, DataRepresentations, EntityId, Error as WireError,
-    GapRepr, Guid, GuidPrefix, HeaderRepr, HeartbeatRepr, InfoDstRepr, InlineQos, Locator,
-    LocatorKind, Message, MessageBuilder, NackFragRepr, ProtocolVersion, SequenceNumber,
-    StatusInfo, SubmessageRepr, Time, VendorId,
+    submessage_id, AckNackRepr, DataFragRepr, DataRepr, DataRepresentations, EntityId,
+    Error as WireError, GapRepr, Guid, GuidPrefix, HeaderRepr, HeartbeatRepr, InfoDstRepr,
+    InlineQos, Locator, LocatorKind, Message, MessageBuilder, NackFragRepr, ProtocolVersion,
+    SequenceNumber, StatusInfo, SubmessageRepr, Time, VendorId,
 };
 use crate::writer::{AckNote, AddError, HistorySlot, ReaderProxySlot, Tick, Writer, WriterStorage};
 #[cfg(feature = "frag")]
@@ -1057,6 +1057,25 @@ impl<'a> Engine<'a> {
         // Whether rx.source answered in this message already (one lookup per source).
         let mut answered = false;
         for raw in msg.submessages() {
+            if let Ok(r) = &raw {
+                if r.id == submessage_id::DATA {
+                    // Every sample's submessage: parsed on its own, not as the enum of all.
+                    let Ok(d) = DataRepr::parse(r) else {
+                        self.stats.dropped_malformed += 1;
+                        break;
+                    };
+                    if !rx.for_us {
+                        self.stats.dropped_not_for_us += 1;
+                        continue;
+                    }
+                    if !answered && Self::data_answers(d.writer_id) {
+                        answered = true;
+                        self.note_answer(rx.source, from);
+                    }
+                    self.on_data(now, &rx, &d);
+                    continue;
+                }
+            }
             let sub = match raw.and_then(|r| r.parse()) {
                 Ok(s) => s,
                 Err(_) => {
@@ -1108,8 +1127,8 @@ impl<'a> Engine<'a> {
     /// but SPDP, which anyone can forge naming anyone.
     fn is_answer(sub: &SubmessageRepr<'_>) -> bool {
         match sub {
-            SubmessageRepr::Data(d) => d.writer_id != EntityId::SPDP_WRITER,
-            SubmessageRepr::DataFrag(d) => d.writer_id != EntityId::SPDP_WRITER,
+            SubmessageRepr::Data(d) => Self::data_answers(d.writer_id),
+            SubmessageRepr::DataFrag(d) => Self::data_answers(d.writer_id),
             SubmessageRepr::Heartbeat(_)
             | SubmessageRepr::Gap(_)
             | SubmessageRepr::AckNack(_)
@@ -1117,6 +1136,11 @@ impl<'a> Engine<'a> {
             | SubmessageRepr::HeartbeatFrag(_) => true,
             _ => false,
         }
+    }
+
+    /// Whether DATA or DATA_FRAG of `writer` is an answer (see [`Self::is_answer`]).
+    fn data_answers(writer: EntityId) -> bool {
+        writer != EntityId::SPDP_WRITER
     }
 
     /// Advances time: announcements, heartbeats, lease expiry.

@@ -74,7 +74,12 @@ impl<'a> Pool<'a> {
     }
 
     pub(crate) fn blocks_for(&self, len: usize) -> usize {
-        len.div_ceil(self.block).max(1)
+        // Most payloads fit one block: no division for them.
+        if len <= self.block {
+            1
+        } else {
+            len.div_ceil(self.block)
+        }
     }
 
     pub(crate) fn free_blocks(&self) -> usize {
@@ -127,6 +132,15 @@ impl<'a> Pool<'a> {
     pub(crate) fn store(&mut self, parts: &[&[u8]]) -> Option<Bytes> {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let b = self.reserve(len)?;
+        if len <= self.block {
+            // One block (most samples): copied in place, no walk of the block chain.
+            let mut at = b.first as usize * self.block;
+            for part in parts {
+                self.bytes[at..at + part.len()].copy_from_slice(part);
+                at += part.len();
+            }
+            return Some(b);
+        }
         let mut at = 0;
         for part in parts {
             self.write_at(&b, at, part);

@@ -707,6 +707,16 @@ impl<'a> Reader<'a> {
                 }
             }
         };
+        if sn == p.next && self.proxies.get(pi).is_some_and(|q| q.pending == NONE) {
+            // In order with nothing buffered ahead (the steady state): delivered at once, as
+            // `drain_in_order` would (room was made above).
+            self.push_delivered(i);
+            if let Some(q) = self.proxies.get_mut(pi) {
+                q.next = sn.saturating_add(1);
+            }
+            self.drop_reassemblies_below(pool, writer, sn.saturating_add(1));
+            return Received::Accepted { delivered: 1 };
+        }
         self.insert_pending(pi, i, sn);
         // The whole sample arrived as DATA (a resend): its partial copy is not needed.
         self.drop_reassembly(pool, writer, sn);
@@ -1149,7 +1159,7 @@ impl<'a> Reader<'a> {
 
     /// Drops the partial sample `sn` of `writer`, if any.
     fn drop_reassembly(&mut self, pool: &mut Pool, writer: Guid, sn: i64) {
-        if !cfg!(feature = "frag") {
+        if !cfg!(feature = "frag") || self.partials == 0 {
             return;
         }
         if let Some(ri) = self.reassembly(writer, sn) {

@@ -168,6 +168,10 @@ impl<'a> Timers<'a> {
         } else {
             let i = p as usize;
             let old = self.heap[i].at;
+            if at.0 == old {
+                // Unchanged (a writer re-arms its heartbeat on every write): nothing moves.
+                return;
+            }
             self.heap[i].at = at.0;
             if at.0 < old {
                 self.up(i);

@@ -129,7 +129,8 @@ fn push_gap(
     }))
 }
 
-fn heartbeat(w: &Writer<'_>, p: &ReaderProxy, count: u32) -> SubmessageRepr<'static> {
+/// `ask`: whether the reader must answer even though it misses nothing it was announced.
+fn heartbeat(w: &Writer<'_>, p: &ReaderProxy, count: u32, ask: bool) -> SubmessageRepr<'static> {
     // Announce only what this reader was sent: a sample still waiting (flow control) or still
     // being fragmented would otherwise be NACKed and resent beside its first sending.
     let last = w.last_sn().min(p.next_unsent - 1);
@@ -138,7 +139,10 @@ fn heartbeat(w: &Writer<'_>, p: &ReaderProxy, count: u32) -> SubmessageRepr<'sta
         // FINAL tells the reader it need not answer: only once it has acknowledged everything.
         // A reader that never answered must (Fast DDS sends nothing to a FINAL heartbeat of an
         // empty writer, so the writer would never learn it is known and ready).
-        final_flag: p.acked >= last && p.ack_guard.seen(),
+        // Below half the window a heartbeat riding on new data need not be answered either
+        // (`Writer::ack_wanted`): a reader that misses nothing stays silent, one that misses
+        // something answers anyway, and the periodic heartbeat asks for the rest.
+        final_flag: (p.acked >= last || !ask) && p.ack_guard.seen(),
         liveliness_flag: false,
         reader_id: p.guid.entity,
         writer_id: w.guid.entity,
@@ -414,25 +418,38 @@ pub(crate) fn writer_datagram(
                 packed.gaps += 1;
             }
         }
+        // Bytes in flight, counted once and then grown by each sample sent whole (what
+        // `Writer::in_flight` would say again before every sample).
+        let mut flight = if proxy.reliable {
+            w.in_flight(&proxy)
+        } else {
+            0
+        };
         while proxy.next_unsent <= last {
-            if proxy.reliable && proxy.frag_next() <= 1 && w.in_flight(&proxy) >= w.in_flight_limit
-            {
+            if proxy.reliable && proxy.frag_next() <= 1 && flight >= w.in_flight_limit {
                 break;
             }
             let sn = proxy.next_unsent;
             let mut cursor = proxy.frag_next();
+            let mut size = 0;
             let r = match w.change(sn) {
-                Some(c) => push_sample(
-                    &mut b,
-                    pool,
-                    wid,
-                    EntityId::UNKNOWN,
-                    c,
-                    fragment_size,
-                    &mut cursor,
-                    builtin,
-                )
-                .map(|done| (done, false)),
+                Some(c) => {
+                    // A sample already started is in `flight` already.
+                    if cursor <= 1 {
+                        size = c.data.len();
+                    }
+                    push_sample(
+                        &mut b,
+                        pool,
+                        wid,
+                        EntityId::UNKNOWN,
+                        c,
+                        fragment_size,
+                        &mut cursor,
+                        builtin,
+                    )
+                    .map(|done| (done, false))
+                }
                 None => push_gap(&mut b, wid, EntityId::UNKNOWN, sn, sn + 1).map(|_| (true, true)),
             };
             proxy.set_frag_next(cursor);
@@ -440,6 +457,7 @@ pub(crate) fn writer_datagram(
                 Ok((true, gap)) => {
                     proxy.next_unsent += 1;
                     proxy.set_frag_next(1);
+                    flight += size;
                     if gap {
                         packed.gaps += 1;
                     } else {
@@ -460,7 +478,10 @@ pub(crate) fn writer_datagram(
     // again and again, as fast as the round trip. The periodic heartbeat covers lost repairs.
     let sent_new = packed.data > 0 || packed.gaps > gaps_repaired;
     if proxy.reliable && (sent_new || proxy.heartbeat_owed) {
-        let hb = heartbeat(w, &proxy, w.heartbeat_count.wrapping_add(1));
+        // An owed heartbeat (timer, match, request) always asks; the SEDP writers always ask,
+        // as the peers' discovery expects.
+        let ask = proxy.heartbeat_owed || builtin || w.ack_wanted(&proxy);
+        let hb = heartbeat(w, &proxy, w.heartbeat_count.wrapping_add(1), ask);
         if b.push(&hb).is_ok() {
             w.heartbeat_count = w.heartbeat_count.wrapping_add(1);
             proxy.heartbeat_owed = false;

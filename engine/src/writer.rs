@@ -447,11 +447,23 @@ impl<'a> Writer<'a> {
         (self.cache, self.proxies.into_slots())
     }
 
+    /// The ring slot of position `i` (at most the capacity): a compare, not a division, on
+    /// the per-sample path.
     fn slot(&self, i: usize) -> usize {
-        (self.head + i) % self.cap()
+        let j = self.head + i;
+        if j >= self.cap() {
+            j - self.cap()
+        } else {
+            j
+        }
     }
 
+    /// The change at position `i`; `None` past the last one (where the ring's next slot may
+    /// hold the first).
     fn at(&self, i: usize) -> Option<&Change> {
+        if i >= self.len {
+            return None;
+        }
         match self.cache.get(self.slot(i)).map(|s| &s.0) {
             Some(Entry::Occupied(c)) => Some(c),
             _ => None,
@@ -519,7 +531,7 @@ impl<'a> Writer<'a> {
         if let Some(c) = self.take_at(0) {
             pool.free(c.data);
         }
-        self.head = (self.head + 1) % self.cap();
+        self.head = self.slot(1);
         self.len -= 1;
     }
 
@@ -535,7 +547,7 @@ impl<'a> Writer<'a> {
                 let to = self.slot(k + 1);
                 self.cache.swap(from, to);
             }
-            self.head = (self.head + 1) % self.cap();
+            self.head = self.slot(1);
         } else {
             for k in i..self.len - 1 {
                 let from = self.slot(k + 1);
@@ -833,6 +845,21 @@ impl<'a> Writer<'a> {
             self.bytes_before(p.next_unsent)
         };
         sent.saturating_sub(self.bytes_before(p.acked + 1)) as usize
+    }
+
+    /// Whether a heartbeat riding on new data for `p` should ask for an acknowledgement: once
+    /// half the window is unacknowledged (half a KEEP_ALL history of samples, or half of
+    /// `in_flight_limit` bytes), so that the answer is back before the window closes and a
+    /// stream is not held up by its round trip. Below that the periodic heartbeat asks, as
+    /// Cyclone DDS's writers do: a ping, or a trickle of small samples, costs its reader no
+    /// ACKNACK each.
+    pub(crate) fn ack_wanted(&self, p: &ReaderProxy) -> bool {
+        let unacked = (p.next_unsent - 1).saturating_sub(p.acked);
+        if self.history == History::KeepAll && unacked.saturating_mul(2) >= self.max_samples as i64
+        {
+            return true;
+        }
+        self.in_flight(p).saturating_mul(2) >= self.in_flight_limit
     }
 
     pub(crate) fn schedule_heartbeat(&mut self, now: Instant) {
@@ -1161,6 +1188,29 @@ mod tests {
             .add_proxy(Instant::ZERO, reader, loc, reliable, Durability::Volatile)
             .unwrap();
         (w, pi, reader)
+    }
+
+    /// With the history full and everything sent, every byte written is in flight: the
+    /// position past the last change is not the first one (the ring wraps there).
+    #[test]
+    fn in_flight_counts_a_full_history_sent_whole() {
+        let mut pool = pool();
+        let (mut w, pi, _) = keep_all_with_reader(true);
+        for _ in 0..MAX_HISTORY {
+            w.add(
+                Instant::ZERO,
+                &mut pool,
+                &[&[0, 1, 0, 0, 9, 9, 9, 9]],
+                None,
+                None,
+                StatusInfo(0),
+            )
+            .unwrap();
+        }
+        let p = w.proxy_mut(pi).unwrap();
+        p.next_unsent = MAX_HISTORY as i64 + 1;
+        let p = *p;
+        assert_eq!(w.in_flight(&p), 8 * MAX_HISTORY);
     }
 
     fn writer(

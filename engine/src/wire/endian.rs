@@ -73,6 +73,7 @@ pub(crate) struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    #[inline]
     pub(crate) fn new(data: &'a [u8], endian: Endian) -> Self {
         Cursor {
             data,
@@ -81,18 +82,22 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    #[inline]
     pub(crate) fn pos(&self) -> usize {
         self.pos
     }
 
+    #[inline]
     pub(crate) fn remaining(&self) -> usize {
         self.data.len() - self.pos
     }
 
+    #[inline]
     pub(crate) fn rest(&self) -> &'a [u8] {
         &self.data[self.pos..]
     }
 
+    #[inline]
     pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.remaining() < n {
             return Err(Error::Truncated);
@@ -102,6 +107,7 @@ impl<'a> Cursor<'a> {
         Ok(s)
     }
 
+    #[inline]
     pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
         let s = self.bytes(N)?;
         let mut a = [0u8; N];
@@ -109,16 +115,19 @@ impl<'a> Cursor<'a> {
         Ok(a)
     }
 
+    #[inline]
     pub(crate) fn u16(&mut self) -> Result<u16> {
         let b = self.array()?;
         Ok(self.endian.u16(b))
     }
 
+    #[inline]
     pub(crate) fn u32(&mut self) -> Result<u32> {
         let b = self.array()?;
         Ok(self.endian.u32(b))
     }
 
+    #[inline]
     pub(crate) fn i32(&mut self) -> Result<i32> {
         Ok(self.u32()? as i32)
     }
@@ -138,6 +147,7 @@ pub(crate) struct Writer<'a> {
 }
 
 impl<'a> Writer<'a> {
+    #[inline]
     pub(crate) fn new(buf: &'a mut [u8], endian: Endian) -> Self {
         Writer {
             buf,
@@ -146,10 +156,12 @@ impl<'a> Writer<'a> {
         }
     }
 
+    #[inline]
     pub(crate) fn pos(&self) -> usize {
         self.pos
     }
 
+    #[inline]
     pub(crate) fn bytes(&mut self, b: &[u8]) -> Result<()> {
         let end = self.pos.checked_add(b.len()).ok_or(Error::BufferTooSmall)?;
         let dst = self
@@ -176,16 +188,19 @@ impl<'a> Writer<'a> {
         self.bytes(&[v])
     }
 
+    #[inline]
     pub(crate) fn u16(&mut self, v: u16) -> Result<()> {
         let b = self.endian.u16_bytes(v);
         self.bytes(&b)
     }
 
+    #[inline]
     pub(crate) fn u32(&mut self, v: u32) -> Result<()> {
         let b = self.endian.u32_bytes(v);
         self.bytes(&b)
     }
 
+    #[inline]
     pub(crate) fn i32(&mut self, v: i32) -> Result<()> {
         self.u32(v as u32)
     }

@@ -12,6 +12,7 @@ impl GuidPrefix {
     /// The all-zero prefix (GUIDPREFIX_UNKNOWN).
     pub const UNKNOWN: GuidPrefix = GuidPrefix([0; 12]);
 
+    #[inline]
     pub(crate) fn read(c: &mut Cursor<'_>) -> Result<Self> {
         Ok(GuidPrefix(c.array()?))
     }
@@ -163,6 +164,7 @@ impl EntityId {
         )
     }
 
+    #[inline]
     pub(crate) fn read(c: &mut Cursor<'_>) -> Result<Self> {
         Ok(EntityId(c.array()?))
     }
@@ -234,12 +236,14 @@ impl SequenceNumber {
     /// SEQUENCENUMBER_UNKNOWN = {-1, 0}.
     pub const UNKNOWN: SequenceNumber = SequenceNumber(-1i64 << 32);
 
+    #[inline]
     pub(crate) fn read(c: &mut Cursor<'_>) -> Result<Self> {
         let high = c.i32()?;
         let low = c.u32()?;
         Ok(SequenceNumber(((high as i64) << 32) | low as i64))
     }
 
+    #[inline]
     pub(crate) fn write(self, w: &mut Writer<'_>) -> Result<()> {
         w.i32((self.0 >> 32) as i32)?;
         w.u32(self.0 as u32)
@@ -475,6 +479,7 @@ impl Time {
         self.seconds as u64 * 1_000_000_000 + sub
     }
 
+    #[inline]
     pub(crate) fn read(c: &mut Cursor<'_>) -> Result<Self> {
         Ok(Time {
             seconds: c.u32()?,
@@ -482,6 +487,7 @@ impl Time {
         })
     }
 
+    #[inline]
     pub(crate) fn write(self, w: &mut Writer<'_>) -> Result<()> {
         w.u32(self.seconds)?;
         w.u32(self.fraction)
@@ -539,6 +545,7 @@ impl Duration {
         Some(self.seconds as u64 * 1_000_000 + sub)
     }
 
+    #[inline]
     pub(crate) fn read(c: &mut Cursor<'_>) -> Result<Self> {
         Ok(Duration {
             seconds: c.i32()?,
@@ -546,6 +553,7 @@ impl Duration {
         })
     }
 
+    #[inline]
     pub(crate) fn write(self, w: &mut Writer<'_>) -> Result<()> {
         w.i32(self.seconds)?;
         w.u32(self.fraction)

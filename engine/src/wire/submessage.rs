@@ -440,6 +440,14 @@ pub struct DataRepr<'a> {
 }
 
 impl<'a> DataRepr<'a> {
+    /// Interprets a framed DATA (the caller checked `raw.id`): what
+    /// [`SubmessageRepr::parse`] does for it, without building the enum of every
+    /// submessage, for the receive path of every sample.
+    #[inline]
+    pub fn parse(raw: &RawSubmessage<'a>) -> Result<Self> {
+        SubmessageRepr::parse_data(raw)
+    }
+
     /// Iterates the inline QoS parameters.
     pub fn inline_qos_params(&self) -> Option<ParameterListIter<'a>> {
         self.inline_qos
@@ -665,7 +673,7 @@ impl<'a> SubmessageRepr<'a> {
                 last_fragment_num: c.u32()?,
                 count: Count(c.u32()?),
             }),
-            id::DATA => SubmessageRepr::Data(Self::parse_data(raw, &mut c)?),
+            id::DATA => SubmessageRepr::Data(Self::parse_data(raw)?),
             id::DATA_FRAG => SubmessageRepr::DataFrag(Self::parse_data_frag(raw, &mut c)?),
             id::HEADER_EXTENSION => SubmessageRepr::HeaderExtension {
                 flags: f,
@@ -708,22 +716,42 @@ impl<'a> SubmessageRepr<'a> {
         }
     }
 
-    fn parse_data(raw: &RawSubmessage<'a>, c: &mut Cursor<'a>) -> Result<DataRepr<'a>> {
+    /// DATA, the submessage of every sample: its fixed part read at fixed offsets (one
+    /// length check instead of one per field), with the errors of the cursor reads it
+    /// replaces (a body shorter than `extraFlags` + `octetsToInlineQos` is truncated; an
+    /// offset past the body or below the fixed part is a bad offset).
+    #[inline]
+    fn parse_data(raw: &RawSubmessage<'a>) -> Result<DataRepr<'a>> {
         let f = raw.flags;
         let key_flag = f & flags::DATA_KEY != 0;
         let data_flag = f & flags::DATA_DATA != 0;
         if key_flag && data_flag {
             return Err(Error::DataAndKeyFlags);
         }
-        c.u16()?; // extraFlags
-        let (inline_qos, rest) = Self::split_inline_qos(c, 16, f & flags::DATA_INLINE_QOS != 0)?;
-        let reader_id = EntityId::read(c)?;
-        let writer_id = EntityId::read(c)?;
-        let writer_sn = SequenceNumber::read(c)?;
+        let b = raw.body;
+        let e = raw.endian();
+        let Some(&[_, _, o0, o1]) = b.first_chunk::<4>() else {
+            return Err(Error::Truncated);
+        };
+        // `octetsToInlineQos` counts from the end of its own field: 16 bytes of ids and SN.
+        let otiq = e.u16([o0, o1]) as usize;
+        let start = 4 + otiq;
+        if otiq % 4 != 0 || otiq < 16 || start > b.len() {
+            return Err(Error::BadInlineQosOffset);
+        }
+        let word = |at: usize| e.u32([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        let writer_sn = SequenceNumber(((word(12) as i32 as i64) << 32) | word(16) as i64);
+        let rest = &b[start..];
+        let (inline_qos, rest) = if f & flags::DATA_INLINE_QOS != 0 {
+            let n = inline_qos_len(rest, e)?;
+            (Some(&rest[..n]), &rest[n..])
+        } else {
+            (None, rest)
+        };
         Ok(DataRepr {
-            endian: raw.endian(),
-            reader_id,
-            writer_id,
+            endian: e,
+            reader_id: EntityId([b[4], b[5], b[6], b[7]]),
+            writer_id: EntityId([b[8], b[9], b[10], b[11]]),
             writer_sn,
             inline_qos,
             payload: if key_flag || data_flag {
