@@ -45,6 +45,9 @@ fn endpoint_guid_of(payload: &[u8]) -> Option<Guid> {
 }
 
 impl<'a> Engine<'a> {
+    // Not inlined: its parsed records would otherwise sit in `handle_message`'s frame under
+    // every handler it calls (a microcontroller's stack peaks there).
+    #[inline(never)]
     pub(crate) fn process_builtin_samples(&mut self, now: Instant) {
         for i in [SEDP_PUB, SEDP_SUB] {
             while let Some(s) = self.builtin_readers[i].pop() {

@@ -20,6 +20,9 @@ use crate::wire::{
 };
 
 impl<'a> Engine<'a> {
+    // Not inlined, as `process_builtin_samples`: the parsed announcement stays out of the
+    // frames of the user-data path.
+    #[inline(never)]
     pub(crate) fn on_spdp(&mut self, now: Instant, rx: &Receiver, d: &DataRepr<'_>, q: &InlineQos) {
         if let Some(s) = q.status_info {
             if s.disposed() || s.unregistered() {
