@@ -570,8 +570,8 @@ impl StorageSizes {
 /// `'a` is the lifetime of caller-provided [`Storage`]; an engine that allocates its own (with
 /// the `alloc` feature, `Engine::new`) is an `Engine<'static>`.
 pub struct Engine<'a> {
-    // First: in this order the firmware's code is smallest (484 B less than with them after
-    // the counters; field order within one alignment is the layout's).
+    // First: the firmware's code is 484 B smaller than with them after the tables (field order
+    // within one alignment is the layout's).
     pub(crate) builtin_writers: [Writer<'a>; 3],
     pub(crate) builtin_readers: [Reader<'a>; 3],
     pub(crate) cfg: Config,
@@ -753,10 +753,10 @@ impl<'a> Engine<'a> {
     }
 
     /// Everything empty, in the caller's runs when given, else on the heap; started at `now`:
-    /// the first announcement and liveliness message scheduled. Every
-    /// field is made before the engine and moved into its place, the builtin endpoints by
-    /// functions that return straight into it; nothing borrows the engine here, so it is
-    /// built where it is returned.
+    /// the first announcement and liveliness message scheduled. Every field is made before
+    /// the engine is put together and nothing borrows it after, so it is built in the place it
+    /// is returned in: no engine-sized temporary on the stack, only the builtin endpoints'
+    /// arrays (each endpoint made by a function of its own).
     #[inline(never)]
     fn blank(
         cfg: Config,
@@ -817,7 +817,6 @@ impl<'a> Engine<'a> {
         let [participant_index, remote_index, match_index, local_topics, remote_topics] = indexes;
         let mut no_space = false;
         Engine {
-            // First, each made in its place by a function of its own: only moves follow.
             builtin_writers: [
                 builtin_writer(&cfg, SEDP_PUB, &mut arenas),
                 builtin_writer(&cfg, SEDP_SUB, &mut arenas),
@@ -875,8 +874,8 @@ impl<'a> Engine<'a> {
     }
 
     /// What starting at `now` schedules beside the first liveliness message (which
-    /// [`builtin_writers`] writes): the first announcement (`announce_cursor` at 0), and room in
-    /// the work queue.
+    /// [`liveliness_writer`] writes): the first announcement (`announce_cursor` at 0), and room
+    /// in the work queue.
     fn start_schedule(cfg: &Config, now: Instant, timers: &mut Timers<'_>, work: &mut WorkQueue) {
         timers.set(Timer::Announce, now + cfg.announce_period);
         work.reserve(64);
