@@ -109,7 +109,98 @@ fn emit_data(buf: &mut [u8], payload: &[u8], sn: i64) -> usize {
     b.finish()
 }
 
+/// Samples per datagram in the `small_data_*` groups (a 1372-byte datagram: about what one
+/// of 1472 bytes holds at 16 bytes each).
+const SMALL_SAMPLES: usize = 32;
+/// A small sample: 4 bytes of encapsulation header and 12 bytes of data (ddsperf's KeyedSeq).
+const SMALL: [u8; 16] = [0, 1, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+
+/// INFO_TS, then [`SMALL_SAMPLES`] DATA of [`SMALL`] from SN `sn` on, then HEARTBEAT: the
+/// shape of a reliable stream of small samples.
+fn emit_small_stream(buf: &mut [u8], sn: i64) -> usize {
+    let writer_id = EntityId::new(0x0000_0001, 0x02);
+    let mut b = MessageBuilder::new(buf, &HeaderRepr::new(GuidPrefix([7; 12]))).unwrap();
+    b.push(&SubmessageRepr::InfoTs(InfoTsRepr {
+        timestamp: Some(Time {
+            seconds: 1_700_000_000,
+            fraction: 0x8000_0000,
+        }),
+    }))
+    .unwrap();
+    for k in 0..SMALL_SAMPLES as i64 {
+        b.push(&SubmessageRepr::Data(DataRepr {
+            endian: pollen_engine::wire::Endian::Little,
+            reader_id: EntityId::UNKNOWN,
+            writer_id,
+            writer_sn: SequenceNumber(sn + k),
+            inline_qos: None,
+            payload: Some(&SMALL),
+            key_flag: false,
+            non_standard: false,
+        }))
+        .unwrap();
+    }
+    b.push(&SubmessageRepr::Heartbeat(HeartbeatRepr {
+        final_flag: false,
+        liveliness_flag: false,
+        reader_id: EntityId::UNKNOWN,
+        writer_id,
+        first_sn: SequenceNumber(1),
+        last_sn: SequenceNumber(sn + SMALL_SAMPLES as i64 - 1),
+        count: Count(sn as u32),
+    }))
+    .unwrap();
+    b.finish()
+}
+
+/// What a receiver does with such a datagram: the header, every submessage framed, each
+/// DATA parsed (as the engine does, [`DataRepr::parse`]) and the rest through
+/// [`SubmessageRepr::parse`]; returns the sum of the SNs and payload bytes seen.
+fn parse_small_stream(datagram: &[u8]) -> i64 {
+    let msg = Message::parse(datagram).unwrap();
+    let mut sum = 0;
+    for raw in msg.submessages() {
+        let raw = raw.unwrap();
+        if raw.id == pollen_engine::wire::submessage_id::DATA {
+            let d = DataRepr::parse(&raw).unwrap();
+            sum += d.writer_sn.0 + d.payload.map_or(0, |p| p.len() as i64);
+        } else {
+            black_box(raw.parse().unwrap());
+        }
+    }
+    sum
+}
+
 fn wire(c: &mut Criterion) {
+    {
+        let mut buf = [0u8; 1500];
+        let len = emit_small_stream(&mut buf, 1);
+        let n = SMALL_SAMPLES as i64;
+        assert_eq!(parse_small_stream(&buf[..len]), n * (n + 1) / 2 + 16 * n);
+        println!(
+            "small_data: {SMALL_SAMPLES} samples of {} bytes in a {len}-byte datagram",
+            SMALL.len()
+        );
+        let mut g = c.benchmark_group("small_data_parse");
+        g.throughput(Throughput::Elements(SMALL_SAMPLES as u64));
+        let datagram = buf[..len].to_vec();
+        g.bench_function("pollen", |b| {
+            b.iter(|| parse_small_stream(black_box(&datagram)))
+        });
+        memcpy(&mut g, &datagram);
+        g.finish();
+        let mut g = c.benchmark_group("small_data_emit");
+        g.throughput(Throughput::Elements(SMALL_SAMPLES as u64));
+        let mut sn = 1;
+        g.bench_function("pollen", |b| {
+            b.iter(|| {
+                sn += SMALL_SAMPLES as i64;
+                black_box(emit_small_stream(black_box(&mut buf), sn))
+            })
+        });
+        memcpy(&mut g, &datagram);
+        g.finish();
+    }
     {
         assert!(parse_spdp(SPDP).is_some());
         let mut g = c.benchmark_group("spdp_parse");

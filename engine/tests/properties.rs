@@ -10,6 +10,24 @@ use std::path::{Path, PathBuf};
 // Generators. Values that borrow (inline QoS, payloads, partitions) borrow leaked test-owned
 // buffers: a few kilobytes over a run, and it keeps every Repr `'static`.
 
+/// A QuickCheck on a seeded generator: `POLLEN_QC_SEED` replays a run, else a fresh seed is
+/// drawn. The seed is printed (shown with a failure): replay with
+/// `POLLEN_QC_SEED=<seed> cargo test -p pollen-engine --test properties <test>`.
+fn qc(test: &str) -> QuickCheck {
+    let seed = std::env::var("POLLEN_QC_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            t ^ u64::from(std::process::id()).rotate_left(32)
+        });
+    eprintln!("{test}: quickcheck seed {seed} (replay: POLLEN_QC_SEED={seed})");
+    // 100 is QuickCheck's own default size.
+    QuickCheck::new().rng(Gen::from_size_and_seed(100, seed))
+}
+
 fn leak(v: Vec<u8>) -> &'static [u8] {
     Box::leak(v.into_boxed_slice())
 }
@@ -381,7 +399,7 @@ fn submessage_round_trip() {
             Err(e) => TestResult::error(e),
         }
     }
-    QuickCheck::new()
+    qc("submessage_round_trip")
         .tests(400)
         .quickcheck(prop as fn(ArbHeader, ArbSub) -> TestResult);
 }
@@ -395,7 +413,7 @@ fn message_round_trip() {
             Err(e) => TestResult::error(e),
         }
     }
-    QuickCheck::new()
+    qc("message_round_trip")
         .tests(150)
         .quickcheck(prop as fn(ArbHeader, Vec<ArbSub>) -> TestResult);
 }
@@ -423,7 +441,7 @@ fn header_round_trip() {
             other == Err(Error::UnsupportedVersion)
         }
     }
-    QuickCheck::new().quickcheck(prop as fn(ArbHeader, u8) -> bool);
+    qc("header_round_trip").quickcheck(prop as fn(ArbHeader, u8) -> bool);
 }
 
 /// Sets built from arbitrary members contain exactly those members (membership, iteration)
@@ -490,7 +508,8 @@ fn number_sets_round_trip() {
             Err(e) => TestResult::error(e),
         }
     }
-    QuickCheck::new().quickcheck(prop as fn(i64, u32, u16, Vec<u16>, Vec<u16>) -> TestResult);
+    qc("number_sets_round_trip")
+        .quickcheck(prop as fn(i64, u32, u16, Vec<u16>, Vec<u16>) -> TestResult);
 }
 
 #[derive(Debug, Clone)]
@@ -531,7 +550,7 @@ fn participant_data_round_trip() {
             other => TestResult::error(format!("{other:?} != {:?}", p.0)),
         }
     }
-    QuickCheck::new().quickcheck(prop as fn(ArbParticipant) -> TestResult);
+    qc("participant_data_round_trip").quickcheck(prop as fn(ArbParticipant) -> TestResult);
 }
 
 #[derive(Debug, Clone)]
@@ -627,7 +646,7 @@ fn endpoint_data_round_trip() {
             other => TestResult::error(format!("{other:?} != {:?}", p.0)),
         }
     }
-    QuickCheck::new().quickcheck(prop as fn(ArbEndpoint) -> TestResult);
+    qc("endpoint_data_round_trip").quickcheck(prop as fn(ArbEndpoint) -> TestResult);
 }
 
 #[test]
@@ -642,7 +661,7 @@ fn inline_qos_round_trip() {
         let n = q.emit(&mut buf, e).unwrap();
         InlineQos::parse(ParameterListIter::new(&buf[..n], e)) == Ok(q)
     }
-    QuickCheck::new().quickcheck(prop as fn(Option<[u8; 16]>, Option<u32>, bool) -> bool);
+    qc("inline_qos_round_trip").quickcheck(prop as fn(Option<[u8; 16]>, Option<u32>, bool) -> bool);
 }
 
 #[test]
@@ -662,7 +681,7 @@ fn encapsulation_round_trip() {
             && sp.data == &data[..]
             && sp.unpadded().len() == data.len() - e.padding().min(data.len())
     }
-    QuickCheck::new().quickcheck(prop as fn(u16, u16, Vec<u8>) -> bool);
+    qc("encapsulation_round_trip").quickcheck(prop as fn(u16, u16, Vec<u8>) -> bool);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -684,8 +703,25 @@ fn exercise(data: &[u8]) -> (usize, bool) {
         framed += 1;
         exercise_body(raw.body);
         let Ok(repr) = raw.parse() else { continue };
+        // Whatever parses is emitted again and parses back to itself (the emitter may only
+        // refuse a body it cannot frame: an empty HEADER_EXTENSION, vendor or unknown one).
         let mut out = vec![0u8; repr.buffer_len()];
-        let _ = repr.emit(&mut out);
+        match repr.emit(&mut out) {
+            Ok(n) => {
+                let again = RawSubmessage {
+                    id: out[0],
+                    flags: out[1],
+                    body: &out[SUBMESSAGE_HEADER_LEN..n],
+                    offset: raw.offset,
+                    vendor: raw.vendor,
+                };
+                assert_eq!(again.parse(), Ok(repr), "re-emitted submessage differs");
+            }
+            Err(e) => assert!(
+                e == Error::BadSubmessageLength && raw.body.is_empty(),
+                "a parsed submessage was refused by the emitter: {e:?} {repr:?}"
+            ),
+        }
         match repr {
             SubmessageRepr::Data(d) => {
                 if let Some(q) = d.inline_qos_params() {
@@ -782,7 +818,7 @@ fn arbitrary_bytes_never_panic() {
         exercise_body(&data);
         true
     }
-    QuickCheck::new()
+    qc("arbitrary_bytes_never_panic")
         .tests(500)
         .quickcheck(prop as fn(Vec<u8>, bool) -> bool);
 }
@@ -896,7 +932,7 @@ fn hostile_messages_never_panic() {
         exercise(&h.0);
         true
     }
-    QuickCheck::new()
+    qc("hostile_messages_never_panic")
         .tests(2000)
         .quickcheck(prop as fn(Hostile) -> bool);
 }
@@ -1126,5 +1162,6 @@ fn builder_keeps_framing_for_any_body_length() {
             TestResult::error(format!("{s:?} came back as {got:?}"))
         }
     }
-    QuickCheck::new().quickcheck(prop as fn(u8, u8, bool) -> TestResult);
+    qc("builder_keeps_framing_for_any_body_length")
+        .quickcheck(prop as fn(u8, u8, bool) -> TestResult);
 }

@@ -301,9 +301,20 @@ fn corrupted_datagrams_never_panic_and_are_counted() {
         corrupt: 0.1,
         ..Link::lossy(0.1)
     };
-    let (_, got) = reliable_transfer(11, link, 300);
-    // Corruption may hit payload bytes (no checksum in RTPS), so only completeness is checked.
+    let mut net = SimNet::new(11, link);
+    let ids = net.add_multicast_nodes(2);
+    let (_, got) = transfer_between(&mut net, ids[0], ids[1], 11, 300);
+    // Corruption may hit payload bytes (no checksum in RTPS), so only completeness is checked
+    // for the samples; corrupted headers and submessages are refused and counted.
     assert_eq!(got.len(), 300);
+    let dropped: u64 = ids
+        .iter()
+        .map(|&i| net.engine(i).stats().dropped_total())
+        .sum();
+    assert!(
+        dropped > 0,
+        "corrupted datagrams were dropped without a count"
+    );
 }
 
 fn keyed_topic() -> TopicSpec<'static> {

@@ -1,7 +1,7 @@
 //! Packs submessages into a caller's buffer behind an RTPS header.
 
 use super::{
-    align4, submessage_id, Endian, Error, HeaderRepr, SubmessageRepr, Time, HEADER_LEN,
+    align4, submessage_id, DataRepr, Endian, Error, HeaderRepr, SubmessageRepr, Time, HEADER_LEN,
     SUBMESSAGE_HEADER_LEN,
 };
 use core::fmt;
@@ -63,6 +63,9 @@ impl<'a> MessageBuilder<'a> {
     /// its `octetsToNextHeader`, as Fast DDS does; otherwise receivers reject everything after
     /// it. A DATA payload thus arrives with up to 3 trailing zero bytes.
     pub fn push(&mut self, sub: &SubmessageRepr<'_>) -> Result<(), BuildError> {
+        if let SubmessageRepr::Data(d) = sub {
+            return self.push_data(d);
+        }
         let need = sub.buffer_len();
         let padded = align4(need);
         if padded > u16::MAX as usize + 4 {
@@ -86,6 +89,46 @@ impl<'a> MessageBuilder<'a> {
         if let SubmessageRepr::InfoTs(ts) = sub {
             self.timestamp = ts.timestamp;
         }
+        Ok(())
+    }
+
+    /// Appends a DATA, the submessage of every sample, written at fixed offsets: the same
+    /// bytes as [`MessageBuilder::push`] of [`SubmessageRepr::Data`] (which comes here), in
+    /// the DATA's own byte order, padded to 4 bytes.
+    pub fn push_data(&mut self, d: &DataRepr<'_>) -> Result<(), BuildError> {
+        let body = d.body_len();
+        let padded = align4(body);
+        let otnh = u16::try_from(padded).map_err(|_| BuildError::Invalid(Error::TooLarge))?;
+        if SUBMESSAGE_HEADER_LEN + padded > self.remaining() {
+            return Err(BuildError::Full);
+        }
+        let e = d.endian;
+        let out = &mut self.buf[self.len..self.len + SUBMESSAGE_HEADER_LEN + padded];
+        out[0] = submessage_id::DATA;
+        out[1] = d.flags();
+        out[2..4].copy_from_slice(&e.u16_bytes(otnh));
+        // extraFlags, then octetsToInlineQos: the 16 bytes of ids and SN.
+        out[4..6].copy_from_slice(&[0, 0]);
+        out[6..8].copy_from_slice(&e.u16_bytes(16));
+        out[8..12].copy_from_slice(&d.reader_id.0);
+        out[12..16].copy_from_slice(&d.writer_id.0);
+        out[16..20].copy_from_slice(&e.u32_bytes((d.writer_sn.0 >> 32) as u32));
+        out[20..24].copy_from_slice(&e.u32_bytes(d.writer_sn.0 as u32));
+        let mut at = 24;
+        if let Some(q) = d.inline_qos {
+            out[at..at + q.len()].copy_from_slice(q);
+            at += q.len();
+        }
+        if let Some(p) = d.payload {
+            out[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        // At most 3 bytes of padding.
+        for b in &mut out[at..] {
+            *b = 0;
+        }
+        self.len += SUBMESSAGE_HEADER_LEN + padded;
+        self.count += 1;
         Ok(())
     }
 
@@ -153,5 +196,56 @@ impl<'a> MessageBuilder<'a> {
     pub fn finish(self) -> usize {
         debug_assert!(self.len >= HEADER_LEN);
         self.len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{EntityId, GuidPrefix, SequenceNumber};
+
+    /// `push_data` writes what the generic `SubmessageRepr::emit` writes, padded as `push`
+    /// pads every other submessage: for each byte order, with and without inline QoS, for data
+    /// and key payloads, no payload, and lengths that need 0 to 3 bytes of padding.
+    #[test]
+    fn push_data_matches_the_generic_emit() {
+        let qos: &[u8] = &[0x70, 0, 4, 0, 1, 2, 3, 4, 1, 0, 0, 0];
+        let payloads: [&[u8]; 5] = [
+            &[0, 1, 0, 0],
+            &[0, 1, 0, 0, 9],
+            &[0, 1, 0, 0, 9, 9],
+            &[0, 1, 0, 0, 9, 9, 9],
+            &[],
+        ];
+        for endian in [Endian::Little, Endian::Big] {
+            for inline_qos in [None, Some(qos)] {
+                for (i, p) in payloads.iter().enumerate() {
+                    let d = DataRepr {
+                        endian,
+                        reader_id: EntityId::new(7, 0x04),
+                        writer_id: EntityId::new(8, 0x03),
+                        writer_sn: SequenceNumber((3 << 32) | 0x1234_5678),
+                        inline_qos,
+                        payload: (!p.is_empty()).then_some(*p),
+                        key_flag: i == 1,
+                        non_standard: i == 2,
+                    };
+                    let mut fast = [0u8; 128];
+                    let mut b =
+                        MessageBuilder::new(&mut fast, &HeaderRepr::new(GuidPrefix([1; 12])))
+                            .unwrap();
+                    b.push_data(&d).unwrap();
+                    let n = b.finish();
+                    let sub = SubmessageRepr::Data(d);
+                    let mut slow = [0u8; 128];
+                    let len = sub.emit(&mut slow).unwrap();
+                    let padded = align4(len);
+                    let otnh = endian.u16_bytes((padded - SUBMESSAGE_HEADER_LEN) as u16);
+                    slow[2..4].copy_from_slice(&otnh);
+                    assert_eq!(n, HEADER_LEN + padded);
+                    assert_eq!(&fast[HEADER_LEN..n], &slow[..padded], "{d:?}");
+                }
+            }
+        }
     }
 }

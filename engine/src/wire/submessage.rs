@@ -175,6 +175,7 @@ impl<'a> SubmessageIter<'a> {
         }
     }
 
+    #[inline]
     fn next_inner(&mut self) -> Result<Option<RawSubmessage<'a>>> {
         let rest = &self.data[self.pos..];
         if rest.is_empty() {
@@ -214,6 +215,7 @@ impl<'a> SubmessageIter<'a> {
 impl<'a> Iterator for SubmessageIter<'a> {
     type Item = Result<RawSubmessage<'a>>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
@@ -446,6 +448,21 @@ impl<'a> DataRepr<'a> {
     #[inline]
     pub fn parse(raw: &RawSubmessage<'a>) -> Result<Self> {
         SubmessageRepr::parse_data(raw)
+    }
+
+    /// The submessage flags: endianness, Q, D or K, N.
+    pub(crate) fn flags(&self) -> u8 {
+        let bit = |b: bool, v: u8| if b { v } else { 0 };
+        self.endian.flag()
+            | bit(self.inline_qos.is_some(), flags::DATA_INLINE_QOS)
+            | bit(self.payload.is_some() && !self.key_flag, flags::DATA_DATA)
+            | bit(self.payload.is_some() && self.key_flag, flags::DATA_KEY)
+            | bit(self.non_standard, flags::DATA_NON_STANDARD)
+    }
+
+    /// The body's length before padding: the fixed 20 bytes, the inline QoS, the payload.
+    pub(crate) fn body_len(&self) -> usize {
+        20 + self.inline_qos.map_or(0, |q| q.len()) + self.payload.map_or(0, |p| p.len())
     }
 
     /// Iterates the inline QoS parameters.
@@ -850,12 +867,7 @@ impl<'a> SubmessageRepr<'a> {
             SubmessageRepr::InfoReply(r) => {
                 e | bit(r.multicast.is_some(), flags::INFO_REPLY_MULTICAST)
             }
-            SubmessageRepr::Data(d) => {
-                e | bit(d.inline_qos.is_some(), flags::DATA_INLINE_QOS)
-                    | bit(d.payload.is_some() && !d.key_flag, flags::DATA_DATA)
-                    | bit(d.payload.is_some() && d.key_flag, flags::DATA_KEY)
-                    | bit(d.non_standard, flags::DATA_NON_STANDARD)
-            }
+            SubmessageRepr::Data(d) => d.flags(),
             SubmessageRepr::DataFrag(d) => {
                 e | bit(d.inline_qos.is_some(), flags::DATA_FRAG_INLINE_QOS)
                     | bit(d.key_flag, flags::DATA_FRAG_KEY)
@@ -895,9 +907,7 @@ impl<'a> SubmessageRepr<'a> {
             }
             SubmessageRepr::NackFrag(n) => 16 + n.fragment_number_state.wire_len() + 4,
             SubmessageRepr::HeartbeatFrag(_) => 24,
-            SubmessageRepr::Data(d) => {
-                20 + d.inline_qos.map_or(0, |q| q.len()) + d.payload.map_or(0, |p| p.len())
-            }
+            SubmessageRepr::Data(d) => d.body_len(),
             SubmessageRepr::DataFrag(d) => 32 + d.inline_qos.map_or(0, |q| q.len()) + d.data.len(),
             SubmessageRepr::HeaderExtension { body, .. }
             | SubmessageRepr::Vendor { body, .. }
