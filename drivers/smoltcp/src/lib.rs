@@ -543,10 +543,7 @@ impl<'a, D: Device, const TCP: usize> Driver<'a, D, TCP> {
         // a socket's receive buffer holds one datagram at a time, not all that queued in the
         // device since the last poll. smoltcp's egress runs below, after the engine's.
         loop {
-            match self
-                .iface
-                .poll_ingress_single(ts, &mut self.device, &mut self.sockets)
-            {
+            match self.ingress(ts) {
                 PollIngressSingleResult::None => break,
                 PollIngressSingleResult::PacketProcessed => {}
                 PollIngressSingleResult::SocketStateChanged => self.receive(now, engine),
@@ -561,13 +558,27 @@ impl<'a, D: Device, const TCP: usize> Driver<'a, D, TCP> {
         }
         for _ in 0..MAX_ROUNDS {
             let moved = self.drain(now, engine);
-            self.iface
-                .poll_egress(ts, &mut self.device, &mut self.sockets);
+            self.egress(ts);
             if self.parked.is_none() || moved == 0 {
                 break;
             }
         }
         self.deadline(now, engine)
+    }
+
+    /// One frame from the device into smoltcp. Not inlined (nor is [`Driver::egress`]):
+    /// smoltcp's frame handling then takes stack only while it runs, not under the engine.
+    #[inline(never)]
+    fn ingress(&mut self, ts: SmolInstant) -> PollIngressSingleResult {
+        self.iface
+            .poll_ingress_single(ts, &mut self.device, &mut self.sockets)
+    }
+
+    /// smoltcp's egress: queued datagrams, ARP and IGMP to the device.
+    #[inline(never)]
+    fn egress(&mut self, ts: SmolInstant) {
+        self.iface
+            .poll_egress(ts, &mut self.device, &mut self.sockets);
     }
 
     /// When the next `poll` is due (see [`Driver::poll`]).
@@ -707,7 +718,9 @@ impl<'a, D: Device, const TCP: usize> Driver<'a, D, TCP> {
     }
 
     /// Moves transmits from the engine into the sockets until one must wait or none is owed;
-    /// returns how many were queued.
+    /// returns how many were queued. Not inlined: the engine's transmit path then takes stack
+    /// only while it runs, not under its receive path.
+    #[inline(never)]
     fn drain(&mut self, now: Instant, engine: &mut Engine) -> usize {
         let mut moved = 0;
         loop {
