@@ -402,6 +402,28 @@ impl Storage<'_> {
     }
 }
 
+/// The names of the runs of a [`Storage`], in the order of its fields.
+const RUN_NAMES: [&str; 18] = [
+    "participants",
+    "remote_endpoints",
+    "writers",
+    "readers",
+    "reader_proxies",
+    "writer_proxies",
+    "history",
+    "samples",
+    "reassemblies",
+    "fragment_bits",
+    "pool",
+    "pool_links",
+    "events",
+    "index",
+    "work",
+    "timers",
+    "timer_positions",
+    "scratch",
+];
+
 /// How long each run of a [`Storage`] must be for some [`Capacities`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StorageSizes {
@@ -506,25 +528,37 @@ impl StorageSizes {
 
     /// Each run's name and length, in the order of the fields of [`Storage`].
     pub const fn runs(&self) -> [(&'static str, usize); 18] {
+        let lengths = self.lengths();
+        let mut runs = [("", 0); 18];
+        let mut i = 0;
+        while i < runs.len() {
+            runs[i] = (RUN_NAMES[i], lengths[i]);
+            i += 1;
+        }
+        runs
+    }
+
+    /// Each run's length, in the order of [`RUN_NAMES`].
+    const fn lengths(&self) -> [usize; 18] {
         [
-            ("participants", self.participants),
-            ("remote_endpoints", self.remote_endpoints),
-            ("writers", self.writers),
-            ("readers", self.readers),
-            ("reader_proxies", self.reader_proxies),
-            ("writer_proxies", self.writer_proxies),
-            ("history", self.history),
-            ("samples", self.samples),
-            ("reassemblies", self.reassemblies),
-            ("fragment_bits", self.fragment_bits),
-            ("pool", self.pool),
-            ("pool_links", self.pool_links),
-            ("events", self.events),
-            ("index", self.index),
-            ("work", self.work),
-            ("timers", self.timers),
-            ("timer_positions", self.timers),
-            ("scratch", self.scratch),
+            self.participants,
+            self.remote_endpoints,
+            self.writers,
+            self.readers,
+            self.reader_proxies,
+            self.writer_proxies,
+            self.history,
+            self.samples,
+            self.reassemblies,
+            self.fragment_bits,
+            self.pool,
+            self.pool_links,
+            self.events,
+            self.index,
+            self.work,
+            self.timers,
+            self.timers,
+            self.scratch,
         ]
     }
 
@@ -684,10 +718,12 @@ impl<'a> Engine<'a> {
         storage: Storage<'a>,
         now: Instant,
     ) -> Result<Engine<'a>, ConfigError> {
-        let need = StorageSizes::of(&cfg.capacities).runs();
-        for (len, (what, want)) in storage.lengths().into_iter().zip(need) {
-            if len < want {
-                return Err(ConfigError::Capacity(CapacityError::Storage(what)));
+        // Lengths only, by index (no array of names and lengths on the stack).
+        let need = StorageSizes::of(&cfg.capacities).lengths();
+        let have = storage.lengths();
+        for i in 0..need.len() {
+            if have[i] < need[i] {
+                return Err(ConfigError::Capacity(CapacityError::Storage(RUN_NAMES[i])));
             }
         }
         Engine::build(cfg, now, Some(storage))
