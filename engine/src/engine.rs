@@ -479,19 +479,7 @@ impl StorageSizes {
     pub const fn of(c: &Capacities) -> StorageSizes {
         let p = c.participants;
         let share = Self::share(c);
-        // At least twice the entries, a power of two: probes stay short (half full at most)
-        // and one slot is always free.
-        const fn twice(n: usize) -> usize {
-            let n = if n == 0 { 1 } else { n };
-            (2 * n).next_power_of_two()
-        }
-        let indexes = [
-            twice(p),
-            twice(c.remote_endpoints),
-            twice(c.matches),
-            twice(c.writers + c.readers),
-            twice(c.remote_endpoints),
-        ];
+        let indexes = Self::index_lengths(c);
         StorageSizes {
             participants: p,
             remote_endpoints: c.remote_endpoints,
@@ -520,10 +508,32 @@ impl StorageSizes {
             events: c.events,
             indexes,
             index: indexes[0] + indexes[1] + indexes[2] + indexes[3] + indexes[4],
-            work: 7 * p + c.matches + 8,
+            work: Self::work_length(c),
             timers: Layout::new(c.writers, c.readers, p).ids(),
             scratch: c.discovery_data,
         }
+    }
+
+    /// The lengths of the five indexes ([`StorageSizes::indexes`]).
+    const fn index_lengths(c: &Capacities) -> [usize; 5] {
+        // At least twice the entries, a power of two: probes stay short (half full at most)
+        // and one slot is always free.
+        const fn twice(n: usize) -> usize {
+            let n = if n == 0 { 1 } else { n };
+            (2 * n).next_power_of_two()
+        }
+        [
+            twice(c.participants),
+            twice(c.remote_endpoints),
+            twice(c.matches),
+            twice(c.writers + c.readers),
+            twice(c.remote_endpoints),
+        ]
+    }
+
+    /// The length of the work queue ([`StorageSizes::work`]).
+    const fn work_length(c: &Capacities) -> usize {
+        7 * c.participants + c.matches + 8
     }
 
     /// Each run's name and length, in the order of the fields of [`Storage`].
@@ -718,14 +728,7 @@ impl<'a> Engine<'a> {
         storage: Storage<'a>,
         now: Instant,
     ) -> Result<Engine<'a>, ConfigError> {
-        // Lengths only, by index (no array of names and lengths on the stack).
-        let need = StorageSizes::of(&cfg.capacities).lengths();
-        let have = storage.lengths();
-        for i in 0..need.len() {
-            if have[i] < need[i] {
-                return Err(ConfigError::Capacity(CapacityError::Storage(RUN_NAMES[i])));
-            }
-        }
+        check_lengths(&cfg.capacities, &storage)?;
         Engine::build(cfg, now, Some(storage))
     }
 
@@ -736,11 +739,10 @@ impl<'a> Engine<'a> {
     ) -> Result<Engine<'a>, ConfigError> {
         cfg.validate()?;
         let c = cfg.capacities;
-        let sizes = StorageSizes::of(&c);
         let layout = Layout::new(c.writers, c.readers, c.participants);
         let (arenas, rest) = match storage {
             Some(s) => {
-                let [n0, n1, n2, n3, n4] = sizes.indexes;
+                let [n0, n1, n2, n3, n4] = StorageSizes::index_lengths(&c);
                 let (i0, rest) = s.index.split_at_mut(n0);
                 let (i1, rest) = rest.split_at_mut(n1);
                 let (i2, rest) = rest.split_at_mut(n2);
@@ -802,7 +804,6 @@ impl<'a> Engine<'a> {
         runs: Option<Rest<'a>>,
     ) -> Engine<'a> {
         let c = cfg.capacities;
-        let sizes = StorageSizes::of(&c);
         let seed = cfg.hash_seed.unwrap_or_else(|| mix_seed(&cfg.guid_prefix));
         let (parts, remote, writers, readers, pool, events, index, work, timers, scratch) =
             match runs {
@@ -832,7 +833,11 @@ impl<'a> Engine<'a> {
                 ),
             };
         let [i0, i1, i2, i3, i4] = index;
-        let work_len = if work.is_some() { sizes.work } else { 64 };
+        let work_len = if work.is_some() {
+            StorageSizes::work_length(&c)
+        } else {
+            64
+        };
         let mut pool = Pool::new(c.pool_block, c.pool_blocks, pool.0, pool.1);
         let mut timers = Timers::new(layout, timers.0, timers.1);
         let mut work = WorkQueue::new(work, work_len);
@@ -2628,6 +2633,20 @@ pub(crate) fn carve_fill<'a, T>(
         Some(Slots::Owned(_)) => Slots::Owned((0..n).map(|_| fill()).collect()),
         None => Slots::empty(),
     }
+}
+
+/// Whether every run of `storage` is as long as capacities `c` need. Not inlined: its
+/// arrays are off the stack before the engine is built.
+#[inline(never)]
+fn check_lengths(c: &Capacities, storage: &Storage<'_>) -> Result<(), ConfigError> {
+    let need = StorageSizes::of(c).lengths();
+    let have = storage.lengths();
+    for i in 0..need.len() {
+        if have[i] < need[i] {
+            return Err(ConfigError::Capacity(CapacityError::Storage(RUN_NAMES[i])));
+        }
+    }
+    Ok(())
 }
 
 /// Builtin writer `i` ([`BUILTIN_WRITER_IDS`]), its tables carved from `arenas`.
