@@ -58,6 +58,8 @@ stage_setup() {
 # (see PEERS.md in the shared notes): Cyclone DDS 0.10 (ddsperf), Cyclone DDS 11 (Python
 # package), Fast DDS 2.9 (library, for our small C++ peer), plus tcpdump for the no-leak test.
 PEERS_VENV=.venv-peers
+# A real ROS 2 Jazzy (rclpy with rmw_fastrtps_cpp) from PyPI, for the graph tests.
+ROS_VENV=.venv-ros
 FASTDDS_PEER=target/peers/fastdds_peer
 
 stage_peers() {
@@ -75,6 +77,11 @@ stage_peers() {
         run python3 -m venv "$PEERS_VENV"
         run "$PEERS_VENV/bin/pip" install -q cyclonedds==11.0.1
     fi
+    if ! "$ROS_VENV/bin/python" -c 'import rclpy, std_msgs.msg, geometry_msgs.msg, sensor_msgs.msg' 2>/dev/null; then
+        run python3 -m venv "$ROS_VENV"
+        run "$ROS_VENV/bin/pip" install -q 'ros-jazzy-rclpy[fastrtps]' ros-jazzy-std-msgs \
+            ros-jazzy-geometry-msgs ros-jazzy-sensor-msgs
+    fi
     local src=tests/peers/fastdds_peer.cpp
     if [[ ! -x "$FASTDDS_PEER" || "$src" -nt "$FASTDDS_PEER" ]]; then
         mkdir -p "$(dirname "$FASTDDS_PEER")"
@@ -82,6 +89,7 @@ stage_peers() {
     fi
     export POLLEN_PEERS_PYTHON="$PWD/$PEERS_VENV/bin/python"
     export POLLEN_FASTDDS_PEER="$PWD/$FASTDDS_PEER"
+    export POLLEN_ROS_PYTHON="$PWD/$ROS_VENV/bin/python"
 }
 
 stage_fmt() {
@@ -250,6 +258,7 @@ stage_tests() {
     # Interop tests find the peers through these (set by stage_peers, or here when run alone).
     export POLLEN_PEERS_PYTHON="${POLLEN_PEERS_PYTHON:-$PWD/$PEERS_VENV/bin/python}"
     export POLLEN_FASTDDS_PEER="${POLLEN_FASTDDS_PEER:-$PWD/$FASTDDS_PEER}"
+    export POLLEN_ROS_PYTHON="${POLLEN_ROS_PYTHON:-$PWD/$ROS_VENV/bin/python}"
     # Everything a test needs was installed above: a missing peer, tool or privilege fails
     # the test instead of skipping it (`pollen_tests::skip`).
     export POLLEN_REQUIRE_PEERS=1

@@ -134,21 +134,63 @@ pub enum DurabilityArg {
     TransientLocal,
 }
 
+/// The deepest KEEP_LAST history the tool's engine keeps (its history capacity).
+const MAX_DEPTH: u16 = pollen_engine::Capacities::HOST.history as u16;
+
+/// A ROS 2 QoS profile, as rmw names them (`rmw_qos_profile_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QosProfile {
+    /// Best effort, volatile, keep last 5 (`rmw_qos_profile_sensor_data`).
+    #[value(name = "sensor_data", alias = "sensor-data")]
+    SensorData,
+    /// Reliable, volatile, keep last 10 (`rmw_qos_profile_default`).
+    Default,
+    /// Reliable, volatile, keep last 10 (`rmw_qos_profile_services_default`).
+    Services,
+    /// Reliable, volatile, keep last 1000 (`rmw_qos_profile_parameters`).
+    Parameters,
+    /// The DDS defaults (`rmw_qos_profile_system_default`): a reliable writer and a
+    /// best-effort reader, volatile, keep last 1.
+    #[value(name = "system_default", alias = "system-default")]
+    SystemDefault,
+}
+
+impl QosProfile {
+    /// (writer reliability, reader reliability, durability, history).
+    fn policies(self) -> (Reliability, Reliability, Durability, History) {
+        use Reliability::{BestEffort, Reliable};
+        let v = Durability::Volatile;
+        match self {
+            QosProfile::SensorData => (BestEffort, BestEffort, v, History::KeepLast(5)),
+            QosProfile::Default | QosProfile::Services => {
+                (Reliable, Reliable, v, History::KeepLast(10))
+            }
+            QosProfile::Parameters => (Reliable, Reliable, v, History::KeepLast(1000)),
+            QosProfile::SystemDefault => (Reliable, BestEffort, v, History::KeepLast(1)),
+        }
+    }
+}
+
 /// Endpoint QoS. Defaults: reliable, volatile, KEEP_ALL (bounded by the engine's history
 /// limits), the default partition. KEEP_ALL because a newcomer expects `pub` | `sub` to lose
 /// nothing: a KEEP_LAST 1 writer would overwrite unacknowledged samples when writing fast.
+/// `--qos PROFILE` starts from a ROS 2 profile instead; the other flags override its parts.
 #[derive(Debug, Clone, clap::Args)]
 pub struct QosArgs {
+    /// Start from a ROS 2 QoS profile (the flags below override its parts).
+    #[arg(long = "qos", value_enum, value_name = "PROFILE")]
+    pub profile: Option<QosProfile>,
     /// Reliable (the default).
     #[arg(long, conflicts_with = "best_effort")]
     pub reliable: bool,
     /// Best effort.
     #[arg(long)]
     pub best_effort: bool,
-    /// Durability.
-    #[arg(long, value_enum, default_value = "volatile")]
-    pub durability: DurabilityArg,
-    /// KEEP_LAST history of this depth (1..=64) instead of KEEP_ALL.
+    /// Durability (default volatile).
+    #[arg(long, value_enum)]
+    pub durability: Option<DurabilityArg>,
+    /// KEEP_LAST history of this depth instead of KEEP_ALL (at most the engine's history
+    /// capacity is kept).
     #[arg(long, value_name = "N", conflicts_with = "keep_all")]
     pub keep_last: Option<u16>,
     /// KEEP_ALL history (the default).
@@ -160,32 +202,61 @@ pub struct QosArgs {
 }
 
 impl QosArgs {
-    fn reliability(&self) -> Reliability {
+    fn reliability(&self, writer: bool) -> Reliability {
         if self.best_effort {
             Reliability::BestEffort
-        } else {
+        } else if self.reliable {
             Reliability::Reliable
+        } else {
+            match self.profile.map(QosProfile::policies) {
+                Some((w, _, _, _)) if writer => w,
+                Some((_, r, _, _)) => r,
+                None => Reliability::Reliable,
+            }
         }
     }
 
     fn durability(&self) -> Durability {
-        match self.durability {
-            DurabilityArg::Volatile => Durability::Volatile,
-            DurabilityArg::TransientLocal => Durability::TransientLocal,
+        match (self.durability, self.profile) {
+            (Some(DurabilityArg::Volatile), _) => Durability::Volatile,
+            (Some(DurabilityArg::TransientLocal), _) => Durability::TransientLocal,
+            (None, Some(p)) => p.policies().2,
+            (None, None) => Durability::Volatile,
         }
     }
 
     fn history(&self) -> History {
-        match self.keep_last {
-            Some(n) => History::KeepLast(n),
-            None => History::KeepAll,
+        match (self.keep_last, self.keep_all, self.profile) {
+            (Some(n), _, _) => History::KeepLast(n),
+            (None, true, _) => History::KeepAll,
+            (None, false, Some(p)) => match p.policies().3 {
+                History::KeepLast(n) => History::KeepLast(n.min(MAX_DEPTH)),
+                h => h,
+            },
+            (None, false, None) => History::KeepAll,
+        }
+    }
+
+    /// What the tool says before it starts: a profile deeper than the history it can keep.
+    pub fn note(&self) -> Option<String> {
+        let p = self.profile?;
+        match p.policies().3 {
+            History::KeepLast(n) if n > MAX_DEPTH && self.keep_last.is_none() && !self.keep_all => {
+                Some(format!(
+                    "--qos {}: keeping the last {MAX_DEPTH} samples, not {n} (the history \
+                     capacity of a writer and a reader)",
+                    clap::ValueEnum::to_possible_value(&p)
+                        .map_or(String::new(), |v| v.get_name().to_string())
+                ))
+            }
+            _ => None,
         }
     }
 
     /// Writer QoS.
     pub fn writer(&self) -> WriterQos {
         WriterQos {
-            reliability: self.reliability(),
+            reliability: self.reliability(true),
             durability: self.durability(),
             history: self.history(),
             ..WriterQos::default()
@@ -195,16 +266,16 @@ impl QosArgs {
     /// Reader QoS.
     pub fn reader(&self) -> ReaderQos {
         ReaderQos {
-            reliability: self.reliability(),
+            reliability: self.reliability(false),
             durability: self.durability(),
             history: self.history(),
             ..ReaderQos::default()
         }
     }
 
-    /// Whether endpoints are reliable.
-    pub fn is_reliable(&self) -> bool {
-        self.reliability() == Reliability::Reliable
+    /// Whether this side's endpoint (a writer or not) is reliable.
+    pub fn is_reliable(&self, writer: bool) -> bool {
+        self.reliability(writer) == Reliability::Reliable
     }
 }
 
@@ -229,6 +300,58 @@ pub fn dds_topic(topic: &str, ros: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Q {
+        #[command(flatten)]
+        qos: QosArgs,
+    }
+
+    fn qos(args: &[&str]) -> QosArgs {
+        Q::try_parse_from(std::iter::once("q").chain(args.iter().copied()))
+            .expect("flags parse")
+            .qos
+    }
+
+    #[test]
+    fn ros_profiles_and_their_overrides() {
+        let sensor = qos(&["--qos", "sensor_data"]);
+        assert_eq!(sensor.writer().reliability, Reliability::BestEffort);
+        assert_eq!(sensor.reader().history, History::KeepLast(5));
+        assert_eq!(sensor.note(), None);
+        let d = qos(&["--qos", "default"]);
+        assert_eq!(d.reader().reliability, Reliability::Reliable);
+        assert_eq!(d.writer().history, History::KeepLast(10));
+        // The explicit flags win over the profile's parts.
+        let o = qos(&[
+            "--qos",
+            "sensor-data",
+            "--reliable",
+            "--durability",
+            "transient-local",
+        ]);
+        assert_eq!(o.writer().reliability, Reliability::Reliable);
+        assert_eq!(o.reader().durability, Durability::TransientLocal);
+        assert_eq!(o.reader().history, History::KeepLast(5));
+        assert_eq!(
+            qos(&["--qos", "default", "--keep-all"]).writer().history,
+            History::KeepAll
+        );
+        // DDS defaults: a reliable writer, a best-effort reader.
+        let s = qos(&["--qos", "system_default"]);
+        assert_eq!(s.writer().reliability, Reliability::Reliable);
+        assert_eq!(s.reader().reliability, Reliability::BestEffort);
+        // Deeper than the engine keeps: clamped, and said.
+        let p = qos(&["--qos", "parameters"]);
+        assert_eq!(p.writer().history, History::KeepLast(MAX_DEPTH));
+        assert!(p.note().is_some_and(|n| n.contains("parameters")));
+        // No profile: reliable, volatile, KEEP_ALL as before.
+        let none = qos(&[]);
+        assert_eq!(none.writer().reliability, Reliability::Reliable);
+        assert_eq!(none.reader().history, History::KeepAll);
+        assert_eq!(none.writer().durability, Durability::Volatile);
+    }
 
     #[test]
     fn peers_parse() {

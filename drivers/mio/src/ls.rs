@@ -10,6 +10,7 @@ use pollen_mio::{Driver, Runner};
 use serde_json::{json, Value};
 
 use crate::cli::{parse_seconds, NetArgs};
+use crate::ros_graph::{gid, ros_endpoint, RosEndpoint, RosGraph};
 
 /// Arguments of `pollen ls`.
 #[derive(Debug, clap::Args)]
@@ -20,8 +21,130 @@ pub struct LsArgs {
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+    /// The ROS 2 graph instead: nodes with their publishers and subscribers (as `ros2 node
+    /// list` and `ros2 node info`), topics and types in ROS names.
+    #[arg(long)]
+    pub ros: bool,
     #[command(flatten)]
     pub net: NetArgs,
+}
+
+/// One ROS 2 node as `ls --ros` shows it, each list of (name, type) in ROS names.
+#[derive(Debug, Default)]
+struct RosNode {
+    publishers: Vec<(String, String)>,
+    subscribers: Vec<(String, String)>,
+    servers: Vec<(String, String)>,
+    clients: Vec<(String, String)>,
+}
+
+/// A list of a node's endpoints with its title (text) and key (JSON).
+type Listing<'a> = (&'static str, &'static str, &'a [(String, String)]);
+
+/// The nodes by (namespace, name).
+type Nodes = BTreeMap<(String, String), RosNode>;
+
+/// The nodes of `graph`, their endpoints resolved through what SEDP announced (a GID whose
+/// endpoint was not announced, or is not a ROS topic or service, is left out).
+fn nodes(graph: &RosGraph, seen: &Seen) -> Nodes {
+    let endpoint = |g: &[u8; 16]| {
+        let e = seen.endpoints.get(seen.by_gid.get(g)?)?;
+        ros_endpoint(&e.topic, &e.type_name)
+    };
+    let mut out = Nodes::new();
+    for p in graph.peers.values() {
+        for n in &p.nodes {
+            let node = out
+                .entry((n.namespace.clone(), n.name.clone()))
+                .or_default();
+            for (gids, writer) in [(&n.writers, true), (&n.readers, false)] {
+                for e in gids.iter().filter_map(endpoint) {
+                    let (list, entry) = match (e, writer) {
+                        (RosEndpoint::Topic { name, ty }, true) => {
+                            (&mut node.publishers, (name, ty))
+                        }
+                        (RosEndpoint::Topic { name, ty }, false) => {
+                            (&mut node.subscribers, (name, ty))
+                        }
+                        (RosEndpoint::Service { name, ty }, false) => {
+                            (&mut node.servers, (name, ty))
+                        }
+                        (RosEndpoint::Service { name, ty }, true) => {
+                            (&mut node.clients, (name, ty))
+                        }
+                    };
+                    list.push(entry);
+                }
+            }
+            for list in [
+                &mut node.publishers,
+                &mut node.subscribers,
+                &mut node.servers,
+                &mut node.clients,
+            ] {
+                list.sort();
+                list.dedup();
+            }
+        }
+    }
+    out
+}
+
+fn full_name(ns: &str, name: &str) -> String {
+    if ns == "/" {
+        format!("/{name}")
+    } else {
+        format!("{ns}/{name}")
+    }
+}
+
+impl RosNode {
+    /// Each list with its title (text) and key (JSON).
+    fn lists(&self) -> [Listing<'_>; 4] {
+        [
+            ("Publishers", "publishers", &self.publishers),
+            ("Subscribers", "subscribers", &self.subscribers),
+            ("Service Servers", "service_servers", &self.servers),
+            ("Service Clients", "service_clients", &self.clients),
+        ]
+    }
+}
+
+fn nodes_text(nodes: &Nodes) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "nodes ({}):", nodes.len());
+    for ((ns, name), node) in nodes {
+        let _ = writeln!(s, "  {}", full_name(ns, name));
+        for (title, _, list) in node.lists() {
+            let _ = writeln!(s, "    {title}:");
+            for (t, ty) in list {
+                let _ = writeln!(s, "      {t}: {ty}");
+            }
+        }
+    }
+    s
+}
+
+fn nodes_json(nodes: &Nodes) -> Value {
+    let nodes: Vec<Value> = nodes
+        .iter()
+        .map(|((ns, name), node)| {
+            let mut v = json!({
+                "name": name,
+                "namespace": ns,
+                "full_name": full_name(ns, name),
+            });
+            for (_, key, list) in node.lists() {
+                v[key] = list
+                    .iter()
+                    .map(|(t, ty)| json!({"name": t, "type": ty}))
+                    .collect();
+            }
+            v
+        })
+        .collect();
+    json!({ "nodes": nodes })
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +170,8 @@ struct Endpoint {
 struct Seen {
     participants: BTreeMap<String, Participant>,
     endpoints: BTreeMap<String, Endpoint>,
+    /// The key in `endpoints` of each endpoint's GID (for the ROS graph).
+    by_gid: BTreeMap<[u8; 16], String>,
 }
 
 impl Seen {
@@ -63,6 +188,7 @@ impl Seen {
             );
         }
         for e in d.engine().remote_endpoints() {
+            self.by_gid.insert(gid(&e.guid), e.guid.to_string());
             self.endpoints.insert(
                 e.guid.to_string(),
                 Endpoint {
@@ -197,6 +323,17 @@ pub fn run(args: &LsArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // With --ros, read the graph topic (publishing nothing: `ls` is not a node itself).
+    let mut graph = None;
+    if args.ros {
+        match RosGraph::new(runner.driver(), "pollen_ls", "/") {
+            Ok(g) => graph = Some(g),
+            Err(e) => {
+                eprintln!("pollen: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let end = Instant::now() + args.duration;
     let mut seen = Seen::default();
     let mut notices = crate::notices::Notices::default();
@@ -206,6 +343,9 @@ pub fn run(args: &LsArgs) -> ExitCode {
         }
         notices.check(d);
         seen.collect(d);
+        if let Some(g) = graph.as_mut() {
+            g.poll(d);
+        }
         if Instant::now() >= end {
             ControlFlow::Break(())
         } else {
@@ -217,6 +357,25 @@ pub fn run(args: &LsArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let _ = runner.driver().shutdown(Duration::from_millis(100));
+    if let Some(g) = &graph {
+        let n = nodes(g, &seen);
+        if args.json {
+            println!("{}", nodes_json(&n));
+        } else {
+            print!("{}", nodes_text(&n));
+        }
+        if g.refused > 0 {
+            eprintln!(
+                "pollen: {} {} sample(s) refused ({})",
+                g.refused,
+                crate::ros_graph::TOPIC,
+                g.first_refusal
+                    .as_ref()
+                    .map_or(String::new(), |e| e.to_string())
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
     if args.json {
         let mut v = seen.json();
         v["driver"] = crate::notices::refusals_json(runner.driver().stats());

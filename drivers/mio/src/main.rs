@@ -10,6 +10,9 @@ mod notices;
 mod params;
 mod perf;
 mod pubsub;
+mod ros_graph;
+mod ros_msg;
+mod ros_value;
 mod types;
 
 use std::process::ExitCode;

@@ -7,21 +7,32 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use pollen_engine::wire::Time;
-use pollen_engine::{Event, InstanceState, ReaderHandle, TakeError, TopicSpec, WriteError};
+use pollen_engine::{
+    Endpoint, Event, InstanceState, QosPolicy, ReaderHandle, TakeError, TopicSpec, WriteError,
+};
 use pollen_mio::{Clock, Driver, Runner};
 use serde_json::json;
 
 use crate::cli::{dds_topic, parse_seconds, NetArgs, QosArgs};
+use crate::ros_graph::NodeArgs;
+use crate::ros_value::RosType;
 use crate::types::{self, DataType};
 
 /// Arguments of `pollen sub`.
 #[derive(Debug, clap::Args)]
 pub struct SubArgs {
-    /// Topic name (with --ros, the ROS name: `chatter` becomes `rt/chatter`).
+    /// Topic name (with --ros, or starting with `/`, the ROS name: `chatter` becomes
+    /// `rt/chatter`).
     pub topic: String,
-    /// Data type.
-    #[arg(long = "type", value_enum, default_value = "string")]
-    pub ty: DataType,
+    /// Data type (default string). On a ROS topic without it, the type is learnt from the
+    /// writers and any ROS 2 message type is printed as YAML (as `ros2 topic echo`; strings
+    /// stay plain lines), from its installed definition.
+    #[arg(long = "type", value_enum)]
+    pub ty: Option<DataType>,
+    /// Where ROS 2 message definitions are, besides `AMENT_PREFIX_PATH` (a prefix or its
+    /// `share` directory); repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub msg_path: Vec<std::path::PathBuf>,
     /// DDS type name to match instead of the type's default.
     #[arg(long, value_name = "NAME")]
     pub type_name: Option<String>,
@@ -42,6 +53,8 @@ pub struct SubArgs {
     #[arg(long, short = 'v')]
     pub verbose: bool,
     #[command(flatten)]
+    pub node: NodeArgs,
+    #[command(flatten)]
     pub net: NetArgs,
     #[command(flatten)]
     pub qos: QosArgs,
@@ -50,11 +63,21 @@ pub struct SubArgs {
 /// Arguments of `pollen pub`.
 #[derive(Debug, clap::Args)]
 pub struct PubArgs {
-    /// Topic name (with --ros, the ROS name: `chatter` becomes `rt/chatter`).
+    /// Topic name (with --ros, or starting with `/`, the ROS name: `chatter` becomes
+    /// `rt/chatter`).
     pub topic: String,
     /// The message (hex of the whole serialized payload for --type raw, the baggage for
-    /// keyedseq). Without it, and without --size, one sample per line of standard input.
+    /// keyedseq). Without it, and without --size, one sample per line of standard input. A
+    /// ROS 2 message type instead (`pkg/msg/Name`), followed by VALUE, publishes that type, as
+    /// `ros2 topic pub` does.
     pub message: Option<String>,
+    /// With a ROS 2 type as MESSAGE: the message's fields as YAML (for example
+    /// `'{linear: {x: 0.5}}'`); fields left out are zero. Default `{}`.
+    pub value: Option<String>,
+    /// Where ROS 2 message definitions are, besides `AMENT_PREFIX_PATH` (a prefix or its
+    /// `share` directory); repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub msg_path: Vec<std::path::PathBuf>,
     /// Data type.
     #[arg(long = "type", value_enum, default_value = "string")]
     pub ty: DataType,
@@ -91,6 +114,8 @@ pub struct PubArgs {
     /// Report discovery and matching on stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    #[command(flatten)]
+    pub node: NodeArgs,
     #[command(flatten)]
     pub net: NetArgs,
     #[command(flatten)]
@@ -146,8 +171,79 @@ pub(crate) fn report_refusal(ev: &Event) -> bool {
     false
 }
 
-fn report(ev: &Event, verbose: bool) {
+/// Why a remote endpoint cannot match ours, in the words of `topic`'s users: ROS 2's (the
+/// policy names rclcpp prints, "publisher"/"subscription") with `ros`, DDS's otherwise.
+fn incompatible(local: &Endpoint, policy: QosPolicy, topic: &str, ros: bool) -> String {
+    let we_write = matches!(local, Endpoint::Writer(_));
+    let (them, us, what) = match (ros, we_write) {
+        (true, true) => (
+            "a subscription",
+            "this publisher",
+            "no messages will be sent to it",
+        ),
+        (true, false) => (
+            "a publisher",
+            "this subscription",
+            "no messages will be received from it",
+        ),
+        (false, true) => ("a reader", "this writer", "it gets nothing from us"),
+        (false, false) => ("a writer", "this reader", "we get nothing from it"),
+    };
+    let (name, why) = match policy {
+        QosPolicy::Reliability => (
+            "RELIABILITY",
+            "reliable was requested and best effort offered (a best-effort publisher, such as \
+             --qos sensor_data, cannot serve a reliable subscription)",
+        ),
+        QosPolicy::Durability => (
+            "DURABILITY",
+            "transient-local was requested and volatile offered",
+        ),
+        QosPolicy::Deadline => ("DEADLINE", "the requested deadline is shorter than offered"),
+        QosPolicy::Liveliness => (
+            "LIVELINESS",
+            "the requested liveliness lease is shorter than offered, or the kinds differ",
+        ),
+        QosPolicy::Ownership => ("OWNERSHIP", "shared and exclusive ownership do not mix"),
+        QosPolicy::DataRepresentation => (
+            "DATA_REPRESENTATION",
+            "the data representation offered is not one accepted",
+        ),
+        QosPolicy::TopicKind => ("TOPIC_KIND", "a keyed and a keyless type on one topic"),
+    };
+    let topic = if ros {
+        crate::ros_graph::ros_endpoint(topic, "")
+            .map(|e| match e {
+                crate::ros_graph::RosEndpoint::Topic { name, .. }
+                | crate::ros_graph::RosEndpoint::Service { name, .. } => name,
+            })
+            .unwrap_or_else(|| topic.to_string())
+    } else {
+        topic.to_string()
+    };
+    let policy = if ros {
+        format!("{name}_QOS_POLICY")
+    } else {
+        name.to_string()
+    };
+    format!("{them} on {topic:?} and {us} have incompatible QoS ({policy}: {why}); {what}")
+}
+
+fn report(ev: &Event, verbose: bool, topic: &str, ros: bool) {
     if report_refusal(ev) {
+        return;
+    }
+    if let Event::IncompatibleQos {
+        local,
+        remote,
+        policy,
+    } = ev
+    {
+        // Never silent: nothing will flow between the two.
+        eprintln!(
+            "pollen: {} ({remote})",
+            incompatible(local, *policy, topic, ros)
+        );
         return;
     }
     match ev {
@@ -177,20 +273,29 @@ fn report(ev: &Event, verbose: bool) {
         Event::ParticipantLost(p) => eprintln!("pollen: participant {p} lost"),
         Event::Matched { remote, .. } => eprintln!("pollen: matched {remote}"),
         Event::Unmatched { remote, .. } => eprintln!("pollen: unmatched {remote}"),
-        Event::IncompatibleQos { remote, policy, .. } => {
-            eprintln!("pollen: {remote} has incompatible QoS ({policy:?})")
-        }
         _ => {}
     }
 }
 
 /// Runs `pollen sub`.
 pub fn run_sub(args: &SubArgs) -> ExitCode {
-    let mut runner = match start(&args.net, args.ros) {
+    let ros = args.node.ros(args.ros) || args.topic.starts_with('/');
+    // A ROS topic with no type given: learnt from its writers, decoded from its definition.
+    let learn = ros && args.ty.is_none() && args.type_name.is_none();
+    let mut ty = args.ty.unwrap_or(DataType::String);
+    let mut typed: Option<RosType> = None;
+    if let Some(n) = args.qos.note() {
+        eprintln!("pollen: {n}");
+    }
+    let mut runner = match start(&args.net, ros) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let topic = dds_topic(&args.topic, args.ros);
+    let mut graph = match args.node.join(runner.driver(), ros, "sub") {
+        Ok(g) => g,
+        Err(e) => return fail(e),
+    };
+    let topic = dds_topic(&args.topic, ros);
     let started = Instant::now();
     let deadline = args.timeout.map(|t| started + t);
     let mut reader: Option<ReaderHandle> = None;
@@ -201,9 +306,22 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
     let result = runner.run(|d| {
         notices.check(d);
         if reader.is_none() {
-            if let Some((type_name, keyed)) =
-                topic_type(d, &topic, args.ty, args.type_name.as_deref(), args.ros)
-            {
+            let found = if learn {
+                topic_type(d, &topic, DataType::Raw, None, ros)
+            } else {
+                topic_type(d, &topic, ty, args.type_name.as_deref(), ros)
+            };
+            if let Some((type_name, keyed)) = found {
+                if learn && type_name != types::ROS_STRING {
+                    match RosType::load(&type_name, &args.msg_path) {
+                        Ok(t) => typed = Some(t),
+                        Err(e) => {
+                            eprintln!("pollen: {topic:?} carries {type_name}: {e}");
+                            return ControlFlow::Break(ExitCode::from(2));
+                        }
+                    }
+                    ty = DataType::Raw;
+                }
                 let spec_parts: Vec<&str> =
                     args.qos.partitions.iter().map(|s| s.as_str()).collect();
                 let spec = TopicSpec {
@@ -219,6 +337,11 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
                         if args.verbose {
                             eprintln!("pollen: reading {topic:?} as {type_name:?}");
                         }
+                        if let Some(g) = graph.as_mut() {
+                            if let Err(e) = g.set_endpoints(d, &[r], &[]) {
+                                eprintln!("pollen: {e}");
+                            }
+                        }
                     }
                     Err(e) => {
                         eprintln!("pollen: cannot create the reader: {e}");
@@ -228,7 +351,10 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
             }
         }
         while let Some(ev) = d.engine_mut().poll_event() {
-            report(&ev, args.verbose);
+            report(&ev, args.verbose, &topic, ros);
+        }
+        if let Some(g) = graph.as_mut() {
+            g.poll(d);
         }
         if let Some(r) = reader {
             loop {
@@ -250,11 +376,20 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
                     InstanceState::Disposed => "disposed",
                     InstanceState::Unregistered => "unregistered",
                 };
-                let (text, value) = if info.state == InstanceState::Alive {
-                    types::show(args.ty, payload)
-                } else {
-                    let (text, value) = types::show_key(args.ty, payload, info.key_hash);
-                    (format!("[{state}] {text}"), value)
+                let (text, value) = match &typed {
+                    Some(t) if info.state == InstanceState::Alive => match t.decode(payload) {
+                        Ok(v) => (crate::ros_value::to_yaml(&v), v),
+                        Err(e) => {
+                            // Counted in the output, never fatal: the next sample may be fine.
+                            let text = format!("# {e}: {}", types::hex(payload));
+                            (text, serde_json::Value::Null)
+                        }
+                    },
+                    _ if info.state == InstanceState::Alive => types::show(ty, payload),
+                    _ => {
+                        let (text, value) = types::show_key(ty, payload, info.key_hash);
+                        (format!("[{state}] {text}"), value)
+                    }
                 };
                 let mut out = stdout.lock();
                 let line = if args.json {
@@ -315,6 +450,8 @@ enum Source {
     Repeat { text: String, count: u64 },
     /// One per line of standard input.
     Stdin(mpsc::Receiver<String>),
+    /// The same serialized sample (a typed ROS 2 message) `count` times.
+    Payload { payload: Vec<u8>, count: u64 },
 }
 
 fn encode(args: &PubArgs, text: &str, index: u64) -> Result<Vec<u8>, String> {
@@ -347,8 +484,32 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
     if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         return fail("--rate must be positive");
     }
-    let mut runner = match start(&args.net, args.ros) {
+    // `pub TOPIC pkg/msg/Name [YAML]`: a ROS 2 message of that type.
+    let typed = match (&args.message, &args.value) {
+        (Some(t), Some(_)) => Some(t),
+        (Some(t), None) if t.split('/').nth(1) == Some("msg") && t.split('/').count() == 3 => {
+            Some(t)
+        }
+        _ => None,
+    };
+    let typed = match typed.map(|t| RosType::load(t, &args.msg_path)) {
+        None => None,
+        Some(Ok(t)) => match t.encode_yaml(args.value.as_deref().unwrap_or("")) {
+            Ok(p) => Some((t, p)),
+            Err(e) => return fail(e),
+        },
+        Some(Err(e)) => return fail(e),
+    };
+    let ros = args.node.ros(args.ros) || args.topic.starts_with('/') || typed.is_some();
+    if let Some(n) = args.qos.note() {
+        eprintln!("pollen: {n}");
+    }
+    let mut runner = match start(&args.net, ros) {
         Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let mut graph = match args.node.join(runner.driver(), ros, "pub") {
+        Ok(g) => g,
         Err(e) => return fail(e),
     };
     let generated = args.size.map(|n| match args.ty {
@@ -356,15 +517,19 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
         DataType::Keyedseq => "\0".repeat(n),
         DataType::String => "x".repeat(n),
     });
-    let mut source = match args.message.clone().or(generated) {
-        Some(text) => match encode(args, &text, 0) {
+    let mut source = match (&typed, args.message.clone().or(generated)) {
+        (Some((_, payload)), _) => Source::Payload {
+            payload: payload.clone(),
+            count: args.count.unwrap_or(1),
+        },
+        (None, Some(text)) => match encode(args, &text, 0) {
             Ok(_) => Source::Repeat {
                 text,
                 count: args.count.unwrap_or(1),
             },
             Err(e) => return fail(e),
         },
-        None => {
+        (None, None) => {
             if io::stdin().is_terminal() {
                 eprintln!("pollen: one sample per line of standard input; Ctrl-D ends");
             }
@@ -388,7 +553,7 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
         }
     };
     let limit = args.count.unwrap_or(u64::MAX);
-    let topic = dds_topic(&args.topic, args.ros);
+    let topic = dds_topic(&args.topic, ros);
     let started = Instant::now();
     let deadline = args.timeout.map(|t| started + t);
     let period = args.rate.map(|r| Duration::from_secs_f64(1.0 / r));
@@ -399,18 +564,20 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
     let mut told_waiting = false;
     let mut held: Option<Vec<u8>> = None;
     let mut finished_at: Option<Instant> = None;
-    let reliable = args.qos.is_reliable();
+    let reliable = args.qos.is_reliable(true);
     let mut notices = crate::notices::Notices::default();
     let result = runner.run(|d| {
         notices.check(d);
         let now = Instant::now();
         while let Some(ev) = d.engine_mut().poll_event() {
-            report(&ev, args.verbose);
+            report(&ev, args.verbose, &topic, ros);
         }
         if writer.is_none() {
-            if let Some((type_name, keyed)) =
-                topic_type(d, &topic, args.ty, args.type_name.as_deref(), args.ros)
-            {
+            let found = match &typed {
+                Some((t, _)) => Some((t.dds_name(), false)),
+                None => topic_type(d, &topic, args.ty, args.type_name.as_deref(), ros),
+            };
+            if let Some((type_name, keyed)) = found {
                 let parts: Vec<&str> = args.qos.partitions.iter().map(|s| s.as_str()).collect();
                 let spec = TopicSpec {
                     name: &topic,
@@ -420,7 +587,14 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
                 };
                 let t = d.now();
                 match d.engine_mut().create_writer(t, &spec, &args.qos.writer()) {
-                    Ok(w) => writer = Some(w),
+                    Ok(w) => {
+                        writer = Some(w);
+                        if let Some(g) = graph.as_mut() {
+                            if let Err(e) = g.set_endpoints(d, &[], &[w]) {
+                                eprintln!("pollen: {e}");
+                            }
+                        }
+                    }
                     Err(e) => {
                         eprintln!("pollen: cannot create the writer: {e}");
                         return ControlFlow::Break(ExitCode::from(2));
@@ -487,6 +661,13 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
                             break;
                         }
                         encode(args, text, written).ok()
+                    }
+                    Source::Payload { payload, count } => {
+                        if written >= *count {
+                            finished_at = Some(now);
+                            break;
+                        }
+                        Some(payload.clone())
                     }
                     Source::Stdin(rx) => match rx.try_recv() {
                         Ok(line) => match encode(args, &line, written) {

@@ -13,70 +13,13 @@
 
 mod common;
 
-use common::{peers_python, Proc};
+use common::{peers_python, Netns, Proc};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const IP: &str = "ip";
-
-/// A network namespace whose only interface is `lo` (up, with multicast as a LAN has it);
-/// deleted on drop, also when the test fails. Declare it before the processes that run in it,
-/// so that they are killed (dropped) first.
-struct Netns {
-    name: String,
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new(IP)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run `{IP}` (iproute2, needed for network namespaces): {e}")
-        });
-    assert!(
-        out.status.success(),
-        "`ip {}` failed ({}): {} (the scale tests need root and iproute2)",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-}
-
 impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!("pollen-scale-{}-{tag}", std::process::id());
-        // A namespace left by an earlier, killed, run of this very process id.
-        let _ = Command::new(IP)
-            .args(["netns", "del", &name])
-            .stderr(Stdio::null())
-            .status();
-        ip(&["netns", "add", &name]);
-        let ns = Netns { name };
-        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
-        ip(&["-n", &ns.name, "link", "set", "lo", "multicast", "on"]);
-        ip(&["-n", &ns.name, "route", "add", "224.0.0.0/4", "dev", "lo"]);
-        ns
-    }
-
-    /// `program args` inside the namespace, with no DDS configuration from our environment.
-    fn command(&self, program: &str, args: &[&str]) -> Command {
-        let mut c = Command::new(IP);
-        c.args(["netns", "exec", &self.name, program])
-            .args(args)
-            .env_remove("CYCLONEDDS_URI")
-            .env_remove("POLLEN_INTERFACE")
-            .env_remove("ROS_DOMAIN_ID");
-        c
-    }
-
-    /// `pollen args` inside the namespace: its defaults, no interface or peer flags.
-    fn pollen(&self, args: &[&str]) -> Command {
-        self.command(env!("CARGO_BIN_EXE_pollen"), args)
-    }
-
     /// `pollen sub --ros chatter` inside the namespace on domain `dom`, expecting `SAMPLES`
     /// samples within 30 s (as JSON lines), with `extra` flags.
     fn chatter_sub(&self, dom: u32, extra: &[&str]) -> Proc {
@@ -106,15 +49,6 @@ impl Netns {
         let mut c = self.command(&python, &all);
         c.env("DOMAIN", dom.to_string());
         c
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new(IP)
-            .args(["netns", "del", &self.name])
-            .stderr(Stdio::null())
-            .status();
     }
 }
 

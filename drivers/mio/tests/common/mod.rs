@@ -126,6 +126,21 @@ impl Proc {
         }
     }
 
+    /// Like [`Proc::wait_for_line`], on standard error.
+    pub fn wait_for_err_line(&mut self, limit: Duration, f: impl Fn(&str) -> bool) -> bool {
+        let end = Instant::now() + limit;
+        loop {
+            self.collect();
+            if self.err.iter().any(|l| f(l)) {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until a stdout line satisfies `f`, at most `limit`.
     pub fn wait_for_line(&mut self, limit: Duration, f: impl Fn(&str) -> bool) -> bool {
         let end = Instant::now() + limit;
@@ -278,4 +293,72 @@ pub fn run(args: &[&str]) {
         "{args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+const IP: &str = "ip";
+
+/// A network namespace whose only interface is `lo` (up, with multicast as a LAN has it);
+/// deleted on drop, also when the test fails. Declare it before the processes that run in it,
+/// so that they are killed (dropped) first.
+pub struct Netns {
+    pub name: String,
+}
+
+pub fn ip(args: &[&str]) {
+    let out = Command::new(IP)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `{IP}` (iproute2, needed for network namespaces): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "`ip {}` failed ({}): {} (the namespace tests need root and iproute2)",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+impl Netns {
+    pub fn new(tag: &str) -> Netns {
+        let name = format!("pollen-{}-{tag}", std::process::id());
+        // A namespace left by an earlier, killed, run of this very process id.
+        let _ = Command::new(IP)
+            .args(["netns", "del", &name])
+            .stderr(Stdio::null())
+            .status();
+        ip(&["netns", "add", &name]);
+        let ns = Netns { name };
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ip(&["-n", &ns.name, "link", "set", "lo", "multicast", "on"]);
+        ip(&["-n", &ns.name, "route", "add", "224.0.0.0/4", "dev", "lo"]);
+        ns
+    }
+
+    /// `program args` inside the namespace, with no DDS configuration from our environment.
+    pub fn command(&self, program: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(IP);
+        c.args(["netns", "exec", &self.name, program])
+            .args(args)
+            .env_remove("CYCLONEDDS_URI")
+            .env_remove("POLLEN_INTERFACE")
+            .env_remove("ROS_DOMAIN_ID");
+        c
+    }
+
+    /// `pollen args` inside the namespace: its defaults, no interface or peer flags.
+    pub fn pollen(&self, args: &[&str]) -> Command {
+        self.command(env!("CARGO_BIN_EXE_pollen"), args)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new(IP)
+            .args(["netns", "del", &self.name])
+            .stderr(Stdio::null())
+            .status();
+    }
 }
