@@ -122,6 +122,7 @@ impl Remote {
         let qlen = InlineQos {
             key_hash: Some(guid.to_bytes()),
             status_info: None,
+            related: None,
         }
         .emit(&mut qos, Endian::Little)
         .expect("inline QoS fits");
@@ -175,6 +176,7 @@ impl Remote {
             let qlen = InlineQos {
                 key_hash: Some(guid.to_bytes()),
                 status_info: None,
+                related: None,
             }
             .emit(&mut qos, Endian::Little)
             .expect("inline QoS fits");

@@ -27,7 +27,7 @@ use crate::wire::{
     submessage_id, AckNackRepr, DataFragRepr, DataRepr, DataRepresentations, EntityId,
     Error as WireError, GapRepr, Guid, GuidPrefix, HeaderRepr, HeartbeatRepr, InfoDstRepr,
     InlineQos, Locator, LocatorKind, Message, MessageBuilder, NackFragRepr, ProtocolVersion,
-    SequenceNumber, StatusInfo, SubmessageRepr, Time, VendorId,
+    SampleIdentity, SequenceNumber, StatusInfo, SubmessageRepr, Time, VendorId,
 };
 use crate::writer::{AckNote, AddError, HistorySlot, ReaderProxySlot, Tick, Writer, WriterStorage};
 #[cfg(feature = "frag")]
@@ -61,6 +61,8 @@ pub enum WriteError {
     OutOfMemory,
     /// Dispose/unregister on a keyless topic.
     NotKeyed,
+    /// A related sample identity without the engine's `rpc` feature.
+    Unsupported,
 }
 
 impl fmt::Display for WriteError {
@@ -71,6 +73,7 @@ impl fmt::Display for WriteError {
             WriteError::HistoryFull => "history full of unacknowledged samples",
             WriteError::OutOfMemory => "payload pool full",
             WriteError::NotKeyed => "dispose and unregister need a keyed topic",
+            WriteError::Unsupported => "related sample identities need the `rpc` feature",
         })
     }
 }
@@ -160,6 +163,10 @@ pub struct SampleInfo {
     pub state: InstanceState,
     /// Key hash, when the writer sent one.
     pub key_hash: Option<[u8; 16]>,
+    /// The request this sample answers, when the writer sent one (a reply of a ROS 2 service
+    /// over Fast DDS names its request so; a request names the client's reply reader). Always
+    /// `None` without the `rpc` feature.
+    pub related: Option<SampleIdentity>,
 }
 
 /// A remote participant as `Engine::participants` reports it.
@@ -203,6 +210,9 @@ pub struct EndpointSummary<'a> {
     pub reliability: Reliability,
     /// Durability.
     pub durability: Durability,
+    /// The ROS 2 type hash it announced (`typehash=RIHS01_…` in USER_DATA); always `None`
+    /// without the `ros` feature.
+    pub type_hash: Option<[u8; 32]>,
     /// Number of partitions (see `partitions`).
     partitions: &'a crate::discovery::Partitions,
 }
@@ -1350,6 +1360,7 @@ impl<'a> Engine<'a> {
             timestamp: rx.timestamp,
             status: q.status_info.unwrap_or_default(),
             key_hash: q.key_hash,
+            related: crate::rpc::Related::new(q.related),
         };
         self.deliver(writer, d.reader_id, |r, pi, pool, replaced| {
             r.on_data(pi, pool, incoming(), replaced)
@@ -1882,6 +1893,8 @@ impl<'a> Engine<'a> {
             data_representation: DataRepresentations::new(reps),
             has_data_representation: true,
             locator: Some(self.user_locator()),
+            #[cfg(feature = "ros")]
+            type_hash: None,
         })
     }
 
@@ -2149,6 +2162,7 @@ impl<'a> Engine<'a> {
         true
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn write_change(
         &mut self,
         now: Instant,
@@ -2157,8 +2171,13 @@ impl<'a> Engine<'a> {
         source_time: Time,
         key_hash: Option<[u8; 16]>,
         status: StatusInfo,
+        related: Option<SampleIdentity>,
     ) -> Result<SequenceNumber, WriteError> {
         let now = self.tick(now);
+        #[cfg(not(feature = "rpc"))]
+        if related.is_some() {
+            return Err(WriteError::Unsupported);
+        }
         if payload.len() > self.caps.max_sample {
             return Err(WriteError::TooLarge);
         }
@@ -2177,13 +2196,14 @@ impl<'a> Engine<'a> {
         }
         let sn = lw
             .writer
-            .add(
+            .add_related(
                 now,
                 &mut self.pool,
                 &[payload],
                 Some(source_time),
                 key_hash,
                 status,
+                crate::rpc::Related::new(related),
             )
             .map_err(|e| match e {
                 AddError::Full => WriteError::HistoryFull,
@@ -2204,7 +2224,30 @@ impl<'a> Engine<'a> {
         payload: &[u8],
         source_time: Time,
     ) -> Result<SequenceNumber, WriteError> {
-        self.write_change(now, w, payload, source_time, None, StatusInfo(0))
+        self.write_change(now, w, payload, source_time, None, StatusInfo(0), None)
+    }
+
+    /// Writes one sample that names the sample it relates to (DDS-RPC's related sample
+    /// identity, sent as inline QoS): a service reply names the request it answers, a ROS 2
+    /// request over Fast DDS the client's reply reader. [`WriteError::Unsupported`] without
+    /// the `rpc` feature.
+    pub fn write_related(
+        &mut self,
+        now: Instant,
+        w: WriterHandle,
+        payload: &[u8],
+        related: SampleIdentity,
+        source_time: Time,
+    ) -> Result<SequenceNumber, WriteError> {
+        self.write_change(
+            now,
+            w,
+            payload,
+            source_time,
+            None,
+            StatusInfo(0),
+            Some(related),
+        )
     }
 
     /// Writes one sample of a keyed topic with its 16-byte key hash: KEEP_LAST then keeps the
@@ -2217,7 +2260,15 @@ impl<'a> Engine<'a> {
         key_hash: [u8; 16],
         source_time: Time,
     ) -> Result<SequenceNumber, WriteError> {
-        self.write_change(now, w, payload, source_time, Some(key_hash), StatusInfo(0))
+        self.write_change(
+            now,
+            w,
+            payload,
+            source_time,
+            Some(key_hash),
+            StatusInfo(0),
+            None,
+        )
     }
 
     /// Disposes an instance of a keyed topic. `key` is the serialized key (encapsulation header
@@ -2237,6 +2288,7 @@ impl<'a> Engine<'a> {
             source_time,
             Some(key_hash),
             StatusInfo(StatusInfo::DISPOSED),
+            None,
         )
     }
 
@@ -2256,6 +2308,7 @@ impl<'a> Engine<'a> {
             source_time,
             Some(key_hash),
             StatusInfo(StatusInfo::UNREGISTERED),
+            None,
         )
     }
 
@@ -2299,6 +2352,7 @@ impl<'a> Engine<'a> {
             len,
             state,
             key_hash: s.key_hash,
+            related: s.related.get(),
         }))
     }
 
@@ -2322,6 +2376,20 @@ impl<'a> Engine<'a> {
                     .iter()
                     .filter(|(_, p)| !p.reliable || p.ack_guard.seen())
                     .count()
+            })
+    }
+
+    /// Whether writer `w` is matched with the remote reader `reader` and it is ready (as
+    /// [`Engine::ready_readers`] counts them): a service replies once the client's reply
+    /// reader is there, or the reply would be lost.
+    pub fn is_ready_for(&self, w: WriterHandle, reader: Guid) -> bool {
+        self.writer_slot(w)
+            .and_then(|s| self.writers.get(s))
+            .is_some_and(|lw| {
+                lw.writer
+                    .proxies
+                    .iter()
+                    .any(|(_, p)| p.guid == reader && (!p.reliable || p.ack_guard.seen()))
             })
     }
 
@@ -2363,6 +2431,10 @@ impl<'a> Engine<'a> {
                 keyed: r.keyed,
                 reliability: r.reliability,
                 durability: r.durability,
+                #[cfg(feature = "ros")]
+                type_hash: r.type_hash,
+                #[cfg(not(feature = "ros"))]
+                type_hash: None,
                 partitions: &r.partitions,
             }
         })

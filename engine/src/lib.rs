@@ -39,6 +39,7 @@ mod map;
 mod pool;
 mod qos;
 mod reader;
+mod rpc;
 mod schedule;
 mod stats;
 mod storage;

@@ -35,6 +35,7 @@
 use crate::freshness::{CountGuard, Freshness};
 use crate::pool::{Bytes, Pool};
 use crate::qos::History;
+use crate::rpc::Related;
 use crate::storage::{Entry, Slab, Slots, NONE};
 use crate::time::{Instant, MaybeInstant, Span};
 use crate::wire::{
@@ -141,6 +142,8 @@ pub(crate) struct Sample {
     pub timestamp: Option<Time>,
     pub status: StatusInfo,
     pub key_hash: Option<[u8; 16]>,
+    /// The request it answers (a reply).
+    pub related: Related,
     /// The next slot of the list this sample is on (delivered FIFO or a proxy's pending list).
     next: u32,
 }
@@ -185,6 +188,7 @@ pub(crate) struct Incoming<'a> {
     pub timestamp: Option<Time>,
     pub status: StatusInfo,
     pub key_hash: Option<[u8; 16]>,
+    pub related: Related,
 }
 
 impl Incoming<'_> {
@@ -610,6 +614,7 @@ impl<'a> Reader<'a> {
             timestamp: s.timestamp,
             status: s.status,
             key_hash: s.key_hash,
+            related: s.related,
             next: NONE,
         };
         match self.samples.insert(sample) {
@@ -626,6 +631,7 @@ impl<'a> Reader<'a> {
                     timestamp: s.timestamp,
                     status: s.status,
                     key_hash: s.key_hash,
+                    related: s.related,
                 })
             }
         }
@@ -892,6 +898,8 @@ impl<'a> Reader<'a> {
                 timestamp: r.timestamp,
                 status: r.status,
                 key_hash: r.key_hash,
+                // Not kept through reassembly: a reply fits one DATA.
+                related: Related::NONE,
             },
             replaced,
         )
@@ -1387,6 +1395,7 @@ impl<'a> Reader<'a> {
             timestamp: None,
             status: StatusInfo(0),
             key_hash: None,
+            related: Related::NONE,
             next: NONE,
         };
         if let Ok(i) = self.samples.insert(marker) {
@@ -1805,6 +1814,7 @@ mod tests {
             timestamp: None,
             status: StatusInfo(0),
             key_hash: None,
+            related: Related::NONE,
         };
         assert_eq!(
             r.on_data(hi, &mut pool, s, &mut replaced),

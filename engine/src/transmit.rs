@@ -34,7 +34,8 @@ pub struct Transmit {
 /// Bytes of the fixed DATA fields after the submessage header.
 const DATA_FIXED: usize = 20;
 /// Room for inline QoS with a key hash and status info.
-const MAX_INLINE_QOS: usize = 4 + 16 + 4 + 4 + 4;
+/// Key hash, status info, the related sample identity under both its ids, the sentinel.
+const MAX_INLINE_QOS: usize = 4 + 16 + 4 + 4 + 2 * (4 + 24) + 4;
 
 /// Bytes of a datagram around the fragment data of one DATA_FRAG: header, INFO_DST, INFO_TS,
 /// the DATA_FRAG header and inline QoS, and a closing HEARTBEAT.
@@ -43,7 +44,8 @@ pub(crate) const fn fragment_overhead() -> usize {
 }
 
 fn inline_qos(c: &Change, builtin: bool, buf: &mut [u8; MAX_INLINE_QOS]) -> Option<usize> {
-    if c.status.0 == 0 && c.key_hash.is_none() && !builtin {
+    let related = c.related.get();
+    if c.status.0 == 0 && c.key_hash.is_none() && related.is_none() && !builtin {
         return None;
     }
     let q = InlineQos {
@@ -53,6 +55,7 @@ fn inline_qos(c: &Change, builtin: bool, buf: &mut [u8; MAX_INLINE_QOS]) -> Opti
         } else {
             None
         },
+        related,
     };
     q.emit(buf, Endian::Little).ok()
 }

@@ -32,6 +32,7 @@
 use crate::freshness::{CountGuard, Freshness};
 use crate::pool::{Bytes, Pool};
 use crate::qos::{Durability, History};
+use crate::rpc::Related;
 use crate::storage::{Entry, Slab, Slots};
 use crate::time::{Instant, MaybeInstant, Span};
 use crate::wire::{
@@ -52,6 +53,8 @@ pub(crate) struct Change {
     pub status: StatusInfo,
     /// Bytes written by this writer before this sample.
     pub offset: u64,
+    /// The request this sample answers (a reply), sent as inline QoS.
+    pub related: Related,
 }
 
 crate::storage::slot_type!(
@@ -641,6 +644,21 @@ impl<'a> Writer<'a> {
         key_hash: Option<[u8; 16]>,
         status: StatusInfo,
     ) -> Result<i64, AddError> {
+        self.add_related(now, pool, parts, timestamp, key_hash, status, Related::NONE)
+    }
+
+    /// [`Writer::add`] of a sample that carries a related sample identity (a reply).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn add_related(
+        &mut self,
+        now: Instant,
+        pool: &mut Pool,
+        parts: &[&[u8]],
+        timestamp: Option<Time>,
+        key_hash: Option<[u8; 16]>,
+        status: StatusInfo,
+        related: Related,
+    ) -> Result<i64, AddError> {
         let depth = match self.history {
             History::KeepLast(n) => (n as usize).clamp(1, self.cap()),
             History::KeepAll => self.max_samples,
@@ -686,6 +704,7 @@ impl<'a> Writer<'a> {
             key_hash,
             status,
             offset: self.written,
+            related,
         }));
         self.written += size as u64;
         self.len += 1;

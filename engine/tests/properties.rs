@@ -651,17 +651,28 @@ fn endpoint_data_round_trip() {
 
 #[test]
 fn inline_qos_round_trip() {
-    fn prop(key: Option<[u8; 16]>, status: Option<u32>, big: bool) -> bool {
+    fn prop(
+        key: Option<[u8; 16]>,
+        status: Option<u32>,
+        related: Option<([u8; 16], i64)>,
+        big: bool,
+    ) -> bool {
         let q = InlineQos {
             key_hash: key,
             status_info: status.map(StatusInfo),
+            related: related.map(|(g, sn)| SampleIdentity {
+                writer: Guid::from_bytes(g),
+                sn: SequenceNumber(sn),
+            }),
         };
         let e = if big { Endian::Big } else { Endian::Little };
-        let mut buf = [0u8; 64];
+        let mut buf = [0u8; 128];
         let n = q.emit(&mut buf, e).unwrap();
         InlineQos::parse(ParameterListIter::new(&buf[..n], e)) == Ok(q)
     }
-    qc("inline_qos_round_trip").quickcheck(prop as fn(Option<[u8; 16]>, Option<u32>, bool) -> bool);
+    qc("inline_qos_round_trip").quickcheck(
+        prop as fn(Option<[u8; 16]>, Option<u32>, Option<([u8; 16], i64)>, bool) -> bool,
+    );
 }
 
 #[test]

@@ -633,7 +633,7 @@ fn check_data(ck: &mut Checker, d: &DataRepr<'_>, ts: Option<&TxtSub>) {
             Err(e) => ck.fail(format!("InlineQos::parse: {e}")),
         }
         // Emitting the typed inline QoS and parsing it again gives the same value.
-        let mut buf = [0u8; 64];
+        let mut buf = [0u8; 128];
         let n = qos.emit(&mut buf, d.endian).unwrap();
         ck.eq(
             "InlineQos round trip",

@@ -31,6 +31,7 @@ mod driver;
 mod iface;
 mod socket;
 mod tcp;
+pub mod typed;
 
 pub use clock::Clock;
 pub use driver::{Driver, DriverStats, Options, Runner, Transport};

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::cli::{dds_topic, parse_seconds, NetArgs, QosArgs};
 use crate::ros_graph::NodeArgs;
+use crate::ros_typedesc::TypeFetch;
 use crate::ros_value::RosType;
 use crate::types::{self, DataType};
 
@@ -284,6 +285,8 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
     let learn = ros && args.ty.is_none() && args.type_name.is_none();
     let mut ty = args.ty.unwrap_or(DataType::String);
     let mut typed: Option<RosType> = None;
+    // A type description being fetched from the network, with why the local lookup failed.
+    let mut fetch: Option<(String, TypeFetch)> = None;
     if let Some(n) = args.qos.note() {
         eprintln!("pollen: {n}");
     }
@@ -313,11 +316,50 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
             };
             if let Some((type_name, keyed)) = found {
                 if learn && type_name != types::ROS_STRING {
-                    match RosType::load(&type_name, &args.msg_path) {
+                    let loaded = match &fetch {
+                        None => RosType::load(&type_name, &args.msg_path),
+                        Some((e, _)) => Err(e.clone()),
+                    };
+                    match loaded {
                         Ok(t) => typed = Some(t),
                         Err(e) => {
-                            eprintln!("pollen: {topic:?} carries {type_name}: {e}");
-                            return ControlFlow::Break(ExitCode::from(2));
+                            // No installed definition: ask the writer's node (ROS 2 Jazzy's
+                            // type description service).
+                            if fetch.is_none() {
+                                if args.verbose {
+                                    eprintln!("pollen: {e}; asking the writer's node");
+                                }
+                                match TypeFetch::new(&type_name) {
+                                    Ok(f) => fetch = Some((e.clone(), f)),
+                                    Err(e2) => {
+                                        eprintln!("pollen: {topic:?} carries {type_name}: {e2}");
+                                        return ControlFlow::Break(ExitCode::from(2));
+                                    }
+                                }
+                            }
+                            let (Some((_, f)), Some(g)) = (fetch.as_mut(), graph.as_mut()) else {
+                                return ControlFlow::Break(ExitCode::from(2));
+                            };
+                            g.poll(d);
+                            match f.poll(d, g, &topic) {
+                                None => {
+                                    return ControlFlow::Continue(Some(
+                                        Instant::now() + Duration::from_millis(50),
+                                    ))
+                                }
+                                Some(Ok(t)) => {
+                                    if args.verbose {
+                                        eprintln!(
+                                            "pollen: {type_name} described by its writer's node"
+                                        );
+                                    }
+                                    typed = Some(t);
+                                }
+                                Some(Err(e2)) => {
+                                    eprintln!("pollen: {topic:?} carries {type_name}: {e}; {e2}");
+                                    return ControlFlow::Break(ExitCode::from(2));
+                                }
+                            }
                         }
                     }
                     ty = DataType::Raw;

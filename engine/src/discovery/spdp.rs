@@ -429,6 +429,7 @@ impl<'a> Engine<'a> {
             } else {
                 None
             },
+            related: None,
         };
         let qlen = q.emit(&mut qbuf, wire::Endian::Little).ok()?;
         let mut b = MessageBuilder::new(buf, &HeaderRepr::new(self.cfg.guid_prefix)).ok()?;

@@ -11,8 +11,8 @@ use super::parameter::{
     pid, read_string, write_string, Parameter, ParameterListIter, ParameterListWriter,
 };
 use super::{
-    Duration, Encapsulation, EncapsulationKind, Endian, Error, Guid, Locator, ProtocolVersion,
-    Result, SerializedPayload, VendorId,
+    Duration, Encapsulation, EncapsulationKind, Endian, EntityId, Error, Guid, GuidPrefix, Locator,
+    ProtocolVersion, Result, SequenceNumber, SerializedPayload, VendorId,
 };
 
 /// Most locators kept per locator list; further ones are counted in `LocatorList::dropped`.
@@ -918,6 +918,38 @@ pub struct InlineQos {
     pub key_hash: Option<[u8; 16]>,
     /// STATUS_INFO.
     pub status_info: Option<StatusInfo>,
+    /// RELATED_SAMPLE_IDENTITY (or Fast DDS's CUSTOM_RELATED_SAMPLE_IDENTITY): the request a
+    /// reply answers, as ROS 2 services over Fast DDS use it.
+    pub related: Option<SampleIdentity>,
+}
+
+/// A sample's identity (DDS-RPC): its writer and sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleIdentity {
+    /// The writer.
+    pub writer: Guid,
+    /// The sample's sequence number.
+    pub sn: SequenceNumber,
+}
+
+impl SampleIdentity {
+    fn read(p: &Parameter<'_>) -> Result<Self> {
+        let mut c = p.cursor();
+        let bad = |_| Error::BadParameter(p.id);
+        Ok(SampleIdentity {
+            writer: Guid::new(
+                GuidPrefix::read(&mut c).map_err(bad)?,
+                EntityId::read(&mut c).map_err(bad)?,
+            ),
+            sn: SequenceNumber::read(&mut c).map_err(bad)?,
+        })
+    }
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<()> {
+        w.bytes(&self.writer.prefix.0)?;
+        w.bytes(&self.writer.entity.0)?;
+        self.sn.write(w)
+    }
 }
 
 impl InlineQos {
@@ -933,6 +965,11 @@ impl InlineQos {
                     let b: [u8; 4] = fixed(&p)?;
                     set_once(&mut q.status_info, p.id, StatusInfo(u32::from_be_bytes(b)))?
                 }
+                // Fast DDS sends both ids with the same value: the first one counts.
+                pid::RELATED_SAMPLE_IDENTITY | pid::CUSTOM_RELATED_SAMPLE_IDENTITY => {
+                    let r = SampleIdentity::read(&p)?;
+                    q.related.get_or_insert(r);
+                }
                 _ => unknown(&p)?,
             }
         }
@@ -947,6 +984,11 @@ impl InlineQos {
         }
         if let Some(s) = self.status_info {
             w.raw(pid::STATUS_INFO, &s.0.to_be_bytes())?;
+        }
+        if let Some(r) = self.related {
+            // Both ids, as Fast DDS writes them: readers of either find it.
+            w.with(pid::RELATED_SAMPLE_IDENTITY, |w| r.write(w))?;
+            w.with(pid::CUSTOM_RELATED_SAMPLE_IDENTITY, |w| r.write(w))?;
         }
         w.finish()
     }

@@ -19,8 +19,8 @@ pub use builder::{BuildError, MessageBuilder};
 pub use discovery::{
     BuiltinEndpointSet, DataRepresentations, DurabilityKind, EndpointData, HistoryQos, InlineQos,
     Liveliness, LivelinessKind, LocatorList, Ownership, ParticipantData, ReliabilityKind,
-    ReliabilityQos, ResourceLimits, StatusInfo, StringSeq, StringSeqIter, MAX_DATA_REPRESENTATIONS,
-    MAX_LOCATORS,
+    ReliabilityQos, ResourceLimits, SampleIdentity, StatusInfo, StringSeq, StringSeqIter,
+    MAX_DATA_REPRESENTATIONS, MAX_LOCATORS,
 };
 pub use endian::Endian;
 pub use header::{Header, HeaderRepr, HEADER_LEN, PROTOCOL_RTPS};

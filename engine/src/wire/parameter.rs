@@ -57,6 +57,8 @@ pub mod pid {
     pub const TYPE_IDV1: u16 = 0x0069;
     pub const KEY_HASH: u16 = 0x0070;
     pub const STATUS_INFO: u16 = 0x0071;
+    /// Fast DDS's older id for RELATED_SAMPLE_IDENTITY (it writes and reads both).
+    pub const CUSTOM_RELATED_SAMPLE_IDENTITY: u16 = 0x800f;
     pub const TYPE_OBJECTV1: u16 = 0x0072;
     pub const DATA_REPRESENTATION: u16 = 0x0073;
     pub const TYPE_CONSISTENCY_ENFORCEMENT: u16 = 0x0074;
@@ -151,6 +153,7 @@ pub fn pid_name(id: u16, vendor: VendorId) -> Option<&'static str> {
         TYPE_IDV1 => "TYPE_IDV1",
         KEY_HASH => "KEY_HASH",
         STATUS_INFO => "STATUS_INFO",
+        CUSTOM_RELATED_SAMPLE_IDENTITY => "CUSTOM_RELATED_SAMPLE_IDENTITY",
         TYPE_OBJECTV1 => "TYPE_OBJECTV1",
         DATA_REPRESENTATION => "DATA_REPRESENTATION",
         TYPE_CONSISTENCY_ENFORCEMENT => "TYPE_CONSISTENCY_ENFORCEMENT",
