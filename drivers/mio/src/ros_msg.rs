@@ -62,6 +62,19 @@ pub struct MsgDef {
     pub fields: Vec<Field>,
 }
 
+impl MsgDef {
+    /// The message types its fields use.
+    pub fn nested(&self) -> Vec<String> {
+        self.fields
+            .iter()
+            .filter_map(|f| match &f.base {
+                Base::Msg(m) => Some(m.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 fn prim(s: &str) -> Option<Prim> {
     Some(match s {
         "bool" => Prim::Bool,
@@ -241,14 +254,7 @@ impl Registry {
         })?;
         let text = read(&path)?;
         let def = parse(full, &text)?;
-        let nested: Vec<String> = def
-            .fields
-            .iter()
-            .filter_map(|f| match &f.base {
-                Base::Msg(m) => Some(m.clone()),
-                _ => None,
-            })
-            .collect();
+        let nested = def.nested();
         self.defs.insert(full.to_string(), def);
         for m in nested {
             if let Err(e) = self.load_at(&m, depth + 1) {
@@ -299,14 +305,7 @@ impl Registry {
             split_service(text).ok_or("no `---` between request and response")?;
         for (n, t) in [(&req, request), (&resp, response)] {
             let def = parse(n, t)?;
-            let nested: Vec<String> = def
-                .fields
-                .iter()
-                .filter_map(|f| match &f.base {
-                    Base::Msg(m) => Some(m.clone()),
-                    _ => None,
-                })
-                .collect();
+            let nested = def.nested();
             self.defs.insert(n.clone(), def);
             for m in nested {
                 self.load_at(&m, 1)?;

@@ -481,11 +481,7 @@ impl RosType {
             let def = reg
                 .get(&t)
                 .ok_or_else(|| format!("the description of {full} lacks {t}"))?;
-            for f in &def.fields {
-                if let Base::Msg(m) = &f.base {
-                    todo.push(m.clone());
-                }
-            }
+            todo.extend(def.nested());
         }
         Ok(RosType {
             reg,

@@ -54,6 +54,18 @@ fn last_json(p: &mut Proc) -> Value {
         .unwrap_or_else(|| panic!("no JSON from ros_graph.py:\n{t}"))
 }
 
+/// Waits (30 s at most) for `p` to exit with success, failing with `what` and both
+/// transcripts otherwise.
+fn finish(p: &mut Proc, other: &mut Proc, what: &str) {
+    let status = p.wait(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{what}:\n{}\n{}",
+        p.transcript(),
+        other.transcript()
+    );
+}
+
 /// rclpy's graph calls see a Pollen publisher as a node with its publisher, under the name and
 /// namespace given on the command line, with ROS names for the topic and type.
 #[test]
@@ -218,12 +230,10 @@ fn qos_profiles_and_incompatibility_in_ros_terms() {
         "pollen sub (reliable)",
         ns.pollen(&["sub", "chatter", "--ros", "--timeout", "25"]),
     );
-    let status = sensor.wait(Duration::from_secs(30));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "the sensor_data subscription got nothing from the sensor_data publisher:\n{}\n{}",
-        sensor.transcript(),
-        talker.transcript()
+    finish(
+        &mut sensor,
+        &mut talker,
+        "the sensor_data subscription got nothing from the sensor_data publisher",
     );
     assert!(
         strict.wait_for_err_line(Duration::from_secs(20), |l| {
@@ -291,12 +301,10 @@ fn both_ways(tag: &str, ty: &str, yaml: &str, expected: Value) {
             ],
         ),
     );
-    let status = echo.wait(Duration::from_secs(30));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "rclpy got no {ty} from pollen:\n{}\n{}",
-        echo.transcript(),
-        publisher.transcript()
+    finish(
+        &mut echo,
+        &mut publisher,
+        &format!("rclpy got no {ty} from pollen"),
     );
     assert_eq!(last_json(&mut echo), expected, "the values rclpy received");
     publisher.kill();
@@ -315,12 +323,10 @@ fn both_ways(tag: &str, ty: &str, yaml: &str, expected: Value) {
             &["sub", &back, "--json", "--count", "2", "--timeout", "25"],
         ),
     );
-    let status = sub.wait(Duration::from_secs(30));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "pollen got no {ty} from rclpy:\n{}\n{}",
-        sub.transcript(),
-        sender.transcript()
+    finish(
+        &mut sub,
+        &mut sender,
+        &format!("pollen got no {ty} from rclpy"),
     );
     let line = last_json(&mut sub);
     assert_eq!(line["value"], expected, "the values pollen received");
@@ -383,12 +389,10 @@ fn pollen_calls_an_rclpy_service() {
             ],
         ),
     );
-    let status = call.wait(Duration::from_secs(30));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "no response from rclpy's parameter service:\n{}\n{}",
-        call.transcript(),
-        talker.transcript()
+    finish(
+        &mut call,
+        &mut talker,
+        "no response from rclpy's parameter service",
     );
     let v = last_json(&mut call);
     // One value: use_sim_time, a bool (PARAMETER_BOOL = 1), false.
@@ -435,12 +439,10 @@ fn rclpy_calls_a_pollen_service() {
             ],
         ),
     );
-    let status = client.wait(Duration::from_secs(30));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "rclpy got no response from pollen serve:\n{}\n{}",
-        client.transcript(),
-        serve.transcript()
+    finish(
+        &mut client,
+        &mut serve,
+        "rclpy got no response from pollen serve",
     );
     let v = last_json(&mut client);
     let values = v["values"].as_array().expect("values");
@@ -496,12 +498,10 @@ fn a_type_from_the_network_decodes_rclpy_messages() {
         c.env_remove("AMENT_PREFIX_PATH");
         Proc::spawn("pollen sub", c)
     };
-    let status = sub.wait(Duration::from_secs(30));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "pollen could not decode the rclpy messages without local definitions:\n{}\n{}",
-        sub.transcript(),
-        sender.transcript()
+    finish(
+        &mut sub,
+        &mut sender,
+        "pollen could not decode the rclpy messages without local definitions",
     );
     let transcript = sub.transcript();
     assert!(
@@ -535,13 +535,7 @@ fn twist_with_cyclone_both_ways() {
             &["sub", "/cy_in", "--json", "--count", "1", "--timeout", "25"],
         ),
     );
-    let status = sub.wait(Duration::from_secs(30));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "pollen got no Twist from Cyclone:\n{}\n{}",
-        sub.transcript(),
-        cpub.transcript()
-    );
+    finish(&mut sub, &mut cpub, "pollen got no Twist from Cyclone");
     assert_eq!(
         last_json(&mut sub)["value"],
         serde_json::json!({"linear": {"x": 0.75, "y": 0.0, "z": 0.0},
@@ -568,12 +562,10 @@ fn twist_with_cyclone_both_ways() {
             ],
         ),
     );
-    let status = csub.wait(Duration::from_secs(30));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "Cyclone got no Twist from pollen:\n{}\n{}",
-        csub.transcript(),
-        publisher.transcript()
+    finish(
+        &mut csub,
+        &mut publisher,
+        "Cyclone got no Twist from pollen",
     );
     assert_eq!(
         last_json(&mut csub),
