@@ -122,6 +122,7 @@ stage_engine_features() {
     run cargo clippy -p pollen-engine --no-default-features -- -D warnings
     run cargo test -p pollen-engine --lib
     run cargo test -p pollen-engine --lib --features alloc
+    run cargo test -p pollen-engine --lib --no-default-features --features alloc
     # The presets as the firmware builds the engine (no `frag`, no `long-names`).
     run cargo test -p pollen-engine --no-default-features --features alloc --test presets
 }
@@ -188,10 +189,10 @@ stage_wasi() {
 # figures (`FIRMWARE_*_MAX`), so the figures only go down: lower the ceilings as they do.
 FIRMWARE_FLASH_AIM=$((64 * 1024))
 FIRMWARE_RAM_AIM=$((32 * 1024))
-# 87 KiB: main measured 87 812 B and the engine bundling work for one locator into one
-# datagram (issue 13) adds 416 B.
-FIRMWARE_FLASH_MAX=$((87 * 1024))
-FIRMWARE_RAM_MAX=$((46 * 1024))
+# 83 KiB, not 82: the engine packing the next queued work for one locator into the same
+# datagram (issue 13: the ACKNACK rides with the reply) costs about 570 B (84 128 B with it).
+FIRMWARE_FLASH_MAX=$((83 * 1024))
+FIRMWARE_RAM_MAX=$((41 * 1024))
 
 # The measured image is built as a product would build it: `core` rebuilt with the image
 # (`-Zbuild-std`, from the `rust-src` component) and panics compiled to a trap

@@ -214,6 +214,9 @@ pub struct EndpointSummary<'a> {
     pub reliability: Reliability,
     /// Durability.
     pub durability: Durability,
+    /// The ROS 2 type hash it announced (`typehash=RIHS01_…` in USER_DATA); always `None`
+    /// without the `ros` feature.
+    pub type_hash: Option<[u8; 32]>,
     /// Number of partitions (see `partitions`).
     partitions: &'a crate::discovery::Partitions,
 }
@@ -413,6 +416,28 @@ impl Storage<'_> {
     }
 }
 
+/// The names of the runs of a [`Storage`], in the order of its fields.
+const RUN_NAMES: [&str; 18] = [
+    "participants",
+    "remote_endpoints",
+    "writers",
+    "readers",
+    "reader_proxies",
+    "writer_proxies",
+    "history",
+    "samples",
+    "reassemblies",
+    "fragment_bits",
+    "pool",
+    "pool_links",
+    "events",
+    "index",
+    "work",
+    "timers",
+    "timer_positions",
+    "scratch",
+];
+
 /// How long each run of a [`Storage`] must be for some [`Capacities`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StorageSizes {
@@ -468,19 +493,7 @@ impl StorageSizes {
     pub const fn of(c: &Capacities) -> StorageSizes {
         let p = c.participants;
         let share = Self::share(c);
-        // At least twice the entries, a power of two: probes stay short (half full at most)
-        // and one slot is always free.
-        const fn twice(n: usize) -> usize {
-            let n = if n == 0 { 1 } else { n };
-            (2 * n).next_power_of_two()
-        }
-        let indexes = [
-            twice(p),
-            twice(c.remote_endpoints),
-            twice(c.matches),
-            twice(c.writers + c.readers),
-            twice(c.remote_endpoints),
-        ];
+        let indexes = Self::index_lengths(c);
         StorageSizes {
             participants: p,
             remote_endpoints: c.remote_endpoints,
@@ -509,33 +522,67 @@ impl StorageSizes {
             events: c.events,
             indexes,
             index: indexes[0] + indexes[1] + indexes[2] + indexes[3] + indexes[4],
-            work: 7 * p + c.matches + 8,
+            work: Self::work_length(c),
             timers: Layout::new(c.writers, c.readers, p).ids(),
             scratch: c.discovery_data,
         }
     }
 
+    /// The lengths of the five indexes ([`StorageSizes::indexes`]).
+    const fn index_lengths(c: &Capacities) -> [usize; 5] {
+        // At least twice the entries, a power of two: probes stay short (half full at most)
+        // and one slot is always free.
+        const fn twice(n: usize) -> usize {
+            let n = if n == 0 { 1 } else { n };
+            (2 * n).next_power_of_two()
+        }
+        [
+            twice(c.participants),
+            twice(c.remote_endpoints),
+            twice(c.matches),
+            twice(c.writers + c.readers),
+            twice(c.remote_endpoints),
+        ]
+    }
+
+    /// The length of the work queue ([`StorageSizes::work`]).
+    const fn work_length(c: &Capacities) -> usize {
+        7 * c.participants + c.matches + 8
+    }
+
     /// Each run's name and length, in the order of the fields of [`Storage`].
     pub const fn runs(&self) -> [(&'static str, usize); 18] {
+        let lengths = self.lengths();
+        let mut runs = [("", 0); 18];
+        let mut i = 0;
+        while i < runs.len() {
+            runs[i] = (RUN_NAMES[i], lengths[i]);
+            i += 1;
+        }
+        runs
+    }
+
+    /// Each run's length, in the order of [`RUN_NAMES`].
+    const fn lengths(&self) -> [usize; 18] {
         [
-            ("participants", self.participants),
-            ("remote_endpoints", self.remote_endpoints),
-            ("writers", self.writers),
-            ("readers", self.readers),
-            ("reader_proxies", self.reader_proxies),
-            ("writer_proxies", self.writer_proxies),
-            ("history", self.history),
-            ("samples", self.samples),
-            ("reassemblies", self.reassemblies),
-            ("fragment_bits", self.fragment_bits),
-            ("pool", self.pool),
-            ("pool_links", self.pool_links),
-            ("events", self.events),
-            ("index", self.index),
-            ("work", self.work),
-            ("timers", self.timers),
-            ("timer_positions", self.timers),
-            ("scratch", self.scratch),
+            self.participants,
+            self.remote_endpoints,
+            self.writers,
+            self.readers,
+            self.reader_proxies,
+            self.writer_proxies,
+            self.history,
+            self.samples,
+            self.reassemblies,
+            self.fragment_bits,
+            self.pool,
+            self.pool_links,
+            self.events,
+            self.index,
+            self.work,
+            self.timers,
+            self.timers,
+            self.scratch,
         ]
     }
 
@@ -581,6 +628,10 @@ impl StorageSizes {
 /// `'a` is the lifetime of caller-provided [`Storage`]; an engine that allocates its own (with
 /// the `alloc` feature, `Engine::new`) is an `Engine<'static>`.
 pub struct Engine<'a> {
+    // First: the firmware's code is 484 B smaller than with them after the tables (field order
+    // within one alignment is the layout's).
+    pub(crate) builtin_writers: [Writer<'a>; 3],
+    pub(crate) builtin_readers: [Reader<'a>; 3],
     pub(crate) cfg: Config,
     pub(crate) caps: Capacities,
     pub(crate) now: Instant,
@@ -600,8 +651,6 @@ pub struct Engine<'a> {
     /// Remote endpoints that match nothing, oldest first (eviction candidates).
     pub(crate) unmatched: (u32, u32),
     pub(crate) user_matches: usize,
-    pub(crate) builtin_writers: [Writer<'a>; 3],
-    pub(crate) builtin_readers: [Reader<'a>; 3],
     pub(crate) writers: Slab<'a, WriterSlot<'a>>,
     pub(crate) readers: Slab<'a, ReaderSlot<'a>>,
     /// Storage of deleted endpoints, kept for the next ones (caller storage only).
@@ -693,12 +742,7 @@ impl<'a> Engine<'a> {
         storage: Storage<'a>,
         now: Instant,
     ) -> Result<Engine<'a>, ConfigError> {
-        let need = StorageSizes::of(&cfg.capacities).runs();
-        for (len, (what, want)) in storage.lengths().into_iter().zip(need) {
-            if len < want {
-                return Err(ConfigError::Capacity(CapacityError::Storage(what)));
-            }
-        }
+        check_lengths(&cfg.capacities, &storage)?;
         Engine::build(cfg, now, Some(storage))
     }
 
@@ -709,11 +753,10 @@ impl<'a> Engine<'a> {
     ) -> Result<Engine<'a>, ConfigError> {
         cfg.validate()?;
         let c = cfg.capacities;
-        let sizes = StorageSizes::of(&c);
         let layout = Layout::new(c.writers, c.readers, c.participants);
-        let (mut arenas, rest) = match storage {
+        let (arenas, rest) = match storage {
             Some(s) => {
-                let [n0, n1, n2, n3, n4] = sizes.indexes;
+                let [n0, n1, n2, n3, n4] = StorageSizes::index_lengths(&c);
                 let (i0, rest) = s.index.split_at_mut(n0);
                 let (i1, rest) = rest.split_at_mut(n1);
                 let (i2, rest) = rest.split_at_mut(n2);
@@ -756,74 +799,25 @@ impl<'a> Engine<'a> {
             #[cfg(not(feature = "alloc"))]
             None => return Err(ConfigError::Capacity(CapacityError::Storage("all"))),
         };
-        let builtin_writers = [0, 1, 2].map(|i| {
-            let n = match i {
-                SEDP_PUB => c.sedp_history(c.writers),
-                SEDP_SUB => c.sedp_history(c.readers),
-                _ => 1,
-            };
-            // One sample per instance: an announcement per endpoint, one liveliness message.
-            let history = History::KeepLast(1);
-            let storage = WriterStorage {
-                history: carve_history(&mut arenas, n),
-                proxies: carve_slab(&mut arenas.reader_proxies, c.participants),
-            };
-            let mut w = Writer::new(
-                Guid::new(cfg.guid_prefix, BUILTIN_WRITER_IDS[i]),
-                true,
-                Durability::TransientLocal,
-                history,
-                cfg.heartbeat_period,
-                usize::MAX,
-                storage,
-            );
-            w.keep_instances = i != 2;
-            w.believe_rewind = i != 2;
-            w
-        });
-        let builtin_readers = [0, 1, 2].map(|i| {
-            let storage = ReaderStorage {
-                proxies: carve_slab(&mut arenas.writer_proxies, c.participants),
-                samples: carve_slab_reserved(&mut arenas.samples, c.builtin_reader_samples()),
-                frags: carve_fill(&mut arenas.reassemblies, 1, || ReassemblySlot::EMPTY),
-                bits: carve_fill(&mut arenas.bits, builtin_frag_words(&c), || 0),
-                max_sample: c.discovery_data,
-            };
-            Reader::new(
-                Guid::new(cfg.guid_prefix, BUILTIN_READER_IDS[i]),
-                true,
-                History::KeepAll,
-                c.builtin_reader_samples(),
-                storage,
-            )
-        });
-        // Built in the place it is returned in (no copy of the whole engine on the stack: a
-        // microcontroller's stack peak may be its creation).
-        let mut e = Ok(Engine::blank(
-            cfg,
-            builtin_writers,
-            builtin_readers,
-            arenas,
-            layout,
-            rest,
-        ));
-        if let Ok(e) = &mut e {
-            e.start(now);
-        }
-        e
+        // Made in the place it is returned in, started already: no copy of the whole engine
+        // (nor of its builtin endpoints) on the stack, where a microcontroller's stack peaks.
+        Ok(Engine::blank(cfg, now, arenas, layout, rest))
     }
 
-    /// Everything empty, in the caller's runs when given, else on the heap.
+    /// Everything empty, in the caller's runs when given, else on the heap; started at `now`:
+    /// the first announcement and liveliness message scheduled. Every field is made before
+    /// the engine is put together and nothing borrows it after, so it is built in the place it
+    /// is returned in: no engine-sized temporary on the stack, only the builtin endpoints'
+    /// arrays (each endpoint made by a function of its own).
+    #[inline(never)]
     fn blank(
         cfg: Config,
-        builtin_writers: [Writer<'a>; 3],
-        builtin_readers: [Reader<'a>; 3],
-        arenas: Arenas<'a>,
+        now: Instant,
+        mut arenas: Arenas<'a>,
         layout: Layout,
         runs: Option<Rest<'a>>,
     ) -> Engine<'a> {
         let c = cfg.capacities;
-        let sizes = StorageSizes::of(&c);
         let seed = cfg.hash_seed.unwrap_or_else(|| mix_seed(&cfg.guid_prefix));
         let (parts, remote, writers, readers, pool, events, index, work, timers, scratch) =
             match runs {
@@ -853,35 +847,76 @@ impl<'a> Engine<'a> {
                 ),
             };
         let [i0, i1, i2, i3, i4] = index;
-        let work_len = if work.is_some() { sizes.work } else { 64 };
+        let work_len = if work.is_some() {
+            StorageSizes::work_length(&c)
+        } else {
+            64
+        };
+        let mut pool = Pool::new(c.pool_block, c.pool_blocks, pool.0, pool.1);
+        let mut timers = Timers::new(layout, timers.0, timers.1);
+        let mut work = WorkQueue::new(work, work_len);
+        Engine::start_schedule(&cfg, now, &mut timers, &mut work);
+        let events = EventQueue::new(events, c.events);
+        let participants = Slab::new(parts, c.participants);
+        let remote = Slab::new(remote, c.remote_endpoints);
+        let writers = Slab::new(writers, c.writers);
+        let readers = Slab::new(readers, c.readers);
+        let indexes = [
+            IndexMap::new(i0, seed),
+            IndexMap::new(i1, seed ^ 1),
+            IndexMap::new(i2, seed ^ 2),
+            IndexMap::new(i3, seed ^ 3),
+            IndexMap::new(i4, seed ^ 4),
+        ];
+        let scratch = filled(scratch, c.discovery_data, 0);
+        let [participant_index, remote_index, match_index, local_topics, remote_topics] = indexes;
+        let mut no_space = false;
         Engine {
+            builtin_writers: [
+                builtin_writer(&cfg, SEDP_PUB, &mut arenas),
+                builtin_writer(&cfg, SEDP_SUB, &mut arenas),
+                liveliness_writer(
+                    &cfg,
+                    now,
+                    &mut arenas,
+                    &mut pool,
+                    &mut timers,
+                    &mut no_space,
+                ),
+            ],
+            builtin_readers: [
+                builtin_reader(&cfg, 0, &mut arenas),
+                builtin_reader(&cfg, 1, &mut arenas),
+                builtin_reader(&cfg, 2, &mut arenas),
+            ],
             caps: c,
-            now: Instant(0),
-            stats: Stats::ZERO,
-            events: EventQueue::new(events, c.events),
-            pool: Pool::new(c.pool_block, c.pool_blocks, pool.0, pool.1),
-            participants: Slab::new(parts, c.participants),
-            participant_index: IndexMap::new(i0, seed),
-            remote: Slab::new(remote, c.remote_endpoints),
-            remote_index: IndexMap::new(i1, seed ^ 1),
-            match_index: IndexMap::new(i2, seed ^ 2),
-            local_topics: IndexMap::new(i3, seed ^ 3),
-            remote_topics: IndexMap::new(i4, seed ^ 4),
+            now,
+            stats: Stats {
+                dropped_no_space: no_space as u64,
+                ..Stats::ZERO
+            },
+            events,
+            pool,
+            participants,
+            participant_index,
+            remote,
+            remote_index,
+            match_index,
+            local_topics,
+            remote_topics,
             unmatched: (NONE, NONE),
             user_matches: 0,
-            builtin_writers,
-            builtin_readers,
-            writers: Slab::new(writers, c.writers),
-            readers: Slab::new(readers, c.readers),
+            writers,
+            readers,
             arenas,
-            timers: Timers::new(layout, timers.0, timers.1),
-            work: WorkQueue::new(work, work_len),
+            timers,
+            work,
             generation: 1,
             spdp_sn: 1,
-            announce_cursor: None,
+            announce_cursor: Some(0),
             shutting_down: false,
             framing: CycloneFraming::new(),
-            scratch: filled(scratch, c.discovery_data, 0),
+            scratch,
             refused_reported: [false; 3],
             incomplete: 0,
             resync_wanted: false,
@@ -893,14 +928,12 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Schedules the first announcement and liveliness message.
-    fn start(&mut self, now: Instant) {
-        self.now = now;
-        self.timers
-            .set(Timer::Announce, now + self.cfg.announce_period);
-        self.announce_cursor = Some(0);
-        self.work.reserve(64);
-        self.assert_liveliness(now);
+    /// What starting at `now` schedules beside the first liveliness message (which
+    /// [`liveliness_writer`] writes): the first announcement (`announce_cursor` at 0), and room
+    /// in the work queue.
+    fn start_schedule(cfg: &Config, now: Instant, timers: &mut Timers<'_>, work: &mut WorkQueue) {
+        timers.set(Timer::Announce, now + cfg.announce_period);
+        work.reserve(64);
     }
 
     /// This participant's GUID prefix.
@@ -1461,6 +1494,9 @@ impl<'a> Engine<'a> {
     /// After a reader took in data: counts the partial samples it evicted and arms its
     /// reassembly expiry when it started one.
     fn after_reassembly(&mut self, local: Local) {
+        if !cfg!(feature = "frag") {
+            return;
+        }
         let Some((r, timer)) = reassembler(&mut self.builtin_readers, &mut self.readers, local)
         else {
             return;
@@ -1475,6 +1511,10 @@ impl<'a> Engine<'a> {
     /// Timer: drops a reader's partial samples that made no progress for the reassembly
     /// timeout, and re-arms for the next.
     fn expire_reassemblies(&mut self, now: Instant, local: Local) {
+        if !cfg!(feature = "frag") {
+            // Nothing is reassembled: no timer is armed, no code for it in the image.
+            return;
+        }
         let timeout = self.cfg.reassembly_timeout;
         let Some((r, timer)) = reassembler(&mut self.builtin_readers, &mut self.readers, local)
         else {
@@ -1857,6 +1897,8 @@ impl<'a> Engine<'a> {
             data_representation: DataRepresentations::new(reps),
             has_data_representation: true,
             locator: Some(self.user_locator()),
+            #[cfg(feature = "ros")]
+            type_hash: None,
         })
     }
 
@@ -2341,6 +2383,20 @@ impl<'a> Engine<'a> {
             })
     }
 
+    /// Whether writer `w` is matched with the remote reader `reader` and it is ready (as
+    /// [`Engine::ready_readers`] counts them): a service replies once the client's reply
+    /// reader is there, or the reply would be lost.
+    pub fn is_ready_for(&self, w: WriterHandle, reader: Guid) -> bool {
+        self.writer_slot(w)
+            .and_then(|s| self.writers.get(s))
+            .is_some_and(|lw| {
+                lw.writer
+                    .proxies
+                    .iter()
+                    .any(|(_, p)| p.guid == reader && (!p.reliable || p.ack_guard.seen()))
+            })
+    }
+
     /// Number of remote endpoints matched with reader `r`.
     pub fn matched_writers(&self, r: ReaderHandle) -> usize {
         self.reader_slot(r)
@@ -2379,6 +2435,10 @@ impl<'a> Engine<'a> {
                 keyed: r.keyed,
                 reliability: r.reliability,
                 durability: r.durability,
+                #[cfg(feature = "ros")]
+                type_hash: r.type_hash,
+                #[cfg(not(feature = "ros"))]
+                type_hash: None,
                 partitions: &r.partitions,
             }
         })
@@ -2700,6 +2760,84 @@ pub(crate) fn carve_fill<'a, T>(
         Some(Slots::Owned(_)) => Slots::Owned((0..n).map(|_| fill()).collect()),
         None => Slots::empty(),
     }
+}
+
+/// Whether every run of `storage` is as long as capacities `c` need. Not inlined: its
+/// arrays are off the stack before the engine is built.
+#[inline(never)]
+fn check_lengths(c: &Capacities, storage: &Storage<'_>) -> Result<(), ConfigError> {
+    let need = StorageSizes::of(c).lengths();
+    let have = storage.lengths();
+    for i in 0..need.len() {
+        if have[i] < need[i] {
+            return Err(ConfigError::Capacity(CapacityError::Storage(RUN_NAMES[i])));
+        }
+    }
+    Ok(())
+}
+
+/// Builtin writer `i` ([`BUILTIN_WRITER_IDS`]), its tables carved from `arenas`.
+#[inline(never)]
+fn builtin_writer<'a>(cfg: &Config, i: usize, arenas: &mut Arenas<'a>) -> Writer<'a> {
+    let c = &cfg.capacities;
+    let n = match i {
+        SEDP_PUB => c.sedp_history(c.writers),
+        SEDP_SUB => c.sedp_history(c.readers),
+        _ => 1,
+    };
+    // One sample per instance: an announcement per endpoint, one liveliness message.
+    let storage = WriterStorage {
+        history: carve_history(arenas, n),
+        proxies: carve_slab(&mut arenas.reader_proxies, c.participants),
+    };
+    let mut w = Writer::new(
+        Guid::new(cfg.guid_prefix, BUILTIN_WRITER_IDS[i]),
+        true,
+        Durability::TransientLocal,
+        History::KeepLast(1),
+        cfg.heartbeat_period,
+        usize::MAX,
+        storage,
+    );
+    w.keep_instances = i != PMD;
+    w.believe_rewind = i != PMD;
+    w
+}
+
+/// The participant-message writer with the first liveliness message in it (see
+/// [`Engine::assert_liveliness`]; no reader is matched yet).
+#[inline(never)]
+fn liveliness_writer<'a>(
+    cfg: &Config,
+    now: Instant,
+    arenas: &mut Arenas<'a>,
+    pool: &mut Pool<'a>,
+    timers: &mut Timers<'_>,
+    no_space: &mut bool,
+) -> Writer<'a> {
+    let mut w = builtin_writer(cfg, PMD, arenas);
+    *no_space = !crate::discovery::spdp::write_liveliness(cfg, now, &mut w, pool, timers);
+    w
+}
+
+/// Builtin reader `i` ([`BUILTIN_READER_IDS`]), its tables carved from `arenas`.
+#[inline(never)]
+fn builtin_reader<'a>(cfg: &Config, i: usize, arenas: &mut Arenas<'a>) -> Reader<'a> {
+    let c = &cfg.capacities;
+    let storage = ReaderStorage {
+        proxies: carve_slab(&mut arenas.writer_proxies, c.participants),
+        samples: carve_slab_reserved(&mut arenas.samples, c.builtin_reader_samples()),
+        frags: carve_fill(&mut arenas.reassemblies, 1, || ReassemblySlot::EMPTY),
+        bits: carve_fill(&mut arenas.bits, builtin_frag_words(c), || 0),
+        max_sample: c.discovery_data,
+    };
+    Reader::new(
+        Guid::new(cfg.guid_prefix, BUILTIN_READER_IDS[i]),
+        true,
+        History::KeepAll,
+        c.builtin_reader_samples(),
+        storage,
+    )
 }
 
 /// A history ring of `n` samples.

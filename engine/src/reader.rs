@@ -1069,6 +1069,10 @@ impl<'a> Reader<'a> {
     /// passes 0), and never a partial sample of `pi` at or below `sn`. False when there is
     /// none to free.
     fn evict_under_pressure(&mut self, pool: &mut Pool, pi: u32, sn: i64, floor: u32) -> bool {
+        if !cfg!(feature = "frag") {
+            // Nothing is reassembled (no slots are carved): no code for it in the image.
+            return false;
+        }
         let victim = self
             .frags
             .iter()
@@ -1108,6 +1112,9 @@ impl<'a> Reader<'a> {
         now: Instant,
         timeout: Span,
     ) -> (usize, Option<Instant>) {
+        if !cfg!(feature = "frag") {
+            return (0, None);
+        }
         let mut n = 0;
         let mut next = None::<Instant>;
         for ri in 0..self.frags.len() {
@@ -1148,7 +1155,7 @@ impl<'a> Reader<'a> {
     /// Drops partial samples of `writer` below `upto` (a GAP or HEARTBEAT said they are gone,
     /// or a later sample was delivered best-effort).
     fn drop_reassemblies_below(&mut self, pool: &mut Pool, writer: Guid, upto: i64) {
-        if self.partials == 0 {
+        if !cfg!(feature = "frag") || self.partials == 0 {
             return;
         }
         for ri in 0..self.frags.len() {
@@ -1160,7 +1167,7 @@ impl<'a> Reader<'a> {
 
     /// Drops the partial sample `sn` of `writer`, if any.
     fn drop_reassembly(&mut self, pool: &mut Pool, writer: Guid, sn: i64) {
-        if self.partials == 0 {
+        if !cfg!(feature = "frag") || self.partials == 0 {
             return;
         }
         if let Some(ri) = self.reassembly(writer, sn) {
@@ -1176,6 +1183,9 @@ impl<'a> Reader<'a> {
     /// The NACK_FRAG owed for the lowest partial sample of proxy `pi` the writer has finished
     /// sending (its HEARTBEAT covers it): base = first missing fragment, up to 256 of them.
     pub(crate) fn nack_frag(&mut self, pi: u32) -> Option<NackFragRepr> {
+        if !cfg!(feature = "frag") {
+            return None;
+        }
         let p = self.proxies.get(pi).copied()?;
         let (_, ri) = self
             .frags
@@ -1742,8 +1752,10 @@ mod tests {
     }
     /// The reassembly defences at the reader: a partial sample holds the blocks of what
     /// arrived, one writer stays within its share, a complete sample evicts a partial one when
-    /// the pool runs short, and a partial sample without progress expires.
+    /// the pool runs short, and a partial sample without progress expires (without the `frag`
+    /// feature none of that is compiled: nothing is reassembled).
     #[test]
+    #[cfg(feature = "frag")]
     fn partial_samples_are_bounded_evicted_and_expire() {
         let evil = Guid::new(GuidPrefix([6; 12]), EntityId::new(7, 0x02));
         let honest = Guid::new(GuidPrefix([5; 12]), EntityId::new(8, 0x02));

@@ -228,30 +228,33 @@ impl<'a, S: Slot> Slab<'a, S> {
     }
 
     /// Stores `v`; gives it back when the slab is full.
+    // One store of `v` (and one move back when full): the value is as large as a slot, and
+    // every slot type has its own copy of this.
     pub(crate) fn insert(&mut self, v: S::T) -> Result<u32, S::T> {
-        if self.free != NONE {
-            let i = self.free;
-            let next = match self.slots[i as usize].entry() {
+        let Some(i) = self.claim() else {
+            return Err(v);
+        };
+        *self.slots[i as usize].entry_mut() = Entry::Occupied(v);
+        Ok(i)
+    }
+
+    /// Takes the index the next insert goes to off the free list or the high-water mark
+    /// (growing an owned run by a vacant slot), counted as occupied; `None` when full.
+    fn claim(&mut self) -> Option<u32> {
+        let i = self.next_index()?;
+        if i == self.free {
+            self.free = match self.slots[i as usize].entry() {
                 Entry::Vacant(n) => *n,
                 Entry::Occupied(_) => NONE,
             };
-            self.free = next;
-            *self.slots[i as usize].entry_mut() = Entry::Occupied(v);
-            self.count += 1;
-            return Ok(i);
-        }
-        if self.used >= self.max {
-            return Err(v);
-        }
-        let i = self.used;
-        if i < self.slots.len() {
-            *self.slots[i].entry_mut() = Entry::Occupied(v);
         } else {
-            self.slots.push(S::wrap(Entry::Occupied(v)));
+            if i as usize >= self.slots.len() {
+                self.slots.push(S::wrap(Entry::Vacant(NONE)));
+            }
+            self.used += 1;
         }
-        self.used += 1;
         self.count += 1;
-        Ok(i as u32)
+        Some(i)
     }
 
     pub(crate) fn remove(&mut self, i: u32) -> Option<S::T> {

@@ -1328,6 +1328,7 @@ mod tests {
     /// (a hostile NACK_FRAG with SN i64::MIN after an ACKNACK based near i64::MAX panicked in
     /// a debug build).
     #[test]
+    #[cfg(feature = "frag")]
     fn extreme_sequence_numbers_are_harmless() {
         let mut pool = pool();
         let (mut w, pi, reader) = keep_all_with_reader(true);

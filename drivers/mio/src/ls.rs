@@ -236,7 +236,14 @@ impl Seen {
             .topics()
             .iter()
             .map(|((name, ty), (w, r))| {
-                json!({"name": name, "type": ty, "writers": w, "readers": r})
+                let mut v = json!({"name": name, "type": ty, "writers": w, "readers": r});
+                if let Some(RosEndpoint::Topic { name, ty } | RosEndpoint::Service { name, ty }) =
+                    ros_endpoint(name, ty)
+                {
+                    v["ros_name"] = name.into();
+                    v["ros_type"] = ty.into();
+                }
+                v
             })
             .collect();
         let endpoints: Vec<Value> = self
@@ -275,7 +282,14 @@ impl Seen {
         let topics = self.topics();
         let _ = writeln!(s, "topics ({}):", topics.len());
         for ((name, ty), (w, r)) in &topics {
-            let _ = writeln!(s, "  {name}  [{ty}]  {w} writer(s), {r} reader(s)");
+            // ROS topics and services also under their ROS names.
+            let ros = match ros_endpoint(name, ty) {
+                Some(RosEndpoint::Topic { name, ty } | RosEndpoint::Service { name, ty }) => {
+                    format!("  (ROS {name}: {ty})")
+                }
+                None => String::new(),
+            };
+            let _ = writeln!(s, "  {name}  [{ty}]  {w} writer(s), {r} reader(s){ros}");
         }
         let _ = writeln!(s, "endpoints ({}):", self.endpoints.len());
         for (guid, e) in &self.endpoints {

@@ -12,6 +12,8 @@ mod perf;
 mod pubsub;
 mod ros_graph;
 mod ros_msg;
+mod ros_service;
+mod ros_typedesc;
 mod ros_value;
 mod types;
 
@@ -43,6 +45,10 @@ enum Command {
     Pong(perf::PongArgs),
     /// Throughput on ddsperf's data topic: `perf pub` writes, `perf sub` counts.
     Perf(perf::PerfArgs),
+    /// Call a ROS 2 service once and print its response, like `ros2 service call`.
+    Call(ros_service::CallArgs),
+    /// Answer a ROS 2 service with a fixed response, for tests and demos.
+    Serve(ros_service::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,5 +61,7 @@ fn main() -> ExitCode {
         Command::Ping(args) => perf::run_ping(&args),
         Command::Pong(args) => perf::run_pong(&args),
         Command::Perf(args) => perf::run_perf(&args),
+        Command::Call(args) => ros_service::run_call(&args),
+        Command::Serve(args) => ros_service::run_serve(&args),
     }
 }

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::cli::{dds_topic, parse_seconds, NetArgs, QosArgs};
 use crate::ros_graph::NodeArgs;
+use crate::ros_typedesc::TypeFetch;
 use crate::ros_value::RosType;
 use crate::types::{self, DataType};
 
@@ -280,10 +281,27 @@ fn report(ev: &Event, verbose: bool, topic: &str, ros: bool) {
 /// Runs `pollen sub`.
 pub fn run_sub(args: &SubArgs) -> ExitCode {
     let ros = args.node.ros(args.ros) || args.topic.starts_with('/');
-    // A ROS topic with no type given: learnt from its writers, decoded from its definition.
-    let learn = ros && args.ty.is_none() && args.type_name.is_none();
+    // A ROS topic named the ROS way (`/scan`) with no type given: the type is learnt from its
+    // writers and decoded from its definition. (`--ros chatter` stays a String reader created
+    // at once: a reader that exists keeps its writer in a full table, a type still to learn
+    // does not.)
+    let learn = ros && args.topic.starts_with('/') && args.ty.is_none() && args.type_name.is_none();
     let mut ty = args.ty.unwrap_or(DataType::String);
     let mut typed: Option<RosType> = None;
+    // A ROS 2 type named with --type-name: decoded from its definition, the reader made at once.
+    if let (true, None, Some(n)) = (ros, args.ty, args.type_name.as_deref()) {
+        if n != types::ROS_STRING && crate::ros_msg::full_name(n).is_some() {
+            match RosType::load(n, &args.msg_path) {
+                Ok(t) => {
+                    typed = Some(t);
+                    ty = DataType::Raw;
+                }
+                Err(e) => return fail(e),
+            }
+        }
+    }
+    // A type description being fetched from the network, with why the local lookup failed.
+    let mut fetch: Option<(String, TypeFetch)> = None;
     if let Some(n) = args.qos.note() {
         eprintln!("pollen: {n}");
     }
@@ -313,11 +331,50 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
             };
             if let Some((type_name, keyed)) = found {
                 if learn && type_name != types::ROS_STRING {
-                    match RosType::load(&type_name, &args.msg_path) {
+                    let loaded = match &fetch {
+                        None => RosType::load(&type_name, &args.msg_path),
+                        Some((e, _)) => Err(e.clone()),
+                    };
+                    match loaded {
                         Ok(t) => typed = Some(t),
                         Err(e) => {
-                            eprintln!("pollen: {topic:?} carries {type_name}: {e}");
-                            return ControlFlow::Break(ExitCode::from(2));
+                            // No installed definition: ask the writer's node (ROS 2 Jazzy's
+                            // type description service).
+                            if fetch.is_none() {
+                                if args.verbose {
+                                    eprintln!("pollen: {e}; asking the writer's node");
+                                }
+                                match TypeFetch::new(&type_name) {
+                                    Ok(f) => fetch = Some((e.clone(), f)),
+                                    Err(e2) => {
+                                        eprintln!("pollen: {topic:?} carries {type_name}: {e2}");
+                                        return ControlFlow::Break(ExitCode::from(2));
+                                    }
+                                }
+                            }
+                            let (Some((_, f)), Some(g)) = (fetch.as_mut(), graph.as_mut()) else {
+                                return ControlFlow::Break(ExitCode::from(2));
+                            };
+                            g.poll(d);
+                            match f.poll(d, g, &topic) {
+                                None => {
+                                    return ControlFlow::Continue(Some(
+                                        Instant::now() + Duration::from_millis(50),
+                                    ))
+                                }
+                                Some(Ok(t)) => {
+                                    if args.verbose {
+                                        eprintln!(
+                                            "pollen: {type_name} described by its writer's node"
+                                        );
+                                    }
+                                    typed = Some(t);
+                                }
+                                Some(Err(e2)) => {
+                                    eprintln!("pollen: {topic:?} carries {type_name}: {e}; {e2}");
+                                    return ControlFlow::Break(ExitCode::from(2));
+                                }
+                            }
                         }
                     }
                     ty = DataType::Raw;

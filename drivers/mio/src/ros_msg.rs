@@ -62,6 +62,19 @@ pub struct MsgDef {
     pub fields: Vec<Field>,
 }
 
+impl MsgDef {
+    /// The message types its fields use.
+    pub fn nested(&self) -> Vec<String> {
+        self.fields
+            .iter()
+            .filter_map(|f| match &f.base {
+                Base::Msg(m) => Some(m.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 fn prim(s: &str) -> Option<Prim> {
     Some(match s {
         "bool" => Prim::Bool,
@@ -241,14 +254,7 @@ impl Registry {
         })?;
         let text = read(&path)?;
         let def = parse(full, &text)?;
-        let nested: Vec<String> = def
-            .fields
-            .iter()
-            .filter_map(|f| match &f.base {
-                Base::Msg(m) => Some(m.clone()),
-                _ => None,
-            })
-            .collect();
+        let nested = def.nested();
         self.defs.insert(full.to_string(), def);
         for m in nested {
             if let Err(e) = self.load_at(&m, depth + 1) {
@@ -259,16 +265,76 @@ impl Registry {
         Ok(())
     }
 
+    /// Loads service `full` (`pkg/srv/Name`, from `share/pkg/srv/Name.srv`): its request
+    /// and response, `pkg/srv/Name_Request` and `pkg/srv/Name_Response`, and the types they
+    /// use.
+    pub fn load_service(&mut self, full: &str) -> Result<(String, String), String> {
+        let (req, resp) = (format!("{full}_Request"), format!("{full}_Response"));
+        if self.defs.contains_key(&req) && self.defs.contains_key(&resp) {
+            return Ok((req, resp));
+        }
+        let mut it = full.split('/');
+        let (Some(pkg), Some("srv"), Some(name), None) =
+            (it.next(), it.next(), it.next(), it.next())
+        else {
+            return Err(format!(
+                "{full:?} is not a ROS 2 service type (pkg/srv/Name)"
+            ));
+        };
+        let path = self
+            .dirs
+            .iter()
+            .map(|d| d.join(pkg).join("srv").join(format!("{name}.srv")))
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                format!(
+                    "no definition of {full} found (searched {})",
+                    self.searched()
+                )
+            })?;
+        let text = read(&path)?;
+        self.add_service(full, &text)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Adds service `full` (`pkg/srv/Name`) from the text of its `.srv` definition, and loads
+    /// the types it uses.
+    pub fn add_service(&mut self, full: &str, text: &str) -> Result<(String, String), String> {
+        let (req, resp) = (format!("{full}_Request"), format!("{full}_Response"));
+        let (request, response) =
+            split_service(text).ok_or("no `---` between request and response")?;
+        for (n, t) in [(&req, request), (&resp, response)] {
+            let def = parse(n, t)?;
+            let nested = def.nested();
+            self.defs.insert(n.clone(), def);
+            for m in nested {
+                self.load_at(&m, 1)?;
+            }
+        }
+        Ok((req, resp))
+    }
+
     /// A loaded definition.
     pub fn get(&self, full: &str) -> Option<&MsgDef> {
         self.defs.get(full)
     }
 
     /// Adds a definition parsed elsewhere.
-    #[cfg(test)]
     pub fn insert(&mut self, def: MsgDef) {
         self.defs.insert(def.name.clone(), def);
     }
+}
+
+/// A `.srv` text split at its `---` line: (request, response).
+fn split_service(text: &str) -> Option<(&str, &str)> {
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim() == "---" {
+            return Some((&text[..at], &text[at + line.len()..]));
+        }
+        at += line.len();
+    }
+    None
 }
 
 fn read(path: &Path) -> Result<String, String> {
@@ -321,6 +387,16 @@ mod tests {
         );
         assert!(parse("a/msg/B", "float32[x] bad\n").is_err());
         assert!(parse("a/msg/B", "lonely\n").is_err());
+    }
+
+    #[test]
+    fn services_split_at_their_dashes() {
+        assert_eq!(
+            split_service("string[] names\n---\nParameterValue[] values\n"),
+            Some(("string[] names\n", "ParameterValue[] values\n"))
+        );
+        assert_eq!(split_service("int64 a\n# --- not this\n"), None);
+        assert_eq!(split_service("---\n"), Some(("", "")));
     }
 
     #[test]

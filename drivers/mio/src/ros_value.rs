@@ -470,6 +470,25 @@ impl RosType {
         Ok(RosType { reg, full })
     }
 
+    /// `full` with the definitions in `reg` (from the network), every type it uses there.
+    pub fn from_registry(reg: Registry, full: &str) -> Result<RosType, String> {
+        let mut todo = vec![full.to_string()];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(t) = todo.pop() {
+            if !seen.insert(t.clone()) {
+                continue;
+            }
+            let def = reg
+                .get(&t)
+                .ok_or_else(|| format!("the description of {full} lacks {t}"))?;
+            todo.extend(def.nested());
+        }
+        Ok(RosType {
+            reg,
+            full: full.to_string(),
+        })
+    }
+
     /// The DDS type name (`pkg::msg::dds_::Name_`).
     pub fn dds_name(&self) -> String {
         crate::ros_msg::dds_name(&self.full)

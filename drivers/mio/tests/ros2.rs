@@ -54,6 +54,18 @@ fn last_json(p: &mut Proc) -> Value {
         .unwrap_or_else(|| panic!("no JSON from ros_graph.py:\n{t}"))
 }
 
+/// Waits (30 s at most) for `p` to exit with success, failing with `what` and both
+/// transcripts otherwise.
+fn finish(p: &mut Proc, other: &mut Proc, what: &str) {
+    let status = p.wait(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{what}:\n{}\n{}",
+        p.transcript(),
+        other.transcript()
+    );
+}
+
 /// rclpy's graph calls see a Pollen publisher as a node with its publisher, under the name and
 /// namespace given on the command line, with ROS names for the topic and type.
 #[test]
@@ -218,12 +230,10 @@ fn qos_profiles_and_incompatibility_in_ros_terms() {
         "pollen sub (reliable)",
         ns.pollen(&["sub", "chatter", "--ros", "--timeout", "25"]),
     );
-    let status = sensor.wait(Duration::from_secs(30));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "the sensor_data subscription got nothing from the sensor_data publisher:\n{}\n{}",
-        sensor.transcript(),
-        talker.transcript()
+    finish(
+        &mut sensor,
+        &mut talker,
+        "the sensor_data subscription got nothing from the sensor_data publisher",
     );
     assert!(
         strict.wait_for_err_line(Duration::from_secs(20), |l| {
@@ -291,12 +301,10 @@ fn both_ways(tag: &str, ty: &str, yaml: &str, expected: Value) {
             ],
         ),
     );
-    let status = echo.wait(Duration::from_secs(30));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "rclpy got no {ty} from pollen:\n{}\n{}",
-        echo.transcript(),
-        publisher.transcript()
+    finish(
+        &mut echo,
+        &mut publisher,
+        &format!("rclpy got no {ty} from pollen"),
     );
     assert_eq!(last_json(&mut echo), expected, "the values rclpy received");
     publisher.kill();
@@ -315,12 +323,10 @@ fn both_ways(tag: &str, ty: &str, yaml: &str, expected: Value) {
             &["sub", &back, "--json", "--count", "2", "--timeout", "25"],
         ),
     );
-    let status = sub.wait(Duration::from_secs(30));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "pollen got no {ty} from rclpy:\n{}\n{}",
-        sub.transcript(),
-        sender.transcript()
+    finish(
+        &mut sub,
+        &mut sender,
+        &format!("pollen got no {ty} from rclpy"),
     );
     let line = last_json(&mut sub);
     assert_eq!(line["value"], expected, "the values pollen received");
@@ -359,4 +365,212 @@ fn laser_scan_both_ways() {
             "ranges": [1.0, 2.5, 4.0], "intensities": [10.0, 20.0, 30.5]
         }),
     );
+}
+
+/// `pollen call` against a real rclpy node's parameter service (every rclpy node serves
+/// `~/get_parameters`): the request/reply mapping and the related sample identity as
+/// rmw_fastrtps uses them, a response with a sequence of nested messages.
+#[test]
+fn pollen_calls_an_rclpy_service() {
+    let ns = Netns::new("ros-call");
+    let mut talker = Proc::spawn("rclpy talk", rclpy(&ns, &["talk", "/chatter", "30"]));
+    let mut call = Proc::spawn(
+        "pollen call",
+        pollen_typed(
+            &ns,
+            &[
+                "call",
+                "/ros_talker/get_parameters",
+                "rcl_interfaces/srv/GetParameters",
+                "{names: [use_sim_time]}",
+                "--json",
+                "--timeout",
+                "25",
+            ],
+        ),
+    );
+    finish(
+        &mut call,
+        &mut talker,
+        "no response from rclpy's parameter service",
+    );
+    let v = last_json(&mut call);
+    // One value: use_sim_time, a bool (PARAMETER_BOOL = 1), false.
+    let values = v["values"].as_array().expect("values");
+    assert_eq!(values.len(), 1, "{v}");
+    assert_eq!(values[0]["type"], 1, "{v}");
+    assert_eq!(values[0]["bool_value"], false, "{v}");
+    talker.kill();
+}
+
+/// An rclpy client calls `pollen serve`: rclpy's `wait_for_service` finds it, the request
+/// arrives with its values and the reply, naming the request, reaches the client.
+#[test]
+fn rclpy_calls_a_pollen_service() {
+    let ns = Netns::new("ros-serve");
+    let mut serve = Proc::spawn(
+        "pollen serve",
+        pollen_typed(
+            &ns,
+            &[
+                "serve",
+                "/pollen/get_parameters",
+                "rcl_interfaces/srv/GetParameters",
+                "--reply",
+                "{values: [{type: 2, integer_value: 42}, {type: 4, string_value: hi}]}",
+                "--json",
+                "--count",
+                "1",
+                "--timeout",
+                "30",
+            ],
+        ),
+    );
+    let mut client = Proc::spawn(
+        "rclpy call",
+        rclpy_types(
+            &ns,
+            &[
+                "call",
+                "/pollen/get_parameters",
+                "rcl_interfaces/srv/GetParameters",
+                r#"{"names": ["answer", "greeting"]}"#,
+                "25",
+            ],
+        ),
+    );
+    finish(
+        &mut client,
+        &mut serve,
+        "rclpy got no response from pollen serve",
+    );
+    let v = last_json(&mut client);
+    let values = v["values"].as_array().expect("values");
+    assert_eq!(values.len(), 2, "{v}");
+    assert_eq!(values[0]["type"], 2);
+    assert_eq!(values[0]["integer_value"], 42);
+    assert_eq!(values[1]["string_value"], "hi");
+    // The server printed the request it answered.
+    let request = last_json(&mut serve);
+    assert_eq!(
+        request["request"],
+        serde_json::json!({"names": ["answer", "greeting"]})
+    );
+}
+
+/// A type with no local definition: `pollen sub` (no AMENT_PREFIX_PATH) asks the writer's
+/// node, an rclpy node, for it through ROS 2 Jazzy's `~/get_type_description` (the hash from
+/// the writer's USER_DATA, the node from the graph) and decodes the messages with the answer:
+/// a LaserScan, with its nested header and time.
+#[test]
+fn a_type_from_the_network_decodes_rclpy_messages() {
+    let ns = Netns::new("ros-typedesc");
+    let scan = serde_json::json!({
+        "header": {"stamp": {"sec": 3, "nanosec": 4}, "frame_id": "base"},
+        "angle_min": -0.5, "angle_max": 0.5, "angle_increment": 0.25,
+        "time_increment": 0.0, "scan_time": 0.0, "range_min": 0.0, "range_max": 8.0,
+        "ranges": [1.0, 2.0, 3.0, 4.0, 5.0], "intensities": []
+    });
+    let mut sender = Proc::spawn(
+        "rclpy send",
+        rclpy_types(
+            &ns,
+            &[
+                "send",
+                "/net_scan",
+                "sensor_msgs/msg/LaserScan",
+                &scan.to_string(),
+                "30",
+            ],
+        ),
+    );
+    let mut sub = {
+        let mut c = ns.pollen(&[
+            "sub",
+            "/net_scan",
+            "--json",
+            "--count",
+            "2",
+            "--timeout",
+            "25",
+            "-v",
+        ]);
+        c.env_remove("AMENT_PREFIX_PATH");
+        Proc::spawn("pollen sub", c)
+    };
+    finish(
+        &mut sub,
+        &mut sender,
+        "pollen could not decode the rclpy messages without local definitions",
+    );
+    let transcript = sub.transcript();
+    assert!(
+        transcript.contains("described by its writer's node"),
+        "the type came from elsewhere:\n{transcript}"
+    );
+    assert_eq!(last_json(&mut sub)["value"], scan);
+    sender.kill();
+}
+
+/// Typed interop with Cyclone DDS 11 as well (Python `cyclonedds`, its own IDL-typed Twist on
+/// the ROS 2 DDS names): `pollen sub` decodes Cyclone's Twist from the installed definition,
+/// and Cyclone decodes `pollen pub`'s, values compared.
+#[test]
+fn twist_with_cyclone_both_ways() {
+    let ns = Netns::new("ros-cyclone");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/ros_twist.py");
+    let cyclone = |args: &[&str]| {
+        let mut all = vec![script];
+        all.extend_from_slice(args);
+        ns.command(&common::peers_python(), &all)
+    };
+    let mut cpub = Proc::spawn(
+        "cyclone pub",
+        cyclone(&["pub", "rt/cy_in", "0.75", "-2.5", "30"]),
+    );
+    let mut sub = Proc::spawn(
+        "pollen sub",
+        pollen_typed(
+            &ns,
+            &["sub", "/cy_in", "--json", "--count", "1", "--timeout", "25"],
+        ),
+    );
+    finish(&mut sub, &mut cpub, "pollen got no Twist from Cyclone");
+    assert_eq!(
+        last_json(&mut sub)["value"],
+        serde_json::json!({"linear": {"x": 0.75, "y": 0.0, "z": 0.0},
+                           "angular": {"x": 0.0, "y": 0.0, "z": -2.5}})
+    );
+    cpub.kill();
+
+    let mut csub = Proc::spawn("cyclone sub", cyclone(&["sub", "rt/cy_out", "25"]));
+    let mut publisher = Proc::spawn(
+        "pollen pub",
+        pollen_typed(
+            &ns,
+            &[
+                "pub",
+                "/cy_out",
+                "geometry_msgs/msg/Twist",
+                "{linear: {y: 4}, angular: {x: -0.125}}",
+                "--count",
+                "300",
+                "--rate",
+                "10",
+                "--timeout",
+                "30",
+            ],
+        ),
+    );
+    finish(
+        &mut csub,
+        &mut publisher,
+        "Cyclone got no Twist from pollen",
+    );
+    assert_eq!(
+        last_json(&mut csub),
+        serde_json::json!({"linear": {"x": 0.0, "y": 4.0, "z": 0.0},
+                           "angular": {"x": -0.125, "y": 0.0, "z": 0.0}})
+    );
+    publisher.kill();
 }

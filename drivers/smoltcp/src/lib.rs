@@ -49,7 +49,10 @@ use pollen_engine::wire::{Locator, LocatorKind};
 #[cfg(feature = "tcp")]
 use pollen_engine::StreamId;
 use pollen_engine::{Destination, Engine, Event, Instant, Transmit};
-use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::iface::{
+    Config as IfaceConfig, Interface, PollIngressSingleResult, SocketHandle, SocketSet,
+    SocketStorage,
+};
 use smoltcp::phy::Device;
 #[cfg(feature = "tcp")]
 use smoltcp::socket::tcp;
@@ -170,7 +173,10 @@ impl<const RX: usize, const TX: usize, const STAGE: usize> Default for TcpStorag
 pub struct Memory<'a, const TCP: usize> {
     /// Socket slots: at least 3 + `TCP` (three UDP sockets, then the TCP ones).
     pub sockets: &'a mut [SocketStorage<'a>],
-    /// The SPDP multicast socket (unused when the engine's config has no multicast).
+    /// The SPDP multicast socket (unused when the engine's config has no multicast). Each
+    /// received datagram goes to the engine before the next frame is taken from the device,
+    /// so a receive buffer of one largest datagram (one packet's metadata) is enough for every
+    /// socket.
     pub multicast: UdpBuffers<'a>,
     /// The unicast metatraffic socket; every UDP transmit leaves through it, so its send
     /// buffer should hold a few datagrams of the engine's MTU.
@@ -533,7 +539,17 @@ impl<'a, D: Device, const TCP: usize> Driver<'a, D, TCP> {
     /// smoltcp's), or `None` when only incoming traffic can create work.
     pub fn poll(&mut self, now: Instant, engine: &mut Engine) -> Option<Instant> {
         let ts = smol_instant(now);
-        self.iface.poll(ts, &mut self.device, &mut self.sockets);
+        // One frame at a time, its datagram into the engine before the next frame is taken:
+        // a socket's receive buffer holds one datagram at a time, not all that queued in the
+        // device since the last poll. smoltcp's egress runs below, after the engine's.
+        loop {
+            match self.ingress(ts) {
+                PollIngressSingleResult::None => break,
+                PollIngressSingleResult::PacketProcessed => {}
+                PollIngressSingleResult::SocketStateChanged => self.receive(now, engine),
+            }
+        }
+        // Stream bytes an earlier poll left in a socket.
         self.receive(now, engine);
         #[cfg(feature = "tcp")]
         self.tcp_housekeeping(now, engine);
@@ -542,13 +558,27 @@ impl<'a, D: Device, const TCP: usize> Driver<'a, D, TCP> {
         }
         for _ in 0..MAX_ROUNDS {
             let moved = self.drain(now, engine);
-            self.iface
-                .poll_egress(ts, &mut self.device, &mut self.sockets);
+            self.egress(ts);
             if self.parked.is_none() || moved == 0 {
                 break;
             }
         }
         self.deadline(now, engine)
+    }
+
+    /// One frame from the device into smoltcp. Not inlined (nor is [`Driver::egress`]):
+    /// smoltcp's frame handling then takes stack only while it runs, not under the engine.
+    #[inline(never)]
+    fn ingress(&mut self, ts: SmolInstant) -> PollIngressSingleResult {
+        self.iface
+            .poll_ingress_single(ts, &mut self.device, &mut self.sockets)
+    }
+
+    /// smoltcp's egress: queued datagrams, ARP and IGMP to the device.
+    #[inline(never)]
+    fn egress(&mut self, ts: SmolInstant) {
+        self.iface
+            .poll_egress(ts, &mut self.device, &mut self.sockets);
     }
 
     /// When the next `poll` is due (see [`Driver::poll`]).
@@ -688,7 +718,9 @@ impl<'a, D: Device, const TCP: usize> Driver<'a, D, TCP> {
     }
 
     /// Moves transmits from the engine into the sockets until one must wait or none is owed;
-    /// returns how many were queued.
+    /// returns how many were queued. Not inlined: the engine's transmit path then takes stack
+    /// only while it runs, not under its receive path.
+    #[inline(never)]
     fn drain(&mut self, now: Instant, engine: &mut Engine) -> usize {
         let mut moved = 0;
         loop {

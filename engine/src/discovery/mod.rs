@@ -305,6 +305,32 @@ pub(crate) struct EndpointInfo {
     pub data_representation: DataRepresentations,
     pub has_data_representation: bool,
     pub locator: Option<Locator>,
+    /// The ROS 2 type hash announced in USER_DATA (feature `ros`).
+    #[cfg(feature = "ros")]
+    pub type_hash: Option<[u8; 32]>,
+}
+
+/// The ROS 2 type hash in an endpoint's USER_DATA: `typehash=RIHS01_` and 64 hex digits, up to
+/// the next `;` (what rmw writes from Jazzy on); `None` when absent or malformed.
+#[cfg(feature = "ros")]
+pub(crate) fn ros_type_hash(user_data: &[u8]) -> Option<[u8; 32]> {
+    const KEY: &[u8] = b"typehash=RIHS01_";
+    let at = user_data.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let hex = user_data.get(at..at + 64)?;
+    if user_data.get(at + 64).is_some_and(|&c| c != b';') {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = (digit(hex[2 * i])? << 4) | digit(hex[2 * i + 1])?;
+    }
+    Some(out)
 }
 
 /// Why SEDP data was not turned into a remote endpoint.
@@ -357,6 +383,30 @@ impl EndpointInfo {
             data_representation: d.data_representation.unwrap_or_default(),
             has_data_representation: d.data_representation.is_some(),
             locator: pick_locator(d.unicast_locators.as_slice(), prefer_tcp),
+            #[cfg(feature = "ros")]
+            type_hash: d.user_data.and_then(ros_type_hash),
         })
+    }
+}
+
+#[cfg(all(test, feature = "ros"))]
+mod ros_tests {
+    extern crate std;
+    use super::ros_type_hash;
+    use std::format;
+
+    #[test]
+    fn type_hash_from_user_data() {
+        let hex = "ab".repeat(32);
+        let ud = format!("typehash=RIHS01_{hex};");
+        assert_eq!(ros_type_hash(ud.as_bytes()), Some([0xab; 32]));
+        let before = format!("enclave=/;typehash=RIHS01_{hex}");
+        assert_eq!(ros_type_hash(before.as_bytes()), Some([0xab; 32]));
+        assert_eq!(ros_type_hash(b"typehash=RIHS01_abc;"), None, "short");
+        let bad = format!("typehash=RIHS01_{}zz;", "ab".repeat(31));
+        assert_eq!(ros_type_hash(bad.as_bytes()), None, "not hex");
+        let long = format!("typehash=RIHS01_{hex}00;");
+        assert_eq!(ros_type_hash(long.as_bytes()), None, "too long");
+        assert_eq!(ros_type_hash(b"enclave=/;"), None);
     }
 }

@@ -45,6 +45,9 @@ fn endpoint_guid_of(payload: &[u8]) -> Option<Guid> {
 }
 
 impl<'a> Engine<'a> {
+    // Not inlined: its parsed records would otherwise sit in `handle_message`'s frame under
+    // every handler it calls (a microcontroller's stack peaks there).
+    #[inline(never)]
     pub(crate) fn process_builtin_samples(&mut self, now: Instant) {
         for i in [SEDP_PUB, SEDP_SUB] {
             while let Some(s) = self.builtin_readers[i].pop() {
@@ -62,11 +65,7 @@ impl<'a> Engine<'a> {
                     }
                     continue;
                 }
-                let info = EndpointData::parse(&self.scratch[..n])
-                    .ok()
-                    .filter(|d| d.endpoint_guid.prefix == s.writer.prefix)
-                    .map(|d| EndpointInfo::from_data(&d, i == SEDP_PUB, self.cfg.prefer_tcp));
-                match info {
+                match self.endpoint_info(n, i == SEDP_PUB, s.writer.prefix) {
                     Some(Ok(info)) => self.add_remote_endpoint(now, info),
                     Some(Err(_)) => self.stats.dropped_table_full += 1,
                     None => self.stats.dropped_bad_discovery += 1,
@@ -80,6 +79,22 @@ impl<'a> Engine<'a> {
             }
         }
         self.resync_if_due(now);
+    }
+
+    /// The endpoint announced in the first `n` bytes of the scratch buffer by participant
+    /// `from` (none when it does not parse or names another participant's endpoint). Not
+    /// inlined: the parsed announcement is gone before the endpoint is added and matched.
+    #[inline(never)]
+    fn endpoint_info(
+        &self,
+        n: usize,
+        is_writer: bool,
+        from: crate::wire::GuidPrefix,
+    ) -> Option<Result<EndpointInfo, crate::discovery::EndpointRefused>> {
+        EndpointData::parse(&self.scratch[..n])
+            .ok()
+            .filter(|d| d.endpoint_guid.prefix == from)
+            .map(|d| EndpointInfo::from_data(&d, is_writer, self.cfg.prefer_tcp))
     }
 
     /// Runs a resync that room appearing asked for, at most once per announcement period (a

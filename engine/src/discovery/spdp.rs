@@ -20,6 +20,9 @@ use crate::wire::{
 };
 
 impl<'a> Engine<'a> {
+    // Not inlined, as `process_builtin_samples`: the parsed announcement stays out of the
+    // frames of the user-data path.
+    #[inline(never)]
     pub(crate) fn on_spdp(&mut self, now: Instant, rx: &Receiver, d: &DataRepr<'_>, q: &InlineQos) {
         if let Some(s) = q.status_info {
             if s.disposed() || s.unregistered() {
@@ -484,32 +487,11 @@ impl<'a> Engine<'a> {
     }
 
     pub(crate) fn assert_liveliness(&mut self, now: Instant) {
-        // ParticipantMessageData: prefix, kind AUTOMATIC (00 00 00 01), one-byte sequence.
-        let mut body = [0u8; 28];
-        body[..4].copy_from_slice(&[0, 1, 0, 0]);
-        body[4..16].copy_from_slice(&self.cfg.guid_prefix.0);
-        body[16..20].copy_from_slice(&[0, 0, 0, 1]);
-        body[20..24].copy_from_slice(&1u32.to_le_bytes());
-        let mut key = [0u8; 16];
-        key[..12].copy_from_slice(&self.cfg.guid_prefix.0);
-        key[12..].copy_from_slice(&[0, 0, 0, 1]);
         let w = &mut self.builtin_writers[PMD];
-        if w.add(
-            now,
-            &mut self.pool,
-            &[&body],
-            None,
-            Some(key),
-            StatusInfo(0),
-        )
-        .is_err()
-        {
+        if !write_liveliness(&self.cfg, now, w, &mut self.pool, &mut self.timers) {
             self.stats.dropped_no_space += 1;
         }
         self.queue_all_proxies(Local::BuiltinWriter(PMD as u32));
-        self.sync_writer_timer(Local::BuiltinWriter(PMD as u32));
-        let period = Span::from_micros((self.cfg.lease_duration.micros() / 2).max(500_000));
-        self.timers.set(Timer::Liveliness, now + period);
     }
 
     /// Forgets every `queued` mark (the queue was emptied).
@@ -535,4 +517,41 @@ impl<'a> Engine<'a> {
             }
         }
     }
+}
+
+/// Writes the participant's liveliness message (ParticipantMessageData: prefix, kind AUTOMATIC
+/// (00 00 00 01), one-byte sequence) into `w`, the participant-message writer, and arms its
+/// heartbeat and the next liveliness timer; false when the pool had no room for it. The
+/// caller queues the writer's proxies (at creation it has none).
+pub(crate) fn write_liveliness(
+    cfg: &crate::config::Config,
+    now: Instant,
+    w: &mut crate::writer::Writer<'_>,
+    pool: &mut crate::pool::Pool<'_>,
+    timers: &mut crate::timer::Timers<'_>,
+) -> bool {
+    let prefix = &cfg.guid_prefix;
+    let mut body = [0u8; 28];
+    body[..4].copy_from_slice(&[0, 1, 0, 0]);
+    body[4..16].copy_from_slice(&prefix.0);
+    body[16..20].copy_from_slice(&[0, 0, 0, 1]);
+    body[20..24].copy_from_slice(&1u32.to_le_bytes());
+    let mut key = [0u8; 16];
+    key[..12].copy_from_slice(&prefix.0);
+    key[12..].copy_from_slice(&[0, 0, 0, 1]);
+    let written = w
+        .add(now, pool, &[&body], None, Some(key), StatusInfo(0))
+        .is_ok();
+    let timer = Timer::BuiltinHeartbeat(PMD as u32);
+    match w.next_heartbeat {
+        Some(t) => timers.set(timer, t),
+        None => timers.clear(timer),
+    }
+    timers.set(Timer::Liveliness, now + liveliness_period(cfg));
+    written
+}
+
+/// How often the liveliness message is written again: half the lease, at least 0.5 s.
+pub(crate) fn liveliness_period(cfg: &crate::config::Config) -> Span {
+    Span::from_micros((cfg.lease_duration.micros() / 2).max(500_000))
 }

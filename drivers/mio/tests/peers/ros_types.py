@@ -7,6 +7,9 @@
     ros_types.py send TOPIC TYPE JSON TIMEOUT
         Publishes the message JSON (a mapping of fields; missing ones keep their defaults)
         ten times a second until TIMEOUT.
+    ros_types.py call SERVICE TYPE JSON TIMEOUT
+        Waits for the service (TYPE like rcl_interfaces/srv/GetParameters), calls it with the
+        request JSON and prints the response as one JSON line; exit 1 on timeout.
 
 Run it only inside a network namespace whose only interface is lo.
 """
@@ -84,11 +87,31 @@ def send(topic, ty, values, timeout):
     return 0
 
 
+def call(service, ty, values, timeout):
+    node = Node("ros_client")
+    cls = msg_class(ty)
+    client = node.create_client(cls, service)
+    if not client.wait_for_service(timeout_sec=timeout):
+        print("no service", file=sys.stderr)
+        return 1
+    req = cls.Request()
+    fill(req, values)
+    future = client.call_async(req)
+    rclpy.spin_until_future_complete(node, future, timeout_sec=timeout)
+    if not future.done():
+        print("no response", file=sys.stderr)
+        return 1
+    print(json.dumps(to_plain(future.result())), flush=True)
+    return 0
+
+
 def main():
     rclpy.init()
     try:
         if sys.argv[1] == "echo":
             return echo(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
+        if sys.argv[1] == "call":
+            return call(sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), float(sys.argv[5]))
         if sys.argv[1] == "send":
             return send(sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), float(sys.argv[5]))
         print(f"unknown mode {sys.argv[1]}", file=sys.stderr)

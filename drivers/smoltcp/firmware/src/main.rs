@@ -69,15 +69,17 @@ type Dev = Port<'static, 'static, SLOTS, FRAME>;
 /// UDP-only: no TCP sockets.
 type Net = Driver<'static, Dev, 0>;
 
-/// Socket buffers (datagrams, received bytes, bytes to send): the metatraffic socket sends
-/// everything and receives SEDP and ACKNACK/HEARTBEAT; the user socket receives data; the
-/// multicast socket receives SPDP. Each receives two full datagrams (or more small ones)
-/// between polls; the sender holds one, since the driver polls smoltcp's egress between
-/// transmits and keeps the one that does not fit for the next round. What does not fit is
-/// lost and repaired by the reliable protocol, at the cost of a heartbeat period.
-const META_UDP: (usize, usize, usize) = (4, 2 * MTU, MTU);
-const USER_UDP: (usize, usize, usize) = (4, 2 * MTU, 0);
-const SPDP_UDP: (usize, usize, usize) = (2, MTU, 0);
+/// Socket buffers (datagrams received, received bytes, datagrams to send, bytes to send): the
+/// metatraffic socket sends everything and receives SEDP and ACKNACK/HEARTBEAT; the user
+/// socket receives data; the multicast socket receives SPDP. Each receives one datagram of
+/// the MTU (the largest the link carries; on a 1500-byte Ethernet it would be 1472 bytes),
+/// since the driver hands every datagram to the engine before it takes the next frame from
+/// the device; the sender holds one full datagram (or a few small ones), since the
+/// driver polls smoltcp's egress between transmits and keeps the one that does not fit for
+/// the next round.
+const META_UDP: (usize, usize, usize, usize) = (1, MTU, 4, MTU);
+const USER_UDP: (usize, usize, usize, usize) = (1, MTU, 0, 0);
+const SPDP_UDP: (usize, usize, usize, usize) = (1, MTU, 0, 0);
 
 /// Stack words painted at start to measure the deepest use.
 const PAINT: u32 = 0xdead_beef;
@@ -118,15 +120,16 @@ struct Tables {
     scratch: Run<u8, { SIZES.scratch }>,
 }
 
-/// The buffers of one UDP socket: `(datagrams, received bytes, bytes to send)`.
-struct Udp<const P: usize, const RX: usize, const TX: usize> {
-    rx_meta: Run<UdpPacketMetadata, P>,
+/// The buffers of one UDP socket: `(datagrams received, received bytes, datagrams to send,
+/// bytes to send)`.
+struct Udp<const RP: usize, const RX: usize, const TP: usize, const TX: usize> {
+    rx_meta: Run<UdpPacketMetadata, RP>,
     rx_payload: Run<u8, RX>,
-    tx_meta: Run<UdpPacketMetadata, P>,
+    tx_meta: Run<UdpPacketMetadata, TP>,
     tx_payload: Run<u8, TX>,
 }
 
-impl<const P: usize, const RX: usize, const TX: usize> Udp<P, RX, TX> {
+impl<const RP: usize, const RX: usize, const TP: usize, const TX: usize> Udp<RP, RX, TP, TX> {
     fn buffers(&mut self) -> UdpBuffers<'_> {
         UdpBuffers {
             rx_meta: fill(&mut self.rx_meta, || UdpPacketMetadata::EMPTY),
@@ -140,9 +143,9 @@ impl<const P: usize, const RX: usize, const TX: usize> Udp<P, RX, TX> {
 /// One participant's socket slots and buffers.
 struct Sockets {
     sockets: Run<SocketStorage<'static>, 3>,
-    multicast: Udp<{ SPDP_UDP.0 }, { SPDP_UDP.1 }, { SPDP_UDP.2 }>,
-    metatraffic: Udp<{ META_UDP.0 }, { META_UDP.1 }, { META_UDP.2 }>,
-    user: Udp<{ USER_UDP.0 }, { USER_UDP.1 }, { USER_UDP.2 }>,
+    multicast: Udp<{ SPDP_UDP.0 }, { SPDP_UDP.1 }, { SPDP_UDP.2 }, { SPDP_UDP.3 }>,
+    metatraffic: Udp<{ META_UDP.0 }, { META_UDP.1 }, { META_UDP.2 }, { META_UDP.3 }>,
+    user: Udp<{ USER_UDP.0 }, { USER_UDP.1 }, { USER_UDP.2 }, { USER_UDP.3 }>,
     transmit: Run<u8, MTU>,
 }
 
