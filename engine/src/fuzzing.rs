@@ -442,7 +442,8 @@ fn round_trip_endpoint(e: &EndpointData<'_>, input_len: usize) {
 }
 
 fn round_trip_inline_qos(q: &InlineQos, endian: Endian) {
-    let mut buf = [0u8; 64];
+    // Key hash, status info and the related sample identity under both its ids: 92 bytes.
+    let mut buf = [0u8; 128];
     let n = match q.emit(&mut buf, endian) {
         Ok(n) => n,
         Err(e) => panic!("inline QoS parsed but does not emit: {}", e),
