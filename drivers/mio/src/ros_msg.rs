@@ -236,7 +236,45 @@ impl Registry {
     /// Loads `full` and every type it uses.
     pub fn load(&mut self, full: &str) -> Result<&MsgDef, String> {
         self.load_at(full, 0)?;
+        self.check(full)?;
         Ok(&self.defs[full])
+    }
+
+    /// Checks that `full` and every type it uses are here and that none contains itself:
+    /// ROS 2 types cannot, and encoding or decoding one that did (from a hostile node's
+    /// description, or a broken `.msg`) would recurse without end.
+    pub fn check(&self, full: &str) -> Result<(), String> {
+        self.check_at(full, &mut Vec::new())
+    }
+
+    fn check_at<'s>(&'s self, t: &'s str, path: &mut Vec<&'s str>) -> Result<(), String> {
+        if path.contains(&t) {
+            return Err(format!(
+                "{} contains itself ({} → {t})",
+                path[0],
+                path.join(" → ")
+            ));
+        }
+        if path.len() > MAX_DEPTH {
+            return Err(format!(
+                "{}: types nested more than {MAX_DEPTH} deep",
+                path[0]
+            ));
+        }
+        let def = self.defs.get(t).ok_or_else(|| {
+            format!(
+                "{}: the definition of {t} is missing",
+                path.first().unwrap_or(&t)
+            )
+        })?;
+        path.push(t);
+        for f in &def.fields {
+            if let Base::Msg(m) = &f.base {
+                self.check_at(m, path)?;
+            }
+        }
+        path.pop();
+        Ok(())
     }
 
     fn load_at(&mut self, full: &str, depth: usize) -> Result<(), String> {
@@ -310,6 +348,7 @@ impl Registry {
             for m in nested {
                 self.load_at(&m, 1)?;
             }
+            self.check(n)?;
         }
         Ok((req, resp))
     }

@@ -472,17 +472,7 @@ impl RosType {
 
     /// `full` with the definitions in `reg` (from the network), every type it uses there.
     pub fn from_registry(reg: Registry, full: &str) -> Result<RosType, String> {
-        let mut todo = vec![full.to_string()];
-        let mut seen = std::collections::BTreeSet::new();
-        while let Some(t) = todo.pop() {
-            if !seen.insert(t.clone()) {
-                continue;
-            }
-            let def = reg
-                .get(&t)
-                .ok_or_else(|| format!("the description of {full} lacks {t}"))?;
-            todo.extend(def.nested());
-        }
+        reg.check(full)?;
         Ok(RosType {
             reg,
             full: full.to_string(),
@@ -592,6 +582,18 @@ mod tests {
         assert!(err(&mix, "{id: toolong}").starts_with("id: at most 4 bytes"));
         assert!(err(&mix, "{nums: [1.5]}").starts_with("nums[0]: 1.5 is not an integer"));
         assert!(parse_yaml("{unclosed").is_err());
+    }
+
+    #[test]
+    fn a_type_that_contains_itself_is_refused() {
+        let mut r = Registry::default();
+        r.insert(parse("t/msg/A", "t/B b\n").unwrap());
+        r.insert(parse("t/msg/B", "float64 x\nt/A a\n").unwrap());
+        let e = RosType::from_registry(r, "t/msg/A").err().expect("refused");
+        assert!(e.contains("contains itself"), "{e}");
+        let mut r = Registry::default();
+        r.insert(parse("t/msg/C", "float64 x\n").unwrap());
+        assert!(RosType::from_registry(r, "t/msg/D").is_err(), "missing");
     }
 
     #[test]
