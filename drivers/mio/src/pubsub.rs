@@ -123,12 +123,13 @@ pub struct PubArgs {
     pub qos: QosArgs,
 }
 
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
+pub(crate) fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("pollen: {msg}");
     ExitCode::from(2)
 }
 
-fn start(net: &NetArgs, ros: bool) -> Result<Runner, String> {
+/// The driver and its runner for `net`; with `ros`, the USER_DATA ROS 2 participants carry.
+pub(crate) fn start(net: &NetArgs, ros: bool) -> Result<Runner, String> {
     let mut opts = net.options()?;
     if ros {
         opts.user_data = b"enclave=/;".to_vec();

@@ -17,28 +17,24 @@ use pollen_engine::{
     Durability, History, ReaderHandle, ReaderQos, Reliability, TakeError, TopicSpec, WriterHandle,
     WriterQos,
 };
-use pollen_mio::{Driver, Runner};
+use pollen_mio::Driver;
 use serde_json::{json, Value};
 
 use crate::cli::{parse_seconds, NetArgs};
+use crate::pubsub::{fail, start};
 use crate::ros_graph::NodeArgs;
 use crate::ros_msg::{dds_name, Registry};
 use crate::ros_value::{decode, encode, parse_yaml, to_yaml};
 
-/// Arguments of `pollen call`.
+/// What `pollen call` and `pollen serve` both take.
 #[derive(Debug, clap::Args)]
-pub struct CallArgs {
+pub struct ServiceArgs {
     /// The service, for example /talker/get_parameters.
     pub service: String,
     /// Its type, for example rcl_interfaces/srv/GetParameters.
     #[arg(value_name = "TYPE")]
     pub ty: String,
-    /// The request's fields as YAML (fields left out are zero). Default `{}`.
-    pub request: Option<String>,
-    /// Give up (status 1) after this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
-    pub timeout: Duration,
-    /// Print the response as JSON instead of YAML.
+    /// Print JSON instead of YAML (the response; for `serve`, each request).
     #[arg(long)]
     pub json: bool,
     /// Where ROS 2 definitions are, besides `AMENT_PREFIX_PATH`; repeatable.
@@ -50,14 +46,23 @@ pub struct CallArgs {
     pub net: NetArgs,
 }
 
+/// Arguments of `pollen call`.
+#[derive(Debug, clap::Args)]
+pub struct CallArgs {
+    #[command(flatten)]
+    pub s: ServiceArgs,
+    /// The request's fields as YAML (fields left out are zero). Default `{}`.
+    pub request: Option<String>,
+    /// Give up (status 1) after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    pub timeout: Duration,
+}
+
 /// Arguments of `pollen serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// The service, for example /pollen/get_parameters.
-    pub service: String,
-    /// Its type, for example rcl_interfaces/srv/GetParameters.
-    #[arg(value_name = "TYPE")]
-    pub ty: String,
+    #[command(flatten)]
+    pub s: ServiceArgs,
     /// The response's fields as YAML, the same for every request (fields left out are zero).
     #[arg(long, value_name = "YAML")]
     pub reply: Option<String>,
@@ -67,21 +72,6 @@ pub struct ServeArgs {
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
-    /// Print each request as one JSON line instead of YAML.
-    #[arg(long)]
-    pub json: bool,
-    /// Where ROS 2 definitions are, besides `AMENT_PREFIX_PATH`; repeatable.
-    #[arg(long, value_name = "DIR")]
-    pub msg_path: Vec<std::path::PathBuf>,
-    #[command(flatten)]
-    pub node: NodeArgs,
-    #[command(flatten)]
-    pub net: NetArgs,
-}
-
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("pollen: {msg}");
-    ExitCode::from(2)
 }
 
 /// A service's definitions and DDS names.
@@ -145,13 +135,6 @@ fn reader_qos() -> ReaderQos {
         history: History::KeepLast(10),
         ..ReaderQos::default()
     }
-}
-
-fn start(net: &NetArgs) -> Result<Runner, String> {
-    let mut opts = net.options()?;
-    opts.user_data = b"enclave=/;".to_vec();
-    let driver = Driver::new(opts).map_err(|e| format!("cannot open sockets: {e}"))?;
-    Runner::new(driver).map_err(|e| e.to_string())
 }
 
 /// The request writer and reply reader of a client, or the request reader and reply writer
@@ -283,7 +266,7 @@ impl Client {
 
 /// Runs `pollen call`.
 pub fn run_call(args: &CallArgs) -> ExitCode {
-    let s = match Service::load(&args.service, &args.ty, &args.msg_path) {
+    let s = match Service::load(&args.s.service, &args.s.ty, &args.s.msg_path) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
@@ -292,7 +275,7 @@ pub fn run_call(args: &CallArgs) -> ExitCode {
             Ok(p) => p,
             Err(e) => return fail(e),
         };
-    let mut runner = match start(&args.net) {
+    let mut runner = match start(&args.s.net, true) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
@@ -300,7 +283,7 @@ pub fn run_call(args: &CallArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let mut graph = match args.node.join(runner.driver(), true, "call") {
+    let mut graph = match args.s.node.join(runner.driver(), true, "call") {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
@@ -319,7 +302,7 @@ pub fn run_call(args: &CallArgs) -> ExitCode {
         }
         match client.poll(d, &s) {
             Some(Ok(v)) => {
-                println!("{}", show(&v, args.json));
+                println!("{}", show(&v, args.s.json));
                 return ControlFlow::Break(ExitCode::SUCCESS);
             }
             Some(Err(e)) => {
@@ -331,7 +314,7 @@ pub fn run_call(args: &CallArgs) -> ExitCode {
         if Instant::now() >= deadline {
             eprintln!(
                 "pollen: no response from {} within {:?} ({})",
-                args.service,
+                args.s.service,
                 args.timeout,
                 if client.sent() {
                     "the request was sent"
@@ -355,7 +338,7 @@ pub fn run_call(args: &CallArgs) -> ExitCode {
 
 /// Runs `pollen serve`.
 pub fn run_serve(args: &ServeArgs) -> ExitCode {
-    let s = match Service::load(&args.service, &args.ty, &args.msg_path) {
+    let s = match Service::load(&args.s.service, &args.s.ty, &args.s.msg_path) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
@@ -365,7 +348,7 @@ pub fn run_serve(args: &ServeArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
-    let mut runner = match start(&args.net) {
+    let mut runner = match start(&args.s.net, true) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
@@ -373,7 +356,7 @@ pub fn run_serve(args: &ServeArgs) -> ExitCode {
         Ok(e) => e,
         Err(e) => return fail(e),
     };
-    let mut graph = match args.node.join(runner.driver(), true, "serve") {
+    let mut graph = match args.s.node.join(runner.driver(), true, "serve") {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
@@ -401,7 +384,7 @@ pub fn run_serve(args: &ServeArgs) -> ExitCode {
             let payload = &buf[..info.len];
             match decode(&s.reg, s.def(&s.request), payload) {
                 Ok(v) => {
-                    let line = if args.json {
+                    let line = if args.s.json {
                         json!({"client": info.writer.to_string(), "sn": info.sn.0, "request": v})
                             .to_string()
                     } else {
