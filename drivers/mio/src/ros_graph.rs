@@ -293,8 +293,10 @@ pub struct RosGraph {
     reader: ReaderHandle,
     /// The last entry published (a new one only when it changes).
     published: Option<ParticipantInfo>,
-    /// Every participant's latest entry, by GID.
-    pub peers: BTreeMap<Gid, ParticipantInfo>,
+    /// Every participant's latest entry, by the participant that wrote it (not the GID in
+    /// the payload: a sender cannot make this grow by naming new GIDs, only the engine's
+    /// participant table bounds it).
+    pub peers: BTreeMap<GuidPrefix, ParticipantInfo>,
     /// Samples of peers that did not decode (counted, the first reason kept).
     pub refused: u64,
     pub first_refusal: Option<DecodeError>,
@@ -401,7 +403,7 @@ impl RosGraph {
             }
             match ParticipantInfo::decode(&self.buf[..info.len]) {
                 Ok(p) => {
-                    self.peers.insert(p.gid, p);
+                    self.peers.insert(info.writer.prefix, p);
                 }
                 Err(e) => {
                     self.refused += 1;
