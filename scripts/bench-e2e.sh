@@ -29,7 +29,7 @@ DDSPERF=${DDSPERF:-/usr/bin/ddsperf}
 [[ -x "$DDSPERF" ]] || { echo "bench-e2e: $DDSPERF not found (shared/PEERS.md)" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || { echo "bench-e2e: /usr/bin/time not found (apt-get install time)" >&2; exit 1; }
 
-cargo build --release -p pollen-mio --bin pollen --example udp_floor
+cargo build --release -p pollen-tool --bin pollen && cargo build --release -p pollen-mio --example udp_floor
 POLLEN=$PWD/target/release/pollen
 FLOOR=$PWD/target/release/examples/udp_floor
 

@@ -27,7 +27,7 @@ DDSPERF=${DDSPERF:-/usr/bin/ddsperf}
 [[ -x "$DDSPERF" ]] || { echo "bench-large: $DDSPERF not found (shared/PEERS.md)" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || { echo "bench-large: /usr/bin/time not found (apt-get install time)" >&2; exit 1; }
 
-cargo build --release -p pollen-mio --bin pollen
+cargo build --release -p pollen-tool --bin pollen
 POLLEN=$PWD/target/release/pollen
 
 WORK=$(mktemp -d)

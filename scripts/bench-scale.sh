@@ -10,7 +10,7 @@
 #   after the other, SCALE_ROUNDS (3) rounds of SCALE_IDLE_SECONDS (5) each; /proc/<pid>/status
 #   is read every 0.25 s: VmRSS is the last reading before the process exits, VmHWM its peak.
 #   ddsperf is pinned to loopback with the configuration of the interop tests
-#   (drivers/mio/tests/common/mod.rs, cyclone_uri()). Domain SCALE_DOMAIN (0); the script checks
+#   (tool/tests/common/mod.rs, cyclone_uri()). Domain SCALE_DOMAIN (0); the script checks
 #   that pollen discovered nobody (idle means alone).
 # benches: `engine` (engine_pair, engine_pair_idle), `scale` (idle poll_transmit/poll_timeout
 #   beside a call and a 64-byte memcpy, announcement, create_writer) with 1 s warm-up and 3 s
@@ -27,7 +27,7 @@ DDSPERF=${DDSPERF:-/usr/bin/ddsperf}
 
 memory() {
     [[ -x "$DDSPERF" ]] || { echo "bench-scale: $DDSPERF not found (shared/PEERS.md)" >&2; exit 1; }
-    cargo build --release -p pollen-mio --bin pollen
+    cargo build --release -p pollen-tool --bin pollen
     local pollen=$PWD/target/release/pollen
     local work
     work=$(mktemp -d)

@@ -23,7 +23,7 @@ ROUNDS=${BENCH_ROUNDS:-2}
 DDSPERF=${DDSPERF:-/usr/bin/ddsperf}
 [[ -x "$DDSPERF" ]] || { echo "bench-tcp: $DDSPERF not found (shared/PEERS.md)" >&2; exit 1; }
 
-cargo build --release -p pollen-mio --bin pollen
+cargo build --release -p pollen-tool --bin pollen
 POLLEN=$PWD/target/release/pollen
 
 # A domain of its own: the TCP tests use 220..230, bench-e2e.sh 232.

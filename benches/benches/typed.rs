@@ -1,4 +1,4 @@
-//! Typed samples: serde values to CDR and back (`pollen_mio::typed`, through the
+//! Typed samples: serde values to CDR and back (`pollen_app::typed`, through the
 //! `cdr-encoding` crate) next to copying the same serialized bytes, for a small message
 //! (`geometry_msgs/msg/Twist`, 52 bytes) and a large one (a `sensor_msgs/msg/LaserScan` with
 //! 720 ranges and 720 intensities, about 5.8 KB). BENCHMARKS.md reports each as a ratio to the
@@ -7,7 +7,7 @@
 //! Run: `cargo bench -p pollen-benches --bench typed`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use pollen_mio::typed::{from_sample, to_sample};
+use pollen_app::typed::{from_sample, to_sample};
 use serde::{Deserialize, Serialize};
 use std::hint::black_box;
 use std::time::Duration;

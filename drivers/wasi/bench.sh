@@ -16,7 +16,7 @@ PING_SECONDS="${PING_SECONDS:-10}"
 DOMAIN="${DOMAIN:-77}"
 
 CARGO_TARGET_DIR=$WASI_TARGET_DIR cargo build -q -p pollen-wasi --target wasm32-wasip2 --release
-cargo build -q --release -p pollen-mio --bin pollen
+cargo build -q --release -p pollen-tool --bin pollen
 COMPONENT=$WASI_TARGET_DIR/wasm32-wasip2/release/pollen-wasi.wasm
 POLLEN=target/release/pollen
 

@@ -769,6 +769,11 @@ impl Runner {
         &mut self.driver
     }
 
+    /// The driver, for queries.
+    pub fn driver_ref(&self) -> &Driver {
+        &self.driver
+    }
+
     /// Consumes the runner, returning the driver.
     pub fn into_driver(self) -> Driver {
         self.driver

@@ -32,7 +32,6 @@ mod iface;
 mod mmsg;
 mod socket;
 mod tcp;
-pub mod typed;
 
 pub use clock::Clock;
 pub use driver::{Driver, DriverStats, Options, Runner, Transport};

@@ -1,13 +1,17 @@
 //! The `Driver` inside somebody else's mio loop: two participants registered in one `Poll`
 //! with their own token ranges, a reliable writer and reader, loopback only.
 
-mod common;
-
 use mio::{Events, Poll, Token};
 use pollen_engine::{Durability, History};
 use pollen_engine::{Event, Peer, ReaderQos, Reliability, TopicSpec, WriterQos};
 use pollen_mio::{Clock, Driver, Options};
 use std::time::{Duration, Instant};
+
+/// A domain of its own (the tool's tests, `tool/tests/common`, use slots 0-19 of the same
+/// scheme), so that parallel tests and repeated runs do not hear each other.
+fn domain(slot: u32) -> u32 {
+    20 + (std::process::id() % 10) * 20 + slot
+}
 
 fn options(domain: u32) -> Options {
     Options {
@@ -23,7 +27,7 @@ fn options(domain: u32) -> Options {
 
 #[test]
 fn two_drivers_in_one_foreign_poll() {
-    let domain = common::domain(16);
+    let domain = domain(16);
     let mut a = Driver::new(options(domain)).expect("driver a");
     let mut b = Driver::new(options(domain)).expect("driver b");
     assert_ne!(a.participant_id(), b.participant_id());
@@ -115,7 +119,7 @@ fn two_drivers_in_one_foreign_poll() {
 
 #[test]
 fn fixed_participant_id_in_use_is_refused() {
-    let domain = common::domain(17);
+    let domain = domain(17);
     let a = Driver::new(Options {
         participant_id: Some(40),
         ..options(domain)
@@ -140,7 +144,7 @@ fn runner_sends_one_datagram_per_pong() {
     use std::ops::ControlFlow;
     const WARM: u64 = 50;
     const N: u64 = 400;
-    let domain = common::domain(16);
+    let domain = domain(16);
     let wq = WriterQos {
         reliability: Reliability::Reliable,
         durability: Durability::Volatile,

@@ -393,7 +393,7 @@ fn ros_string_both_ways_with_cyclone_python() {
         );
         return;
     }
-    let script = workspace().join("drivers/mio/tests/peers/ros_string.py");
+    let script = workspace().join("tool/tests/peers/ros_string.py");
     let d = domain(19).to_string();
     let py = |args: &[&str]| {
         let mut c = Command::new(&python);

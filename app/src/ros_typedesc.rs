@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use pollen_mio::Driver;
+use crate::host::Host;
 use serde_json::{json, Value};
 
 use crate::ros_graph::{gid, RosGraph};
@@ -173,7 +173,7 @@ impl TypeFetch {
     /// `get_type_description`; the type once described.
     pub fn poll(
         &mut self,
-        d: &mut Driver,
+        d: &mut dyn Host,
         graph: &RosGraph,
         topic: &str,
     ) -> Option<Result<RosType, String>> {

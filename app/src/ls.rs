@@ -5,8 +5,8 @@ use std::ops::ControlFlow;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use crate::host::{Host, Platform};
 use pollen_engine::{Durability, Reliability};
-use pollen_mio::{Driver, Runner};
 use serde_json::{json, Value};
 
 use crate::cli::{parse_seconds, NetArgs};
@@ -175,7 +175,7 @@ struct Seen {
 }
 
 impl Seen {
-    fn collect(&mut self, d: &Driver) {
+    fn collect(&mut self, d: &dyn Host) {
         for p in d.engine().participants() {
             self.participants.insert(
                 p.guid_prefix.to_string(),
@@ -322,25 +322,18 @@ impl Seen {
 }
 
 /// Runs `pollen ls`.
-pub fn run(args: &LsArgs) -> ExitCode {
-    let opts = match args.net.options() {
-        Ok(o) => o,
+pub fn run(p: &dyn Platform, args: &LsArgs) -> ExitCode {
+    let mut host = match p.open(&args.net, Vec::new()) {
+        Ok(h) => h,
         Err(e) => {
             eprintln!("pollen: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let mut runner = match Driver::new(opts).and_then(Runner::new) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("pollen: cannot open sockets: {e}");
             return ExitCode::from(2);
         }
     };
     // With --ros, read the graph topic (publishing nothing: `ls` is not a node itself).
     let mut graph = None;
     if args.ros {
-        match RosGraph::new(runner.driver(), "pollen_ls", "/") {
+        match RosGraph::new(host.as_mut(), "pollen_ls", "/") {
             Ok(g) => graph = Some(g),
             Err(e) => {
                 eprintln!("pollen: {e}");
@@ -351,7 +344,7 @@ pub fn run(args: &LsArgs) -> ExitCode {
     let end = Instant::now() + args.duration;
     let mut seen = Seen::default();
     let mut notices = crate::notices::Notices::default();
-    let r = runner.run(|d| {
+    let r = crate::host::run(host.as_mut(), |d| {
         while let Some(ev) = d.engine_mut().poll_event() {
             crate::pubsub::report_refusal(&ev);
         }
@@ -370,7 +363,7 @@ pub fn run(args: &LsArgs) -> ExitCode {
         eprintln!("pollen: {e}");
         return ExitCode::from(2);
     }
-    let _ = runner.driver().shutdown(Duration::from_millis(100));
+    host.shutdown(Duration::from_millis(100));
     if let Some(g) = &graph {
         let n = nodes(g, &seen);
         if args.json {
@@ -392,11 +385,11 @@ pub fn run(args: &LsArgs) -> ExitCode {
     }
     if args.json {
         let mut v = seen.json();
-        v["driver"] = crate::notices::refusals_json(runner.driver().stats());
+        v["driver"] = crate::notices::refusals_json(&host.refusals());
         println!("{v}");
     } else {
         print!("{}", seen.text());
-        if let Some(l) = crate::notices::refusals_line(runner.driver().stats()) {
+        if let Some(l) = crate::notices::refusals_line(&host.refusals()) {
             eprintln!("{l}");
         }
     }

@@ -12,12 +12,12 @@ use std::ops::ControlFlow;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use crate::host::{Host, Platform};
 use pollen_engine::wire::{Guid, SampleIdentity, SequenceNumber, Time};
 use pollen_engine::{
     Durability, History, ReaderHandle, ReaderQos, Reliability, TakeError, TopicSpec, WriterHandle,
     WriterQos,
 };
-use pollen_mio::Driver;
 use serde_json::{json, Value};
 
 use crate::cli::{parse_seconds, NetArgs};
@@ -140,7 +140,7 @@ fn reader_qos() -> ReaderQos {
 /// The request writer and reply reader of a client, or the request reader and reply writer
 /// of a server.
 fn endpoints(
-    d: &mut Driver,
+    d: &mut dyn Host,
     s: &Service,
     server: bool,
 ) -> Result<(WriterHandle, ReaderHandle), String> {
@@ -163,7 +163,7 @@ fn endpoints(
 }
 
 /// Takes the next sample of `r` into `buf` (grown as needed).
-fn take(d: &mut Driver, r: ReaderHandle, buf: &mut Vec<u8>) -> Option<pollen_engine::SampleInfo> {
+fn take(d: &mut dyn Host, r: ReaderHandle, buf: &mut Vec<u8>) -> Option<pollen_engine::SampleInfo> {
     loop {
         match d.engine_mut().take(r, buf) {
             Ok(Some(info)) => return Some(info),
@@ -192,7 +192,7 @@ pub struct Client {
 
 impl Client {
     /// Creates the client's endpoints; the request goes out once a server is there.
-    pub fn new(d: &mut Driver, s: &Service, request: Vec<u8>) -> Result<Client, String> {
+    pub fn new(d: &mut dyn Host, s: &Service, request: Vec<u8>) -> Result<Client, String> {
         let (w, r) = endpoints(d, s, false)?;
         Ok(Client {
             w,
@@ -209,7 +209,7 @@ impl Client {
     }
 
     /// Sends the request when a server is there; the response once it came.
-    pub fn poll(&mut self, d: &mut Driver, s: &Service) -> Option<Result<Value, String>> {
+    pub fn poll(&mut self, d: &mut dyn Host, s: &Service) -> Option<Result<Value, String>> {
         let (w, r) = (self.w, self.r);
         if self.sent.is_none() {
             // The server's request reader acknowledged us and its reply writer matched ours:
@@ -257,7 +257,7 @@ impl Client {
     }
 
     /// Deletes the client's endpoints.
-    pub fn close(self, d: &mut Driver) {
+    pub fn close(self, d: &mut dyn Host) {
         let now = d.now();
         let _ = d.engine_mut().delete_writer(now, self.w);
         let _ = d.engine_mut().delete_reader(now, self.r);
@@ -265,7 +265,7 @@ impl Client {
 }
 
 /// Runs `pollen call`.
-pub fn run_call(args: &CallArgs) -> ExitCode {
+pub fn run_call(p: &dyn Platform, args: &CallArgs) -> ExitCode {
     let s = match Service::load(&args.s.service, &args.s.ty, &args.s.msg_path) {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -275,25 +275,25 @@ pub fn run_call(args: &CallArgs) -> ExitCode {
             Ok(p) => p,
             Err(e) => return fail(e),
         };
-    let mut runner = match start(&args.s.net, true) {
+    let mut host = match start(p, &args.s.net, true) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let mut client = match Client::new(runner.driver(), &s, request) {
+    let mut client = match Client::new(host.as_mut(), &s, request) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let mut graph = match args.s.node.join(runner.driver(), true, "call") {
+    let mut graph = match args.s.node.join(host.as_mut(), true, "call") {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
     if let Some(g) = graph.as_mut() {
-        if let Err(e) = g.set_endpoints(runner.driver(), &[client.r], &[client.w]) {
+        if let Err(e) = g.set_endpoints(host.as_mut(), &[client.r], &[client.w]) {
             eprintln!("pollen: {e}");
         }
     }
     let deadline = Instant::now() + args.timeout;
-    let result = runner.run(|d| {
+    let result = crate::host::run(host.as_mut(), |d| {
         while let Some(ev) = d.engine_mut().poll_event() {
             crate::pubsub::report_refusal(&ev);
         }
@@ -332,12 +332,12 @@ pub fn run_call(args: &CallArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let _ = runner.driver().shutdown(Duration::from_millis(100));
+    host.shutdown(Duration::from_millis(100));
     code
 }
 
 /// Runs `pollen serve`.
-pub fn run_serve(args: &ServeArgs) -> ExitCode {
+pub fn run_serve(p: &dyn Platform, args: &ServeArgs) -> ExitCode {
     let s = match Service::load(&args.s.service, &args.s.ty, &args.s.msg_path) {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -348,20 +348,20 @@ pub fn run_serve(args: &ServeArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
-    let mut runner = match start(&args.s.net, true) {
+    let mut host = match start(p, &args.s.net, true) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let (w, r) = match endpoints(runner.driver(), &s, true) {
+    let (w, r) = match endpoints(host.as_mut(), &s, true) {
         Ok(e) => e,
         Err(e) => return fail(e),
     };
-    let mut graph = match args.s.node.join(runner.driver(), true, "serve") {
+    let mut graph = match args.s.node.join(host.as_mut(), true, "serve") {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
     if let Some(g) = graph.as_mut() {
-        if let Err(e) = g.set_endpoints(runner.driver(), &[r], &[w]) {
+        if let Err(e) = g.set_endpoints(host.as_mut(), &[r], &[w]) {
             eprintln!("pollen: {e}");
         }
     }
@@ -373,7 +373,7 @@ pub fn run_serve(args: &ServeArgs) -> ExitCode {
     let mut waiting: Vec<(SampleIdentity, Option<Guid>, Instant)> = Vec::new();
     // When the last of `--count` replies was written.
     let mut done: Option<Instant> = None;
-    let result = runner.run(|d| {
+    let result = crate::host::run(host.as_mut(), |d| {
         while let Some(ev) = d.engine_mut().poll_event() {
             crate::pubsub::report_refusal(&ev);
         }
@@ -456,6 +456,6 @@ pub fn run_serve(args: &ServeArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     // Let the last reply be acknowledged before leaving.
-    let _ = runner.driver().shutdown(Duration::from_millis(300));
+    host.shutdown(Duration::from_millis(300));
     code
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 /// The Python with rclpy: $POLLEN_ROS_PYTHON or `.venv-ros` at the workspace root; checked.
 fn ros_python() -> String {
     let python = std::env::var("POLLEN_ROS_PYTHON").unwrap_or_else(|_| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         root.join(".venv-ros/bin/python").display().to_string()
     });
     // Imports only: no participant is created out here.

@@ -7,9 +7,9 @@
 //! They work on any [`Engine`], whichever driver runs it.
 //!
 //! ```no_run
-//! use pollen_mio::typed::{TypedReader, TypedWriter};
-//! use pollen_mio::pollen_engine::{ReaderQos, TopicSpec, WriterQos};
-//! # fn f(e: &mut pollen_mio::pollen_engine::Engine<'static>, now: pollen_mio::pollen_engine::Instant) {
+//! use pollen_app::typed::{TypedReader, TypedWriter};
+//! use pollen_engine::{ReaderQos, TopicSpec, WriterQos};
+//! # fn f(e: &mut pollen_engine::Engine<'static>, now: pollen_engine::Instant) {
 //! #[derive(serde::Serialize, serde::Deserialize)]
 //! struct Vector3 { x: f64, y: f64, z: f64 }
 //! let topic = TopicSpec::new("rt/position", "geometry_msgs::msg::dds_::Vector3_");

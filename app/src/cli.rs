@@ -1,7 +1,6 @@
 //! Flags shared by `pub`, `sub` and `ls`, and what they turn into.
 
 use pollen_engine::{Durability, History, Peer, ReaderQos, Reliability, WriterQos};
-use pollen_mio::{Options, Transport};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -61,7 +60,7 @@ pub enum TransportArg {
     Tcp,
 }
 
-fn parse_peer(s: &str) -> Result<Peer, String> {
+pub fn parse_peer(s: &str) -> Result<Peer, String> {
     let (addr, port) = match s.rsplit_once(':') {
         Some((a, p)) => (
             a,
@@ -87,10 +86,9 @@ fn parse_peer(s: &str) -> Result<Peer, String> {
 }
 
 impl NetArgs {
-    /// Driver options for these flags.
-    pub fn options(&self) -> Result<Options, String> {
-        let interface =
-            pollen_mio::resolve_interface(self.interface.as_deref()).map_err(|e| e.to_string())?;
+    /// The initial peers: the `--peer` flags, else 127.0.0.1 when the participant lives on
+    /// loopback and may use unicast (Cyclone DDS 0.10 does not use multicast on `lo`).
+    pub fn initial_peers(&self, on_loopback: bool) -> Result<Vec<Peer>, String> {
         if self.peers.len() > pollen_engine::limits::MAX_PEERS {
             return Err(format!(
                 "at most {} --peer flags",
@@ -98,30 +96,28 @@ impl NetArgs {
             ));
         }
         let mut peers = self.peers.clone();
-        if peers.is_empty() && interface.is_loopback() && !self.multicast_only {
+        if peers.is_empty() && on_loopback && !self.multicast_only {
             peers.push(Peer {
                 address: [127, 0, 0, 1],
                 port: None,
             });
         }
-        let transport = match self.transport {
-            TransportArg::Udp => Transport::Udp,
-            TransportArg::Tcp => Transport::Tcp,
-        };
-        Ok(Options {
-            domain_id: self.domain,
-            interface,
-            peers,
-            multicast: !self.no_multicast && transport == Transport::Udp,
-            transport,
-            capacities: pollen_engine::Capacities {
-                participants: self.max_participants,
-                remote_endpoints: self.max_remote_endpoints,
-                matches: self.max_matches,
-                ..pollen_engine::Capacities::HOST
-            },
-            ..Options::default()
-        })
+        Ok(peers)
+    }
+
+    /// Whether SPDP goes out by multicast.
+    pub fn multicast(&self) -> bool {
+        !self.no_multicast && self.transport == TransportArg::Udp
+    }
+
+    /// The engine's table sizes for these flags.
+    pub fn capacities(&self) -> pollen_engine::Capacities {
+        pollen_engine::Capacities {
+            participants: self.max_participants,
+            remote_endpoints: self.max_remote_endpoints,
+            matches: self.max_matches,
+            ..pollen_engine::Capacities::HOST
+        }
     }
 }
 

@@ -209,7 +209,7 @@ pub fn have(path: &str, what: &str) -> bool {
 /// workspace root.
 pub fn peers_python() -> String {
     std::env::var("POLLEN_PEERS_PYTHON").unwrap_or_else(|_| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         root.join(".venv-peers/bin/python").display().to_string()
     })
 }
@@ -227,7 +227,7 @@ pub fn fastdds_peer() -> Option<PathBuf> {
             }
             eprintln!("POLLEN_FASTDDS_PEER={} does not exist", p.display());
         }
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let src = root.join("tests/peers/fastdds_peer.cpp");
         let out = root.join("target/peers/fastdds_peer");
         let fresh = |o: &Path| {

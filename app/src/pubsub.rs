@@ -6,18 +6,18 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::host::{Host, Platform};
 use pollen_engine::wire::Time;
 use pollen_engine::{
     Endpoint, Event, InstanceState, QosPolicy, ReaderHandle, TakeError, TopicSpec, WriteError,
 };
-use pollen_mio::{Clock, Driver, Runner};
 use serde_json::json;
 
 use crate::cli::{dds_topic, parse_seconds, NetArgs, QosArgs};
+use crate::payload::{self, DataType};
 use crate::ros_graph::NodeArgs;
 use crate::ros_typedesc::TypeFetch;
 use crate::ros_value::RosType;
-use crate::types::{self, DataType};
 
 /// Arguments of `pollen sub`.
 #[derive(Debug, clap::Args)]
@@ -128,19 +128,19 @@ pub(crate) fn fail(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// The driver and its runner for `net`; with `ros`, the USER_DATA ROS 2 participants carry.
-pub(crate) fn start(net: &NetArgs, ros: bool) -> Result<Runner, String> {
-    let mut opts = net.options()?;
-    if ros {
-        opts.user_data = b"enclave=/;".to_vec();
-    }
-    let driver = Driver::new(opts).map_err(|e| format!("cannot open sockets: {e}"))?;
-    Runner::new(driver).map_err(|e| e.to_string())
+/// A participant for `net`; with `ros`, with the USER_DATA ROS 2 participants carry.
+pub(crate) fn start(p: &dyn Platform, net: &NetArgs, ros: bool) -> Result<Box<dyn Host>, String> {
+    let user_data = if ros {
+        b"enclave=/;".to_vec()
+    } else {
+        Vec::new()
+    };
+    p.open(net, user_data)
 }
 
 /// The type name and key-ness of a topic: given, or learnt from a remote endpoint.
 fn topic_type(
-    d: &Driver,
+    d: &dyn Host,
     topic: &str,
     ty: DataType,
     type_name: Option<&str>,
@@ -280,7 +280,7 @@ fn report(ev: &Event, verbose: bool, topic: &str, ros: bool) {
 }
 
 /// Runs `pollen sub`.
-pub fn run_sub(args: &SubArgs) -> ExitCode {
+pub fn run_sub(p: &dyn Platform, args: &SubArgs) -> ExitCode {
     let ros = args.node.ros(args.ros) || args.topic.starts_with('/');
     // A ROS topic named the ROS way (`/scan`) with no type given: the type is learnt from its
     // writers and decoded from its definition. (`--ros chatter` stays a String reader created
@@ -291,7 +291,7 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
     let mut typed: Option<RosType> = None;
     // A ROS 2 type named with --type-name: decoded from its definition, the reader made at once.
     if let (true, None, Some(n)) = (ros, args.ty, args.type_name.as_deref()) {
-        if n != types::ROS_STRING && crate::ros_msg::full_name(n).is_some() {
+        if n != payload::ROS_STRING && crate::ros_msg::full_name(n).is_some() {
             match RosType::load(n, &args.msg_path) {
                 Ok(t) => {
                     typed = Some(t);
@@ -306,11 +306,11 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
     if let Some(n) = args.qos.note() {
         eprintln!("pollen: {n}");
     }
-    let mut runner = match start(&args.net, ros) {
+    let mut host = match start(p, &args.net, ros) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let mut graph = match args.node.join(runner.driver(), ros, "sub") {
+    let mut graph = match args.node.join(host.as_mut(), ros, "sub") {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
@@ -322,7 +322,7 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
     let mut buf = vec![0u8; 65_536];
     let stdout = io::stdout();
     let mut notices = crate::notices::Notices::default();
-    let result = runner.run(|d| {
+    let result = crate::host::run(host.as_mut(), |d| {
         notices.check(d);
         if reader.is_none() {
             let found = if learn {
@@ -331,7 +331,7 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
                 topic_type(d, &topic, ty, args.type_name.as_deref(), ros)
             };
             if let Some((type_name, keyed)) = found {
-                if learn && type_name != types::ROS_STRING {
+                if learn && type_name != payload::ROS_STRING {
                     let loaded = match &fetch {
                         None => RosType::load(&type_name, &args.msg_path),
                         Some((e, _)) => Err(e.clone()),
@@ -439,13 +439,13 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
                         Ok(v) => (crate::ros_value::to_yaml(&v), v),
                         Err(e) => {
                             // Counted in the output, never fatal: the next sample may be fine.
-                            let text = format!("# {e}: {}", types::hex(payload));
+                            let text = format!("# {e}: {}", payload::hex(payload));
                             (text, serde_json::Value::Null)
                         }
                     },
-                    _ if info.state == InstanceState::Alive => types::show(ty, payload),
+                    _ if info.state == InstanceState::Alive => payload::show(ty, payload),
                     _ => {
-                        let (text, value) = types::show_key(ty, payload, info.key_hash);
+                        let (text, value) = payload::show_key(ty, payload, info.key_hash);
                         (format!("[{state}] {text}"), value)
                     }
                 };
@@ -494,11 +494,11 @@ pub fn run_sub(args: &SubArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     if args.verbose {
-        if let Some(l) = crate::notices::refusals_line(runner.driver().stats()) {
+        if let Some(l) = crate::notices::refusals_line(&host.refusals()) {
             eprintln!("{l}");
         }
     }
-    let _ = runner.driver().shutdown(Duration::from_millis(100));
+    host.shutdown(Duration::from_millis(100));
     code
 }
 
@@ -514,10 +514,10 @@ enum Source {
 
 fn encode(args: &PubArgs, text: &str, index: u64) -> Result<Vec<u8>, String> {
     Ok(match args.ty {
-        DataType::String => types::encode_string(text),
-        DataType::Keyedseq => types::encode_keyed_seq(index as u32, args.keyval, text.as_bytes()),
+        DataType::String => payload::encode_string(text),
+        DataType::Keyedseq => payload::encode_keyed_seq(index as u32, args.keyval, text.as_bytes()),
         DataType::Raw => {
-            let p = types::parse_hex(text).ok_or_else(|| format!("{text:?} is not hex"))?;
+            let p = payload::parse_hex(text).ok_or_else(|| format!("{text:?} is not hex"))?;
             if p.len() < 4 {
                 return Err("a raw payload needs at least its 4-byte encapsulation header".into());
             }
@@ -530,7 +530,7 @@ fn encode(args: &PubArgs, text: &str, index: u64) -> Result<Vec<u8>, String> {
 /// Cyclone's ddsperf takes a data sample with an odd timestamp for an embedded ping and tries
 /// to answer it (rtps-wire.md §10.2).
 fn source_time() -> Time {
-    Time::from_nanos(Clock::wall_time().to_nanos() & !1)
+    Time::from_nanos(crate::host::wall_time().to_nanos() & !1)
 }
 
 /// How long a best-effort `pub` waits after its readers matched before the first write, so
@@ -538,7 +538,7 @@ fn source_time() -> Time {
 const BEST_EFFORT_SETTLE: Duration = Duration::from_millis(250);
 
 /// Runs `pollen pub`.
-pub fn run_pub(args: &PubArgs) -> ExitCode {
+pub fn run_pub(p: &dyn Platform, args: &PubArgs) -> ExitCode {
     if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         return fail("--rate must be positive");
     }
@@ -562,16 +562,16 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
     if let Some(n) = args.qos.note() {
         eprintln!("pollen: {n}");
     }
-    let mut runner = match start(&args.net, ros) {
+    let mut host = match start(p, &args.net, ros) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let mut graph = match args.node.join(runner.driver(), ros, "pub") {
+    let mut graph = match args.node.join(host.as_mut(), ros, "pub") {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
     let generated = args.size.map(|n| match args.ty {
-        DataType::Raw => types::hex(&[0, 1, 0, 0]) + &"00".repeat(n),
+        DataType::Raw => payload::hex(&[0, 1, 0, 0]) + &"00".repeat(n),
         DataType::Keyedseq => "\0".repeat(n),
         DataType::String => "x".repeat(n),
     });
@@ -592,7 +592,7 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
                 eprintln!("pollen: one sample per line of standard input; Ctrl-D ends");
             }
             let (tx, rx) = mpsc::channel();
-            let waker = match runner.waker() {
+            let waker = match host.waker() {
                 Ok(w) => w,
                 Err(e) => return fail(e),
             };
@@ -602,10 +602,10 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
                     if tx.send(line).is_err() {
                         break;
                     }
-                    let _ = waker.wake();
+                    waker();
                 }
                 drop(tx);
-                let _ = waker.wake();
+                waker();
             });
             Source::Stdin(rx)
         }
@@ -624,7 +624,7 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
     let mut finished_at: Option<Instant> = None;
     let reliable = args.qos.is_reliable(true);
     let mut notices = crate::notices::Notices::default();
-    let result = runner.run(|d| {
+    let result = crate::host::run(host.as_mut(), |d| {
         notices.check(d);
         let now = d.wake_time();
         while let Some(ev) = d.engine_mut().poll_event() {
@@ -786,13 +786,13 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
     };
     if args.verbose {
         eprintln!("pollen: {written} samples written");
-        if let Some(l) = crate::notices::refusals_line(runner.driver().stats()) {
+        if let Some(l) = crate::notices::refusals_line(&host.refusals()) {
             eprintln!("{l}");
         }
     }
     if let (Some(linger), true) = (args.linger, code == ExitCode::SUCCESS) {
         let end = Instant::now() + linger;
-        let r = runner.run(|d| {
+        let r = crate::host::run(host.as_mut(), |d| {
             while d.engine_mut().poll_event().is_some() {}
             if Instant::now() >= end {
                 ControlFlow::Break(())
@@ -804,6 +804,6 @@ pub fn run_pub(args: &PubArgs) -> ExitCode {
             return fail(e);
         }
     }
-    let _ = runner.driver().shutdown(Duration::from_millis(100));
+    host.shutdown(Duration::from_millis(100));
     code
 }

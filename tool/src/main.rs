@@ -3,19 +3,11 @@
 //! Each subcommand lives in its own module; `main` only parses the command line and dispatches.
 
 mod capture;
-mod cli;
 mod decode;
-mod ls;
-mod notices;
+mod host;
 mod params;
-mod perf;
-mod pubsub;
-mod ros_graph;
-mod ros_msg;
-mod ros_service;
-mod ros_typedesc;
-mod ros_value;
-mod types;
+
+use pollen_app::{ls, perf, pubsub, ros_service};
 
 use std::process::ExitCode;
 
@@ -55,13 +47,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Decode(args) => decode::run(&args),
-        Command::Pub(args) => pubsub::run_pub(&args),
-        Command::Sub(args) => pubsub::run_sub(&args),
-        Command::Ls(args) => ls::run(&args),
-        Command::Ping(args) => perf::run_ping(&args),
-        Command::Pong(args) => perf::run_pong(&args),
-        Command::Perf(args) => perf::run_perf(&args),
-        Command::Call(args) => ros_service::run_call(&args),
-        Command::Serve(args) => ros_service::run_serve(&args),
+        Command::Pub(args) => pubsub::run_pub(&host::Native, &args),
+        Command::Sub(args) => pubsub::run_sub(&host::Native, &args),
+        Command::Ls(args) => ls::run(&host::Native, &args),
+        Command::Ping(args) => perf::run_ping(&host::Native, &args),
+        Command::Pong(args) => perf::run_pong(&host::Native, &args),
+        Command::Perf(args) => perf::run_perf(&host::Native, &args),
+        Command::Call(args) => ros_service::run_call(&host::Native, &args),
+        Command::Serve(args) => ros_service::run_serve(&host::Native, &args),
     }
 }

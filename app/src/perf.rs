@@ -25,12 +25,12 @@ use std::ops::ControlFlow;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use crate::host::{Host, Platform};
 use pollen_engine::wire::{EntityId, Guid, GuidPrefix, Time};
 use pollen_engine::{
     Durability, Event, History, ReaderHandle, ReaderQos, Reliability, TakeError, TopicSpec,
     WriteError, WriterHandle, WriterQos,
 };
-use pollen_mio::{Clock, Driver, Runner};
 use serde_json::json;
 
 use crate::cli::{parse_seconds, NetArgs};
@@ -42,7 +42,7 @@ pub const PONG_TOPIC: &str = "DDSPerfRPongKS";
 /// ddsperf's data topic.
 pub const DATA_TOPIC: &str = "DDSPerfRDataKS";
 /// The type of all three.
-const TYPE_NAME: &str = crate::types::KEYED_SEQ;
+const TYPE_NAME: &str = crate::payload::KEYED_SEQ;
 /// The fixed part of a KeyedSeq sample as ddsperf counts it (seq, keyval, baggage length).
 const FIXED_SIZE: usize = 12;
 /// Latency samples kept for percentiles (4 bytes each); later ones are counted only.
@@ -134,11 +134,12 @@ pub struct PerfSubArgs {
 }
 
 /// Runs `pollen ping`.
-pub fn run_ping(args: &PingArgs) -> ExitCode {
+pub fn run_ping(p: &dyn Platform, args: &PingArgs) -> ExitCode {
     if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         return fail("--rate must be positive");
     }
     run(
+        p,
         Mode::Ping {
             period: args.rate.map(|r| Duration::from_secs_f64(1.0 / r)),
         },
@@ -148,18 +149,19 @@ pub fn run_ping(args: &PingArgs) -> ExitCode {
 }
 
 /// Runs `pollen pong`.
-pub fn run_pong(args: &PongArgs) -> ExitCode {
-    run(Mode::Pong, 0, &args.common)
+pub fn run_pong(p: &dyn Platform, args: &PongArgs) -> ExitCode {
+    run(p, Mode::Pong, 0, &args.common)
 }
 
 /// Runs `pollen perf pub|sub`.
-pub fn run_perf(args: &PerfArgs) -> ExitCode {
+pub fn run_perf(p: &dyn Platform, args: &PerfArgs) -> ExitCode {
     match &args.mode {
         PerfMode::Pub(a) => {
             if a.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
                 return fail("--rate must be positive");
             }
             run(
+                p,
                 Mode::Pub {
                     period: a.rate.map(|r| Duration::from_secs_f64(1.0 / r)),
                     wait_readers: a.wait_readers,
@@ -169,7 +171,7 @@ pub fn run_perf(args: &PerfArgs) -> ExitCode {
                 &a.common,
             )
         }
-        PerfMode::Sub(a) => run(Mode::Sub, 0, &a.common),
+        PerfMode::Sub(a) => run(p, Mode::Sub, 0, &a.common),
     }
 }
 
@@ -295,7 +297,7 @@ struct Sample {
 impl Sample {
     fn new(baggage: usize) -> Sample {
         Sample {
-            bytes: crate::types::encode_keyed_seq(0, 0, &vec![0xee; baggage]),
+            bytes: crate::payload::encode_keyed_seq(0, 0, &vec![0xee; baggage]),
         }
     }
 
@@ -437,7 +439,7 @@ fn prefix(pid: u32, started: Instant, now: Instant) -> String {
 
 impl Node {
     fn create(
-        d: &mut Driver,
+        d: &mut dyn Host,
         mode: Mode,
         size: usize,
         common: &CommonArgs,
@@ -531,7 +533,7 @@ impl Node {
     }
 
     /// Makes a pong writer for each new ddsperf-style participant; drops those of the gone.
-    fn sync_peers(&mut self, d: &mut Driver) {
+    fn sync_peers(&mut self, d: &mut dyn Host) {
         let now = Instant::now();
         let known: Vec<(GuidPrefix, PerfUserData)> = d
             .engine()
@@ -594,7 +596,7 @@ impl Node {
     }
 
     /// Takes the next sample of `r` into `buf`.
-    fn take(&mut self, d: &mut Driver, r: ReaderHandle) -> Option<pollen_engine::SampleInfo> {
+    fn take(&mut self, d: &mut dyn Host, r: ReaderHandle) -> Option<pollen_engine::SampleInfo> {
         loop {
             match d.engine_mut().take(r, &mut self.buf) {
                 Ok(x) => return x,
@@ -605,7 +607,7 @@ impl Node {
     }
 
     /// Answers every queued ping on the pinger's pong writer, with its time verbatim.
-    fn answer_pings(&mut self, d: &mut Driver) {
+    fn answer_pings(&mut self, d: &mut dyn Host) {
         while let Some(info) = self.take(d, self.ping_reader) {
             if info.state != pollen_engine::InstanceState::Alive {
                 continue;
@@ -627,11 +629,11 @@ impl Node {
     }
 
     /// Sends the next ping.
-    fn ping(&mut self, d: &mut Driver, now: Instant) {
+    fn ping(&mut self, d: &mut dyn Host, now: Instant) {
         self.ping_seq = self.ping_seq.wrapping_add(1);
         self.pongs_seen = 0;
         self.ping_sent = Some(now);
-        let ts = Time::from_nanos(Clock::wall_time().to_nanos() | 1);
+        let ts = Time::from_nanos(crate::host::wall_time().to_nanos() | 1);
         let t = d.now();
         let payload = self.sample.with_seq(self.ping_seq);
         // KEEP_LAST 1: a write never finds the history full.
@@ -641,13 +643,13 @@ impl Node {
     /// Ready to ping: a peer answers, our ping writer matched a reader and a pong writer
     /// matched our pong reader. (A first ping the reader skips, because it had not heard a
     /// HEARTBEAT yet, is simply repeated after the timeout, as ddsperf does.)
-    fn can_ping(&self, d: &Driver) -> bool {
+    fn can_ping(&self, d: &dyn Host) -> bool {
         !self.peers.is_empty()
             && d.engine().matched_readers(self.ping_writer) > 0
             && d.engine().matched_writers(self.pong_reader) > 0
     }
 
-    fn take_pongs(&mut self, d: &mut Driver) -> bool {
+    fn take_pongs(&mut self, d: &mut dyn Host) -> bool {
         let mut round_done = false;
         while let Some(info) = self.take(d, self.pong_reader) {
             let Some(ts) = info.source_timestamp else {
@@ -656,7 +658,7 @@ impl Node {
             if info.state != pollen_engine::InstanceState::Alive {
                 continue;
             }
-            let now_ns = Clock::wall_time().to_nanos();
+            let now_ns = crate::host::wall_time().to_nanos();
             let half = now_ns.saturating_sub(ts.to_nanos()) / 2;
             self.latency_total.record(half);
             self.latency_interval
@@ -675,7 +677,7 @@ impl Node {
         round_done
     }
 
-    fn take_data(&mut self, d: &mut Driver, r: ReaderHandle) {
+    fn take_data(&mut self, d: &mut dyn Host, r: ReaderHandle) {
         // The time of this wake-up: the clock is read once per wake-up, not per sample.
         let now = d.wake_time();
         while let Some(info) = self.take(d, r) {
@@ -716,7 +718,7 @@ impl Node {
     /// Returns when to be called again (`None`: on the next I/O, an acknowledgement).
     fn write_data(
         &mut self,
-        d: &mut Driver,
+        d: &mut dyn Host,
         now: Instant,
         period: Option<Duration>,
     ) -> Option<Instant> {
@@ -825,7 +827,7 @@ impl Node {
     }
 
     /// One turn of the loop; `Break` with the exit code at the end.
-    fn step(&mut self, d: &mut Driver, end: Option<Instant>) -> ControlFlow<(), Option<Instant>> {
+    fn step(&mut self, d: &mut dyn Host, end: Option<Instant>) -> ControlFlow<(), Option<Instant>> {
         let mut peers_changed = false;
         while let Some(ev) = d.engine_mut().poll_event() {
             crate::pubsub::report_refusal(&ev);
@@ -922,7 +924,7 @@ impl Node {
     }
 
     /// The final summary: a line, or JSON on stdout. Returns the exit code.
-    fn summary(&mut self, d: &Driver) -> ExitCode {
+    fn summary(&mut self, d: &dyn Host) -> ExitCode {
         let (line, value, ok) = match self.mode {
             Mode::Ping { .. } => {
                 let size = self.size();
@@ -1048,42 +1050,34 @@ fn round3(x: f64) -> f64 {
 /// A data sample's source timestamp: the wall clock with the lowest bit clear (set means "a
 /// ping, answer it").
 fn source_time() -> Time {
-    Time::from_nanos(Clock::wall_time().to_nanos() & !1)
+    Time::from_nanos(crate::host::wall_time().to_nanos() & !1)
 }
 
-fn run(mode: Mode, size: usize, common: &CommonArgs) -> ExitCode {
+fn run(p: &dyn Platform, mode: Mode, size: usize, common: &CommonArgs) -> ExitCode {
     if size > pollen_engine::Capacities::HOST.max_sample - 16 {
         return fail(format!(
             "--size is at most {}",
             pollen_engine::Capacities::HOST.max_sample - 16
         ));
     }
-    let mut opts = match common.net.options() {
-        Ok(o) => o,
-        Err(e) => return fail(e),
-    };
-    opts.user_data = PerfUserData {
+    let user_data = PerfUserData {
         has_reader: matches!(mode, Mode::Sub),
-        pid: std::process::id() as u64,
+        pid: p.pid() as u64,
         hostname: hostname(),
     }
     .encode(pollen_engine::limits::MAX_USER_DATA);
-    let driver = match Driver::new(opts) {
-        Ok(d) => d,
-        Err(e) => return fail(format!("cannot open sockets: {e}")),
-    };
-    let mut runner = match Runner::new(driver) {
-        Ok(r) => r,
+    let mut host = match p.open(&common.net, user_data) {
+        Ok(h) => h,
         Err(e) => return fail(e),
     };
-    let mut node = match Node::create(runner.driver(), mode, size, common) {
+    let mut node = match Node::create(host.as_mut(), mode, size, common) {
         Ok(n) => n,
         Err(e) => return fail(e),
     };
-    let _ = runner.driver().flush();
+    let _ = host.as_mut().flush();
     let end = common.duration.map(|d| node.started + d);
     let mut notices = crate::notices::Notices::default();
-    if let Err(e) = runner.run(|d| {
+    if let Err(e) = crate::host::run(host.as_mut(), |d| {
         notices.check(d);
         node.step(d, end)
     }) {
@@ -1092,7 +1086,7 @@ fn run(mode: Mode, size: usize, common: &CommonArgs) -> ExitCode {
     if let Mode::Pub { .. } = mode {
         // Give the readers the last samples: wait (bounded) for their acknowledgements.
         let limit = Instant::now() + Duration::from_secs(5);
-        let _ = runner.run(|d| {
+        let _ = crate::host::run(host.as_mut(), |d| {
             while let Some(ev) = d.engine_mut().poll_event() {
                 crate::pubsub::report_refusal(&ev);
             }
@@ -1103,7 +1097,7 @@ fn run(mode: Mode, size: usize, common: &CommonArgs) -> ExitCode {
             }
         });
     }
-    let code = node.summary(runner.driver());
+    let code = node.summary(host.as_mut());
     if let Mode::Pub {
         linger: Some(linger),
         ..
@@ -1111,7 +1105,7 @@ fn run(mode: Mode, size: usize, common: &CommonArgs) -> ExitCode {
     {
         // Still answer heartbeats and discovery while the readers take the last samples.
         let end = Instant::now() + linger;
-        let _ = runner.run(|d| {
+        let _ = crate::host::run(host.as_mut(), |d| {
             while let Some(ev) = d.engine_mut().poll_event() {
                 crate::pubsub::report_refusal(&ev);
             }
@@ -1122,7 +1116,7 @@ fn run(mode: Mode, size: usize, common: &CommonArgs) -> ExitCode {
             }
         });
     }
-    let _ = runner.driver().shutdown(Duration::from_millis(100));
+    host.shutdown(Duration::from_millis(100));
     code
 }
 
@@ -1163,7 +1157,7 @@ mod tests {
 
     #[test]
     fn keyed_seq_fields_in_place() {
-        let p = crate::types::encode_keyed_seq(7, 3, &[1, 2, 3, 4, 5]);
+        let p = crate::payload::encode_keyed_seq(7, 3, &[1, 2, 3, 4, 5]);
         assert_eq!(keyed_seq_fields(&p), Some((7, 3, 5)));
         let be = [0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0];
         assert_eq!(keyed_seq_fields(&be), Some((9, 1, 0)));

@@ -14,12 +14,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::host::Host;
 use pollen_engine::wire::{Guid, GuidPrefix, Time};
 use pollen_engine::{
     Durability, History, ReaderHandle, ReaderQos, Reliability, TakeError, TopicSpec, WriterHandle,
     WriterQos,
 };
-use pollen_mio::Driver;
 
 /// The graph topic and its type, as rmw_dds_common names them.
 pub const TOPIC: &str = "ros_discovery_info";
@@ -274,7 +274,7 @@ impl NodeArgs {
     /// Joins the graph when ROS 2 is on.
     pub fn join(
         &self,
-        d: &mut Driver,
+        d: &mut dyn Host,
         ros: bool,
         command: &str,
     ) -> Result<Option<RosGraph>, String> {
@@ -305,7 +305,7 @@ pub struct RosGraph {
 
 impl RosGraph {
     /// Joins the graph topic as node `name` in `namespace` (checked as ROS 2 checks them).
-    pub fn new(d: &mut Driver, name: &str, namespace: &str) -> Result<RosGraph, String> {
+    pub fn new(d: &mut dyn Host, name: &str, namespace: &str) -> Result<RosGraph, String> {
         check_names(name, namespace)?;
         let spec = TopicSpec::new(TOPIC, TYPE);
         let now = d.now();
@@ -356,7 +356,7 @@ impl RosGraph {
     /// publishing a new entry when that changed.
     pub fn set_endpoints(
         &mut self,
-        d: &mut Driver,
+        d: &mut dyn Host,
         readers: &[ReaderHandle],
         writers: &[WriterHandle],
     ) -> Result<(), String> {
@@ -387,7 +387,7 @@ impl RosGraph {
     }
 
     /// Takes the peers' entries that arrived.
-    pub fn poll(&mut self, d: &mut Driver) {
+    pub fn poll(&mut self, d: &mut dyn Host) {
         loop {
             let info = match d.engine_mut().take(self.reader, &mut self.buf) {
                 Ok(Some(info)) => info,

@@ -17,7 +17,7 @@ use pcap_file::DataLink;
 use serde_json::Value;
 
 fn vectors() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vectors")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../vectors")
 }
 
 fn pollen(args: &[&str], files: &[impl AsRef<std::ffi::OsStr>]) -> Output {

@@ -1,0 +1,38 @@
+//! Pollen's application layer: everything the native `pollen` tool, the Wasm component and
+//! (later) the JavaScript package share, written once.
+//!
+//! - [`host`]: the [`Host`](host::Host) trait a driver's front end implements (the engine, the
+//!   time, one loop) and the [`Platform`](host::Platform) that opens participants;
+//! - the commands over it: [`pubsub`] (`pub`, `sub`), [`ls`], [`perf`] (`ping`, `pong`,
+//!   `perf`, interoperable with Cyclone's ddsperf), [`ros_service`] (`call`, `serve`), with
+//!   their flags in [`cli`];
+//! - payload values: [`payload`] (strings, ddsperf's KeyedSeq, raw bytes), [`typed`] (serde
+//!   types as CDR), and ROS 2 messages: [`ros_msg`] (`.msg`/`.srv` definitions), [`ros_value`]
+//!   (YAML and JSON values to CDR and back), [`ros_graph`] (`ros_discovery_info`),
+//!   [`ros_typedesc`] (types fetched from the network).
+//!
+//! A front end is a `Platform` plus a parser: the native tool's `main` is
+//!
+//! ```ignore
+//! match cli.command {
+//!     Command::Pub(args) => pollen_app::pubsub::run_pub(&platform, &args),
+//!     Command::Sub(args) => pollen_app::pubsub::run_sub(&platform, &args),
+//!     // …
+//! }
+//! ```
+
+pub mod cli;
+pub mod host;
+pub mod ls;
+pub mod notices;
+pub mod payload;
+pub mod perf;
+pub mod pubsub;
+pub mod ros_graph;
+pub mod ros_msg;
+pub mod ros_service;
+pub mod ros_typedesc;
+pub mod ros_value;
+pub mod typed;
+
+pub use pollen_engine;
