@@ -158,8 +158,8 @@ stage_no_std() {
     echo "no allocator symbols in $rlib"
 }
 
-# The WebAssembly component (drivers/wasi): the wasm32-wasip2 target and Wasmtime, which the
-# component tests in drivers/wasi/tests run it with (~10 min to build on 2 cores, once per
+# The WebAssembly component (component/, on the driver in drivers/wasi): the wasm32-wasip2
+# target and Wasmtime, which the component tests in component/tests run it with (~10 min to build on 2 cores, once per
 # machine), a lint of the WASI-only code that the host clippy stage does not compile, and the
 # release build the tests reuse. Its own target directory keeps it off the main build's lock.
 WASMTIME_VERSION=48.0.8
@@ -173,8 +173,8 @@ stage_wasi() {
     if ! "$wasmtime" --version 2>/dev/null | grep -qF "$WASMTIME_VERSION"; then
         run cargo install "wasmtime-cli@$WASMTIME_VERSION" --locked
     fi
-    CARGO_TARGET_DIR=$WASI_TARGET_DIR run cargo clippy -p pollen-wasi --target wasm32-wasip2 -- -D warnings
-    CARGO_TARGET_DIR=$WASI_TARGET_DIR run cargo build -p pollen-wasi --target wasm32-wasip2 --release
+    CARGO_TARGET_DIR=$WASI_TARGET_DIR run cargo clippy -p pollen-wasi -p pollen-component --target wasm32-wasip2 -- -D warnings
+    CARGO_TARGET_DIR=$WASI_TARGET_DIR run cargo build -p pollen-component --target wasm32-wasip2 --release
     ls -l "$WASI_TARGET_DIR/wasm32-wasip2/release/pollen-wasi.wasm"
 }
 

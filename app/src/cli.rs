@@ -18,8 +18,12 @@ pub struct NetArgs {
     /// address are probed (metatraffic ports 7410 + 250·domain + 2·id). On loopback with no
     /// --peer, 127.0.0.1 is the peer: Cyclone DDS 0.10 does not use multicast on `lo`, and
     /// it and Fast DDS announce to those ports.
-    #[arg(long = "peer", value_name = "ADDR[:PORT]", value_parser = parse_peer)]
+    /// $POLLEN_PEERS (commas between peers) stands for --peer flags when none is given.
+    #[arg(long = "peer", value_name = "ADDR[:PORT]", value_parser = parse_peer, env = "POLLEN_PEERS", value_delimiter = ',')]
     pub peers: Vec<Peer>,
+    /// A fixed participant id (its ports must be free) instead of the first free one.
+    #[arg(long, value_name = "N")]
+    pub participant_id: Option<u16>,
     /// No SPDP multicast: discover through --peer only.
     #[arg(long)]
     pub no_multicast: bool,

@@ -38,6 +38,8 @@ pub trait Host {
     fn interface(&self) -> Ipv4Addr;
     /// What the driver refused (it counts; the application tells the user).
     fn refusals(&self) -> Refusals;
+    /// All the driver's counters, for a verbose run's last words.
+    fn counters(&self) -> String;
     /// Runs `step` after every wake-up until it breaks. The driver has fed the engine what
     /// arrived and run its timers before each call, and sends once after it, so that what the
     /// engine owes for the input (an ACKNACK) rides in the datagram of the application's reply.
@@ -57,6 +59,8 @@ pub trait Platform {
     fn open(&self, net: &NetArgs, user_data: Vec<u8>) -> Result<Box<dyn Host>, String>;
     /// This process's id, for ddsperf's USER_DATA (a random one where there are no processes).
     fn pid(&self) -> u32;
+    /// The host's name, for ddsperf's USER_DATA (which names a participant `host:pid`).
+    fn hostname(&self) -> String;
 }
 
 /// The wall clock, for source timestamps.

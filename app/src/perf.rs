@@ -258,7 +258,8 @@ impl PerfUserData {
     }
 }
 
-fn hostname() -> String {
+/// The host's name as the kernel has it (else `$HOSTNAME`, else `?`).
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
@@ -443,6 +444,7 @@ impl Node {
         mode: Mode,
         size: usize,
         common: &CommonArgs,
+        pid: u32,
     ) -> Result<Node, String> {
         let own = guid_partition(d.engine().guid_prefix());
         let now = d.now();
@@ -484,7 +486,7 @@ impl Node {
         let started = Instant::now();
         Ok(Node {
             mode,
-            pid: std::process::id(),
+            pid,
             started,
             json: common.json,
             verbose: common.verbose,
@@ -1063,14 +1065,14 @@ fn run(p: &dyn Platform, mode: Mode, size: usize, common: &CommonArgs) -> ExitCo
     let user_data = PerfUserData {
         has_reader: matches!(mode, Mode::Sub),
         pid: p.pid() as u64,
-        hostname: hostname(),
+        hostname: p.hostname(),
     }
     .encode(pollen_engine::limits::MAX_USER_DATA);
     let mut host = match p.open(&common.net, user_data) {
         Ok(h) => h,
         Err(e) => return fail(e),
     };
-    let mut node = match Node::create(host.as_mut(), mode, size, common) {
+    let mut node = match Node::create(host.as_mut(), mode, size, common, p.pid()) {
         Ok(n) => n,
         Err(e) => return fail(e),
     };

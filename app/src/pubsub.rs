@@ -50,6 +50,9 @@ pub struct SubArgs {
     /// state, value.
     #[arg(long)]
     pub json: bool,
+    /// Print no samples, only a summary line at the end (count, seconds, rate).
+    #[arg(long, short = 'q', conflicts_with = "json")]
+    pub quiet: bool,
     /// Report discovery and matching on stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,
@@ -310,7 +313,7 @@ pub fn run_sub(p: &dyn Platform, args: &SubArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let mut graph = match args.node.join(host.as_mut(), ros, "sub") {
+    let mut graph = match args.node.join(host.as_mut(), ros, "sub", p.pid()) {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
@@ -319,6 +322,8 @@ pub fn run_sub(p: &dyn Platform, args: &SubArgs) -> ExitCode {
     let deadline = args.timeout.map(|t| started + t);
     let mut reader: Option<ReaderHandle> = None;
     let mut received = 0u64;
+    // The first and the last sample's arrival, for the summary.
+    let mut span: Option<(Instant, Instant)> = None;
     let mut buf = vec![0u8; 65_536];
     let stdout = io::stdout();
     let mut notices = crate::notices::Notices::default();
@@ -428,6 +433,15 @@ pub fn run_sub(p: &dyn Platform, args: &SubArgs) -> ExitCode {
                         return ControlFlow::Break(ExitCode::from(2));
                     }
                 };
+                received += 1;
+                let now = Instant::now();
+                span.get_or_insert((now, now)).1 = now;
+                if args.quiet {
+                    if args.count.is_some_and(|n| received >= n) {
+                        return ControlFlow::Break(ExitCode::SUCCESS);
+                    }
+                    continue;
+                }
                 let payload = &buf[..info.len];
                 let state = match info.state {
                     InstanceState::Alive => "alive",
@@ -466,7 +480,6 @@ pub fn run_sub(p: &dyn Platform, args: &SubArgs) -> ExitCode {
                     // stdout closed: nobody is listening any more.
                     return ControlFlow::Break(ExitCode::SUCCESS);
                 }
-                received += 1;
                 if args.count.is_some_and(|n| received >= n) {
                     return ControlFlow::Break(ExitCode::SUCCESS);
                 }
@@ -493,10 +506,26 @@ pub fn run_sub(p: &dyn Platform, args: &SubArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
+    if args.quiet || args.verbose {
+        let secs = span.map_or(0.0, |(a, b)| (b - a).as_secs_f64());
+        let rate = if secs > 0.0 {
+            received.saturating_sub(1) as f64 / secs
+        } else {
+            0.0
+        };
+        let line = format!("received {received} samples in {secs:.3} s ({rate:.0} samples/s)");
+        // The summary is the output of --quiet; otherwise stdout carries only samples.
+        if args.quiet {
+            println!("{line}");
+        } else {
+            eprintln!("pollen: {line}");
+        }
+    }
     if args.verbose {
         if let Some(l) = crate::notices::refusals_line(&host.refusals()) {
             eprintln!("{l}");
         }
+        eprintln!("pollen: driver {}", host.counters());
     }
     host.shutdown(Duration::from_millis(100));
     code
@@ -566,7 +595,7 @@ pub fn run_pub(p: &dyn Platform, args: &PubArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let mut graph = match args.node.join(host.as_mut(), ros, "pub") {
+    let mut graph = match args.node.join(host.as_mut(), ros, "pub", p.pid()) {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
@@ -789,6 +818,7 @@ pub fn run_pub(p: &dyn Platform, args: &PubArgs) -> ExitCode {
         if let Some(l) = crate::notices::refusals_line(&host.refusals()) {
             eprintln!("{l}");
         }
+        eprintln!("pollen: driver {}", host.counters());
     }
     if let (Some(linger), true) = (args.linger, code == ExitCode::SUCCESS) {
         let end = Instant::now() + linger;

@@ -263,11 +263,11 @@ impl NodeArgs {
     }
 
     /// The node's name and namespace, for `command` (`pub`, `sub`).
-    pub fn names(&self, command: &str) -> (String, String) {
+    pub fn names(&self, command: &str, pid: u32) -> (String, String) {
         let name = self
             .node
             .clone()
-            .unwrap_or_else(|| format!("pollen_{command}_{}", std::process::id()));
+            .unwrap_or_else(|| format!("pollen_{command}_{pid}"));
         (name, self.namespace.clone().unwrap_or_else(|| "/".into()))
     }
 
@@ -277,11 +277,12 @@ impl NodeArgs {
         d: &mut dyn Host,
         ros: bool,
         command: &str,
+        pid: u32,
     ) -> Result<Option<RosGraph>, String> {
         if !self.ros(ros) {
             return Ok(None);
         }
-        let (name, ns) = self.names(command);
+        let (name, ns) = self.names(command, pid);
         RosGraph::new(d, &name, &ns).map(Some)
     }
 }

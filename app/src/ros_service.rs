@@ -283,7 +283,7 @@ pub fn run_call(p: &dyn Platform, args: &CallArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let mut graph = match args.s.node.join(host.as_mut(), true, "call") {
+    let mut graph = match args.s.node.join(host.as_mut(), true, "call", p.pid()) {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
@@ -356,7 +356,7 @@ pub fn run_serve(p: &dyn Platform, args: &ServeArgs) -> ExitCode {
         Ok(e) => e,
         Err(e) => return fail(e),
     };
-    let mut graph = match args.s.node.join(host.as_mut(), true, "serve") {
+    let mut graph = match args.s.node.join(host.as_mut(), true, "serve", p.pid()) {
         Ok(g) => g,
         Err(e) => return fail(e),
     };

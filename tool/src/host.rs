@@ -26,6 +26,7 @@ impl Platform for Native {
             multicast: net.multicast(),
             transport,
             capacities: net.capacities(),
+            participant_id: net.participant_id,
             user_data,
             ..Options::default()
         };
@@ -36,6 +37,10 @@ impl Platform for Native {
 
     fn pid(&self) -> u32 {
         std::process::id()
+    }
+
+    fn hostname(&self) -> String {
+        pollen_app::perf::hostname()
     }
 }
 
@@ -78,6 +83,9 @@ macro_rules! driver_host {
         }
         fn refusals(&self) -> Refusals {
             refusals(self.$d().stats())
+        }
+        fn counters(&self) -> String {
+            format!("{:?}", self.$d().stats())
         }
         fn flush(&mut self) -> io::Result<()> {
             self.$dm().flush()

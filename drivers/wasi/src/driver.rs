@@ -8,9 +8,8 @@
 //! be dropped first; the structs below declare pollables before their parents, and Rust drops
 //! fields in declaration order.
 
-use crate::args::Transport;
 use crate::clock::{self, Clock};
-use crate::net::{self, SocketV4};
+use crate::net::{self, SocketV4, Transport};
 use core::ops::ControlFlow;
 use pollen_engine::wire::{GuidPrefix, Locator, Time, VendorId};
 use pollen_engine::{Config, Destination, Engine, Event, Instant, Peer, StreamId};

@@ -101,3 +101,12 @@ mod tests {
         assert_eq!(participant_ports(232, 119), None);
     }
 }
+
+/// Transport for discovery and user data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP unicast.
+    Udp,
+    /// TCP with Cyclone DDS's framing (a listener on the metatraffic port number).
+    Tcp,
+}

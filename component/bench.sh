@@ -4,9 +4,9 @@
 # native), and half round trip (native `pollen ping` against the component's `pong` and against
 # native `pollen pong`). Everything stays on 127.0.0.1; every process is bounded in time.
 #
-#   drivers/wasi/bench.sh            # needs wasmtime and the wasm32-wasip2 target
+#   component/bench.sh            # needs wasmtime and the wasm32-wasip2 target
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 WASI_TARGET_DIR=target/wasi-build
 WASMTIME="${WASMTIME:-$(command -v wasmtime || echo "${CARGO_HOME:-$HOME/.cargo}/bin/wasmtime")}"
@@ -15,7 +15,7 @@ SIZE="${SIZE:-1012}"      # baggage bytes: ddsperf's `size 1024` (12 bytes of Ke
 PING_SECONDS="${PING_SECONDS:-10}"
 DOMAIN="${DOMAIN:-77}"
 
-CARGO_TARGET_DIR=$WASI_TARGET_DIR cargo build -q -p pollen-wasi --target wasm32-wasip2 --release
+CARGO_TARGET_DIR=$WASI_TARGET_DIR cargo build -q -p pollen-component --target wasm32-wasip2 --release
 cargo build -q --release -p pollen-tool --bin pollen
 COMPONENT=$WASI_TARGET_DIR/wasm32-wasip2/release/pollen-wasi.wasm
 POLLEN=target/release/pollen
@@ -23,11 +23,11 @@ POLLEN=target/release/pollen
 # Size: as built; stripped of custom sections (names, producers); and built for size
 # (opt-level s, fat LTO, one codegen unit, panic=abort) and stripped.
 CARGO_TARGET_DIR=$WASI_TARGET_DIR/strip-only CARGO_PROFILE_RELEASE_STRIP=true \
-    cargo build -q -p pollen-wasi --target wasm32-wasip2 --release
+    cargo build -q -p pollen-component --target wasm32-wasip2 --release
 CARGO_TARGET_DIR=$WASI_TARGET_DIR/stripped CARGO_PROFILE_RELEASE_STRIP=true \
     CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_LTO=true \
     CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_PANIC=abort \
-    cargo build -q -p pollen-wasi --target wasm32-wasip2 --release
+    cargo build -q -p pollen-component --target wasm32-wasip2 --release
 size() { stat -c %s "$1/wasm32-wasip2/release/pollen-wasi.wasm"; }
 echo "size release:               $(size "$WASI_TARGET_DIR") bytes"
 echo "size release, stripped:     $(size "$WASI_TARGET_DIR/strip-only") bytes"
@@ -78,7 +78,7 @@ p=$!
 stop "$p"
 
 echo "-- against the wasm pong"
-"${WASM[@]}" pong --timeout $((PING_SECONDS + 5)) -d "$DOMAIN" &
+"${WASM[@]}" pong -D $((PING_SECONDS + 5)) -d "$DOMAIN" &
 p=$!
 "${NATIVE[@]}" ping -D "$PING_SECONDS" -d "$DOMAIN" "${NET[@]}" 2>/dev/null | tail -1
 stop "$p"
@@ -100,7 +100,7 @@ XML
     "${DDSPERF[@]}" -D "$PING_SECONDS" ping 2>/dev/null | grep ' cnt ' | tail -1
     stop "$p"
     echo "-- against the wasm pong"
-    "${WASM[@]}" pong --timeout $((PING_SECONDS + 5)) -d "$DOMAIN" &
+    "${WASM[@]}" pong -D $((PING_SECONDS + 5)) -d "$DOMAIN" &
     p=$!
     "${DDSPERF[@]}" -D "$PING_SECONDS" ping 2>/dev/null | grep ' cnt ' | tail -1
     stop "$p"

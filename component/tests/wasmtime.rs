@@ -33,7 +33,7 @@ fn domain(slot: u32) -> u32 {
 }
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// The cargo target directory of this test binary (`<target>/debug/deps/<test>`).
@@ -97,7 +97,7 @@ fn component() -> Option<&'static (PathBuf, PathBuf)> {
                 .args([
                     "build",
                     "-p",
-                    "pollen-wasi",
+                    "pollen-component",
                     "--target",
                     "wasm32-wasip2",
                     "--release",
@@ -128,7 +128,7 @@ fn native_pollen() -> PathBuf {
         let st = Command::new(env!("CARGO"))
             .current_dir(workspace())
             .env("CARGO_TARGET_DIR", &dir)
-            .args(["build", "-p", "pollen-mio", "--bin", "pollen"])
+            .args(["build", "-p", "pollen-tool", "--bin", "pollen"])
             .status()
             .expect("run cargo");
         assert!(st.success(), "building pollen failed");
@@ -582,13 +582,13 @@ fn ddsperf_ping_against_the_component_pong() {
     let d = domain(8).to_string();
     let mut pong = Proc::spawn(
         "wasm pong",
-        wasm(&["pong", "--timeout", "30", "-d", &d, "-v"]).expect("component"),
+        wasm(&["pong", "-D", "30", "-d", &d, "-v"]).expect("component"),
     );
     let mut ping = Command::new(DDSPERF);
     ping.env("CYCLONEDDS_URI", cyclone_uri())
-        .args(["-i", &d, "-D", "4", "ping"]);
+        .args(["-i", &d, "-D", "8", "ping"]);
     let mut ping = Proc::spawn("ddsperf ping", ping);
-    let status = ping.wait(Duration::from_secs(20));
+    let status = ping.wait(Duration::from_secs(25));
     pong.wait(Duration::from_millis(100));
     let log = format!("{}{}", ping.transcript(), pong.transcript());
     assert!(
