@@ -12,6 +12,7 @@
 //!   type name comes from `--type-name` or, when absent, from the first remote endpoint seen on
 //!   the topic.
 
+use pollen_engine::wire::{EncapsulationKind, Endian};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 
@@ -54,9 +55,38 @@ impl DataType {
     }
 }
 
-/// XCDR1 little-endian encapsulation with `pad` bytes of trailing padding.
-fn header(pad: usize) -> [u8; 4] {
-    [0x00, 0x01, 0x00, pad as u8]
+/// The encapsulation header of an XCDR1 little-endian sample whose last `pad` bytes are
+/// padding (XTypes 1.3 §7.6.3.1.2 puts the count in the low bits of the options).
+pub fn cdr_le_header(pad: usize) -> [u8; 4] {
+    let [a, b] = EncapsulationKind::CdrLe.to_u16().to_be_bytes();
+    [a, b, 0x00, pad as u8]
+}
+
+/// The byte order of a plain CDR sample (XCDR1, XCDR2 or delimited XCDR2) and where its
+/// first member starts, or `None` for any other encapsulation.
+pub fn plain_body(payload: &[u8]) -> Option<(Endian, usize)> {
+    let kind =
+        EncapsulationKind::from_u16(u16::from_be_bytes([*payload.first()?, *payload.get(1)?]));
+    let at = match kind {
+        EncapsulationKind::CdrBe
+        | EncapsulationKind::CdrLe
+        | EncapsulationKind::Cdr2Be
+        | EncapsulationKind::Cdr2Le => 4,
+        // A DHEADER (the body's length) comes first.
+        EncapsulationKind::DCdr2Be | EncapsulationKind::DCdr2Le => 8,
+        _ => return None,
+    };
+    Some((kind.endian()?, at))
+}
+
+/// The byte order of an XCDR1 plain sample (what ROS 2 and rmw_dds_common write), or `None`.
+pub fn xcdr1_endian(payload: &[u8]) -> Option<Endian> {
+    let kind =
+        EncapsulationKind::from_u16(u16::from_be_bytes([*payload.first()?, *payload.get(1)?]));
+    match kind {
+        EncapsulationKind::CdrLe | EncapsulationKind::CdrBe => kind.endian(),
+        _ => None,
+    }
 }
 
 fn pad_to_4(v: &mut Vec<u8>) {
@@ -68,7 +98,7 @@ fn pad_to_4(v: &mut Vec<u8>) {
 /// Serializes a string sample.
 pub fn encode_string(s: &str) -> Vec<u8> {
     let mut v = Vec::with_capacity(s.len() + 12);
-    v.extend_from_slice(&header(0));
+    v.extend_from_slice(&cdr_le_header(0));
     v.extend_from_slice(&(s.len() as u32 + 1).to_le_bytes());
     v.extend_from_slice(s.as_bytes());
     v.push(0);
@@ -79,7 +109,7 @@ pub fn encode_string(s: &str) -> Vec<u8> {
 /// Serializes a KeyedSeq sample.
 pub fn encode_keyed_seq(seq: u32, keyval: u32, baggage: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(baggage.len() + 16);
-    v.extend_from_slice(&header(0));
+    v.extend_from_slice(&cdr_le_header(0));
     v.extend_from_slice(&seq.to_le_bytes());
     v.extend_from_slice(&keyval.to_le_bytes());
     v.extend_from_slice(&(baggage.len() as u32).to_le_bytes());
@@ -96,28 +126,14 @@ struct Body<'a> {
 }
 
 impl<'a> Body<'a> {
-    /// Accepts XCDR1 and XCDR2 plain encodings (and a DHEADER for delimited XCDR2).
+    /// Accepts XCDR1 and XCDR2 plain encodings (and skips the DHEADER of delimited XCDR2).
     fn new(payload: &'a [u8]) -> Option<Body<'a>> {
-        if payload.len() < 4 {
-            return None;
-        }
-        let kind = u16::from_be_bytes([payload[0], payload[1]]);
-        let (little, delimited) = match kind {
-            0x0000 | 0x0006 => (false, false),
-            0x0001 | 0x0007 => (true, false),
-            0x0008 => (false, true),
-            0x0009 => (true, true),
-            _ => return None,
-        };
-        let mut b = Body {
-            data: &payload[4..],
-            little,
+        let (endian, at) = plain_body(payload)?;
+        Some(Body {
+            data: payload.get(at..)?,
+            little: endian == Endian::Little,
             pos: 0,
-        };
-        if delimited {
-            b.u32()?;
-        }
-        Some(b)
+        })
     }
 
     fn u32(&mut self) -> Option<u32> {
@@ -156,6 +172,13 @@ pub struct KeyedSeq {
     pub keyval: u32,
     /// The baggage.
     pub baggage: Vec<u8>,
+}
+
+/// A KeyedSeq sample's seq, keyval and baggage length, read in place (no copy: ddsperf's
+/// throughput path).
+pub fn keyed_seq_fields(payload: &[u8]) -> Option<(u32, u32, u32)> {
+    let mut b = Body::new(payload)?;
+    Some((b.u32()?, b.u32()?, b.u32()?))
 }
 
 /// Decodes a KeyedSeq sample (or, for a dispose, just its key).
@@ -273,6 +296,34 @@ mod tests {
         assert_eq!(&v[..16], &[0, 1, 0, 3, 7, 0, 0, 0, 3, 0, 0, 0, 5, 0, 0, 0]);
         let k = decode_keyed_seq(&v).unwrap();
         assert_eq!((k.seq, k.keyval, &k.baggage[..]), (7, 3, &b"abcde"[..]));
+    }
+
+    #[test]
+    fn every_plain_encoding_is_read_and_parameter_lists_are_not() {
+        // seq 7, keyval 3, an empty baggage: big-endian XCDR1, XCDR2, and delimited XCDR2
+        // (whose DHEADER of 12 comes first).
+        let be = [0, 0, 0, 7, 0, 0, 0, 3, 0, 0, 0, 0];
+        for (kind, dheader) in [(0x0000u16, false), (0x0006, false), (0x0008, true)] {
+            let mut p = kind.to_be_bytes().to_vec();
+            p.extend_from_slice(&[0, 0]);
+            if dheader {
+                p.extend_from_slice(&12u32.to_be_bytes());
+            }
+            p.extend_from_slice(&be);
+            assert_eq!(keyed_seq_fields(&p), Some((7, 3, 0)), "kind {kind:#06x}");
+        }
+        let le = encode_keyed_seq(7, 3, b"");
+        assert_eq!(keyed_seq_fields(&le), Some((7, 3, 0)));
+        assert_eq!(xcdr1_endian(&le), Some(Endian::Little));
+        // PL_CDR (discovery data) and vendor encapsulations are not plain samples.
+        for kind in [0x0002u16, 0x0003, 0x000a, 0x8001] {
+            let mut p = kind.to_be_bytes().to_vec();
+            p.extend_from_slice(&[0, 0]);
+            p.extend_from_slice(&be);
+            assert_eq!(keyed_seq_fields(&p), None, "kind {kind:#06x}");
+        }
+        assert_eq!(xcdr1_endian(&[0, 7, 0, 0]), None);
+        assert_eq!(keyed_seq_fields(&[0]), None);
     }
 
     #[test]

@@ -268,28 +268,6 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "?".to_string())
 }
 
-/// A KeyedSeq sample's seq, keyval and baggage length, read in place (XCDR1 or XCDR2, either
-/// byte order).
-fn keyed_seq_fields(payload: &[u8]) -> Option<(u32, u32, u32)> {
-    let kind = u16::from_be_bytes([*payload.first()?, *payload.get(1)?]);
-    let (little, body) = match kind {
-        0x0000 | 0x0006 => (false, 4),
-        0x0001 | 0x0007 => (true, 4),
-        0x0008 => (false, 8),
-        0x0009 => (true, 8),
-        _ => return None,
-    };
-    let at = |i: usize| -> Option<u32> {
-        let b: [u8; 4] = payload.get(body + i..body + i + 4)?.try_into().ok()?;
-        Some(if little {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        })
-    };
-    Some((at(0)?, at(4)?, at(8)?))
-}
-
 /// A KeyedSeq payload (XCDR1 little-endian) whose seq is patched in place for each write.
 struct Sample {
     bytes: Vec<u8>,
@@ -668,7 +646,7 @@ impl Node {
                 .or_default()
                 .record(half);
             let is_ping = ts.to_nanos() & 1 == 1;
-            let seq = keyed_seq_fields(&self.buf[..info.len]).map(|f| f.0);
+            let seq = crate::payload::keyed_seq_fields(&self.buf[..info.len]).map(|f| f.0);
             if is_ping && seq == Some(self.ping_seq) {
                 self.pongs_seen += 1;
                 if self.pongs_seen >= self.peers.len() {
@@ -686,7 +664,9 @@ impl Node {
             if info.state != pollen_engine::InstanceState::Alive {
                 continue;
             }
-            let Some((seq, keyval, baggage)) = keyed_seq_fields(&self.buf[..info.len]) else {
+            let Some((seq, keyval, baggage)) =
+                crate::payload::keyed_seq_fields(&self.buf[..info.len])
+            else {
                 continue;
             };
             let size = FIXED_SIZE + baggage as usize;
@@ -1160,10 +1140,10 @@ mod tests {
     #[test]
     fn keyed_seq_fields_in_place() {
         let p = crate::payload::encode_keyed_seq(7, 3, &[1, 2, 3, 4, 5]);
-        assert_eq!(keyed_seq_fields(&p), Some((7, 3, 5)));
+        assert_eq!(crate::payload::keyed_seq_fields(&p), Some((7, 3, 5)));
         let be = [0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0];
-        assert_eq!(keyed_seq_fields(&be), Some((9, 1, 0)));
-        assert_eq!(keyed_seq_fields(&[0, 1, 0, 0, 1]), None);
+        assert_eq!(crate::payload::keyed_seq_fields(&be), Some((9, 1, 0)));
+        assert_eq!(crate::payload::keyed_seq_fields(&[0, 1, 0, 0, 1]), None);
     }
 
     #[test]

@@ -122,7 +122,7 @@ impl Out {
 impl ParticipantInfo {
     /// The serialized sample, encapsulation header (CDR_LE) included.
     pub fn encode(&self) -> Vec<u8> {
-        let mut o = Out(vec![0x00, 0x01, 0x00, 0x00]);
+        let mut o = Out(crate::payload::cdr_le_header(0).to_vec());
         o.0.extend_from_slice(&self.gid);
         o.u32(self.nodes.len() as u32);
         for n in &self.nodes {
@@ -136,10 +136,9 @@ impl ParticipantInfo {
 
     /// Parses a peer's sample (CDR in either byte order).
     pub fn decode(payload: &[u8]) -> Result<ParticipantInfo, DecodeError> {
-        let little = match payload.get(..2) {
-            Some([0x00, 0x01]) => true,
-            Some([0x00, 0x00]) => false,
-            _ => return Err(DecodeError::Encapsulation),
+        let little = match crate::payload::xcdr1_endian(payload) {
+            Some(e) => e == pollen_engine::wire::Endian::Little,
+            None => return Err(DecodeError::Encapsulation),
         };
         let mut c = In {
             body: &payload[4.min(payload.len())..],

@@ -10,6 +10,7 @@
 
 use crate::ros_msg::{Base, Field, MsgDef, Prim, Registry, Shape};
 use cdr_encoding::CdrDeserializer;
+use pollen_engine::wire::Endian;
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde::ser::{SerializeTuple, Serializer};
 use serde::Serialize;
@@ -70,7 +71,7 @@ pub fn encode(reg: &Registry, def: &MsgDef, value: &Value) -> Result<Vec<u8>, St
     let d = build_struct(reg, def, Some(value), "")?;
     let body = cdr_encoding::to_vec::<Dyn, byteorder::LittleEndian>(&d)
         .map_err(|e| format!("{}: cannot serialize: {e}", def.name))?;
-    let mut out = vec![0x00, 0x01, 0x00, 0x00];
+    let mut out = crate::payload::cdr_le_header(0).to_vec();
     out.extend_from_slice(&body);
     Ok(out)
 }
@@ -298,12 +299,14 @@ pub fn decode(reg: &Registry, def: &MsgDef, payload: &[u8]) -> Result<Value, Str
         .get(4..)
         .ok_or("shorter than its encapsulation header")?;
     let seed = StructSeed { reg, def };
-    let r = match payload[..2] {
-        [0x00, 0x01] => {
+    let r = match crate::payload::xcdr1_endian(payload) {
+        Some(Endian::Little) => {
             seed.deserialize(&mut CdrDeserializer::<byteorder::LittleEndian>::new(body))
         }
-        [0x00, 0x00] => seed.deserialize(&mut CdrDeserializer::<byteorder::BigEndian>::new(body)),
-        _ => {
+        Some(Endian::Big) => {
+            seed.deserialize(&mut CdrDeserializer::<byteorder::BigEndian>::new(body))
+        }
+        None => {
             return Err(format!(
                 "encapsulation {:02x?} is not plain CDR",
                 &payload[..2]
