@@ -53,6 +53,8 @@ struct Counting;
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
 // SAFETY: every call is forwarded to `System` unchanged; the counter only observes.
+// A counting allocator needs `unsafe` (the trait is unsafe to implement).
+#[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Relaxed);

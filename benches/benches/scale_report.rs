@@ -46,6 +46,8 @@ static LIVE: AtomicUsize = AtomicUsize::new(0);
 static ZEROED: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: every call is forwarded to `System` unchanged; the counters only observe.
+// A counting allocator needs `unsafe` (the trait is unsafe to implement).
+#[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         LIVE.fetch_add(l.size(), Relaxed);
@@ -136,6 +138,7 @@ fn memory() {
 
 /// CPU time of this thread (`CLOCK_THREAD_CPUTIME_ID`, precise to the nanosecond; the
 /// schedstat file of /proc only moves at scheduler ticks).
+#[allow(unsafe_code)] // one FFI call
 fn cpu() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,

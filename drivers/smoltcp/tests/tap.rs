@@ -7,6 +7,9 @@
 //! pinned to the TAP's address. The namespace is deleted when the test ends, also on failure
 //! (a Drop guard). Skipped, with a message, only when not root or when `ip` is missing.
 
+// geteuid(2) and setns(2): FFI calls, nothing else.
+#![allow(unsafe_code)]
+
 use pollen_engine::wire::{GuidPrefix, Time};
 use pollen_engine::{
     Config, Engine, History, Instant, ReaderHandle, ReaderQos, Reliability, TopicSpec, WriteError,
