@@ -52,6 +52,7 @@ pub fn flag_for(table: pollen_engine::Table) -> &'static str {
         pollen_engine::Table::Participants => "--max-participants",
         pollen_engine::Table::RemoteEndpoints => "--max-remote-endpoints",
         pollen_engine::Table::Matches => "--max-matches",
+        _ => "--help (the --max-* flags)",
     }
 }
 

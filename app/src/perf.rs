@@ -581,7 +581,7 @@ impl Node {
             match d.engine_mut().take(r, &mut self.buf) {
                 Ok(x) => return x,
                 Err(TakeError::BufferTooSmall { needed }) => self.buf.resize(needed, 0),
-                Err(TakeError::UnknownReader) => return None,
+                Err(_) => return None,
             }
         }
     }

@@ -215,6 +215,7 @@ fn incompatible(local: &Endpoint, policy: QosPolicy, topic: &str, ros: bool) -> 
             "the data representation offered is not one accepted",
         ),
         QosPolicy::TopicKind => ("TOPIC_KIND", "a keyed and a keyless type on one topic"),
+        _ => ("A", "a policy this tool does not know by name differs"),
     };
     let topic = if ros {
         crate::ros_graph::ros_endpoint(topic, "")

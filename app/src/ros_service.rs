@@ -167,8 +167,8 @@ fn take(d: &mut dyn Host, r: ReaderHandle, buf: &mut Vec<u8>) -> Option<pollen_e
     loop {
         match d.engine_mut().take(r, buf) {
             Ok(Some(info)) => return Some(info),
-            Ok(None) | Err(TakeError::UnknownReader) => return None,
             Err(TakeError::BufferTooSmall { needed }) => buf.resize(needed, 0),
+            Ok(None) | Err(_) => return None,
         }
     }
 }

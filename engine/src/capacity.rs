@@ -192,6 +192,7 @@ pub(crate) const MAX_LOCAL: usize = 0xfffe;
 
 /// Why a [`Capacities`] value or a caller's storage was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CapacityError {
     /// A capacity that must be at least 1 is 0.
     Zero(&'static str),

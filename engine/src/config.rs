@@ -173,6 +173,7 @@ impl Config {
 
 /// Why a configuration was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// Domain id above 232.
     DomainId,

@@ -54,6 +54,7 @@ pub(crate) const BUILTIN_READER_IDS: [EntityId; 3] = [
 
 /// Why `write`, `dispose` or `unregister` failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WriteError {
     /// No such writer.
     UnknownWriter,
@@ -86,6 +87,7 @@ impl core::error::Error for WriteError {}
 
 /// Why `create_writer` or `create_reader` failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CreateError {
     /// All writer or reader slots are in use.
     TooManyEndpoints,
@@ -117,6 +119,7 @@ impl core::error::Error for CreateError {}
 
 /// Why `take` failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TakeError {
     /// No such reader.
     UnknownReader,

@@ -15,6 +15,7 @@ pub struct ReaderHandle(pub(crate) u32);
 
 /// A table of the engine, as named by [`Event::Refused`] and [`Event::Evicted`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Table {
     /// Remote participants ([`crate::Capacities::participants`]).
     Participants,
@@ -46,6 +47,7 @@ pub enum Endpoint {
 
 /// The QoS policy that made a match fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum QosPolicy {
     /// Reader asks for reliable, writer offers best effort.
     Reliability,
@@ -65,6 +67,7 @@ pub enum QosPolicy {
 
 /// Something the application may want to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// A remote participant appeared.
     ParticipantDiscovered(GuidPrefix),

@@ -8,6 +8,7 @@ use core::fmt;
 
 /// Why a submessage was not added to a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BuildError {
     /// The submessage does not fit in the space left; the message so far is intact.
     Full,

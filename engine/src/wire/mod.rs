@@ -43,6 +43,7 @@ use core::fmt;
 ///
 /// Small and `Copy`, so the engine can count drops by reason without allocating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Error {
     /// The data ends before a field it must contain.
     Truncated,
