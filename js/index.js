@@ -258,6 +258,7 @@ export class Participant extends Emitter {
   #blocked = false;
   #closed = false;
   #pumping = false;
+  #closing = null;
   #writers = new Map();
   #readers = new Map();
   #waiters = new Set();
@@ -434,14 +435,21 @@ export class Participant extends Emitter {
    * Says goodbye to the domain (SPDP dispose), sends what is owed for up to `linger` ms and
    * closes the transport. Writers and readers are closed with it.
    */
-  async close({ linger = 100 } = {}) {
-    if (this.#closed) return;
+  close({ linger = 100 } = {}) {
+    this.#closing ??= this.#close(linger);
+    return this.#closing;
+  }
+
+  async #close(linger) {
     for (const r of [...this.#readers.values()]) r.close();
     this.#engine.shutdown(nowUs());
     this.#pump();
+    // What is owed (the goodbye included) goes before the sockets close, for at most `linger`.
     const end = Date.now() + linger;
-    while (this.#blocked && Date.now() < end) {
-      await new Promise((r) => setTimeout(r, 5));
+    const busy = () => this.#blocked || (this.#transport.pending?.() ?? 0) > 0;
+    while (busy() && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 2));
+      this.#pump();
     }
     this.#closed = true;
     clearTimeout(this.#timer);

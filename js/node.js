@@ -207,6 +207,11 @@ export class NodeUdpTransport {
     return true;
   }
 
+  /** Sends handed to Node.js and not completed yet. */
+  pending() {
+    return this.#inFlight;
+  }
+
   /** The transport's counters. */
   stats() {
     return { ...this.#stats, inFlight: this.#inFlight };
