@@ -24,6 +24,7 @@ STAGES=(
     no_std
     firmware
     wasi
+    js
     tests
     fuzz_replay
     fuzz_crate
@@ -90,6 +91,7 @@ stage_peers() {
     export POLLEN_PEERS_PYTHON="$PWD/$PEERS_VENV/bin/python"
     export POLLEN_FASTDDS_PEER="$PWD/$FASTDDS_PEER"
     export POLLEN_ROS_PYTHON="$PWD/$ROS_VENV/bin/python"
+    PEERS_READY=1
 }
 
 stage_fmt() {
@@ -176,6 +178,23 @@ stage_wasi() {
     CARGO_TARGET_DIR=$WASI_TARGET_DIR run cargo clippy -p pollen-wasi -p pollen-component --target wasm32-wasip2 -- -D warnings
     CARGO_TARGET_DIR=$WASI_TARGET_DIR run cargo build -p pollen-component --target wasm32-wasip2 --release
     ls -l "$WASI_TARGET_DIR/wasm32-wasip2/release/pollen-wasi.wasm"
+}
+
+# The JavaScript package (js/): clippy for wasm32-unknown-unknown (the host clippy stage does
+# not build the wasm-only paths), then js/test.sh: the build (it installs the target and
+# wasm-bindgen-cli when missing), the npm package check, and the Node.js tests against Cyclone
+# DDS 11, Fast DDS 2.9 and ROS 2 rclpy, which must all run here (POLLEN_REQUIRE_PEERS).
+JS_TARGET_DIR=target/js-build
+
+stage_js() {
+    if [[ -z "${PEERS_READY:-}" ]]; then
+        stage_peers
+    fi
+    if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+        run rustup target add wasm32-unknown-unknown
+    fi
+    CARGO_TARGET_DIR=$JS_TARGET_DIR run cargo clippy -p pollen-js --target wasm32-unknown-unknown -- -D warnings
+    POLLEN_REQUIRE_PEERS=1 POLLEN_JS_TARGET_DIR="$PWD/$JS_TARGET_DIR" run js/test.sh
 }
 
 # Pollen on smoltcp on a Cortex-M4 without an OS or a heap (drivers/smoltcp/firmware, its own
