@@ -570,21 +570,22 @@ impl Engine<'_> {
 
     /// Bytes received on `conn`: whole messages are handled at once, the rest of a frame is
     /// kept (at most one frame) and completed by the next bytes. A stream that is not framed
-    /// RTPS raises [`Event::StreamError`] and is closed ([`StreamCommand::Close`]).
-    pub fn handle_stream_data(&mut self, now: Instant, conn: StreamId, data: &[u8]) {
+    /// RTPS raises [`Event::StreamError`] and is closed ([`StreamCommand::Close`]). False when
+    /// the connection is closing or unknown: reading more from it is pointless.
+    pub fn handle_stream_data(&mut self, now: Instant, conn: StreamId, data: &[u8]) -> bool {
         let now = self.tick(now);
         let Some(i) = self.streams.find(conn) else {
             self.stats.stream_unknown += 1;
-            return;
+            return false;
         };
         match self.streams.conn(i).state {
-            State::Closing(_) => return,
+            State::Closing(_) => return false,
             // Bytes prove the connection complete.
             State::Opening | State::Connecting => self.handle_stream_connected(now, conn),
             State::Open => {}
         }
         if data.is_empty() {
-            return;
+            return true;
         }
         self.stats.stream_bytes_in += data.len() as u64;
         let c = self.streams.conn(i);
@@ -605,6 +606,7 @@ impl Engine<'_> {
                     c.partial_since = Some(now);
                 }
                 self.streams.grow(after, before);
+                true
             }
             Err(error) => {
                 self.streams.grow(after, before);
@@ -612,6 +614,7 @@ impl Engine<'_> {
                 self.emit(Event::StreamError { conn, error });
                 self.streams
                     .close(i, CloseReason::BadFrame, now, &mut self.stats);
+                false
             }
         }
     }
