@@ -2,6 +2,7 @@
 
 use crate::capacity::{Capacities, CapacityError};
 use crate::limits::{MAX_PEERS, MAX_USER_DATA};
+use crate::stream::StreamConfig;
 use crate::time::Span;
 use crate::wire::GuidPrefix;
 use core::fmt;
@@ -80,6 +81,9 @@ pub struct Config {
     /// that collide in the indexes and make each lookup walk them. `None` derives it from the
     /// GUID prefix (deterministic, as SimNet and the tests want).
     pub hash_seed: Option<u64>,
+    /// Limits and timers of stream connections (RTPS over TCP) kept by the engine's
+    /// connection table (with `alloc`; see [`crate::stream::conn`]).
+    pub stream: StreamConfig,
 }
 
 impl Config {
@@ -107,6 +111,7 @@ impl Config {
             unresponsive_reader_timeout: Span::from_secs(20),
             reassembly_timeout: Span::from_secs(5),
             hash_seed: None,
+            stream: StreamConfig::DEFAULT,
         }
     }
 
@@ -163,6 +168,7 @@ impl Config {
             || self.max_remote_lease.micros() < 1_000_000
             || self.unresponsive_reader_timeout.micros() == 0
             || self.reassembly_timeout.micros() == 0
+            || !self.stream.is_valid()
         {
             return Err(ConfigError::Timing);
         }
@@ -183,7 +189,8 @@ pub enum ConfigError {
     Mtu,
     /// GUID prefix all zero.
     GuidPrefix,
-    /// A zero period or timeout, or a lease or `max_remote_lease` under one second.
+    /// A zero period or timeout, a lease or `max_remote_lease` under one second, or more than
+    /// 65 535 stream connections.
     Timing,
     /// Unusable capacities, or caller storage too short for them.
     Capacity(CapacityError),

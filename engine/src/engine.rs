@@ -666,6 +666,9 @@ pub struct Engine<'a> {
     pub(crate) announce_cursor: Option<usize>,
     pub(crate) shutting_down: bool,
     pub(crate) framing: CycloneFraming,
+    /// The stream connections the engine keeps (see [`crate::stream::conn`]).
+    #[cfg(feature = "alloc")]
+    pub(crate) streams: crate::stream::conn::Connections,
     pub(crate) scratch: Slots<'a, u8>,
     /// A refusal event was already raised for this table (each is raised once until the
     /// table has room again).
@@ -919,6 +922,8 @@ impl<'a> Engine<'a> {
             announce_cursor: Some(0),
             shutting_down: false,
             framing: CycloneFraming::new(),
+            #[cfg(feature = "alloc")]
+            streams: crate::stream::conn::Connections::new(cfg.stream),
             scratch,
             refused_reported: [false; 3],
             incomplete: 0,
@@ -1050,8 +1055,30 @@ impl<'a> Engine<'a> {
     /// every whole framed message at the front of `data`. The driver keeps the rest and offers
     /// it again with more, so messages may be split anywhere. A malformed or oversized frame
     /// consumes everything and raises [`Event::StreamError`]: the driver must close `conn`.
+    ///
+    /// This is the raw entry, for a driver that numbers its connections and keeps their
+    /// bytes itself; with `alloc` the engine's connection table does both
+    /// ([`Engine::handle_stream_data`], [`crate::stream::conn`]).
     pub fn handle_stream(&mut self, now: Instant, conn: StreamId, data: &[u8]) -> usize {
         let now = self.tick(now);
+        match self.deframe(now, conn, data) {
+            Ok(used) => used,
+            Err(error) => {
+                self.stats.dropped_bad_stream += 1;
+                self.emit(Event::StreamError { conn, error });
+                data.len()
+            }
+        }
+    }
+
+    /// Handles every whole framed message at the front of `data`; how many bytes they took.
+    pub(crate) fn deframe(
+        &mut self,
+        now: Instant,
+        conn: StreamId,
+        data: &[u8],
+    ) -> Result<usize, crate::stream::FrameError> {
+        let _ = conn;
         let mut used = 0;
         while used < data.len() {
             match self.framing.deframe(&data[used..]) {
@@ -1061,27 +1088,28 @@ impl<'a> Engine<'a> {
                     used += n;
                 }
                 Deframe::Need(_) => break,
-                Deframe::Bad(error) => {
-                    self.stats.dropped_bad_stream += 1;
-                    self.emit(Event::StreamError { conn, error });
-                    return data.len();
-                }
+                Deframe::Bad(error) => return Err(error),
             }
         }
-        used
+        Ok(used)
     }
 
-    /// A stream connection ended (closed by the peer, by an error or by the driver). The engine
-    /// keeps no per-connection state: later transmits to the peer's TCP locator make the
-    /// driver connect again.
+    /// A stream connection ended (closed by the peer or by the driver). A connection of the
+    /// engine's table leaves it (its queued bytes are dropped and counted; one we opened puts
+    /// its address in back-off for `StreamConfig::backoff_min`); there is no Close command
+    /// for it. Later transmits to the peer's TCP locator connect again.
     pub fn handle_stream_closed(&mut self, now: Instant, conn: StreamId) {
-        let _ = conn;
-        self.tick(now);
+        let now = self.tick(now);
+        #[cfg(feature = "alloc")]
+        if self.stream_ended(now, conn) {
+            return;
+        }
+        let _ = (now, conn);
         self.stats.streams_closed += 1;
     }
 
     /// One RTPS message, from a datagram or a stream frame.
-    fn handle_message(
+    pub(crate) fn handle_message(
         &mut self,
         now: Instant,
         data: &[u8],
@@ -1203,6 +1231,8 @@ impl<'a> Engine<'a> {
     /// Advances time: announcements, heartbeats, lease expiry.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.tick(now);
+        #[cfg(feature = "alloc")]
+        self.expire_streams(now);
         while let Some(t) = self.timers.pop_due(now) {
             match t {
                 Timer::Announce => {
@@ -2686,7 +2716,13 @@ impl<'a> Engine<'a> {
     /// When `handle_timeout` must be called next (after draining transmits and events).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        let next = self.timers.next();
+        #[cfg(feature = "alloc")]
+        let next = match (next, self.stream_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        next
     }
 }
 

@@ -133,7 +133,9 @@ pub use map::MapSlot;
 pub use qos::{Durability, History, ReaderQos, Reliability, TopicSpec, WriterQos};
 pub use reader::{ReassemblySlot, SampleSlot, WriterProxySlot};
 pub use stats::Stats;
-pub use stream::StreamId;
+#[cfg(feature = "alloc")]
+pub use stream::conn::{CloseReason, Refused, StreamCommand, StreamSend, StreamUsage};
+pub use stream::{StreamConfig, StreamId};
 pub use time::{Instant, Span};
 pub use timer::TimerSlot;
 pub use transmit::{Destination, Transmit};

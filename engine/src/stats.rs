@@ -93,7 +93,8 @@ counters! {
     count stream_messages_in,
     /// Streams found carrying something other than framed RTPS.
     drop dropped_bad_stream,
-    /// Stream connections the driver reported closed.
+    /// Stream connections that ended: reported closed or failed by the driver, or closed by
+    /// the connection table (each counted once).
     count streams_closed,
     /// Outgoing messages too large to frame for a stream (dropped).
     count dropped_unframeable,
@@ -155,4 +156,48 @@ counters! {
     /// DATA_FRAG and NACK_FRAG submessages dropped because the engine was built without the
     /// `frag` feature (it neither reassembles nor sends fragmented samples).
     drop dropped_fragmented,
+    /// Inbound stream connections the connection table took (`Engine::handle_stream_accepted`).
+    count streams_accepted,
+    /// Inbound stream connections refused: `StreamConfig::max_inbound` were open.
+    drop streams_refused_full,
+    /// Inbound stream connections refused: their source address already held
+    /// `StreamConfig::max_inbound_per_source`.
+    drop streams_refused_per_source,
+    /// Inbound stream connections refused: their remote is not an IPv4 locator.
+    drop streams_refused_address,
+    /// Stream connections the table asked the driver to open.
+    count streams_opened,
+    /// Connection attempts that failed: reported failed or closed before they completed, or
+    /// not completed within `StreamConfig::connect_timeout` (also in `stream_connect_timeouts`).
+    count stream_connect_failures,
+    /// Connection attempts abandoned after `StreamConfig::connect_timeout`.
+    count stream_connect_timeouts,
+    /// Open connections the driver reported failed (a socket error).
+    count stream_failures,
+    /// Connections closed after `StreamConfig::idle_timeout` without traffic.
+    count stream_idle_timeouts,
+    /// Connections closed because their queued bytes made no progress for
+    /// `StreamConfig::write_timeout`.
+    count stream_write_timeouts,
+    /// Connections closed because a frame was still incomplete `StreamConfig::frame_timeout`
+    /// after its first byte (a slowloris peer).
+    drop stream_frame_timeouts,
+    /// Frames queued on a connection for sending.
+    count stream_frames_queued,
+    /// Frames not sent: their address was in back-off.
+    count stream_dropped_backoff,
+    /// Frames not sent: `StreamConfig::max_outbound` connections were open.
+    count stream_dropped_limit,
+    /// Frames not sent: not to a TCPv4 locator, or to our own listener.
+    count stream_dropped_unroutable,
+    /// Times a frame did not fit a connection's full send queue (the driver keeps it).
+    count stream_send_blocked,
+    /// Bytes received on table connections.
+    count stream_bytes_in,
+    /// Bytes the driver reported written on table connections.
+    count stream_bytes_out,
+    /// Queued bytes lost with a connection that closed before sending them.
+    count stream_bytes_dropped,
+    /// Reports for a connection the table does not hold (closed already, or never opened).
+    count stream_unknown,
 }

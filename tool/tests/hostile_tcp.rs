@@ -14,7 +14,7 @@ mod common;
 use common::{pollen, Proc};
 use pollen_engine::stream::{CycloneFraming, Framing};
 use pollen_engine::wire::{EntityId, Guid, GuidPrefix};
-use pollen_engine::{History, ReaderQos, Reliability, TopicSpec};
+use pollen_engine::{History, ReaderQos, Reliability, Span, TopicSpec};
 use pollen_mio::{Driver, Options, Runner, TcpOptions, Transport};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, SocketAddrV4, TcpStream};
@@ -71,7 +71,7 @@ fn whole_frame() -> Vec<u8> {
 fn slowloris_connections_are_closed_and_a_newcomer_gets_in() {
     let driver = Driver::new(listener_options(TcpOptions {
         max_inbound: 4,
-        frame_timeout: Duration::from_secs(1),
+        frame_timeout: Span::from_secs(1),
         ..TcpOptions::default()
     }))
     .expect("driver");

@@ -12,7 +12,7 @@ mod common;
 
 use common::{have, pollen, Proc};
 use pollen_engine::config::ports;
-use pollen_engine::{Event, History, Peer, ReaderQos, Reliability, TopicSpec, WriterQos};
+use pollen_engine::{Event, History, Peer, ReaderQos, Reliability, Span, TopicSpec, WriterQos};
 use pollen_mio::{Clock, Driver, Options, Runner, TcpOptions, Transport};
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -432,7 +432,7 @@ fn stalled_tcp_reader_keeps_buffers_bounded() {
     let mut opts = tcp_options(dom);
     opts.tcp = TcpOptions {
         max_send_buffer: LIMIT,
-        write_timeout: Duration::from_secs(2),
+        write_timeout: Span::from_secs(2),
         ..TcpOptions::default()
     };
     let driver = Driver::new(opts).expect("driver");
@@ -457,8 +457,10 @@ fn stalled_tcp_reader_keeps_buffers_bounded() {
         .create_writer(now, &topic, &wq)
         .unwrap();
     let payload = string_payload(&"x".repeat(8000));
-    let mut stopped_at: Option<Instant> = None;
-    let mut matched_at: Option<Instant> = None;
+    // Progress is judged by counters, never by elapsed time: the timers themselves are the
+    // engine's and are tested on its clock (`pollen_engine::stream::conn`).
+    let mut stopped_after: Option<u64> = None;
+    let mut matched = false;
     let end = Instant::now() + Duration::from_secs(40);
     let mut peak = 0usize;
     let mut written = 0u64;
@@ -466,7 +468,7 @@ fn stalled_tcp_reader_keeps_buffers_bounded() {
         .run(|d| {
             while let Some(ev) = d.engine_mut().poll_event() {
                 if let Event::Matched { .. } = ev {
-                    matched_at.get_or_insert_with(Instant::now);
+                    matched = true;
                 }
             }
             peak = peak.max(d.stats().tcp.buffered_bytes);
@@ -474,16 +476,19 @@ fn stalled_tcp_reader_keeps_buffers_bounded() {
             if now_std >= end {
                 return ControlFlow::Break(Err("timed out".to_string()));
             }
-            let Some(m) = matched_at else {
+            if !matched {
                 return ControlFlow::Continue(Some(now_std + Duration::from_millis(50)));
-            };
-            // Let the subscriber see a few samples, then stop it.
-            if stopped_at.is_none() && now_std >= m + Duration::from_millis(500) {
-                signal(&sub, "-STOP");
-                stopped_at = Some(now_std);
             }
-            if let Some(s) = stopped_at {
-                if d.stats().tcp.write_timeouts >= 1 && now_std >= s + Duration::from_secs(4) {
+            // Let the subscriber take a few samples (100 kB sent), then stop it.
+            if stopped_after.is_none() && d.stats().tcp.bytes_sent >= 100_000 {
+                signal(&sub, "-STOP");
+                stopped_after = Some(written);
+            }
+            // Done once the stalled connection was closed and the publisher kept writing
+            // (another 200 samples) after that.
+            if let Some(s) = stopped_after {
+                let tcp = &d.stats().tcp;
+                if tcp.write_timeouts >= 1 && tcp.bytes_dropped > 0 && written >= s + 200 {
                     return ControlFlow::Break(Ok(()));
                 }
             }
@@ -524,6 +529,19 @@ fn stalled_tcp_reader_keeps_buffers_bounded() {
     eprintln!("{written} written; {stats:?}");
 }
 
+/// Whether a blocking read with a timeout saw the driver close the connection (EOF or a
+/// reset), not the timeout run out.
+fn closed_by_driver(read: std::io::Result<usize>) -> bool {
+    match read {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
 /// Garbage is closed at once; a frame that never completes is closed by the idle timeout;
 /// inbound connections above the limit are refused. Nothing buffers more than a frame.
 #[test]
@@ -533,7 +551,7 @@ fn misbehaving_tcp_clients_are_closed() {
     opts.peers.clear();
     opts.tcp = TcpOptions {
         max_inbound: 4,
-        idle_timeout: Duration::from_secs(1),
+        idle_timeout: Span::from_secs(1),
         ..TcpOptions::default()
     };
     let driver = Driver::new(opts).expect("driver");
@@ -547,7 +565,7 @@ fn misbehaving_tcp_clients_are_closed() {
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
         let mut b = [0u8; 16];
-        let closed = matches!(garbage.read(&mut b), Ok(0) | Err(_));
+        let closed = closed_by_driver(garbage.read(&mut b));
         // An RTPS header and a length of 60000, then 100 bytes, then silence.
         let mut partial = connect();
         let mut frame = Vec::new();
@@ -560,9 +578,7 @@ fn misbehaving_tcp_clients_are_closed() {
         partial
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
-        let started = Instant::now();
-        let idle_closed = matches!(partial.read(&mut b), Ok(0) | Err(_));
-        let idle_after = started.elapsed();
+        let idle_closed = closed_by_driver(partial.read(&mut b));
         // More connections than the limit: the surplus is closed at once.
         let many: Vec<TcpStream> = (0..8).map(|_| connect()).collect();
         let mut refused = 0;
@@ -575,7 +591,7 @@ fn misbehaving_tcp_clients_are_closed() {
                 _ => {}
             }
         }
-        (closed, idle_closed, idle_after, refused)
+        (closed, idle_closed, refused)
     });
     let mut runner = Runner::new(driver).unwrap();
     let end = Instant::now() + Duration::from_secs(30);
@@ -591,15 +607,11 @@ fn misbehaving_tcp_clients_are_closed() {
             }
         })
         .unwrap();
-    let (closed, idle_closed, idle_after, refused) = client.join().unwrap();
+    let (closed, idle_closed, refused) = client.join().unwrap();
     let stats = runner.driver().stats().clone();
     assert!(closed, "garbage connection left open: {stats:?}");
     assert_eq!(stats.tcp.stream_errors, 1, "{stats:?}");
     assert!(idle_closed, "silent connection left open: {stats:?}");
-    assert!(
-        idle_after < Duration::from_secs(5),
-        "{idle_after:?} {stats:?}"
-    );
     assert!(stats.tcp.idle_timeouts >= 1, "{stats:?}");
     assert!(refused >= 4, "{refused} refused; {stats:?}");
     assert!(stats.tcp.refused >= 4, "{stats:?}");

@@ -10,6 +10,7 @@ use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use pollen_engine::config::ports;
 use pollen_engine::limits::MAX_PEERS;
 use pollen_engine::wire::{GuidPrefix, Locator, LocatorKind};
+use pollen_engine::StreamSend;
 use pollen_engine::{Config, Destination, Engine, Instant, Peer};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -215,6 +216,7 @@ impl Driver {
         cfg.tcp_port = tcp_port;
         cfg.prefer_tcp = tcp_mode;
         cfg.capacities = opts.capacities;
+        cfg.stream = opts.tcp;
         cfg.mtu = opts.mtu.unwrap_or(if opts.interface.is_loopback() {
             16_384
         } else {
@@ -268,7 +270,7 @@ impl Driver {
             sender.ok_or_else(|| io::Error::other("engine asked for no unicast socket"))?;
         let peers: Vec<Ipv4Addr> = opts.peers.iter().map(|p| p.address.into()).collect();
         let filter = SourceFilter::new(opts.interface, &peers);
-        let tcp = Tcp::new(opts.tcp.clone(), listener, filter.clone());
+        let tcp = Tcp::new(&opts.tcp, listener, filter.clone());
         Ok(Driver {
             engine,
             clock,
@@ -482,12 +484,7 @@ impl Driver {
                 self.receive(i);
                 true
             }
-            Some(_) => {
-                let mine = self.tcp.handle_token(token, &mut self.engine, &self.clock);
-                // The connections read the clock themselves: keep `now` from going back.
-                self.tick();
-                mine
-            }
+            Some(_) => self.tcp.handle_token(token, &mut self.engine, self.now),
             None => false,
         }
     }
@@ -499,8 +496,7 @@ impl Driver {
         for i in 0..self.sockets.len() {
             self.receive(i);
         }
-        self.tcp.poll_all(&mut self.engine, &self.clock);
-        self.tick();
+        self.tcp.poll_all(&mut self.engine, self.now);
         self.flush()
     }
 
@@ -550,7 +546,7 @@ impl Driver {
         }
     }
 
-    /// Runs the engine's timers and the TCP connections' timers if they are due, then
+    /// Runs the engine's timers (the TCP connections' among them) if they are due, then
     /// flushes.
     pub fn handle_timeout(&mut self) -> io::Result<()> {
         self.tick();
@@ -558,29 +554,17 @@ impl Driver {
         self.flush()
     }
 
-    /// Runs the engine's and the connections' timers that are due at this wake-up.
+    /// Runs the engine's timers that are due at this wake-up.
     fn run_timers(&mut self) {
         let now = self.now;
         if self.engine.poll_timeout().is_some_and(|t| t <= now) {
             self.engine.handle_timeout(now);
         }
-        if self
-            .tcp
-            .next_deadline()
-            .is_some_and(|t| t <= self.clock.to_std(now))
-        {
-            self.tcp.handle_timeouts(&mut self.engine, &self.clock);
-            self.tick();
-        }
     }
 
     /// When [`Driver::handle_timeout`] must run next.
     pub fn next_deadline(&self) -> Option<std::time::Instant> {
-        let engine = self.engine.poll_timeout().map(|t| self.clock.to_std(t));
-        match (engine, self.tcp.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.engine.poll_timeout().map(|t| self.clock.to_std(t))
     }
 
     /// Whether a transmit waits for a socket to become writable or a connection to drain.
@@ -592,13 +576,22 @@ impl Driver {
     /// `sendmmsg`. On a full socket buffer the datagrams in hand are kept and retried on the
     /// next call, and only then is the sending socket registered for writability.
     pub fn flush(&mut self) -> io::Result<()> {
+        let loopback = self.interface.is_loopback();
         if self.tcp.has_connections() {
-            self.tcp.drain_all(&mut self.engine, &self.clock);
-            self.tick();
+            self.tcp.run_commands(&mut self.engine, self.now, loopback);
         }
-        let result = self.flush_transmits();
+        let result = loop {
+            let result = self.flush_transmits();
+            // The transmits may have opened connections or queued bytes; a transmit parked on
+            // a full queue is offered again as long as writing empties queues.
+            let before = self.engine.stream_unsent();
+            self.tcp.run_commands(&mut self.engine, self.now, loopback);
+            if result.is_err() || !self.is_blocked() || self.engine.stream_unsent() >= before {
+                break result;
+            }
+        };
         if self.tcp.is_active() || self.stats.tcp.open_connections > 0 {
-            self.stats.tcp.clone_from(&self.tcp.stats);
+            self.stats.tcp = self.tcp.stats(&self.engine);
         }
         result
     }
@@ -658,7 +651,9 @@ impl Driver {
             let o = self.out[self.out_head];
             if o.tcp {
                 let bytes = &self.tx[o.slot * self.mtu..o.slot * self.mtu + o.len];
-                if self.tcp.send(o.to, bytes, &mut self.engine, &self.clock) == tcp::Send::Blocked {
+                let to = Locator::tcpv4(o.to.ip().octets(), o.to.port());
+                if let StreamSend::Blocked(_) = self.engine.send_stream(self.now, to, bytes) {
+                    // Kept until the connection's queue drains (see `flush`).
                     return Ok(false);
                 }
                 self.out_head += 1;
@@ -708,9 +703,9 @@ impl Driver {
         let end = std::time::Instant::now() + linger;
         loop {
             self.tick();
-            self.tcp.poll_all(&mut self.engine, &self.clock);
+            self.tcp.poll_all(&mut self.engine, self.now);
             self.flush()?;
-            let done = !self.is_blocked() && self.tcp.unsent() == 0;
+            let done = !self.is_blocked() && self.engine.stream_unsent() == 0;
             if done || std::time::Instant::now() >= end {
                 return Ok(());
             }

@@ -12,7 +12,9 @@ use crate::clock::{self, Clock};
 use crate::net::{self, SocketV4, Transport};
 use core::ops::ControlFlow;
 use pollen_engine::wire::{GuidPrefix, Locator, Time, VendorId};
-use pollen_engine::{Config, Destination, Engine, Event, Instant, Peer, StreamId};
+use pollen_engine::{
+    Config, Destination, Engine, Event, Instant, Peer, StreamCommand, StreamId, StreamSend,
+};
 use std::fmt;
 use wasi::clocks::{monotonic_clock, wall_clock};
 use wasi::io::poll::{poll, Pollable};
@@ -34,11 +36,6 @@ const MAX_PROBED_PARTICIPANT_ID: u16 = 119;
 const RECEIVE_BATCH: u64 = 64;
 /// Bytes read from a stream per call.
 const READ_CHUNK: u64 = 64 << 10;
-/// Bytes queued for one TCP connection before the driver stops taking transmits for it.
-const TCP_QUEUE_LIMIT: usize = 1 << 20;
-/// After a failed connection, transmits to that address are dropped (and counted) for this
-/// long instead of reconnecting for each: peers probed without a port are mostly absent.
-const TCP_RETRY_NS: u64 = 1_000_000_000;
 /// UDP transmits gathered for one `send`.
 const SEND_BATCH: usize = 16;
 /// Receive buffer asked of the host for UDP sockets (best effort).
@@ -129,16 +126,18 @@ pub struct DriverStats {
     pub stream_bytes_received: u64,
     /// Stream bytes handed to the host.
     pub stream_bytes_sent: u64,
-    /// Times a connection's queue was full (the transmit was kept and retried).
+    /// Times a connection's queue was full (the transmit was kept and retried): the engine's
+    /// `Stats::stream_send_blocked`.
     pub stream_would_block: u64,
-    /// Connections opened by us.
+    /// Connections opened by us (`Stats::streams_opened`).
     pub connections_opened: u64,
-    /// Connections accepted.
+    /// Connections accepted (`Stats::streams_accepted`).
     pub connections_accepted: u64,
-    /// Connections that failed or closed.
+    /// Connections that failed or closed (`Stats::streams_closed`).
     pub connections_closed: u64,
-    /// Stream transmits dropped: connection failed, recently failed, or closed with bytes
-    /// still queued (counted per transmit or per queue).
+    /// Stream transmits dropped because their address was in back-off or the outbound limit
+    /// was reached (the engine's `Stats::stream_dropped_backoff` and `stream_dropped_limit`;
+    /// bytes lost with a closing connection are `Stats::stream_bytes_dropped`).
     pub stream_transmits_dropped: u64,
     /// Receive errors.
     pub receive_errors: u64,
@@ -192,17 +191,15 @@ struct Open {
     output: OutputStream,
 }
 
-/// A TCP connection: opened by us to a peer's TCP locator (`peer`), or accepted.
+/// A TCP connection's sockets: opened by us (as the engine's Open command said), or accepted.
 struct Conn {
     open: Option<Open>,
     ready: Pollable,
     socket: TcpSocket,
+    /// Its name in the engine's connection table (which keeps its bytes and timers).
     id: StreamId,
-    peer: Option<SocketV4>,
-    /// Received bytes the engine has not consumed (an incomplete frame).
-    rx: Vec<u8>,
-    /// Framed bytes waiting for the connection.
-    tx: Vec<u8>,
+    /// The output stream took nothing: wait for its writability.
+    blocked: bool,
 }
 
 /// A stream transmit in hand that its connection's queue cannot take yet: its bytes are at
@@ -228,8 +225,6 @@ pub struct Driver {
     udp: Vec<Udp>,
     network: Network,
     sender: usize,
-    next_stream: u32,
-    failed: Vec<(SocketV4, u64)>,
     tx: Vec<u8>,
     /// UDP transmits in hand: the first `queued` entries, sent as one batch when
     /// `check-send` permits (each `send` must follow its own `check-send`). Entries past
@@ -436,8 +431,6 @@ impl Driver {
             udp: vec![bound.meta, bound.user],
             network,
             sender: 0,
-            next_stream: 1,
-            failed: Vec::new(),
             tx: vec![0; mtu],
             out: Vec::with_capacity(SEND_BATCH),
             queued: 0,
@@ -476,16 +469,10 @@ impl Driver {
         self.conns.len()
     }
 
-    /// The next engine event. A [`Event::StreamError`] closes its connection here before it
-    /// is returned.
+    /// The next engine event. (A connection that raised [`Event::StreamError`] is closed by
+    /// the engine's connection table: its Close command follows.)
     pub fn poll_event(&mut self) -> Option<Event> {
-        let ev = self.engine.poll_event()?;
-        if let Event::StreamError { conn, .. } = ev {
-            if let Some(i) = self.conns.iter().position(|c| c.id == conn) {
-                self.close(i, "framing error");
-            }
-        }
-        Some(ev)
+        self.engine.poll_event()
     }
 
     fn error(&mut self, what: String) {
@@ -528,9 +515,19 @@ impl Driver {
         loop {
             match l.socket.accept() {
                 Ok((socket, input, output)) => {
-                    let id = StreamId(self.next_stream);
-                    self.next_stream = self.next_stream.wrapping_add(1);
-                    self.stats.connections_accepted += 1;
+                    let remote = socket
+                        .remote_address()
+                        .ok()
+                        .as_ref()
+                        .and_then(socket_v4)
+                        .map_or(Locator::INVALID, |s| s.tcp());
+                    let now = self.clock.to_engine(monotonic_clock::now());
+                    let Ok(id) = self.engine.handle_stream_accepted(now, remote) else {
+                        // Refused and counted by the engine; the streams go before the socket.
+                        drop((input, output));
+                        drop(socket);
+                        continue;
+                    };
                     self.conns.push(Conn {
                         open: Some(Open {
                             readable: input.subscribe(),
@@ -541,9 +538,7 @@ impl Driver {
                         ready: socket.subscribe(),
                         socket,
                         id,
-                        peer: None,
-                        rx: Vec::new(),
-                        tx: Vec::new(),
+                        blocked: false,
                     });
                 }
                 Err(ErrorCode::WouldBlock) => return,
@@ -574,80 +569,112 @@ impl Driver {
                     input,
                     output,
                 });
-                self.write_conn(i);
+                let now = self.now();
+                self.engine.handle_stream_connected(now, id);
             }
             Err(ErrorCode::WouldBlock) => {}
-            Err(e) => {
-                if let Some(peer) = c.peer {
-                    let until = monotonic_clock::now().saturating_add(TCP_RETRY_NS);
-                    self.failed.retain(|(p, _)| *p != peer);
-                    self.failed.push((peer, until));
-                }
-                let peer = c.peer;
-                self.close(i, &format!("connect to {peer:?}: {}", e.name()));
-            }
+            Err(e) => self.fail(i, &format!("connect: {}", e.name())),
         }
     }
 
     fn read_conn(&mut self, id: StreamId) {
         let Some(i) = self.find(id) else { return };
         loop {
-            let c = &mut self.conns[i];
-            let Some(open) = &c.open else { return };
+            let Some(open) = &self.conns[i].open else {
+                return;
+            };
             match open.input.read(READ_CHUNK) {
                 Ok(bytes) if bytes.is_empty() => return,
                 Ok(bytes) => {
                     self.stats.stream_bytes_received += bytes.len() as u64;
-                    c.rx.extend_from_slice(&bytes);
                     let now = self.clock.to_engine(monotonic_clock::now());
-                    let used = self.engine.handle_stream(now, c.id, &c.rx);
-                    c.rx.drain(..used);
+                    if !self.engine.handle_stream_data(now, id, &bytes) {
+                        return; // closing: the Close command follows
+                    }
                 }
                 Err(StreamError::Closed) => {
-                    self.close(i, "closed by the peer");
+                    self.remove(i, "closed by the peer");
+                    let now = self.now();
+                    self.engine.handle_stream_closed(now, id);
                     return;
                 }
                 Err(StreamError::LastOperationFailed(e)) => {
-                    let msg = format!("read: {}", e.to_debug_string());
-                    self.close(i, &msg);
+                    self.fail(i, &format!("read: {}", e.to_debug_string()));
                     return;
                 }
             }
         }
     }
 
-    /// Writes what the host takes of connection `i`'s queue.
-    fn write_conn(&mut self, i: usize) {
-        let c = &mut self.conns[i];
-        let Some(open) = &c.open else { return };
-        while !c.tx.is_empty() {
-            let n = match open.output.check_write() {
-                Ok(0) => return,
-                Ok(n) => (n as usize).min(c.tx.len()),
-                Err(_) => {
-                    self.close(i, "write refused");
-                    return;
-                }
-            };
-            if open.output.write(&c.tx[..n]).is_err() {
-                self.close(i, "write failed");
-                return;
-            }
-            c.tx.drain(..n);
-            self.stats.stream_bytes_sent += n as u64;
-        }
-    }
-
-    fn close(&mut self, i: usize, why: &str) {
+    /// Drops connection `i`'s sockets (the engine is told by the caller, or told us).
+    fn remove(&mut self, i: usize, why: &str) {
         let c = self.conns.remove(i);
-        self.stats.connections_closed += 1;
-        if !c.tx.is_empty() {
-            self.stats.stream_transmits_dropped += 1;
-        }
-        self.stats.last_error = Some(format!("connection {:?}: {why}", c.peer));
+        self.stats.last_error = Some(format!("connection {}: {why}", c.id.0));
+    }
+
+    /// Connection `i` failed: dropped, and the engine told.
+    fn fail(&mut self, i: usize, why: &str) {
+        let id = self.conns[i].id;
+        self.remove(i, why);
         let now = self.now();
-        self.engine.handle_stream_closed(now, c.id);
-        drop(c);
+        self.engine.handle_stream_failed(now, id);
+    }
+
+    /// Carries out what the engine's connection table asks: connect, write, close.
+    fn run_commands(&mut self) {
+        let now = self.now();
+        while let Some(cmd) = self.engine.poll_stream_command(now) {
+            match cmd {
+                StreamCommand::Open { conn, remote } => {
+                    let to = SocketV4::from_locator(&remote);
+                    match to.map(|to| self.connect(conn, to)) {
+                        Some(Ok(())) => {}
+                        Some(Err(e)) => {
+                            self.stats.last_error =
+                                Some(format!("connect to {remote}: {}", e.name()));
+                            self.engine.handle_stream_failed(now, conn);
+                        }
+                        None => self.engine.handle_stream_failed(now, conn),
+                    }
+                }
+                StreamCommand::Send { conn, bytes } => {
+                    let Some(i) = self.conns.iter().position(|c| c.id == conn) else {
+                        self.engine.handle_stream_failed(now, conn);
+                        continue;
+                    };
+                    let c = &mut self.conns[i];
+                    let Some(open) = &c.open else {
+                        self.engine.handle_stream_written(now, conn, 0);
+                        continue;
+                    };
+                    let n = match open.output.check_write() {
+                        Ok(n) => (n as usize).min(bytes.len()),
+                        Err(_) => {
+                            self.fail(i, "write refused");
+                            continue;
+                        }
+                    };
+                    if n > 0 && open.output.write(&bytes[..n]).is_err() {
+                        self.fail(i, "write failed");
+                        continue;
+                    }
+                    c.blocked = n == 0;
+                    self.stats.stream_bytes_sent += n as u64;
+                    self.engine.handle_stream_written(now, conn, n);
+                }
+                StreamCommand::Close { conn, reason } => {
+                    if let Some(i) = self.conns.iter().position(|c| c.id == conn) {
+                        self.remove(i, &reason.to_string());
+                    }
+                }
+            }
+        }
+        let s = self.engine.stats();
+        self.stats.connections_opened = s.streams_opened;
+        self.stats.connections_accepted = s.streams_accepted;
+        self.stats.connections_closed = s.streams_closed;
+        self.stats.stream_would_block = s.stream_send_blocked;
+        self.stats.stream_transmits_dropped = s.stream_dropped_backoff + s.stream_dropped_limit;
     }
 
     /// Runs the engine's timers if due, then flushes.
@@ -672,6 +699,19 @@ impl Driver {
     /// retried on the next call; the engine is not asked for more meanwhile.
     pub fn flush(&mut self) {
         loop {
+            self.flush_transmits();
+            // Connections to open, queues to write, connections to close. A stream transmit
+            // parked on a full queue is offered again as long as writing empties queues.
+            let before = self.engine.stream_unsent();
+            self.run_commands();
+            if self.pending.is_none() || self.engine.stream_unsent() >= before {
+                return;
+            }
+        }
+    }
+
+    fn flush_transmits(&mut self) {
+        loop {
             if self.queued > 0 && !self.send_queued() {
                 break;
             }
@@ -683,11 +723,6 @@ impl Driver {
             }
             if !self.gather() {
                 break;
-            }
-        }
-        for i in 0..self.conns.len() {
-            if i < self.conns.len() && !self.conns[i].tx.is_empty() {
-                self.write_conn(i);
             }
         }
     }
@@ -781,59 +816,27 @@ impl Driver {
         true
     }
 
+    /// Hands a stream transmit to the engine's connection table; false when its connection's
+    /// queue is full (keep it).
     fn deliver_tcp(&mut self, p: Pending) -> bool {
-        if self
-            .listener
-            .as_ref()
-            .is_some_and(|l| l.locator == p.to.tcp())
-        {
-            return true; // our own listener, probed like any other port
-        }
-        let i = match self.conns.iter().position(|c| c.peer == Some(p.to)) {
-            Some(i) => i,
-            None => {
-                let now = monotonic_clock::now();
-                self.failed.retain(|(_, until)| *until > now);
-                if self.failed.iter().any(|(a, _)| *a == p.to) {
-                    self.stats.stream_transmits_dropped += 1;
-                    return true;
-                }
-                match self.connect(p.to) {
-                    Ok(i) => i,
-                    Err(e) => {
-                        self.stats.stream_transmits_dropped += 1;
-                        self.stats.last_error = Some(format!("connect to {}: {}", p.to, e.name()));
-                        self.failed.push((p.to, now.saturating_add(TCP_RETRY_NS)));
-                        return true;
-                    }
-                }
-            }
-        };
-        let c = &mut self.conns[i];
-        if c.tx.len() >= TCP_QUEUE_LIMIT {
-            self.stats.stream_would_block += 1;
-            return false;
-        }
-        c.tx.extend_from_slice(&self.tx[..p.len]);
-        true
+        let now = self.now();
+        !matches!(
+            self.engine.send_stream(now, p.to.tcp(), &self.tx[..p.len]),
+            StreamSend::Blocked(_)
+        )
     }
 
-    fn connect(&mut self, to: SocketV4) -> Result<usize, ErrorCode> {
+    fn connect(&mut self, id: StreamId, to: SocketV4) -> Result<(), ErrorCode> {
         let socket = create_tcp_socket(IpAddressFamily::Ipv4)?;
         socket.start_connect(&self.network, ip_socket(to))?;
-        let id = StreamId(self.next_stream);
-        self.next_stream = self.next_stream.wrapping_add(1);
-        self.stats.connections_opened += 1;
         self.conns.push(Conn {
             open: None,
             ready: socket.subscribe(),
             socket,
             id,
-            peer: Some(to),
-            rx: Vec::new(),
-            tx: Vec::new(),
+            blocked: false,
         });
-        Ok(self.conns.len() - 1)
+        Ok(())
     }
 
     // ---------------------------------------------------------------------------------------
@@ -866,7 +869,7 @@ impl Driver {
                 Some(o) => {
                     list.push(&o.readable);
                     what.push(Ready::Readable(c.id));
-                    if !c.tx.is_empty() {
+                    if c.blocked {
                         list.push(&o.writable);
                         what.push(Ready::Writable(c.id));
                     }
@@ -889,7 +892,9 @@ impl Driver {
                 Ready::Readable(id) => self.read_conn(id),
                 Ready::Writable(id) => {
                     if let Some(i) = self.find(id) {
-                        self.write_conn(i);
+                        self.conns[i].blocked = false;
+                        let now = self.now();
+                        self.engine.handle_stream_writable(now, id);
                     }
                 }
                 Ready::Timer => {}
@@ -927,7 +932,7 @@ impl Driver {
         let end = now + pollen_engine::Span::from_micros(linger_us);
         loop {
             self.flush();
-            let queued = self.conns.iter().any(|c| !c.tx.is_empty());
+            let queued = self.engine.stream_unsent() > 0;
             if (!self.is_blocked() && !queued) || self.now() >= end {
                 return;
             }

@@ -5,15 +5,110 @@
 //! submessage 0x81 (ADLINK_MSG_LEN, 4-byte body) holding the total message length. Receivers
 //! that do not know 0x81 skip it, so a framed message is also a valid datagram.
 //!
-//! A [`Framing`] only looks at bytes; it never buffers. The driver keeps unconsumed bytes and
-//! offers them again with more (see `Engine::handle_stream`), so frames may be split anywhere.
+//! A [`Framing`] only looks at bytes; it never buffers. Two ways to drive streams:
+//! - **The engine's connection table** (with `alloc`, see [`conn`]): the driver reports what
+//!   its sockets did (`Engine::handle_stream_accepted`, `handle_stream_data`, ...) and carries
+//!   out what `Engine::poll_stream_command` says (open, send, close); back-off, timeouts,
+//!   limits and partial frames are the engine's, on its clock.
+//! - **Raw** (`Engine::handle_stream`): the driver numbers its connections, keeps unconsumed
+//!   bytes and offers them again with more, so frames may be split anywhere; the policy is its
+//!   own (the smoltcp driver, whose sockets bound everything already).
 
+use crate::time::Span;
 use crate::wire::{submessage_id, HEADER_LEN, PROTOCOL_RTPS};
 use core::fmt;
 
-/// A stream connection, numbered by the driver.
+#[cfg(feature = "alloc")]
+pub mod conn;
+
+/// A stream connection: numbered by the engine's connection table (the same id in both
+/// directions), or by the driver when it feeds [`Engine::handle_stream`](crate::Engine) itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StreamId(pub u32);
+
+impl StreamId {
+    /// For an id the connection table gave: its slot, below `max_inbound + max_outbound` of
+    /// [`StreamConfig`], reused once the connection is gone. A driver can index its sockets
+    /// with it.
+    pub const fn slot(self) -> usize {
+        (self.0 & 0xffff) as usize
+    }
+}
+
+/// The limits and timers of the engine's stream connections (RTPS over TCP), all on the
+/// engine's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamConfig {
+    /// Connections peers may open to us at once; more are refused (and counted).
+    pub max_inbound: usize,
+    /// Connections we open at once; frames for further addresses are dropped and counted.
+    pub max_outbound: usize,
+    /// Bytes queued per connection for sending. A frame that does not fit is refused
+    /// (`StreamSend::Blocked`: the driver keeps its transmit and retries once bytes are
+    /// written); an empty queue always takes one frame, so a connection holds at most this
+    /// plus one frame.
+    pub max_send_buffer: usize,
+    /// A connection whose queued bytes make no progress this long is closed (a reader that
+    /// stopped reading).
+    pub write_timeout: Span,
+    /// A connection with no traffic in either direction this long is closed.
+    pub idle_timeout: Span,
+    /// A connection attempt not completed this long is abandoned.
+    pub connect_timeout: Span,
+    /// First delay before connecting again to an address whose connection closed (after a
+    /// failure it doubles, up to `backoff_max`; a connection that completes resets it).
+    pub backoff_min: Span,
+    /// Longest such delay.
+    pub backoff_max: Span,
+    /// Inbound connections one source IPv4 address may hold at once; more are refused. Every
+    /// same-host peer connects from 127.0.0.1, so on loopback this is the number of TCP peers
+    /// on the host; the default, half of the default `max_inbound`, lets 16 of them in while
+    /// keeping the other half of the slots for everyone else.
+    pub max_inbound_per_source: usize,
+    /// A connection holding an incomplete frame this long after the frame's first byte is
+    /// closed, so that a peer dribbling a byte now and then (a "slowloris") cannot hold a slot
+    /// by keeping the idle timer fresh. The default, 10 s, lets the largest frame (64 KiB)
+    /// through at about 52 kbit/s.
+    pub frame_timeout: Span,
+    /// Addresses remembered in back-off at most (the expired first, then the soonest to
+    /// expire make way).
+    pub max_backoff_entries: usize,
+}
+
+impl StreamConfig {
+    /// The defaults: 32 inbound and 32 outbound connections, 16 per source, 1 MiB send queues,
+    /// 5 s write and connect timeouts, 30 s idle timeout, 10 s frame timeout, back-off from
+    /// 100 ms to 5 s.
+    pub const DEFAULT: StreamConfig = StreamConfig {
+        max_inbound: 32,
+        max_outbound: 32,
+        max_send_buffer: 1 << 20,
+        write_timeout: Span::from_secs(5),
+        // SPDP announces every 3 s, so a live peer is never idle this long.
+        idle_timeout: Span::from_secs(30),
+        connect_timeout: Span::from_secs(5),
+        backoff_min: Span::from_millis(100),
+        backoff_max: Span::from_secs(5),
+        max_inbound_per_source: 16,
+        frame_timeout: Span::from_secs(10),
+        max_backoff_entries: 1024,
+    };
+
+    /// Whether every timeout is non-zero and the table fits the ids (65 535 slots).
+    pub(crate) fn is_valid(&self) -> bool {
+        self.write_timeout.micros() > 0
+            && self.idle_timeout.micros() > 0
+            && self.connect_timeout.micros() > 0
+            && self.frame_timeout.micros() > 0
+            && self.max_inbound.saturating_add(self.max_outbound) <= 0xffff
+    }
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig::DEFAULT
+    }
+}
 
 /// Why a stream was found unusable (the driver must close it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
