@@ -21,18 +21,34 @@
 //! }
 //! ```
 
+//!
+//! Features: `typed`, `ros` and `commands` (the default, with everything); without them only
+//! [`payload`] is built.
+
+#[cfg(feature = "commands")]
 pub mod cli;
+#[cfg(feature = "commands")]
 pub mod host;
+#[cfg(feature = "commands")]
 pub mod ls;
+#[cfg(feature = "commands")]
 pub mod notices;
 pub mod payload;
+#[cfg(feature = "commands")]
 pub mod perf;
+#[cfg(feature = "commands")]
 pub mod pubsub;
+#[cfg(feature = "commands")]
 pub mod ros_graph;
+#[cfg(feature = "ros")]
 pub mod ros_msg;
+#[cfg(feature = "commands")]
 pub mod ros_service;
+#[cfg(feature = "commands")]
 pub mod ros_typedesc;
+#[cfg(feature = "ros")]
 pub mod ros_value;
+#[cfg(feature = "typed")]
 pub mod typed;
 
 pub use pollen_engine;

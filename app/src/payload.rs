@@ -13,11 +13,13 @@
 //!   the topic.
 
 use pollen_engine::wire::{EncapsulationKind, Endian};
+#[cfg(feature = "commands")]
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 
 /// A data type on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "commands", derive(clap::ValueEnum))]
 pub enum DataType {
     /// A single CDR string (std_msgs/String with --ros).
     String,
@@ -99,7 +101,9 @@ fn pad_to_4(v: &mut Vec<u8>) {
 pub fn encode_string(s: &str) -> Vec<u8> {
     let mut v = Vec::with_capacity(s.len() + 12);
     v.extend_from_slice(&cdr_le_header(0));
-    v.extend_from_slice(&(s.len() as u32 + 1).to_le_bytes());
+    // A string longer than 4 GiB cannot be written (the engine refuses far smaller samples).
+    let n = u32::try_from(s.len() + 1).unwrap_or(u32::MAX);
+    v.extend_from_slice(&n.to_le_bytes());
     v.extend_from_slice(s.as_bytes());
     v.push(0);
     pad_to_4(&mut v);
@@ -216,6 +220,7 @@ pub fn parse_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+#[cfg(feature = "commands")]
 /// How a sample is shown: a text line and a JSON value.
 pub fn show(ty: DataType, payload: &[u8]) -> (String, Value) {
     match ty {
@@ -239,6 +244,7 @@ pub fn show(ty: DataType, payload: &[u8]) -> (String, Value) {
     }
 }
 
+#[cfg(feature = "commands")]
 /// How the key of a dispose or unregister is shown: the serialized key (KeyedSeq's keyval)
 /// when the writer sent one, else the key hash.
 pub fn show_key(ty: DataType, payload: &[u8], key_hash: Option<[u8; 16]>) -> (String, Value) {
@@ -255,6 +261,7 @@ pub fn show_key(ty: DataType, payload: &[u8], key_hash: Option<[u8; 16]>) -> (St
     (format!("key {key}"), json!({ "key": key }))
 }
 
+#[cfg(feature = "commands")]
 fn bad(payload: &[u8]) -> (String, Value) {
     let h = hex(payload);
     (format!("(undecodable) {h}"), json!({ "undecodable": h }))
@@ -331,5 +338,50 @@ mod tests {
         assert_eq!(parse_hex("00 01 ab"), Some(vec![0, 1, 0xab]));
         assert_eq!(parse_hex("0"), None);
         assert_eq!(hex(&[0, 0xff]), "00ff");
+    }
+
+    // The JavaScript package's cases, from when it had a codec of its own.
+    #[test]
+    fn string_bytes() {
+        assert_eq!(
+            encode_string("hi"),
+            [0, 1, 0, 1, 3, 0, 0, 0, b'h', b'i', 0, 0]
+        );
+        assert_eq!(
+            encode_string("abc"),
+            [0, 1, 0, 0, 4, 0, 0, 0, b'a', b'b', b'c', 0]
+        );
+        for s in ["", "x", "hello, node", "ünï", &"y".repeat(5000)] {
+            assert_eq!(decode_string(&encode_string(s)).as_deref(), Some(s));
+        }
+    }
+
+    #[test]
+    fn other_encodings() {
+        assert_eq!(
+            decode_string(&[0, 0, 0, 0, 0, 0, 0, 2, b'x', 0]).as_deref(),
+            Some("x"),
+            "big-endian"
+        );
+        assert_eq!(
+            decode_string(&[0, 9, 0, 0, 6, 0, 0, 0, 2, 0, 0, 0, b'y', 0]).as_deref(),
+            Some("y"),
+            "delimited XCDR2"
+        );
+        assert_eq!(
+            decode_string(&[0, 1, 0, 0, 3, 0, 0, 0, 0xff, b'a', 0, 0]).as_deref(),
+            Some("\u{fffd}a"),
+            "invalid UTF-8 is replaced"
+        );
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        assert_eq!(decode_string(&[0, 1, 0, 0, 9, 0, 0, 0, b'x']), None);
+        assert_eq!(decode_string(&[0, 1]), None);
+        assert_eq!(decode_string(&[]), None);
+        assert_eq!(decode_string(&[0, 2, 0, 0, 1, 0, 0, 0, 0]), None);
+        assert_eq!(decode_string(&[0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff]), None);
+        assert_eq!(decode_string(&[0, 9, 0, 0, 4, 0, 0, 0]), None);
     }
 }

@@ -11,7 +11,8 @@
 
 pub mod driver;
 pub mod json;
-pub mod payload;
+/// The payload codecs, shared with the native tool and the component.
+pub use pollen_app::payload;
 
 use crate::driver::{Core, Options, Out, Qos};
 use pollen_engine::wire::Locator;
