@@ -52,3 +52,23 @@ pub mod ros_value;
 pub mod typed;
 
 pub use pollen_engine;
+
+use pollen_engine::{Engine, ReaderHandle, SampleInfo, TakeError};
+
+/// Takes the next sample of `r` into `buf`, growing it to the sample's size when it is too
+/// small (so at most to the engine's largest sample): the one take loop every command and
+/// front end uses.
+pub fn take(
+    engine: &mut Engine<'_>,
+    r: ReaderHandle,
+    buf: &mut Vec<u8>,
+) -> Result<Option<SampleInfo>, TakeError> {
+    loop {
+        match engine.take(r, buf) {
+            Err(TakeError::BufferTooSmall { needed }) if needed > buf.len() => {
+                buf.resize(needed, 0)
+            }
+            other => return other,
+        }
+    }
+}

@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 use crate::host::{Host, Platform};
 use pollen_engine::wire::{EntityId, Guid, GuidPrefix, Time};
 use pollen_engine::{
-    Durability, Event, History, ReaderHandle, ReaderQos, Reliability, TakeError, TopicSpec,
-    WriteError, WriterHandle, WriterQos,
+    Durability, Event, History, ReaderHandle, ReaderQos, Reliability, TopicSpec, WriteError,
+    WriterHandle, WriterQos,
 };
 use serde_json::json;
 
@@ -577,13 +577,7 @@ impl Node {
 
     /// Takes the next sample of `r` into `buf`.
     fn take(&mut self, d: &mut dyn Host, r: ReaderHandle) -> Option<pollen_engine::SampleInfo> {
-        loop {
-            match d.engine_mut().take(r, &mut self.buf) {
-                Ok(x) => return x,
-                Err(TakeError::BufferTooSmall { needed }) => self.buf.resize(needed, 0),
-                Err(_) => return None,
-            }
-        }
+        crate::take(d.engine_mut(), r, &mut self.buf).ok().flatten()
     }
 
     /// Answers every queued ping on the pinger's pong writer, with its time verbatim.

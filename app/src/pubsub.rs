@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::host::{Host, Platform};
 use pollen_engine::wire::Time;
 use pollen_engine::{
-    Endpoint, Event, InstanceState, QosPolicy, ReaderHandle, TakeError, TopicSpec, WriteError,
+    Endpoint, Event, InstanceState, QosPolicy, ReaderHandle, TopicSpec, WriteError,
 };
 use serde_json::json;
 
@@ -422,13 +422,9 @@ pub fn run_sub(p: &dyn Platform, args: &SubArgs) -> ExitCode {
         }
         if let Some(r) = reader {
             loop {
-                let info = match d.engine_mut().take(r, &mut buf) {
+                let info = match crate::take(d.engine_mut(), r, &mut buf) {
                     Ok(Some(info)) => info,
                     Ok(None) => break,
-                    Err(TakeError::BufferTooSmall { needed }) => {
-                        buf.resize(needed, 0);
-                        continue;
-                    }
                     Err(e) => {
                         eprintln!("pollen: take: {e}");
                         return ControlFlow::Break(ExitCode::from(2));

@@ -17,8 +17,7 @@ use std::collections::BTreeMap;
 use crate::host::Host;
 use pollen_engine::wire::{Guid, GuidPrefix, Time};
 use pollen_engine::{
-    Durability, History, ReaderHandle, ReaderQos, Reliability, TakeError, TopicSpec, WriterHandle,
-    WriterQos,
+    Durability, History, ReaderHandle, ReaderQos, Reliability, TopicSpec, WriterHandle, WriterQos,
 };
 
 /// The graph topic and its type, as rmw_dds_common names them.
@@ -389,14 +388,8 @@ impl RosGraph {
     /// Takes the peers' entries that arrived.
     pub fn poll(&mut self, d: &mut dyn Host) {
         loop {
-            let info = match d.engine_mut().take(self.reader, &mut self.buf) {
-                Ok(Some(info)) => info,
-                Ok(None) => return,
-                Err(TakeError::BufferTooSmall { needed }) => {
-                    self.buf.resize(needed, 0);
-                    continue;
-                }
-                Err(_) => return,
+            let Ok(Some(info)) = crate::take(d.engine_mut(), self.reader, &mut self.buf) else {
+                return;
             };
             if info.len == 0 {
                 continue;

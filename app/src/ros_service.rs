@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use crate::host::{Host, Platform};
 use pollen_engine::wire::{Guid, SampleIdentity, SequenceNumber, Time};
 use pollen_engine::{
-    Durability, History, ReaderHandle, ReaderQos, Reliability, TakeError, TopicSpec, WriterHandle,
-    WriterQos,
+    Durability, History, ReaderHandle, ReaderQos, Reliability, TopicSpec, WriterHandle, WriterQos,
 };
 use serde_json::{json, Value};
 
@@ -164,13 +163,7 @@ fn endpoints(
 
 /// Takes the next sample of `r` into `buf` (grown as needed).
 fn take(d: &mut dyn Host, r: ReaderHandle, buf: &mut Vec<u8>) -> Option<pollen_engine::SampleInfo> {
-    loop {
-        match d.engine_mut().take(r, buf) {
-            Ok(Some(info)) => return Some(info),
-            Err(TakeError::BufferTooSmall { needed }) => buf.resize(needed, 0),
-            Ok(None) | Err(_) => return None,
-        }
-    }
+    crate::take(d.engine_mut(), r, buf).ok().flatten()
 }
 
 fn show(v: &Value, json: bool) -> String {

@@ -143,15 +143,10 @@ impl<T: DeserializeOwned> TypedReader<T> {
     /// Takes the next sample as a `T`; a sample that does not deserialize is taken and
     /// reported ([`TypedError::Cdr`]), so the next call goes on with the next one.
     pub fn take(&mut self, e: &mut Engine<'_>) -> Result<Option<(T, SampleInfo)>, TypedError> {
-        loop {
-            match e.take(self.handle, &mut self.buf) {
-                Ok(Some(info)) => {
-                    return from_sample(&self.buf[..info.len]).map(|v| Some((v, info)));
-                }
-                Ok(None) => return Ok(None),
-                Err(TakeError::BufferTooSmall { needed }) => self.buf.resize(needed, 0),
-                Err(e) => return Err(TypedError::Take(e)),
-            }
+        match crate::take(e, self.handle, &mut self.buf) {
+            Ok(Some(info)) => from_sample(&self.buf[..info.len]).map(|v| Some((v, info))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(TypedError::Take(e)),
         }
     }
 }

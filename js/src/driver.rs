@@ -11,8 +11,8 @@ use pollen_engine::config::ports;
 use pollen_engine::wire::{GuidPrefix, Locator, Time, VendorId};
 use pollen_engine::{
     Config, Destination, Durability, Endpoint, Engine, Event, History, InstanceState, Instant,
-    Peer, ReaderHandle, ReaderQos, Reliability, SampleInfo, TakeError, TopicSpec, WriteError,
-    WriterHandle, WriterQos,
+    Peer, ReaderHandle, ReaderQos, Reliability, SampleInfo, TopicSpec, WriteError, WriterHandle,
+    WriterQos,
 };
 use std::collections::HashMap;
 
@@ -484,17 +484,13 @@ impl Core {
         let Some(r) = self.reader(id) else {
             return false;
         };
-        loop {
-            match self.engine.take(r, &mut self.rx) {
-                Ok(Some(info)) => {
-                    self.stats.samples_taken += 1;
-                    self.sample = Some(info);
-                    return true;
-                }
-                // Bounded by the engine's largest sample.
-                Err(TakeError::BufferTooSmall { needed }) => self.rx.resize(needed, 0),
-                Ok(None) | Err(_) => return false,
+        match pollen_app::take(&mut self.engine, r, &mut self.rx) {
+            Ok(Some(info)) => {
+                self.stats.samples_taken += 1;
+                self.sample = Some(info);
+                true
             }
+            _ => false,
         }
     }
 
