@@ -53,6 +53,46 @@ pub mod typed;
 
 pub use pollen_engine;
 
+/// The commands every front end runs (the native tool adds `decode`): one subcommand enum,
+/// flattened into each front end's own parser.
+#[cfg(feature = "commands")]
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Publish samples: a message given as argument, generated, or one per line of stdin.
+    Pub(pubsub::PubArgs),
+    /// Subscribe to a topic and print one line per sample.
+    Sub(pubsub::SubArgs),
+    /// List the participants, topics and endpoints discovered on a domain.
+    Ls(ls::LsArgs),
+    /// Measure latency against `pollen pong` or Cyclone's `ddsperf pong` (half round trips).
+    Ping(perf::PingArgs),
+    /// Answer pings from `pollen ping` or Cyclone's `ddsperf ping`.
+    Pong(perf::PongArgs),
+    /// Throughput on ddsperf's data topic: `perf pub` writes, `perf sub` counts.
+    Perf(perf::PerfArgs),
+    /// Call a ROS 2 service once and print its response, like `ros2 service call`.
+    Call(ros_service::CallArgs),
+    /// Answer a ROS 2 service with a fixed response, for tests and demos.
+    Serve(ros_service::ServeArgs),
+}
+
+#[cfg(feature = "commands")]
+impl Command {
+    /// Runs the command on `platform`; the exit status says how it went.
+    pub fn run(&self, platform: &dyn host::Platform) -> std::process::ExitCode {
+        match self {
+            Command::Pub(a) => pubsub::run_pub(platform, a),
+            Command::Sub(a) => pubsub::run_sub(platform, a),
+            Command::Ls(a) => ls::run(platform, a),
+            Command::Ping(a) => perf::run_ping(platform, a),
+            Command::Pong(a) => perf::run_pong(platform, a),
+            Command::Perf(a) => perf::run_perf(platform, a),
+            Command::Call(a) => ros_service::run_call(platform, a),
+            Command::Serve(a) => ros_service::run_serve(platform, a),
+        }
+    }
+}
+
 use pollen_engine::{Engine, ReaderHandle, SampleInfo, TakeError};
 
 /// Takes the next sample of `r` into `buf`, growing it to the sample's size when it is too
