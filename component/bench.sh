@@ -5,8 +5,9 @@
 # native `pollen pong`). Everything stays on 127.0.0.1; every process is bounded in time.
 #
 #   component/bench.sh            # needs wasmtime and the wasm32-wasip2 target
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source-path=SCRIPTDIR source=../scripts/lib/bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/bench.sh"
+bench_init component/bench
 
 WASI_TARGET_DIR=target/wasi-build
 WASMTIME="${WASMTIME:-$(command -v wasmtime || echo "${CARGO_HOME:-$HOME/.cargo}/bin/wasmtime")}"
@@ -16,9 +17,9 @@ PING_SECONDS="${PING_SECONDS:-10}"
 DOMAIN="${DOMAIN:-77}"
 
 CARGO_TARGET_DIR=$WASI_TARGET_DIR cargo build -q -p pollen-component --target wasm32-wasip2 --release
-cargo build -q --release -p pollen-tool --bin pollen
+bench_build_pollen -q
 COMPONENT=$WASI_TARGET_DIR/wasm32-wasip2/release/pollen-wasi.wasm
-POLLEN=target/release/pollen
+bench_workdir
 
 # Size: as built; stripped of custom sections (names, producers); and built for size
 # (opt-level s, fat LTO, one codegen unit, panic=abort) and stripped.
@@ -85,14 +86,8 @@ stop "$p"
 
 if command -v ddsperf >/dev/null; then
     # Cyclone DDS 0.10 pinned to loopback with unicast discovery (shared/PEERS.md).
-    URI_FILE=$WASI_TARGET_DIR/cyclone-lo.xml
-    cat >"$URI_FILE" <<'XML'
-<CycloneDDS xmlns="https://cdds.io/config"><Domain id="any">
-  <General><Interfaces><NetworkInterface name="lo"/></Interfaces><AllowMulticast>false</AllowMulticast></General>
-  <Discovery><ParticipantIndex>auto</ParticipantIndex><Peers><Peer address="127.0.0.1"/></Peers></Discovery>
-</Domain></CycloneDDS>
-XML
-    DDSPERF=(env "CYCLONEDDS_URI=file://$PWD/$URI_FILE" timeout 120 ddsperf -i "$DOMAIN")
+    bench_cyclone_lo "$WORK/cyclone-lo.xml"
+    DDSPERF=(env "CYCLONEDDS_URI=file://$WORK/cyclone-lo.xml" timeout 120 ddsperf -i "$DOMAIN")
     echo "== half round trip, ddsperf ping ($PING_SECONDS s, size 12; last per-second line)"
     echo "-- against ddsperf pong"
     "${DDSPERF[@]}" pong >/dev/null 2>&1 &

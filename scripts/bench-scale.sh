@@ -16,79 +16,49 @@
 #   beside a call and a 64-byte memcpy, announcement, create_writer) with 1 s warm-up and 3 s
 #   measurement, then `scale_report` (interleaved per-sample ratio, SimNet discovery); then a
 #   summary of the criterion estimates as ratios (target/criterion/*/new/estimates.json).
-set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source-path=SCRIPTDIR source=lib/bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bench.sh"
+bench_init bench-scale
 
 WHAT=${1:-all}
 DOMAIN=${SCALE_DOMAIN:-0}
 IDLE=${SCALE_IDLE_SECONDS:-5}
 ROUNDS=${SCALE_ROUNDS:-3}
-DDSPERF=${DDSPERF:-/usr/bin/ddsperf}
 
 memory() {
-    [[ -x "$DDSPERF" ]] || { echo "bench-scale: $DDSPERF not found (shared/PEERS.md)" >&2; exit 1; }
-    cargo build --release -p pollen-tool --bin pollen
-    local pollen=$PWD/target/release/pollen
-    local work
-    work=$(mktemp -d)
-    # shellcheck disable=SC2064
-    trap "rm -rf '$work'" RETURN
-    cat >"$work/cyclone-lo.xml" <<'EOF'
-<CycloneDDS xmlns="https://cdds.io/config"><Domain id="any">
-  <General><Interfaces><NetworkInterface name="lo"/></Interfaces><AllowMulticast>false</AllowMulticast></General>
-  <Discovery><ParticipantIndex>auto</ParticipantIndex><Peers><Peer address="127.0.0.1"/></Peers></Discovery>
-</Domain></CycloneDDS>
-EOF
-    export CYCLONEDDS_URI="file://$work/cyclone-lo.xml"
-    export POLLEN_INTERFACE=127.0.0.1
+    bench_need_ddsperf
+    bench_build_pollen
+    bench_workdir
+    bench_loopback
 
-    # sample NAME CMD...: runs CMD (which stops by itself), prints "VmRSS VmHWM" in KiB.
-    sample() {
-        local name=$1
-        shift
-        "$@" >"$work/$name.out" 2>&1 &
-        local pid=$! rss=0 hwm=0 r h
-        local deadline=$((SECONDS + IDLE + 15))
-        while kill -0 "$pid" 2>/dev/null; do
-            r=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
-            h=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
-            [[ -n $r ]] && rss=$r
-            [[ -n $h ]] && hwm=$h
-            if ((SECONDS > deadline)); then kill "$pid" 2>/dev/null || true; fi
-            sleep 0.25
-        done
-        wait "$pid" || true
-        echo "$rss $hwm"
-    }
-
-    : >"$work/results"
+    : >"$WORK/results"
     for round in $(seq 1 "$ROUNDS"); do
         echo "bench-scale: memory round $round" >&2
-        read -r rss hwm < <(sample "pollen-$round" "$pollen" sub --ros chatter -v \
-            -d "$DOMAIN" --timeout "$IDLE")
-        if grep -qi "discovered" "$work/pollen-$round.out"; then
+        read -r rss hwm < <(bench_memory "pollen-$round" $((IDLE + 15)) \
+            "$POLLEN" sub --ros chatter -v -d "$DOMAIN" --timeout "$IDLE")
+        if grep -qi "discovered" "$WORK/pollen-$round.out"; then
             echo "bench-scale: pollen was not alone in domain $DOMAIN:" >&2
-            grep -i "discovered" "$work/pollen-$round.out" | head -3 >&2
+            grep -i "discovered" "$WORK/pollen-$round.out" | head -3 >&2
             exit 1
         fi
-        echo "pollen $rss $hwm" >>"$work/results"
-        read -r rss hwm < <(sample "ddsperf-$round" "$DDSPERF" -i "$DOMAIN" -D "$IDLE" sub)
-        echo "ddsperf $rss $hwm" >>"$work/results"
+        echo "pollen $rss $hwm" >>"$WORK/results"
+        read -r rss hwm < <(bench_memory "ddsperf-$round" $((IDLE + 15)) \
+            "$DDSPERF" -i "$DOMAIN" -D "$IDLE" sub)
+        echo "ddsperf $rss $hwm" >>"$WORK/results"
     done
-    python3 - "$work/results" "$ROUNDS" "$IDLE" <<'PY'
+    bench_python "$WORK/results" "$ROUNDS" "$IDLE" <<'PY'
 import statistics, sys
+from bench_report import fmt_mib, table
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 rounds, idle = sys.argv[2], sys.argv[3]
 def med(who, col):
     return statistics.median(int(r[col]) for r in rows if r[0] == who)
 p_rss, p_hwm = med("pollen", 1), med("pollen", 2)
 d_rss, d_hwm = med("ddsperf", 1), med("ddsperf", 2)
-mib = lambda k: f"{k / 1024:.1f} MiB"
 print(f"\nResident memory of an idle subscriber, medians of {rounds} rounds of {idle} s:\n")
-print("| | pollen sub --ros chatter | ddsperf sub | Pollen/ddsperf |")
-print("|---|---:|---:|---:|")
-print(f"| VmRSS before exit | {mib(p_rss)} | {mib(d_rss)} | {p_rss / d_rss:.2f} |")
-print(f"| VmHWM (peak) | {mib(p_hwm)} | {mib(d_hwm)} | {p_hwm / d_hwm:.2f} |")
+print(table(["", "pollen sub --ros chatter", "ddsperf sub", "Pollen/ddsperf"],
+            [["VmRSS before exit", fmt_mib(p_rss), fmt_mib(d_rss), f"{p_rss / d_rss:.2f}"],
+             ["VmHWM (peak)", fmt_mib(p_hwm), fmt_mib(d_hwm), f"{p_hwm / d_hwm:.2f}"]]))
 for who in ("pollen", "ddsperf"):
     print(f"{who} rounds (VmRSS/VmHWM KiB):",
           ", ".join(f"{r[1]}/{r[2]}" for r in rows if r[0] == who))
