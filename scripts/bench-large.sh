@@ -35,13 +35,16 @@ DOMAIN=232
 THR_SIZES="16384 65536 1048576"
 LAT_SIZES="16384 65536"
 for round in $(seq 1 "$ROUNDS"); do
+    order=$(bench_order "$round" pollen ddsperf)
     for size in $THR_SIZES; do
-        bench_thr pollen "$size" "$round"
-        bench_thr ddsperf "$size" "$round"
+        for impl in $order; do
+            bench_thr "$impl" "$size" "$round"
+        done
     done
     for size in $LAT_SIZES; do
-        bench_lat pollen "$size" "$round"
-        bench_lat ddsperf "$size" "$round"
+        for impl in $order; do
+            bench_lat "$impl" "$size" "$round"
+        done
     done
 done
 

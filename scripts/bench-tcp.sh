@@ -39,10 +39,12 @@ export POLLEN_INTERFACE=127.0.0.1
 export CYCLONEDDS_URI="file:///nonexistent-use-the-tcp-configuration"
 
 for round in $(seq 1 "$ROUNDS"); do
+    order=$(bench_order "$round" pollen ddsperf)
     for size in 12 1024; do
         for kind in lat thr; do
-            bench_$kind pollen "$size" "$round"
-            bench_$kind ddsperf "$size" "$round"
+            for impl in $order; do
+                bench_$kind "$impl" "$size" "$round"
+            done
         done
     done
 done
