@@ -18,6 +18,7 @@ STAGES=(
     setup
     peers
     fmt
+    shell
     clippy
     doc
     engine_features
@@ -97,6 +98,16 @@ stage_peers() {
 stage_fmt() {
     run cargo fmt --all --check
     (cd fuzz && run cargo fmt --check)
+}
+
+# The shell scripts (tests, benchmarks and their library, the JS package's) through
+# shellcheck, warnings and errors.
+stage_shell() {
+    if ! command -v shellcheck >/dev/null; then
+        run apt-get update -q
+        DEBIAN_FRONTEND=noninteractive run apt-get install -y -q shellcheck
+    fi
+    run shellcheck -S warning scripts/*.sh scripts/lib/*.sh component/bench.sh js/*.sh .ci/run
 }
 
 stage_clippy() {
