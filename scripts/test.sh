@@ -100,8 +100,8 @@ stage_fmt() {
     (cd fuzz && run cargo fmt --check)
 }
 
-# The shell scripts (tests, benchmarks and their library, the JS package's) through
-# shellcheck, warnings and errors.
+# The shell scripts (tests, benchmarks and their library, the JS package's): warnings and
+# errors of the shellcheck linter.
 stage_shell() {
     if ! command -v shellcheck >/dev/null; then
         run apt-get update -q
