@@ -1,10 +1,10 @@
 //! What the application needs from a driver, and nothing more: the engine, the time, and a loop
 //! that feeds the engine and calls the application after every wake-up.
 //!
-//! Each driver's front end implements [`Host`] in a few lines: the native tool for
-//! `pollen_mio::Runner`, the Wasm component for `pollen_wasi::Driver`. Every command in this
-//! crate (`pub`, `sub`, `ls`, `ping`, `pong`, `perf`, `call`, `serve`) is written once against
-//! `&mut dyn Host`.
+//! Each driver's front end implements [`Host`] in a few lines, holding the engine and the
+//! driver side by side: the native tool for `pollen_mio::Driver`, the Wasm component for
+//! `pollen_wasi::Driver`. Every command in this crate (`pub`, `sub`, `ls`, `ping`, `pong`,
+//! `perf`, `call`, `serve`) is written once against `&mut dyn Host`, and its loop is [`run`].
 
 use crate::cli::NetArgs;
 use core::ops::ControlFlow;
@@ -14,13 +14,8 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-/// The application's step: called after every wake-up (input, a timer, the waker); returns
-/// `Continue(Some(t))` to be called again no later than `t`, `Continue(None)` to wait for the
-/// next wake-up, or `Break(())` to stop.
-pub type Step<'a> = dyn FnMut(&mut dyn Host) -> ControlFlow<(), Option<std::time::Instant>> + 'a;
-
-/// Something that can make a blocked [`Host::run_step`] call the application again, from
-/// another thread (a line read from standard input, for example).
+/// Something that can make a blocked [`Host::poll`] return, so that [`run`] calls the
+/// application again, from another thread (a line read from standard input, for example).
 pub type Wake = Box<dyn Fn() + Send>;
 
 /// A driver seen from the application.
@@ -40,12 +35,13 @@ pub trait Host {
     fn refusals(&self) -> Refusals;
     /// All the driver's counters, for a verbose run's last words.
     fn counters(&self) -> String;
-    /// Runs `step` after every wake-up until it breaks. The driver has fed the engine what
-    /// arrived and run its timers before each call, and sends once after it, so that what the
-    /// engine owes for the input (an ACKNACK) rides in the datagram of the application's reply.
-    fn run_step(&mut self, step: &mut Step<'_>) -> io::Result<()>;
-    /// A handle another thread can call to wake [`Host::run_step`]; an error where the host
-    /// has no threads.
+    /// One wake-up: sends what the engine owes, waits until input, the engine's deadline or
+    /// `timeout` (`None`: the engine's deadline only), feeds the engine what arrived and runs
+    /// its timers. It does not send afterwards: the application's reply goes with the next
+    /// `poll` or [`Host::flush`], and what the engine owes for the input (an ACKNACK) with it.
+    fn poll(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+    /// A handle another thread can call to wake [`Host::poll`]; an error where the host has
+    /// no threads.
     fn waker(&mut self) -> io::Result<Wake>;
     /// Sends what the engine has queued now.
     fn flush(&mut self) -> io::Result<()>;
@@ -71,20 +67,27 @@ pub fn wall_time() -> Time {
     Time::from_nanos(ns)
 }
 
-/// Runs `step` on `host` until it breaks with a value.
+/// Runs `step` on `host` at once and after every wake-up ([`Host::poll`]) until it breaks
+/// with a value, then sends what it left. The engine has been fed what arrived and its timers
+/// run before each call, and sends only after it, so that what the engine owes for the input
+/// (an ACKNACK) rides in the datagram of the application's reply.
 pub fn run<T>(
     host: &mut dyn Host,
     mut step: impl FnMut(&mut dyn Host) -> ControlFlow<T, Option<std::time::Instant>>,
 ) -> io::Result<T> {
-    let mut out = None;
-    host.run_step(&mut |h| match step(h) {
-        ControlFlow::Break(t) => {
-            out = Some(t);
-            ControlFlow::Break(())
+    let mut timeout = Some(Duration::ZERO);
+    loop {
+        host.poll(timeout)?;
+        match step(host) {
+            ControlFlow::Break(t) => {
+                host.flush()?;
+                return Ok(t);
+            }
+            ControlFlow::Continue(w) => {
+                timeout = w.map(|t| t.saturating_duration_since(std::time::Instant::now()));
+            }
         }
-        ControlFlow::Continue(w) => ControlFlow::Continue(w),
-    })?;
-    out.ok_or_else(|| io::Error::other("the host stopped the loop"))
+    }
 }
 
 /// What a driver refused, for the user: datagrams and connections from off the pinned

@@ -1,9 +1,8 @@
 //! The WASI platform: `pollen_app`'s commands on `pollen_wasi::Driver`.
 
-use core::ops::ControlFlow;
 use pollen_app::cli::{NetArgs, TransportArg};
-use pollen_app::host::{Host, Platform, Refusals, Step, Wake};
-use pollen_engine::{Engine, Instant, Span};
+use pollen_app::host::{Host, Platform, Refusals, Wake};
+use pollen_engine::{Engine, Instant};
 use pollen_wasi::{Driver, Options, Transport};
 use std::io;
 use std::net::Ipv4Addr;
@@ -32,8 +31,9 @@ impl Platform for Wasi {
             user_data,
             ..Options::default()
         };
-        let driver = Driver::new(opts).map_err(|e| format!("cannot open sockets: {e}"))?;
-        Ok(Box::new(Participant::new(driver)))
+        let (driver, engine) =
+            Driver::new(opts).map_err(|e| format!("cannot open sockets: {e}"))?;
+        Ok(Box::new(Participant { engine, driver }))
     }
 
     fn pid(&self) -> u32 {
@@ -49,48 +49,31 @@ impl Platform for Wasi {
     }
 }
 
-/// One participant, with the time read at its last wake-up.
+/// One participant: the engine and the driver side by side.
 struct Participant {
+    engine: Box<Engine<'static>>,
     driver: Driver,
-    now: Instant,
-    wake: std::time::Instant,
-}
-
-impl Participant {
-    fn new(driver: Driver) -> Participant {
-        let now = driver.now();
-        Participant {
-            driver,
-            now,
-            wake: std::time::Instant::now(),
-        }
-    }
-
-    fn tick(&mut self) {
-        self.now = self.driver.now();
-        self.wake = std::time::Instant::now();
-    }
 }
 
 impl Host for Participant {
     fn engine(&self) -> &Engine<'static> {
-        self.driver.engine()
+        &self.engine
     }
 
     fn engine_mut(&mut self) -> &mut Engine<'static> {
-        self.driver.engine_mut()
+        &mut self.engine
     }
 
     fn now(&self) -> Instant {
-        self.now
+        self.driver.now()
     }
 
     fn wake_time(&self) -> std::time::Instant {
-        self.wake
+        self.driver.wake_time()
     }
 
     fn interface(&self) -> Ipv4Addr {
-        Ipv4Addr::LOCALHOST
+        self.driver.interface()
     }
 
     fn refusals(&self) -> Refusals {
@@ -106,31 +89,8 @@ impl Host for Participant {
         format!("{:?}", self.driver.stats())
     }
 
-    fn run_step(&mut self, step: &mut Step<'_>) -> io::Result<()> {
-        // `Driver::run`'s loop (timers, the step, one flush, wait), with the step given the
-        // whole participant rather than the bare driver.
-        loop {
-            self.tick();
-            self.driver.handle_timeout();
-            let wake = match step(self) {
-                ControlFlow::Break(()) => {
-                    self.driver.flush();
-                    return Ok(());
-                }
-                ControlFlow::Continue(w) => w,
-            };
-            self.driver.flush();
-            // The step's deadline on the engine's clock.
-            let wake = wake.map(|t| {
-                let left = t.saturating_duration_since(std::time::Instant::now());
-                self.driver.now() + Span::from_micros(left.as_micros().min(u64::MAX as u128) as u64)
-            });
-            let deadline = match (self.driver.engine().poll_timeout(), wake) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            self.driver.wait(deadline);
-        }
+    fn poll(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.driver.poll(&mut self.engine, timeout)
     }
 
     fn waker(&mut self) -> io::Result<Wake> {
@@ -142,12 +102,10 @@ impl Host for Participant {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.driver.flush();
-        Ok(())
+        self.driver.flush(&mut self.engine)
     }
 
     fn shutdown(&mut self, linger: Duration) {
-        self.driver
-            .shutdown(linger.as_micros().min(u64::MAX as u128) as u64);
+        let _ = self.driver.shutdown(&mut self.engine, linger);
     }
 }

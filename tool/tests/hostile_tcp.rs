@@ -15,7 +15,7 @@ use common::{pollen, Proc};
 use pollen_engine::stream::{CycloneFraming, Framing};
 use pollen_engine::wire::{EntityId, Guid, GuidPrefix};
 use pollen_engine::{History, ReaderQos, Reliability, Span, TopicSpec};
-use pollen_mio::{Driver, Options, Runner, TcpOptions, Transport};
+use pollen_mio::{Driver, Options, TcpOptions, Transport};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, SocketAddrV4, TcpStream};
 use std::ops::ControlFlow;
@@ -69,7 +69,7 @@ fn whole_frame() -> Vec<u8> {
 /// framed one stays open, and the newcomer gets in and delivers every sample.
 #[test]
 fn slowloris_connections_are_closed_and_a_newcomer_gets_in() {
-    let driver = Driver::new(listener_options(TcpOptions {
+    let (mut driver, mut engine) = Driver::new(listener_options(TcpOptions {
         max_inbound: 4,
         frame_timeout: Span::from_secs(1),
         ..TcpOptions::default()
@@ -106,28 +106,22 @@ fn slowloris_connections_are_closed_and_a_newcomer_gets_in() {
             conns.iter().filter(|(_, open)| !open).count()
         })
     };
-
-    let mut runner = Runner::new(driver).unwrap();
     let topic = TopicSpec::new("hostile/slowloris", "DDS::String");
     let rq = ReaderQos {
         reliability: Reliability::Reliable,
         history: History::KeepAll,
         ..ReaderQos::default()
     };
-    let now = runner.driver().now();
-    let reader = runner
-        .driver()
-        .engine_mut()
-        .create_reader(now, &topic, &rq)
-        .unwrap();
+    let now = driver.now();
+    let reader = engine.create_reader(now, &topic, &rq).unwrap();
     let mut publ: Option<Proc> = None;
     let mut buf = vec![0u8; 4096];
     let mut taken = 0;
     let end = Instant::now() + Duration::from_secs(30);
-    let outcome = runner
-        .run(|d| {
-            while d.engine_mut().poll_event().is_some() {}
-            while let Ok(Some(_)) = d.engine_mut().take(reader, &mut buf) {
+    let outcome = driver
+        .run(&mut engine, |d, e| {
+            while e.poll_event().is_some() {}
+            while let Ok(Some(_)) = e.take(reader, &mut buf) {
                 taken += 1;
             }
             if taken >= 20 {
@@ -167,7 +161,7 @@ fn slowloris_connections_are_closed_and_a_newcomer_gets_in() {
     stop.store(true, Ordering::Relaxed);
     let slowloris_closed = dribbler.join().unwrap();
     let framed_closed = closed_by_peer(&mut framed);
-    let stats = runner.driver().stats().clone();
+    let stats = driver.stats().clone();
     let log = publ.as_mut().map(Proc::transcript).unwrap_or_default();
     assert!(
         outcome.is_ok(),
@@ -186,7 +180,7 @@ fn slowloris_connections_are_closed_and_a_newcomer_gets_in() {
 /// and counted; a connection from another loopback address (127.0.0.2) still gets in.
 #[test]
 fn per_source_limit_refuses_the_extra_connection() {
-    let driver = Driver::new(listener_options(TcpOptions {
+    let (mut driver, mut engine) = Driver::new(listener_options(TcpOptions {
         max_inbound: 8,
         max_inbound_per_source: 2,
         ..TcpOptions::default()
@@ -204,11 +198,9 @@ fn per_source_limit_refuses_the_extra_connection() {
         .unwrap();
     other.connect(&to.into()).unwrap();
     let mut other: TcpStream = other.into();
-
-    let mut runner = Runner::new(driver).unwrap();
     let end = Instant::now() + Duration::from_secs(10);
-    runner
-        .run(|d| {
+    driver
+        .run(&mut engine, |d, _| {
             let s = &d.stats().tcp;
             if s.accepted + s.refused_per_source >= 4 || Instant::now() >= end {
                 ControlFlow::Break(())
@@ -217,7 +209,7 @@ fn per_source_limit_refuses_the_extra_connection() {
             }
         })
         .unwrap();
-    let stats = runner.driver().stats().clone();
+    let stats = driver.stats().clone();
     let closed: Vec<bool> = same.iter_mut().map(closed_by_peer).collect();
     assert_eq!(stats.tcp.refused_per_source, 1, "{stats:?}");
     assert_eq!(stats.tcp.accepted, 3, "{stats:?}");

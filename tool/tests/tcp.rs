@@ -13,7 +13,7 @@ mod common;
 use common::{have, pollen, Proc};
 use pollen_engine::config::ports;
 use pollen_engine::{Event, History, Peer, ReaderQos, Reliability, Span, TopicSpec, WriterQos};
-use pollen_mio::{Clock, Driver, Options, Runner, TcpOptions, Transport};
+use pollen_mio::{Clock, Driver, Options, TcpOptions, Transport};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -149,7 +149,7 @@ fn tcp_only_pollen_pub_to_pollen_sub() {
 #[test]
 fn tcp_only_driver_sends_and_receives_no_datagrams() {
     let dom = tcp_domain(1);
-    let driver = Driver::new(tcp_options(dom)).expect("driver");
+    let (mut driver, mut engine) = Driver::new(tcp_options(dom)).expect("driver");
     assert_eq!(driver.tcp_port(), Some(pollen_tcp_port(dom, 0)));
     let mut publ = Proc::spawn(
         "pollen pub",
@@ -167,22 +167,17 @@ fn tcp_only_driver_sends_and_receives_no_datagrams() {
             ],
         ),
     );
-    let mut runner = Runner::new(driver).unwrap();
     let (_, rq) = reliable_keep_all();
     let topic = TopicSpec::new("tcp/count", "DDS::String");
-    let now = runner.driver().now();
-    let r = runner
-        .driver()
-        .engine_mut()
-        .create_reader(now, &topic, &rq)
-        .unwrap();
+    let now = driver.now();
+    let r = engine.create_reader(now, &topic, &rq).unwrap();
     let end = Instant::now() + Duration::from_secs(25);
     let mut got = 0;
     let mut buf = vec![0u8; 4096];
-    let done = runner
-        .run(|d| {
-            while d.engine_mut().poll_event().is_some() {}
-            while let Ok(Some(info)) = d.engine_mut().take(r, &mut buf) {
+    let done = driver
+        .run(&mut engine, |_, e| {
+            while e.poll_event().is_some() {}
+            while let Ok(Some(info)) = e.take(r, &mut buf) {
                 assert!(info.len >= 4 + 4 + 301, "{info:?}");
                 got += 1;
             }
@@ -196,7 +191,7 @@ fn tcp_only_driver_sends_and_receives_no_datagrams() {
         })
         .unwrap();
     let ps = publ.wait(Duration::from_secs(20));
-    let stats = runner.driver().stats().clone();
+    let stats = driver.stats().clone();
     let log = publ.transcript();
     assert!(done, "{got} of 200 samples\n{stats:?}\n{log}");
     assert!(ps.is_some_and(|s| s.success()), "{log}");
@@ -204,10 +199,10 @@ fn tcp_only_driver_sends_and_receives_no_datagrams() {
     assert_eq!(stats.datagrams_received, 0, "{stats:?}");
     assert!(stats.tcp.accepted >= 1, "{stats:?}");
     assert!(stats.tcp.frames_sent > 0, "{stats:?}");
-    assert_eq!(runner.driver().engine().stats().datagrams_in, 0);
+    assert_eq!(engine.stats().datagrams_in, 0);
     // The connections read the clock on their own; the driver's instant of the wake-up must
     // not fall behind what they gave the engine.
-    assert_eq!(runner.driver().engine().stats().time_went_backwards, 0);
+    assert_eq!(engine.stats().time_went_backwards, 0);
 }
 
 #[test]
@@ -435,7 +430,7 @@ fn stalled_tcp_reader_keeps_buffers_bounded() {
         write_timeout: Span::from_secs(2),
         ..TcpOptions::default()
     };
-    let driver = Driver::new(opts).expect("driver");
+    let (mut driver, mut engine) = Driver::new(opts).expect("driver");
     let mut sub = Proc::spawn(
         "pollen sub",
         pollen_tcp(
@@ -443,19 +438,14 @@ fn stalled_tcp_reader_keeps_buffers_bounded() {
             &["sub", "tcp/flood", "--best-effort", "--timeout", "60"],
         ),
     );
-    let mut runner = Runner::new(driver).unwrap();
     let topic = TopicSpec::new("tcp/flood", "DDS::String");
     let wq = WriterQos {
         reliability: Reliability::BestEffort,
         history: History::KeepLast(1),
         ..WriterQos::default()
     };
-    let now = runner.driver().now();
-    let w = runner
-        .driver()
-        .engine_mut()
-        .create_writer(now, &topic, &wq)
-        .unwrap();
+    let now = driver.now();
+    let w = engine.create_writer(now, &topic, &wq).unwrap();
     let payload = string_payload(&"x".repeat(8000));
     // Progress is judged by counters, never by elapsed time: the timers themselves are the
     // engine's and are tested on its clock (`pollen_engine::stream::conn`).
@@ -464,9 +454,9 @@ fn stalled_tcp_reader_keeps_buffers_bounded() {
     let end = Instant::now() + Duration::from_secs(40);
     let mut peak = 0usize;
     let mut written = 0u64;
-    let outcome = runner
-        .run(|d| {
-            while let Some(ev) = d.engine_mut().poll_event() {
+    let outcome = driver
+        .run(&mut engine, |d, e| {
+            while let Some(ev) = e.poll_event() {
                 if let Event::Matched { .. } = ev {
                     matched = true;
                 }
@@ -496,13 +486,10 @@ fn stalled_tcp_reader_keeps_buffers_bounded() {
             if !d.is_blocked() {
                 for _ in 0..16 {
                     let now = d.now();
-                    if d.engine_mut()
-                        .write(now, w, &payload, Clock::wall_time())
-                        .is_ok()
-                    {
+                    if e.write(now, w, &payload, Clock::wall_time()).is_ok() {
                         written += 1;
                     }
-                    if d.flush().is_err() || d.is_blocked() {
+                    if d.flush(e).is_err() || d.is_blocked() {
                         break;
                     }
                 }
@@ -511,7 +498,7 @@ fn stalled_tcp_reader_keeps_buffers_bounded() {
         })
         .unwrap();
     signal(&sub, "-CONT");
-    let stats = runner.driver().stats().clone();
+    let stats = driver.stats().clone();
     sub.kill();
     let log = sub.transcript();
     assert!(outcome.is_ok(), "{outcome:?}\n{stats:?}\n{log}");
@@ -554,7 +541,7 @@ fn misbehaving_tcp_clients_are_closed() {
         idle_timeout: Span::from_secs(1),
         ..TcpOptions::default()
     };
-    let driver = Driver::new(opts).expect("driver");
+    let (mut driver, mut engine) = Driver::new(opts).expect("driver");
     let port = driver.tcp_port().expect("TCP port");
     let client = std::thread::spawn(move || {
         let connect = || TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -593,12 +580,11 @@ fn misbehaving_tcp_clients_are_closed() {
         }
         (closed, idle_closed, refused)
     });
-    let mut runner = Runner::new(driver).unwrap();
     let end = Instant::now() + Duration::from_secs(30);
     let mut peak = 0;
-    runner
-        .run(|d| {
-            while d.engine_mut().poll_event().is_some() {}
+    driver
+        .run(&mut engine, |d, e| {
+            while e.poll_event().is_some() {}
             peak = peak.max(d.stats().tcp.buffered_bytes);
             if client.is_finished() || Instant::now() >= end {
                 ControlFlow::Break(())
@@ -608,7 +594,7 @@ fn misbehaving_tcp_clients_are_closed() {
         })
         .unwrap();
     let (closed, idle_closed, refused) = client.join().unwrap();
-    let stats = runner.driver().stats().clone();
+    let stats = driver.stats().clone();
     assert!(closed, "garbage connection left open: {stats:?}");
     assert_eq!(stats.tcp.stream_errors, 1, "{stats:?}");
     assert!(idle_closed, "silent connection left open: {stats:?}");

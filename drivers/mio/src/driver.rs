@@ -1,4 +1,5 @@
-//! The driver: one engine, its sockets, its clock; and a ready event loop.
+//! The driver: one participant's sockets, its clock and its readiness; the engine is the
+//! application's, and every call that feeds or drains it borrows it.
 
 use crate::clock::Clock;
 use crate::iface::SourceFilter;
@@ -132,15 +133,14 @@ struct Out {
     tcp: bool,
 }
 
-/// One participant bound to UDP sockets.
+/// One participant's sockets, clock and readiness; the [`Engine`] is the application's (see
+/// [`Driver::new`]) and every call that feeds or drains it borrows it.
 ///
-/// Call [`Driver::flush`] after every engine command (write, create_*, take that may owe an
-/// ACKNACK); `handle_readable` and `handle_timeout` flush by themselves. [`Runner`] instead
-/// reads everything that is ready, runs the timers and the application, and only then
-/// flushes, once per wake-up: an ACKNACK the engine owes for a sample just received then rides
-/// in the datagram of the application's reply.
+/// [`Driver::poll`] flushes what the engine owes, waits for readiness, reads everything that
+/// is ready into the engine and runs its timers; the application then takes and writes, and
+/// the next `poll` (or [`Driver::flush`]) sends. What the engine owes for the input (an
+/// ACKNACK) therefore rides in the datagram of the application's reply.
 pub struct Driver {
-    engine: Box<Engine<'static>>,
     clock: Clock,
     /// The engine instant of this wake-up: the clock is read once per wake-up.
     now: Instant,
@@ -163,7 +163,19 @@ pub struct Driver {
     tcp: Tcp,
     filter: SourceFilter,
     stats: DriverStats,
+    /// The driver's own poll, while its sockets are registered there (not in a foreign one).
+    own: Option<OwnPoll>,
 }
+
+/// The driver's own mio poll, for [`Driver::poll`].
+struct OwnPoll {
+    poll: Poll,
+    events: Events,
+    waker: Option<Arc<Waker>>,
+}
+
+/// The token of the own poll's waker (the driver's sockets start at 0).
+const WAKER: Token = Token(usize::MAX);
 
 fn to_locator(a: SocketAddr) -> Locator {
     match a {
@@ -186,8 +198,13 @@ fn new_engine(cfg: Config, now: Instant) -> io::Result<Box<Engine<'static>>> {
 }
 
 impl Driver {
-    /// Opens the sockets and creates the engine.
-    pub fn new(opts: Options) -> io::Result<Driver> {
+    /// Opens the sockets and creates the engine for them, registered with the driver's own
+    /// poll ([`Driver::poll`]; [`Driver::register`] moves them to a foreign one).
+    ///
+    /// The engine is the application's: every driver call that feeds or drains it takes it as
+    /// an argument, and it must be this one. It is boxed: a few kilobytes whose tables live on
+    /// the heap and grow as they fill.
+    pub fn new(opts: Options) -> io::Result<(Driver, Box<Engine<'static>>)> {
         let clock = Clock::new();
         if opts.peers.len() > MAX_PEERS {
             return Err(io::Error::new(
@@ -271,8 +288,7 @@ impl Driver {
         let peers: Vec<Ipv4Addr> = opts.peers.iter().map(|p| p.address.into()).collect();
         let filter = SourceFilter::new(opts.interface, &peers);
         let tcp = Tcp::new(&opts.tcp, listener, filter.clone());
-        Ok(Driver {
-            engine,
+        let mut driver = Driver {
             clock,
             now,
             interface: opts.interface,
@@ -291,7 +307,16 @@ impl Driver {
             tcp,
             filter,
             stats: DriverStats::default(),
-        })
+            own: None,
+        };
+        let poll = Poll::new()?;
+        driver.register(poll.registry(), Token(0))?;
+        driver.own = Some(OwnPoll {
+            poll,
+            events: Events::with_capacity(64),
+            waker: None,
+        });
+        Ok((driver, engine))
     }
 
     /// Binds the metatraffic and user unicast ports of the first free participant id, and with
@@ -345,20 +370,8 @@ impl Driver {
             .unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "no free participant id")))
     }
 
-    /// The engine, for queries.
-    pub fn engine(&self) -> &Engine<'static> {
-        &self.engine
-    }
-
-    /// The engine, for commands (`create_writer`, `write`, `take`, ...). Call
-    /// [`Driver::flush`] afterwards.
-    pub fn engine_mut(&mut self) -> &mut Engine<'static> {
-        &mut self.engine
-    }
-
     /// The engine instant of the current wake-up: the clock is read once as the driver wakes
-    /// ([`Runner::run`], [`Driver::handle_readable`], [`Driver::handle_timeout`],
-    /// [`Driver::handle_all_readable`]) or at [`Driver::tick`].
+    /// ([`Driver::poll`]) or at [`Driver::tick`].
     pub fn now(&self) -> Instant {
         self.now
     }
@@ -405,10 +418,18 @@ impl Driver {
         self.sockets.len() + self.tcp.token_count()
     }
 
-    /// Registers the sockets with `registry` as tokens `first .. first + token_count()`. The
-    /// driver keeps a clone of `registry` to register the TCP connections it opens or accepts
-    /// later.
+    /// Registers the sockets with a foreign `registry` as tokens `first .. first +
+    /// token_count()`, taking them out of the driver's own poll ([`Driver::poll`] and
+    /// [`Driver::waker`] then refuse). The driver keeps a clone of `registry` to register the
+    /// TCP connections it opens or accepts later.
+    ///
+    /// The loop is then the application's: per wake-up [`Driver::tick`], [`Driver::handle_ready`]
+    /// for every event, [`Driver::handle_timeout`] at [`Driver::next_deadline`], the
+    /// application, and one [`Driver::flush`].
     pub fn register(&mut self, registry: &Registry, first: Token) -> io::Result<()> {
+        if let Some(own) = self.own.take() {
+            self.deregister(own.poll.registry())?;
+        }
         // Writability is asked for only while a send would block (`set_write_interest`).
         self.write_interest = self.is_blocked();
         for (i, s) in self.sockets.iter_mut().enumerate() {
@@ -456,53 +477,31 @@ impl Driver {
         Ok(())
     }
 
-    /// Handles readiness (of any kind) of `token`: reads every queued datagram or stream
-    /// byte into the engine, accepts connections, writes buffered stream bytes, and flushes.
-    /// Returns false when the token is not one of ours.
-    pub fn handle_readable(&mut self, token: Token) -> io::Result<bool> {
-        self.tick();
-        if !self.handle_ready(token) {
-            return Ok(false);
-        }
-        self.flush()?;
-        Ok(true)
-    }
-
-    /// Feeds the engine what `token`'s readiness brought, like [`Driver::handle_readable`] but
-    /// without reading the clock or flushing; false when the token is not one of ours.
+    /// Feeds `engine` what `token`'s readiness (of any kind) brought: reads every queued
+    /// datagram or stream byte, accepts connections, writes buffered stream bytes. It neither
+    /// reads the clock ([`Driver::tick`]) nor flushes; false when the token is not one of ours.
     ///
     /// For one datagram per hop in a loop of your own: [`Driver::tick`] once per wake-up,
     /// `handle_ready` for every event, then let the application take and write, then
     /// [`Driver::flush`] once: what the engine owes for the input (an ACKNACK) then rides in
-    /// the datagram of the application's reply. [`Runner`] does exactly that.
-    pub fn handle_ready(&mut self, token: Token) -> bool {
+    /// the datagram of the application's reply. [`Driver::poll`] does exactly that.
+    pub fn handle_ready(&mut self, engine: &mut Engine<'_>, token: Token) -> bool {
         let Some(first) = self.first_token else {
             return false;
         };
         match token.0.checked_sub(first.0) {
             Some(i) if i < self.sockets.len() => {
-                self.receive(i);
+                self.receive(engine, i);
                 true
             }
-            Some(_) => self.tcp.handle_token(token, &mut self.engine, self.now),
+            Some(_) => self.tcp.handle_token(token, engine, self.now),
             None => false,
         }
     }
 
-    /// Reads every socket until it would block, accepts and services every TCP connection
-    /// (for loops that do not track tokens).
-    pub fn handle_all_readable(&mut self) -> io::Result<()> {
-        self.tick();
-        for i in 0..self.sockets.len() {
-            self.receive(i);
-        }
-        self.tcp.poll_all(&mut self.engine, self.now);
-        self.flush()
-    }
-
     /// Reads socket `i` until it is drained: in batches of `BATCH` datagrams, and on Linux
     /// without the last call that would only say `EAGAIN` (see `mmsg`).
-    fn receive(&mut self, i: usize) {
+    fn receive(&mut self, engine: &mut Engine<'_>, i: usize) {
         let mut errors = 0;
         let mut got = [Received::EMPTY; BATCH];
         loop {
@@ -525,8 +524,7 @@ impl Driver {
                             continue;
                         }
                         let data = &self.rx[k * MAX_DATAGRAM..k * MAX_DATAGRAM + r.len];
-                        self.engine
-                            .handle_datagram(self.now, to_locator(src), dst, data);
+                        engine.handle_datagram(self.now, to_locator(src), dst, data);
                     }
                     if drained {
                         break;
@@ -546,25 +544,102 @@ impl Driver {
         }
     }
 
-    /// Runs the engine's timers (the TCP connections' among them) if they are due, then
-    /// flushes.
-    pub fn handle_timeout(&mut self) -> io::Result<()> {
-        self.tick();
-        self.run_timers();
-        self.flush()
-    }
-
-    /// Runs the engine's timers that are due at this wake-up.
-    fn run_timers(&mut self) {
+    /// Runs the engine's timers (the TCP connections' among them) that are due at this
+    /// wake-up ([`Driver::now`]); it neither reads the clock nor flushes.
+    pub fn handle_timeout(&mut self, engine: &mut Engine<'_>) {
         let now = self.now;
-        if self.engine.poll_timeout().is_some_and(|t| t <= now) {
-            self.engine.handle_timeout(now);
+        if engine.poll_timeout().is_some_and(|t| t <= now) {
+            engine.handle_timeout(now);
         }
     }
 
     /// When [`Driver::handle_timeout`] must run next.
-    pub fn next_deadline(&self) -> Option<std::time::Instant> {
-        self.engine.poll_timeout().map(|t| self.clock.to_std(t))
+    pub fn next_deadline(&self, engine: &Engine<'_>) -> Option<std::time::Instant> {
+        engine.poll_timeout().map(|t| self.clock.to_std(t))
+    }
+
+    /// One wake-up: flushes what `engine` owes, waits in the driver's own poll until a socket
+    /// is ready, the engine's deadline or `timeout` (whichever is first; `None`: the engine's
+    /// deadline only), reads the clock, feeds the engine everything that is ready and runs
+    /// its due timers. It does not flush afterwards: the application takes and writes first,
+    /// and the next `poll` or [`Driver::flush`] sends it all, so that what the engine owes for
+    /// the input (an ACKNACK) rides in the datagram of the application's reply. Returns early,
+    /// with nothing read, when the [`Driver::waker`] is woken.
+    ///
+    /// An error if the sockets were moved to a foreign poll with [`Driver::register`].
+    pub fn poll(&mut self, engine: &mut Engine<'_>, timeout: Option<Duration>) -> io::Result<()> {
+        self.flush(engine)?;
+        let Some(mut own) = self.own.take() else {
+            return Err(io::Error::other(
+                "the driver is registered with a foreign poll: use handle_ready",
+            ));
+        };
+        let start = std::time::Instant::now();
+        let left = [
+            self.next_deadline(engine)
+                .map(|d| d.saturating_duration_since(start)),
+            timeout,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        // Round up so that a deadline a few microseconds away does not spin.
+        .map(|left| left + Duration::from_micros(if left.is_zero() { 0 } else { 500 }));
+        let polled = own.poll.poll(&mut own.events, left);
+        self.tick();
+        if polled.is_ok() {
+            for ev in own.events.iter() {
+                if ev.token() != WAKER {
+                    self.handle_ready(engine, ev.token());
+                }
+            }
+        }
+        self.own = Some(own);
+        match polled {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
+            _ => {}
+        }
+        self.handle_timeout(engine);
+        Ok(())
+    }
+
+    /// A waker other threads can use to make a blocked [`Driver::poll`] return; an error when
+    /// the sockets were moved to a foreign poll.
+    pub fn waker(&mut self) -> io::Result<Arc<Waker>> {
+        let own = self
+            .own
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the driver is registered with a foreign poll"))?;
+        if let Some(w) = &own.waker {
+            return Ok(w.clone());
+        }
+        let w = Arc::new(Waker::new(own.poll.registry(), WAKER)?);
+        own.waker = Some(w.clone());
+        Ok(w)
+    }
+
+    /// A convenience loop over [`Driver::poll`]: calls `app` at once and after every wake-up
+    /// (input, a timer, the waker) to drain events, take samples and write, until it breaks;
+    /// `app` returns `Continue(Some(t))` to be called again no later than `t`, or
+    /// `Continue(None)` to wait for the next wake-up. Flushes once more after the break.
+    pub fn run<T>(
+        &mut self,
+        engine: &mut Engine<'_>,
+        mut app: impl FnMut(&mut Driver, &mut Engine<'_>) -> ControlFlow<T, Option<std::time::Instant>>,
+    ) -> io::Result<T> {
+        let mut timeout = Some(Duration::ZERO);
+        loop {
+            self.poll(engine, timeout)?;
+            match app(self, engine) {
+                ControlFlow::Break(t) => {
+                    self.flush(engine)?;
+                    return Ok(t);
+                }
+                ControlFlow::Continue(w) => {
+                    timeout = w.map(|t| t.saturating_duration_since(std::time::Instant::now()));
+                }
+            }
+        }
     }
 
     /// Whether a transmit waits for a socket to become writable or a connection to drain.
@@ -575,29 +650,29 @@ impl Driver {
     /// Sends everything the engine owes, in batches of up to `BATCH` datagrams per
     /// `sendmmsg`. On a full socket buffer the datagrams in hand are kept and retried on the
     /// next call, and only then is the sending socket registered for writability.
-    pub fn flush(&mut self) -> io::Result<()> {
+    pub fn flush(&mut self, engine: &mut Engine<'_>) -> io::Result<()> {
         let loopback = self.interface.is_loopback();
         if self.tcp.has_connections() {
-            self.tcp.run_commands(&mut self.engine, self.now, loopback);
+            self.tcp.run_commands(engine, self.now, loopback);
         }
         let result = loop {
-            let result = self.flush_transmits();
+            let result = self.flush_transmits(engine);
             // The transmits may have opened connections or queued bytes; a transmit parked on
             // a full queue is offered again as long as writing empties queues.
-            let before = self.engine.stream_unsent();
-            self.tcp.run_commands(&mut self.engine, self.now, loopback);
-            if result.is_err() || !self.is_blocked() || self.engine.stream_unsent() >= before {
+            let before = engine.stream_unsent();
+            self.tcp.run_commands(engine, self.now, loopback);
+            if result.is_err() || !self.is_blocked() || engine.stream_unsent() >= before {
                 break result;
             }
         };
         if self.tcp.is_active() || self.stats.tcp.open_connections > 0 {
-            self.stats.tcp = self.tcp.stats(&self.engine);
+            self.stats.tcp = self.tcp.stats(engine);
         }
         result
     }
 
-    fn flush_transmits(&mut self) -> io::Result<()> {
-        if !self.send_out()? {
+    fn flush_transmits(&mut self, engine: &mut Engine<'_>) -> io::Result<()> {
+        if !self.send_out(engine)? {
             return Ok(());
         }
         loop {
@@ -606,7 +681,7 @@ impl Driver {
             while self.out.len() < BATCH {
                 let slot = self.out.len();
                 let buf = &mut self.tx[slot * self.mtu..(slot + 1) * self.mtu];
-                let Some(t) = self.engine.poll_transmit(self.now, buf) else {
+                let Some(t) = engine.poll_transmit(self.now, buf) else {
                     break;
                 };
                 let (loc, tcp) = match t.destination {
@@ -638,7 +713,7 @@ impl Driver {
                 return Ok(());
             }
             let more = self.out.len() == BATCH;
-            if !self.send_out()? || !more {
+            if !self.send_out(engine)? || !more {
                 return Ok(());
             }
         }
@@ -646,13 +721,13 @@ impl Driver {
 
     /// Sends the transmits from `out_head` on; false when one would block (it and those after
     /// it are kept).
-    fn send_out(&mut self) -> io::Result<bool> {
+    fn send_out(&mut self, engine: &mut Engine<'_>) -> io::Result<bool> {
         while self.out_head < self.out.len() {
             let o = self.out[self.out_head];
             if o.tcp {
                 let bytes = &self.tx[o.slot * self.mtu..o.slot * self.mtu + o.len];
                 let to = Locator::tcpv4(o.to.ip().octets(), o.to.port());
-                if let StreamSend::Blocked(_) = self.engine.send_stream(self.now, to, bytes) {
+                if let StreamSend::Blocked(_) = engine.send_stream(self.now, to, bytes) {
                     // Kept until the connection's queue drains (see `flush`).
                     return Ok(false);
                 }
@@ -697,15 +772,15 @@ impl Driver {
     }
 
     /// Says goodbye (SPDP dispose to everyone) and flushes for at most `linger`.
-    pub fn shutdown(&mut self, linger: Duration) -> io::Result<()> {
+    pub fn shutdown(&mut self, engine: &mut Engine<'_>, linger: Duration) -> io::Result<()> {
         let now = self.tick();
-        self.engine.shutdown(now);
+        engine.shutdown(now);
         let end = std::time::Instant::now() + linger;
         loop {
             self.tick();
-            self.tcp.poll_all(&mut self.engine, self.now);
-            self.flush()?;
-            let done = !self.is_blocked() && self.engine.stream_unsent() == 0;
+            self.tcp.poll_all(engine, self.now);
+            self.flush(engine)?;
+            let done = !self.is_blocked() && engine.stream_unsent() == 0;
             if done || std::time::Instant::now() >= end {
                 return Ok(());
             }
@@ -717,113 +792,9 @@ impl Driver {
 impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver")
-            .field("guid_prefix", &self.engine.guid_prefix())
             .field("participant_id", &self.participant_id)
             .field("interface", &self.interface)
             .field("stats", &self.stats)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A ready event loop around one [`Driver`]: poll with the engine deadline as timeout.
-pub struct Runner {
-    poll: Poll,
-    events: Events,
-    driver: Driver,
-    waker: Option<Arc<Waker>>,
-}
-
-/// The token of the runner's waker (the driver's sockets start at 0).
-const WAKER: Token = Token(usize::MAX);
-
-impl Runner {
-    /// Registers the driver's sockets with a new poll.
-    pub fn new(mut driver: Driver) -> io::Result<Runner> {
-        let poll = Poll::new()?;
-        driver.register(poll.registry(), Token(0))?;
-        Ok(Runner {
-            poll,
-            events: Events::with_capacity(64),
-            driver,
-            waker: None,
-        })
-    }
-
-    /// A waker other threads can use to make [`Runner::run`] call the application again.
-    pub fn waker(&mut self) -> io::Result<Arc<Waker>> {
-        if let Some(w) = &self.waker {
-            return Ok(w.clone());
-        }
-        let w = Arc::new(Waker::new(self.poll.registry(), WAKER)?);
-        self.waker = Some(w.clone());
-        Ok(w)
-    }
-
-    /// The driver.
-    pub fn driver(&mut self) -> &mut Driver {
-        &mut self.driver
-    }
-
-    /// The driver, for queries.
-    pub fn driver_ref(&self) -> &Driver {
-        &self.driver
-    }
-
-    /// Consumes the runner, returning the driver.
-    pub fn into_driver(self) -> Driver {
-        self.driver
-    }
-
-    /// Runs until `app` breaks. `app` is called after every wake-up (I/O, a timer, the waker)
-    /// to drain events, take samples and write; it returns `Continue(Some(t))` to be called
-    /// again no later than `t`, or `Continue(None)` to wait for the next wake-up.
-    pub fn run<T>(
-        &mut self,
-        mut app: impl FnMut(&mut Driver) -> ControlFlow<T, Option<std::time::Instant>>,
-    ) -> io::Result<T> {
-        self.driver.tick();
-        loop {
-            // One wake-up: what was ready is already fed to the engine; the timers, then the
-            // application, then one flush, so that what the engine owes for the input (an
-            // ACKNACK) rides in the datagram of the application's reply.
-            self.driver.run_timers();
-            let wake = match app(&mut self.driver) {
-                ControlFlow::Break(t) => {
-                    self.driver.flush()?;
-                    return Ok(t);
-                }
-                ControlFlow::Continue(w) => w,
-            };
-            self.driver.flush()?;
-            let deadline = match (self.driver.next_deadline(), wake) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            let timeout = deadline.map(|d| {
-                // Round up so that a deadline a few microseconds away does not spin.
-                let left = d.saturating_duration_since(self.driver.clock.to_std(self.driver.now));
-                left + Duration::from_micros(if left.is_zero() { 0 } else { 500 })
-            });
-            let polled = self.poll.poll(&mut self.events, timeout);
-            self.driver.tick();
-            match polled {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-            for ev in self.events.iter() {
-                if ev.token() != WAKER {
-                    self.driver.handle_ready(ev.token());
-                }
-            }
-        }
-    }
-}
-
-impl std::fmt::Debug for Runner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runner")
-            .field("driver", &self.driver)
             .finish_non_exhaustive()
     }
 }

@@ -1,30 +1,49 @@
-//! Pollen's native driver: the Sans-IO engine bound to UDP sockets and TCP connections with
-//! [`mio`].
+//! Pollen's native driver: UDP sockets, TCP connections, a monotonic clock and readiness with
+//! [`mio`], for the Sans-IO engine.
 //!
-//! [`Driver`] owns one [`Engine`](pollen_engine::Engine), its sockets and a monotonic clock. It
-//! can live inside an application's own mio loop (register its sockets with a
-//! [`Registry`](mio::Registry), forward readiness with [`Driver::handle_readable`], call
-//! [`Driver::handle_timeout`] at [`Driver::next_deadline`]) or run on its own with [`Runner`].
+//! The [`Engine`](pollen_engine::Engine) is the application's: [`Driver::new`] binds the
+//! sockets and returns the engine configured for them, and every driver call that feeds or
+//! drains the engine borrows it, as `pollen-smoltcp`'s and `pollen-wasi`'s do.
+//! [`Driver::poll`] sends what the engine owes, waits for readiness up to the engine's
+//! deadline (or the application's `timeout`), reads everything that is ready into the engine
+//! and runs its timers. The application then takes and writes on the engine directly; the
+//! next `poll` sends it, so what the engine owes for the input (an ACKNACK) rides in the
+//! datagram of the application's reply.
+//!
+//! ```no_run
+//! use pollen_mio::{Clock, Driver, Options};
+//! use pollen_mio::pollen_engine::{TopicSpec, WriterQos};
+//! use std::time::Duration;
+//!
+//! let (mut driver, mut engine) = Driver::new(Options::default())?;
+//! let topic = TopicSpec::new("chatter", "std_msgs::msg::dds_::String_");
+//! let writer = engine
+//!     .create_writer(driver.now(), &topic, &WriterQos::default())
+//!     .expect("a writer slot");
+//! let mut sent = 0u32;
+//! while sent < 10 {
+//!     driver.poll(&mut engine, Some(Duration::from_millis(100)))?;
+//!     while let Some(event) = engine.poll_event() {
+//!         println!("{event:?}");
+//!     }
+//!     if engine.matched_readers(writer) > 0 {
+//!         let payload = [0, 1, 0, 0, 2, 0, 0, 0, b'!', 0];
+//!         let _ = engine.write(driver.now(), writer, &payload, Clock::wall_time());
+//!         sent += 1;
+//!     }
+//! }
+//! driver.shutdown(&mut engine, Duration::from_millis(50))?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Inside an application's own mio loop, [`Driver::register`] moves the sockets to its
+//! [`Registry`](mio::Registry); per wake-up the loop calls [`Driver::tick`],
+//! [`Driver::handle_ready`] for every event of the driver's tokens, [`Driver::handle_timeout`]
+//! (it waits no longer than [`Driver::next_deadline`]), then the application, then
+//! [`Driver::flush`]. [`Driver::run`] is the convenience loop over `poll` with a callback.
 //!
 //! Everything defaults to loopback: unless told otherwise the participant announces
 //! 127.0.0.1, joins the SPDP group on 127.0.0.1 and sends multicast only through it.
-//!
-//! ```no_run
-//! use pollen_mio::{Driver, Options, Runner};
-//! use std::ops::ControlFlow;
-//!
-//! let driver = Driver::new(Options::default())?;
-//! let mut runner = Runner::new(driver)?;
-//! let found = runner.run(|d| {
-//!     if d.engine().participants().next().is_some() {
-//!         ControlFlow::Break(true)
-//!     } else {
-//!         ControlFlow::Continue(None)
-//!     }
-//! })?;
-//! # let _ = found;
-//! # Ok::<(), std::io::Error>(())
-//! ```
 
 mod clock;
 mod driver;
@@ -37,7 +56,7 @@ mod socket;
 mod tcp;
 
 pub use clock::Clock;
-pub use driver::{Driver, DriverStats, Options, Runner, Transport};
+pub use driver::{Driver, DriverStats, Options, Transport};
 pub use iface::{resolve_interface, InterfaceError, INTERFACE_ENV};
 pub use tcp::{TcpOptions, TcpStats};
 

@@ -28,8 +28,8 @@ fn options(domain: u32) -> Options {
 #[test]
 fn two_drivers_in_one_foreign_poll() {
     let domain = domain(16);
-    let mut a = Driver::new(options(domain)).expect("driver a");
-    let mut b = Driver::new(options(domain)).expect("driver b");
+    let (mut a, mut ea) = Driver::new(options(domain)).expect("driver a");
+    let (mut b, mut eb) = Driver::new(options(domain)).expect("driver b");
     assert_ne!(a.participant_id(), b.participant_id());
     assert_eq!(a.interface(), std::net::Ipv4Addr::LOCALHOST);
 
@@ -52,11 +52,11 @@ fn two_drivers_in_one_foreign_poll() {
         ..ReaderQos::default()
     };
     let now = a.now();
-    let w = a.engine_mut().create_writer(now, &topic, &wq).unwrap();
+    let w = ea.create_writer(now, &topic, &wq).unwrap();
     let now = b.now();
-    let r = b.engine_mut().create_reader(now, &topic, &rq).unwrap();
-    a.flush().unwrap();
-    b.flush().unwrap();
+    let r = eb.create_reader(now, &topic, &rq).unwrap();
+    a.flush(&mut ea).unwrap();
+    b.flush(&mut eb).unwrap();
 
     const N: u32 = 300;
     let mut written = 0u32;
@@ -70,30 +70,30 @@ fn two_drivers_in_one_foreign_poll() {
             "timed out: {written} written, {} taken",
             got.len()
         );
-        if a.engine().matched_readers(w) > 0 {
+        if ea.matched_readers(w) > 0 {
             while written < N {
                 let mut payload = vec![0, 1, 0, 0];
                 payload.extend_from_slice(&written.to_le_bytes());
                 let now = a.now();
-                match a.engine_mut().write(now, w, &payload, Clock::wall_time()) {
+                match ea.write(now, w, &payload, Clock::wall_time()) {
                     Ok(_) => written += 1,
                     Err(_) => break, // history full: wait for acknowledgements
                 }
             }
-            a.flush().unwrap();
         }
-        while let Some(info) = b.engine_mut().take(r, &mut buf).unwrap() {
+        a.flush(&mut ea).unwrap();
+        while let Some(info) = eb.take(r, &mut buf).unwrap() {
             got.push(u32::from_le_bytes(buf[4..8].try_into().unwrap()));
             assert_eq!(info.len, 8);
         }
-        b.flush().unwrap();
-        while b.engine_mut().poll_event().is_some() {}
-        while let Some(e) = a.engine_mut().poll_event() {
+        b.flush(&mut eb).unwrap();
+        while eb.poll_event().is_some() {}
+        while let Some(e) = ea.poll_event() {
             if let Event::IncompatibleQos { .. } = e {
                 panic!("{e:?}");
             }
         }
-        let deadline = [a.next_deadline(), b.next_deadline()]
+        let deadline = [a.next_deadline(&ea), b.next_deadline(&eb)]
             .into_iter()
             .flatten()
             .min();
@@ -102,19 +102,25 @@ fn two_drivers_in_one_foreign_poll() {
             .unwrap_or(Duration::from_millis(100))
             .min(Duration::from_millis(100));
         poll.poll(&mut events, Some(timeout)).unwrap();
+        // One wake-up: the clock once, every event, the timers; the application (above, at
+        // the top of the loop) then answers before the flush.
+        a.tick();
+        b.tick();
         for ev in events.iter() {
-            let mine =
-                a.handle_readable(ev.token()).unwrap() || b.handle_readable(ev.token()).unwrap();
+            let mine = a.handle_ready(&mut ea, ev.token()) || b.handle_ready(&mut eb, ev.token());
             assert!(mine, "token {:?} belongs to neither driver", ev.token());
         }
-        a.handle_timeout().unwrap();
-        b.handle_timeout().unwrap();
+        a.handle_timeout(&mut ea);
+        b.handle_timeout(&mut eb);
     }
+    // The own poll is gone once the sockets live in a foreign one.
+    assert!(a.poll(&mut ea, Some(Duration::ZERO)).is_err());
+    assert!(a.waker().is_err());
     assert_eq!(got, (0..N).collect::<Vec<_>>());
     assert_eq!(a.stats().refused_off_loopback, 0);
     assert_eq!(a.stats().send_errors, 0, "{:?}", a.stats());
-    a.shutdown(Duration::from_millis(50)).unwrap();
-    b.shutdown(Duration::from_millis(50)).unwrap();
+    a.shutdown(&mut ea, Duration::from_millis(50)).unwrap();
+    b.shutdown(&mut eb, Duration::from_millis(50)).unwrap();
 }
 
 #[test]
@@ -134,13 +140,12 @@ fn fixed_participant_id_in_use_is_refused() {
     drop(a);
 }
 
-/// The ping/pong loop of `pollen pong` in miniature, on a [`Runner`]: after its warm-up, the
-/// ponger sends one datagram per pong (the ACKNACK for the ping rides in the pong's datagram,
-/// because the runner lets the application answer before it flushes). Counted in datagrams,
+/// The ping/pong loop of `pollen pong` in miniature, on [`Driver::run`]: after its warm-up,
+/// the ponger sends one datagram per pong (the ACKNACK for the ping rides in the pong's
+/// datagram, because `poll` lets the application answer before it flushes). Counted in datagrams,
 /// with room for the periodic discovery traffic of the window.
 #[test]
-fn runner_sends_one_datagram_per_pong() {
-    use pollen_mio::Runner;
+fn run_sends_one_datagram_per_pong() {
     use std::ops::ControlFlow;
     const WARM: u64 = 50;
     const N: u64 = 400;
@@ -163,20 +168,17 @@ fn runner_sends_one_datagram_per_pong() {
     let started = Instant::now();
     let ponger = {
         std::thread::spawn(move || {
-            let mut runner = Runner::new(Driver::new(options(domain)).unwrap()).unwrap();
-            let d = runner.driver();
-            let now = d.now();
-            let r = d.engine_mut().create_reader(now, &ping, &rq).unwrap();
-            let w = d.engine_mut().create_writer(now, &pong, &wq).unwrap();
+            let (mut driver, mut engine) = Driver::new(options(domain)).unwrap();
+            let now = driver.now();
+            let r = engine.create_reader(now, &ping, &rq).unwrap();
+            let w = engine.create_writer(now, &pong, &wq).unwrap();
             let (mut pongs, mut sent_at_warm) = (0u64, 0u64);
             let mut buf = [0u8; 64];
-            runner
-                .run(|d| {
-                    while d.engine_mut().poll_event().is_some() {}
-                    while let Some(info) = d.engine_mut().take(r, &mut buf).unwrap() {
-                        let now = d.now();
-                        d.engine_mut()
-                            .write(now, w, &buf[..info.len], Clock::wall_time())
+            driver
+                .run(&mut engine, |d, e| {
+                    while e.poll_event().is_some() {}
+                    while let Some(info) = e.take(r, &mut buf).unwrap() {
+                        e.write(d.now(), w, &buf[..info.len], Clock::wall_time())
                             .unwrap();
                         pongs += 1;
                         if pongs == WARM {
@@ -184,37 +186,33 @@ fn runner_sends_one_datagram_per_pong() {
                         }
                     }
                     if pongs >= N || started.elapsed() > Duration::from_secs(30) {
-                        // Counted after the last pong went out (the runner flushes on Break).
+                        // Counted after the last pong went out (`run` flushes on Break).
                         ControlFlow::Break(())
                     } else {
                         ControlFlow::Continue(Some(d.wake_time() + Duration::from_millis(100)))
                     }
                 })
                 .unwrap();
-            assert_eq!(runner.driver().engine().stats().time_went_backwards, 0);
-            (pongs, sent_at_warm, runner.driver().stats().datagrams_sent)
+            assert_eq!(engine.stats().time_went_backwards, 0);
+            (pongs, sent_at_warm, driver.stats().datagrams_sent)
         })
     };
-    let mut runner = Runner::new(Driver::new(options(domain)).unwrap()).unwrap();
-    let d = runner.driver();
-    let now = d.now();
-    let w = d.engine_mut().create_writer(now, &ping, &wq).unwrap();
-    let r = d.engine_mut().create_reader(now, &pong, &rq).unwrap();
+    let (mut driver, mut engine) = Driver::new(options(domain)).unwrap();
+    let now = driver.now();
+    let w = engine.create_writer(now, &ping, &wq).unwrap();
+    let r = engine.create_reader(now, &pong, &rq).unwrap();
     let (mut pinged, mut answered) = (0u64, 0u64);
     let mut buf = [0u8; 64];
-    runner
-        .run(|d| {
-            while d.engine_mut().poll_event().is_some() {}
-            while d.engine_mut().take(r, &mut buf).unwrap().is_some() {
+    driver
+        .run(&mut engine, |d, e| {
+            while e.poll_event().is_some() {}
+            while e.take(r, &mut buf).unwrap().is_some() {
                 answered += 1;
             }
-            let ready = d.engine().matched_readers(w) > 0 && d.engine().matched_writers(r) > 0;
+            let ready = e.matched_readers(w) > 0 && e.matched_writers(r) > 0;
             if ready && answered == pinged && pinged < N {
-                let now = d.now();
                 let payload = [0, 1, 0, 0, pinged as u8, 0, 0, 0];
-                d.engine_mut()
-                    .write(now, w, &payload, Clock::wall_time())
-                    .unwrap();
+                e.write(d.now(), w, &payload, Clock::wall_time()).unwrap();
                 pinged += 1;
             }
             if answered >= N || started.elapsed() > Duration::from_secs(30) {

@@ -1,8 +1,10 @@
-//! The driver proper: one engine bound to `wasi:sockets` UDP and TCP, woken by `wasi:io/poll`.
+//! The driver proper: one participant's `wasi:sockets` UDP and TCP sockets, woken by
+//! `wasi:io/poll`; the engine is the application's and every call that feeds or drains it
+//! borrows it.
 //!
-//! Loop (DESIGN.md §5): convert time; feed inputs; drain outputs, parking the one transmit the
-//! host will not take yet; sleep in `poll` on the socket pollables and a monotonic-clock
-//! pollable for the earliest of the engine deadline and the application's.
+//! Loop (DESIGN.md §5): drain outputs, parking the one transmit the host will not take yet;
+//! sleep in `poll` on the socket pollables and a monotonic-clock pollable for the earliest of
+//! the engine deadline and the application's; convert time; feed inputs; run the timers.
 //!
 //! Resources: every pollable is a child of the socket or stream it was subscribed from and must
 //! be dropped first; the structs below declare pollables before their parents, and Rust drops
@@ -13,9 +15,12 @@ use crate::net::{self, SocketV4, Transport};
 use core::ops::ControlFlow;
 use pollen_engine::wire::{GuidPrefix, Locator, Time, VendorId};
 use pollen_engine::{
-    Config, Destination, Engine, Event, Instant, Peer, StreamCommand, StreamId, StreamSend,
+    Config, Destination, Engine, Instant, Peer, Span, StreamCommand, StreamId, StreamSend,
 };
 use std::fmt;
+use std::io;
+use std::net::Ipv4Addr;
+use std::time::Duration;
 use wasi::clocks::{monotonic_clock, wall_clock};
 use wasi::io::poll::{poll, Pollable};
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
@@ -69,6 +74,18 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        let kind = match e.code {
+            Some(ErrorCode::AddressInUse) => io::ErrorKind::AddrInUse,
+            Some(ErrorCode::WouldBlock) => io::ErrorKind::WouldBlock,
+            Some(ErrorCode::AccessDenied) => io::ErrorKind::PermissionDenied,
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, e)
+    }
+}
 
 /// How to start a participant.
 #[derive(Debug, Clone)]
@@ -210,13 +227,19 @@ struct Pending {
     to: SocketV4,
 }
 
-/// One participant bound to WASI sockets.
+/// One participant's WASI sockets, clock and readiness; the [`Engine`] is the application's
+/// (see [`Driver::new`]) and every call that feeds or drains it borrows it.
 ///
-/// Call [`Driver::flush`] after engine commands made through [`Driver::engine_mut`];
-/// [`Driver::run`] does so around the application callback.
+/// [`Driver::poll`] flushes what the engine owes, waits in `wasi:io/poll`, reads everything
+/// that is ready into the engine and runs its timers; the application then takes and writes,
+/// and the next `poll` (or [`Driver::flush`]) sends. What the engine owes for the input (an
+/// ACKNACK) therefore rides in the datagram of the application's reply. The same methods, with
+/// the same meaning, as `pollen_mio::Driver`.
 pub struct Driver {
-    engine: Box<Engine<'static>>,
     clock: Clock,
+    /// The engine instant of this wake-up, and the same moment on the std clock.
+    now: Instant,
+    wake: std::time::Instant,
     address: [u8; 4],
     participant_id: u16,
     // Streams and sockets; the network handle outlives them.
@@ -369,8 +392,12 @@ enum Ready {
 }
 
 impl Driver {
-    /// Binds the sockets of the first free participant id and creates the engine.
-    pub fn new(opts: Options) -> Result<Driver, Error> {
+    /// Binds the sockets of the first free participant id and creates the engine for them.
+    ///
+    /// The engine is the application's: every driver call that feeds or drains it takes it as
+    /// an argument, and it must be this one. It is boxed (a few kilobytes; its tables live on
+    /// the heap and grow as they fill).
+    pub fn new(opts: Options) -> Result<(Driver, Box<Engine<'static>>), Error> {
         let clock = Clock::new(monotonic_clock::now());
         if opts.peers.len() > pollen_engine::limits::MAX_PEERS {
             return Err(Error::new(
@@ -412,7 +439,8 @@ impl Driver {
             return Err(Error::new("participant user data too long", None));
         }
         let mtu = cfg.mtu;
-        let engine = Engine::new(cfg, clock.to_engine(monotonic_clock::now()))
+        let now = clock.to_engine(monotonic_clock::now());
+        let engine = Engine::new(cfg, now)
             .map(Box::new)
             .map_err(|e| Error::new(format!("configuration refused: {e}"), None))?;
         // The engine's listen locators are exactly the sockets bound above (no multicast).
@@ -421,9 +449,10 @@ impl Driver {
                 || l.locator == bound.user.locator
                 || bound.tcp.as_ref().is_some_and(|t| t.locator == l.locator)
         }));
-        Ok(Driver {
-            engine,
+        let driver = Driver {
             clock,
+            now,
+            wake: std::time::Instant::now(),
             address: opts.address,
             participant_id: bound.id,
             conns: Vec::new(),
@@ -436,22 +465,36 @@ impl Driver {
             queued: 0,
             pending: None,
             stats: DriverStats::default(),
-        })
+        };
+        Ok((driver, engine))
     }
 
-    /// The engine, for queries.
-    pub fn engine(&self) -> &Engine<'static> {
-        &self.engine
-    }
-
-    /// The engine, for commands; call [`Driver::flush`] afterwards.
-    pub fn engine_mut(&mut self) -> &mut Engine<'static> {
-        &mut self.engine
-    }
-
-    /// The current engine instant.
+    /// The engine instant of the current wake-up: the clock is read once as the driver wakes
+    /// ([`Driver::poll`]) or at [`Driver::tick`].
     pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// [`Driver::now`] on the std monotonic clock, for the application's own deadlines.
+    pub fn wake_time(&self) -> std::time::Instant {
+        self.wake
+    }
+
+    /// Reads the clock: what [`Driver::now`] returns until the next wake-up.
+    pub fn tick(&mut self) -> Instant {
+        self.now = self.clock_now();
+        self.wake = std::time::Instant::now();
+        self.now
+    }
+
+    /// The clock now (inputs are stamped as they are read).
+    fn clock_now(&self) -> Instant {
         self.clock.to_engine(monotonic_clock::now())
+    }
+
+    /// The address the participant is bound to.
+    pub fn interface(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.address)
     }
 
     /// The participant id whose ports were bound.
@@ -469,12 +512,6 @@ impl Driver {
         self.conns.len()
     }
 
-    /// The next engine event. (A connection that raised [`Event::StreamError`] is closed by
-    /// the engine's connection table: its Close command follows.)
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.engine.poll_event()
-    }
-
     fn error(&mut self, what: String) {
         self.stats.last_error = Some(what);
     }
@@ -482,7 +519,7 @@ impl Driver {
     // ---------------------------------------------------------------------------------------
     // Inputs
 
-    fn receive_udp(&mut self, i: usize) {
+    fn receive_udp(&mut self, engine: &mut Engine<'_>, i: usize) {
         loop {
             let batch = match self.udp[i].incoming.receive(RECEIVE_BATCH) {
                 Ok(b) => b,
@@ -501,8 +538,8 @@ impl Driver {
             for d in &batch {
                 self.stats.datagrams_received += 1;
                 let src = socket_v4(&d.remote_address).map_or(Locator::INVALID, |s| s.udp());
-                let now = self.now();
-                self.engine.handle_datagram(now, src, dst, &d.data);
+                let now = self.clock_now();
+                engine.handle_datagram(now, src, dst, &d.data);
             }
             if (batch.len() as u64) < RECEIVE_BATCH {
                 return;
@@ -510,7 +547,7 @@ impl Driver {
         }
     }
 
-    fn accept(&mut self) {
+    fn accept(&mut self, engine: &mut Engine<'_>) {
         let Some(l) = &self.listener else { return };
         loop {
             match l.socket.accept() {
@@ -521,8 +558,8 @@ impl Driver {
                         .as_ref()
                         .and_then(socket_v4)
                         .map_or(Locator::INVALID, |s| s.tcp());
-                    let now = self.clock.to_engine(monotonic_clock::now());
-                    let Ok(id) = self.engine.handle_stream_accepted(now, remote) else {
+                    let now = self.clock_now();
+                    let Ok(id) = engine.handle_stream_accepted(now, remote) else {
                         // Refused and counted by the engine; the streams go before the socket.
                         drop((input, output));
                         drop(socket);
@@ -555,7 +592,7 @@ impl Driver {
         self.conns.iter().position(|c| c.id == id)
     }
 
-    fn connected(&mut self, id: StreamId) {
+    fn connected(&mut self, engine: &mut Engine<'_>, id: StreamId) {
         let Some(i) = self.find(id) else { return };
         let c = &mut self.conns[i];
         if c.open.is_some() {
@@ -569,15 +606,15 @@ impl Driver {
                     input,
                     output,
                 });
-                let now = self.now();
-                self.engine.handle_stream_connected(now, id);
+                let now = self.clock_now();
+                engine.handle_stream_connected(now, id);
             }
             Err(ErrorCode::WouldBlock) => {}
-            Err(e) => self.fail(i, &format!("connect: {}", e.name())),
+            Err(e) => self.fail(engine, i, &format!("connect: {}", e.name())),
         }
     }
 
-    fn read_conn(&mut self, id: StreamId) {
+    fn read_conn(&mut self, engine: &mut Engine<'_>, id: StreamId) {
         let Some(i) = self.find(id) else { return };
         loop {
             let Some(open) = &self.conns[i].open else {
@@ -587,19 +624,19 @@ impl Driver {
                 Ok(bytes) if bytes.is_empty() => return,
                 Ok(bytes) => {
                     self.stats.stream_bytes_received += bytes.len() as u64;
-                    let now = self.clock.to_engine(monotonic_clock::now());
-                    if !self.engine.handle_stream_data(now, id, &bytes) {
+                    let now = self.clock_now();
+                    if !engine.handle_stream_data(now, id, &bytes) {
                         return; // closing: the Close command follows
                     }
                 }
                 Err(StreamError::Closed) => {
                     self.remove(i, "closed by the peer");
-                    let now = self.now();
-                    self.engine.handle_stream_closed(now, id);
+                    let now = self.clock_now();
+                    engine.handle_stream_closed(now, id);
                     return;
                 }
                 Err(StreamError::LastOperationFailed(e)) => {
-                    self.fail(i, &format!("read: {}", e.to_debug_string()));
+                    self.fail(engine, i, &format!("read: {}", e.to_debug_string()));
                     return;
                 }
             }
@@ -613,17 +650,17 @@ impl Driver {
     }
 
     /// Connection `i` failed: dropped, and the engine told.
-    fn fail(&mut self, i: usize, why: &str) {
+    fn fail(&mut self, engine: &mut Engine<'_>, i: usize, why: &str) {
         let id = self.conns[i].id;
         self.remove(i, why);
-        let now = self.now();
-        self.engine.handle_stream_failed(now, id);
+        let now = self.clock_now();
+        engine.handle_stream_failed(now, id);
     }
 
     /// Carries out what the engine's connection table asks: connect, write, close.
-    fn run_commands(&mut self) {
-        let now = self.now();
-        while let Some(cmd) = self.engine.poll_stream_command(now) {
+    fn run_commands(&mut self, engine: &mut Engine<'_>) {
+        let now = self.clock_now();
+        while let Some(cmd) = engine.poll_stream_command(now) {
             match cmd {
                 StreamCommand::Open { conn, remote } => {
                     let to = SocketV4::from_locator(&remote);
@@ -632,35 +669,35 @@ impl Driver {
                         Some(Err(e)) => {
                             self.stats.last_error =
                                 Some(format!("connect to {remote}: {}", e.name()));
-                            self.engine.handle_stream_failed(now, conn);
+                            engine.handle_stream_failed(now, conn);
                         }
-                        None => self.engine.handle_stream_failed(now, conn),
+                        None => engine.handle_stream_failed(now, conn),
                     }
                 }
                 StreamCommand::Send { conn, bytes } => {
                     let Some(i) = self.conns.iter().position(|c| c.id == conn) else {
-                        self.engine.handle_stream_failed(now, conn);
+                        engine.handle_stream_failed(now, conn);
                         continue;
                     };
                     let c = &mut self.conns[i];
                     let Some(open) = &c.open else {
-                        self.engine.handle_stream_written(now, conn, 0);
+                        engine.handle_stream_written(now, conn, 0);
                         continue;
                     };
                     let n = match open.output.check_write() {
                         Ok(n) => (n as usize).min(bytes.len()),
                         Err(_) => {
-                            self.fail(i, "write refused");
+                            self.fail(engine, i, "write refused");
                             continue;
                         }
                     };
                     if n > 0 && open.output.write(&bytes[..n]).is_err() {
-                        self.fail(i, "write failed");
+                        self.fail(engine, i, "write failed");
                         continue;
                     }
                     c.blocked = n == 0;
                     self.stats.stream_bytes_sent += n as u64;
-                    self.engine.handle_stream_written(now, conn, n);
+                    engine.handle_stream_written(now, conn, n);
                 }
                 StreamCommand::Close { conn, reason } => {
                     if let Some(i) = self.conns.iter().position(|c| c.id == conn) {
@@ -669,7 +706,7 @@ impl Driver {
                 }
             }
         }
-        let s = self.engine.stats();
+        let s = engine.stats();
         self.stats.connections_opened = s.streams_opened;
         self.stats.connections_accepted = s.streams_accepted;
         self.stats.connections_closed = s.streams_closed;
@@ -677,13 +714,13 @@ impl Driver {
         self.stats.stream_transmits_dropped = s.stream_dropped_backoff + s.stream_dropped_limit;
     }
 
-    /// Runs the engine's timers if due, then flushes.
-    pub fn handle_timeout(&mut self) {
-        let now = self.now();
-        if self.engine.poll_timeout().is_some_and(|t| t <= now) {
-            self.engine.handle_timeout(now);
+    /// Runs the engine's timers that are due at this wake-up ([`Driver::now`]); it neither
+    /// reads the clock nor flushes.
+    pub fn handle_timeout(&mut self, engine: &mut Engine<'_>) {
+        let now = self.now;
+        if engine.poll_timeout().is_some_and(|t| t <= now) {
+            engine.handle_timeout(now);
         }
-        self.flush();
     }
 
     // ---------------------------------------------------------------------------------------
@@ -696,32 +733,34 @@ impl Driver {
 
     /// Sends what the engine owes. What the host does not take yet (UDP datagrams gathered
     /// for one batch, or one stream transmit whose connection queue is full) is kept and
-    /// retried on the next call; the engine is not asked for more meanwhile.
-    pub fn flush(&mut self) {
+    /// retried on the next call; the engine is not asked for more meanwhile. Never fails
+    /// (what the host refuses is counted in [`DriverStats`]); the `io::Result` is
+    /// `pollen_mio::Driver::flush`'s signature.
+    pub fn flush(&mut self, engine: &mut Engine<'_>) -> io::Result<()> {
         loop {
-            self.flush_transmits();
+            self.flush_transmits(engine);
             // Connections to open, queues to write, connections to close. A stream transmit
             // parked on a full queue is offered again as long as writing empties queues.
-            let before = self.engine.stream_unsent();
-            self.run_commands();
-            if self.pending.is_none() || self.engine.stream_unsent() >= before {
-                return;
+            let before = engine.stream_unsent();
+            self.run_commands(engine);
+            if self.pending.is_none() || engine.stream_unsent() >= before {
+                return Ok(());
             }
         }
     }
 
-    fn flush_transmits(&mut self) {
+    fn flush_transmits(&mut self, engine: &mut Engine<'_>) {
         loop {
             if self.queued > 0 && !self.send_queued() {
                 break;
             }
             if let Some(p) = self.pending {
-                if !self.deliver_tcp(p) {
+                if !self.deliver_tcp(engine, p) {
                     break;
                 }
                 self.pending = None;
             }
-            if !self.gather() {
+            if !self.gather(engine) {
                 break;
             }
         }
@@ -729,10 +768,10 @@ impl Driver {
 
     /// Polls the engine until a UDP batch is full, a stream transmit must wait, or nothing is
     /// owed; false when there is nothing more to do.
-    fn gather(&mut self) -> bool {
+    fn gather(&mut self, engine: &mut Engine<'_>) -> bool {
         while self.queued < SEND_BATCH {
-            let now = self.now();
-            let Some(t) = self.engine.poll_transmit(now, &mut self.tx) else {
+            let now = self.clock_now();
+            let Some(t) = engine.poll_transmit(now, &mut self.tx) else {
                 return self.queued > 0;
             };
             let (loc, tcp) = match t.destination {
@@ -750,7 +789,7 @@ impl Driver {
             }
             if tcp {
                 let p = Pending { len: t.len, to };
-                if !self.deliver_tcp(p) {
+                if !self.deliver_tcp(engine, p) {
                     self.pending = Some(p);
                     return true;
                 }
@@ -818,10 +857,10 @@ impl Driver {
 
     /// Hands a stream transmit to the engine's connection table; false when its connection's
     /// queue is full (keep it).
-    fn deliver_tcp(&mut self, p: Pending) -> bool {
-        let now = self.now();
+    fn deliver_tcp(&mut self, engine: &mut Engine<'_>, p: Pending) -> bool {
+        let now = self.clock_now();
         !matches!(
-            self.engine.send_stream(now, p.to.tcp(), &self.tx[..p.len]),
+            engine.send_stream(now, p.to.tcp(), &self.tx[..p.len]),
             StreamSend::Blocked(_)
         )
     }
@@ -842,9 +881,30 @@ impl Driver {
     // ---------------------------------------------------------------------------------------
     // Waiting
 
-    /// Sleeps until a socket is ready or `until` (engine time) passes, then handles what is
-    /// ready and flushes.
-    pub fn wait(&mut self, until: Option<Instant>) {
+    /// One wake-up: flushes what `engine` owes, sleeps in `wasi:io/poll` until a socket is
+    /// ready, the engine's deadline or `timeout` (whichever is first; `None`: the engine's
+    /// deadline only), feeds the engine everything that is ready, reads the clock and runs the
+    /// engine's due timers. It does not flush afterwards: the application takes and writes
+    /// first, and the next `poll` or [`Driver::flush`] sends it all, so that what the engine
+    /// owes for the input (an ACKNACK) rides in the datagram of the application's reply.
+    /// Never fails today; the `io::Result` is `pollen_mio::Driver::poll`'s signature.
+    pub fn poll(&mut self, engine: &mut Engine<'_>, timeout: Option<Duration>) -> io::Result<()> {
+        self.flush(engine)?;
+        let start = self.clock_now();
+        let wake =
+            timeout.map(|t| start + Span::from_micros(t.as_micros().min(u64::MAX as u128) as u64));
+        let until = [engine.poll_timeout(), wake].into_iter().flatten().min();
+        self.wait(engine, until);
+        // After the inputs, which are stamped as they are read: the application's instant
+        // does not fall behind what the engine was given.
+        self.tick();
+        self.handle_timeout(engine);
+        Ok(())
+    }
+
+    /// Sleeps until a socket is ready or `until` (engine time) passes, then feeds the engine
+    /// what is ready.
+    fn wait(&mut self, engine: &mut Engine<'_>, until: Option<Instant>) {
         let timer = until.map(|t| monotonic_clock::subscribe_instant(self.clock.to_monotonic(t)));
         let mut list: Vec<&Pollable> = Vec::with_capacity(8 + 3 * self.conns.len());
         let mut what: Vec<Ready> = Vec::with_capacity(list.capacity());
@@ -885,58 +945,60 @@ impl Driver {
         drop(timer);
         for r in ready {
             match what[r as usize] {
-                Ready::UdpIn(i) => self.receive_udp(i),
+                Ready::UdpIn(i) => self.receive_udp(engine, i),
                 Ready::UdpOut => {}
-                Ready::Accept => self.accept(),
-                Ready::Connected(id) => self.connected(id),
-                Ready::Readable(id) => self.read_conn(id),
+                Ready::Accept => self.accept(engine),
+                Ready::Connected(id) => self.connected(engine, id),
+                Ready::Readable(id) => self.read_conn(engine, id),
                 Ready::Writable(id) => {
                     if let Some(i) = self.find(id) {
                         self.conns[i].blocked = false;
-                        let now = self.now();
-                        self.engine.handle_stream_writable(now, id);
+                        let now = self.clock_now();
+                        engine.handle_stream_writable(now, id);
                     }
                 }
                 Ready::Timer => {}
             }
         }
-        self.flush();
     }
 
-    /// Runs until `app` breaks. `app` is called after every wake-up to drain events, take and
-    /// write; it returns `Continue(Some(t))` to be called again no later than `t` (engine
-    /// time), or `Continue(None)` to wait for I/O or the engine's own deadline.
+    /// A convenience loop over [`Driver::poll`]: calls `app` at once and after every wake-up
+    /// (input, a timer) to drain events, take samples and write, until it breaks; `app`
+    /// returns `Continue(Some(t))` to be called again no later than `t`, or `Continue(None)` to
+    /// wait for the next wake-up. Flushes once more after the break.
     pub fn run<T>(
         &mut self,
-        mut app: impl FnMut(&mut Driver) -> ControlFlow<T, Option<Instant>>,
-    ) -> T {
+        engine: &mut Engine<'_>,
+        mut app: impl FnMut(&mut Driver, &mut Engine<'_>) -> ControlFlow<T, Option<std::time::Instant>>,
+    ) -> io::Result<T> {
+        let mut timeout = Some(Duration::ZERO);
         loop {
-            self.handle_timeout();
-            let wake = match app(self) {
-                ControlFlow::Break(t) => return t,
-                ControlFlow::Continue(w) => w,
-            };
-            self.flush();
-            let deadline = match (self.engine.poll_timeout(), wake) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            self.wait(deadline);
+            self.poll(engine, timeout)?;
+            match app(self, engine) {
+                ControlFlow::Break(t) => {
+                    self.flush(engine)?;
+                    return Ok(t);
+                }
+                ControlFlow::Continue(w) => {
+                    timeout = w.map(|t| t.saturating_duration_since(std::time::Instant::now()));
+                }
+            }
         }
     }
 
-    /// Says goodbye (SPDP dispose) and keeps flushing for at most `linger_us` microseconds.
-    pub fn shutdown(&mut self, linger_us: u64) {
-        let now = self.now();
-        self.engine.shutdown(now);
-        let end = now + pollen_engine::Span::from_micros(linger_us);
+    /// Says goodbye (SPDP dispose to everyone) and flushes for at most `linger`.
+    pub fn shutdown(&mut self, engine: &mut Engine<'_>, linger: Duration) -> io::Result<()> {
+        let now = self.tick();
+        engine.shutdown(now);
+        let end = now + Span::from_micros(linger.as_micros().min(u64::MAX as u128) as u64);
         loop {
-            self.flush();
-            let queued = self.engine.stream_unsent() > 0;
-            if (!self.is_blocked() && !queued) || self.now() >= end {
-                return;
+            self.flush(engine)?;
+            let queued = engine.stream_unsent() > 0;
+            if (!self.is_blocked() && !queued) || self.clock_now() >= end {
+                return Ok(());
             }
-            self.wait(Some(end));
+            self.wait(engine, Some(end));
+            self.tick();
         }
     }
 }
@@ -944,7 +1006,6 @@ impl Driver {
 impl fmt::Debug for Driver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Driver")
-            .field("guid_prefix", &self.engine.guid_prefix())
             .field("participant_id", &self.participant_id)
             .field("stats", &self.stats)
             .finish_non_exhaustive()
