@@ -23,6 +23,9 @@ pub struct Options {
     pub domain_id: u32,
     /// The participant id whose ports the transport bound.
     pub participant_id: u16,
+    /// Explicit (metatraffic, user) unicast ports announced instead of the participant id's
+    /// (a relay's allocation).
+    pub unicast_ports: Option<(u16, u16)>,
     /// The IPv4 address announced in our locators.
     pub address: [u8; 4],
     /// SPDP over the multicast group (the transport joined it).
@@ -157,6 +160,7 @@ impl Core {
         cfg.hash_seed = Some(opts.hash_seed);
         cfg.domain_id = opts.domain_id;
         cfg.participant_id = opts.participant_id;
+        cfg.unicast_ports = opts.unicast_ports;
         cfg.unicast_address = opts.address;
         cfg.multicast = opts.multicast;
         cfg.mtu = opts
@@ -668,6 +672,7 @@ mod tests {
         Options {
             domain_id: 7,
             participant_id: id,
+            unicast_ports: None,
             address: [127, 0, 0, 1],
             multicast: false,
             peers: vec![Peer {

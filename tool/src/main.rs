@@ -6,6 +6,7 @@ mod capture;
 mod decode;
 mod host;
 mod params;
+mod relay;
 
 use pollen_app::{ls, perf, pubsub, ros_service};
 
@@ -41,6 +42,8 @@ enum Command {
     Call(ros_service::CallArgs),
     /// Answer a ROS 2 service with a fixed response, for tests and demos.
     Serve(ros_service::ServeArgs),
+    /// A WebSocket relay for browser participants: each session gets its own UDP ports.
+    Relay(relay::RelayArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,5 +58,6 @@ fn main() -> ExitCode {
         Command::Perf(args) => perf::run_perf(&host::Native, &args),
         Command::Call(args) => ros_service::run_call(&host::Native, &args),
         Command::Serve(args) => ros_service::run_serve(&host::Native, &args),
+        Command::Relay(args) => relay::run(args),
     }
 }
