@@ -324,6 +324,8 @@ impl Callback for Check {
             }
         }
         if let Some(p) = query_param(query, "ports") {
+            // The comma may come percent-encoded (URLSearchParams does that).
+            let p = p.replace("%2C", ",").replace("%2c", ",");
             let parsed = p
                 .split_once(',')
                 .and_then(|(m, u)| Some((m.parse::<u16>().ok()?, u.parse::<u16>().ok()?)));
