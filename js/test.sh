@@ -31,6 +31,10 @@ js/build.sh
 # packages (`ws` for Node.js 20, which has no global WebSocket; playwright-core to drive the
 # system Chromium). Under CI a missing one fails the tests that need it.
 run cargo build -q -p pollen-tool
+if [[ ! -x ${POLLEN_CHROMIUM:-/usr/bin/chromium} ]]; then
+    run apt-get update -q
+    DEBIAN_FRONTEND=noninteractive run apt-get install -y -q chromium
+fi
 if [[ ! -d js/node_modules/ws || ! -d js/node_modules/playwright-core ]]; then
     (cd js && run npm ci --no-audit --no-fund)
 fi

@@ -24,6 +24,7 @@ export const RCLPY_STRING_PY = path.join(JS_DIR, 'test/peers/rclpy_string.py');
 /** The native tool (its `relay` subcommand); js/test.sh builds it. */
 export const POLLEN_BIN = process.env.POLLEN_BIN ?? path.join(ROOT, 'target/debug/pollen');
 export const RELAY_CLIENT = path.join(JS_DIR, 'test/peers/relay_client.mjs');
+export const BROWSER_CLIENT = path.join(JS_DIR, 'test/peers/browser_client.mjs');
 export const CHROMIUM = process.env.POLLEN_CHROMIUM ?? '/usr/bin/chromium';
 
 /**

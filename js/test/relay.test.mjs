@@ -1,6 +1,6 @@
-// pollen-js through `pollen relay` (a WebSocket per session, the `ws` package on Node.js 20):
-// ↔ Cyclone DDS 11 and ↔ a real ROS 2 rclpy, both ways, reliable, with 100 kB samples that
-// have to be fragmented, and across a relay restart, each in a network namespace whose only
+// pollen-js through `pollen relay` (a WebSocket per session), on Node.js 20 with the `ws`
+// package and in headless Chromium (the system's, driven by playwright-core): ↔ Cyclone DDS 11
+// and ↔ a real ROS 2 rclpy, both ways, reliable, with 100 kB samples that have to be fragmented, and across a relay restart, each in a network namespace whose only
 // interface is lo; and hostile WebSocket clients (bad token and Origin, garbage, a flood, a
 // session spoofing another's GUID prefix, one session too many) refused and counted, on
 // 127.0.0.1 with multicast off.
@@ -9,7 +9,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import {
-  CYCLONE_STRING_PY, NODE, Netns, PEERS_PYTHON, POLLEN_BIN, Proc, RCLPY_STRING_PY, RELAY_CLIENT, ROS_PYTHON,
+  BROWSER_CLIENT, CHROMIUM, CYCLONE_STRING_PY, NODE, Netns, PEERS_PYTHON, POLLEN_BIN, Proc, RCLPY_STRING_PY, RELAY_CLIENT, ROS_PYTHON,
   cleanEnv, isRoot, need, pythonImports,
 } from './helpers.mjs';
 
@@ -70,6 +70,30 @@ function client(ns, url, args) {
   return new Proc(`relay client ${args[0]}`, NODE, [RELAY_CLIENT, url, TOKEN, ...args], { ns, env: cleanEnv() });
 }
 
+function browser(ns, url, args) {
+  return new Proc(`chromium ${args[0]}`, NODE, [BROWSER_CLIENT, url, TOKEN, ...args], { ns, env: cleanEnv() });
+}
+
+let playwright = false;
+try {
+  await import('playwright-core');
+  playwright = true;
+} catch {
+  playwright = false;
+}
+
+/** The JavaScript sides: Node.js with `ws`, and headless Chromium (what each publishes). */
+const CLIENTS = {
+  'pollen-js (ws)': { run: client, text: 'js', ready: () => true },
+  'Chromium pollen-js': {
+    run: browser,
+    text: 'web',
+    ready: (t) =>
+      need(t, existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (apt-get install chromium)`) &&
+      need(t, playwright, 'no playwright-core (npm ci in js/)'),
+  },
+};
+
 function cyclone(ns, mode, count, extra = {}) {
   const env = cleanEnv({ DOMAIN: '0', ...extra });
   return new Proc(`cyclone ${mode}`, PEERS_PYTHON, [CYCLONE_STRING_PY, mode, 'rt/chatter', String(count), '30'], { ns, env });
@@ -89,17 +113,30 @@ const PEERS = {
   rclpy: { python: () => ROS_PYTHON, modules: 'rclpy, std_msgs.msg', run: rclpy, prefix: 'ros' },
 };
 
-for (const [name, peer] of Object.entries(PEERS)) {
-  for (const size of [0, 100000]) {
-    const what = size ? ', 100 kB samples (fragmented)' : '';
-    const n = size ? 3 : 10;
+// Every JS side with every peer, both ways; 100 kB samples for Node.js with both peers and for
+// Chromium with one peer each way (the page is slow to start: keep the run short).
+const CASES = [];
+for (const [cname, cl] of Object.entries(CLIENTS)) {
+  for (const [name, peer] of Object.entries(PEERS)) {
+    for (const dir of ['in', 'out']) {
+      CASES.push({ cname, cl, name, peer, dir, size: 0 });
+      const big = cname.startsWith('pollen-js') || (dir === 'in' ? name.startsWith('Cyclone') : name === 'rclpy');
+      if (big) CASES.push({ cname, cl, name, peer, dir, size: 100000 });
+    }
+  }
+}
 
-    test(`${name} → relay → pollen-js (ws)${what}`, async (t) => {
-      if (!readyNs(t, peer.python(), peer.modules, name)) return;
-      const ns = new Netns(`rl-in-${name.slice(0, 3)}-${size}`);
+for (const { cname, cl, name, peer, dir, size } of CASES) {
+  const what = size ? ', 100 kB samples (fragmented)' : '';
+  const n = size ? 3 : 10;
+  const tag = `rl-${dir}-${cl.text}-${name.slice(0, 3)}-${size}`;
+  if (dir === 'in') {
+    test(`${name} → relay → ${cname}${what}`, async (t) => {
+      if (!readyNs(t, peer.python(), peer.modules, name) || !cl.ready(t)) return;
+      const ns = new Netns(tag);
       t.after(() => ns.delete());
       const relay = await startRelay([], { ns });
-      const sub = client(ns, relay.url, ['sub', 'chatter', String(n), '30']);
+      const sub = cl.run(ns, relay.url, ['sub', 'chatter', String(n), '40']);
       const p = peer.run(ns, 'pub', n, size ? { SIZE: String(size) } : {});
       const r = await both(sub, p);
       await relay.proc.kill();
@@ -110,21 +147,21 @@ for (const [name, peer] of Object.entries(PEERS)) {
       );
       assert.deepEqual(sub.out, expected, log);
     });
-
-    test(`pollen-js (ws) → relay → ${name}${what}`, async (t) => {
-      if (!readyNs(t, peer.python(), peer.modules, name)) return;
-      const ns = new Netns(`rl-out-${name.slice(0, 3)}-${size}`);
+  } else {
+    test(`${cname} → relay → ${name}${what}`, async (t) => {
+      if (!readyNs(t, peer.python(), peer.modules, name) || !cl.ready(t)) return;
+      const ns = new Netns(tag);
       t.after(() => ns.delete());
       const relay = await startRelay([], { ns });
       const p = peer.run(ns, 'sub', n);
-      const pub = client(ns, relay.url, ['pub', 'chatter', String(n), '30', ...(size ? ['--size', String(size)] : [])]);
+      const pub = cl.run(ns, relay.url, ['pub', 'chatter', String(n), '40', ...(size ? ['--size', String(size)] : [])]);
       const r = await both(pub, p);
       await relay.proc.kill();
       const log = `${pub.transcript()}${p.transcript()}${relay.proc.transcript()}`.slice(0, 20000);
       assert.ok(r.ok, `exit statuses ${r.statuses}\n${log}`);
       assert.equal(p.out.length, n, log);
       for (let i = 0; i < n; i++) {
-        assert.ok(p.out[i].startsWith(`js ${i}`), log);
+        assert.ok(p.out[i].startsWith(`${cl.text} ${i}`), log);
         if (size) assert.equal(p.out[i].length, size, log);
       }
     });
