@@ -25,6 +25,7 @@ export const RCLPY_STRING_PY = path.join(JS_DIR, 'test/peers/rclpy_string.py');
 export const POLLEN_BIN = process.env.POLLEN_BIN ?? path.join(ROOT, 'target/debug/pollen');
 export const RELAY_CLIENT = path.join(JS_DIR, 'test/peers/relay_client.mjs');
 export const BROWSER_CLIENT = path.join(JS_DIR, 'test/peers/browser_client.mjs');
+export const PAGE_CLIENT = path.join(JS_DIR, 'test/peers/page_client.mjs');
 export const CHROMIUM = process.env.POLLEN_CHROMIUM ?? '/usr/bin/chromium';
 
 /**

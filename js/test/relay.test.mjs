@@ -7,9 +7,10 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import {
-  BROWSER_CLIENT, CHROMIUM, CYCLONE_STRING_PY, NODE, Netns, PEERS_PYTHON, POLLEN_BIN, Proc, RCLPY_STRING_PY, RELAY_CLIENT, ROS_PYTHON,
+  BROWSER_CLIENT, CHROMIUM, CYCLONE_STRING_PY, JS_DIR, NODE, PAGE_CLIENT, ROOT, Netns, PEERS_PYTHON, POLLEN_BIN, Proc, RCLPY_STRING_PY, RELAY_CLIENT, ROS_PYTHON,
   cleanEnv, isRoot, need, pythonImports,
 } from './helpers.mjs';
 
@@ -323,4 +324,31 @@ test('hostile WebSocket clients are refused and counted; the honest session keep
   assert.equal(await got, 'still here');
   await other.close();
   await victim.close();
+});
+
+test("the relay's web page in Chromium: Cyclone's topic and samples, a string published to Cyclone; a screenshot", async (t) => {
+  if (!readyNs(t, PEERS_PYTHON, 'cyclonedds', 'Cyclone DDS 11') || !CLIENTS['Chromium pollen-js'].ready(t)) return;
+  const ns = new Netns('rl-page');
+  t.after(() => ns.delete());
+  const out = process.env.POLLEN_TEST_OUT ?? path.join(ROOT, 'target/js-test-output');
+  mkdirSync(out, { recursive: true });
+  const shot = path.join(out, 'relay-page.png');
+  const relay = await startRelay(['--web', JS_DIR], { ns });
+  const pub = cyclone(ns, 'pub', 10);
+  const page = new Proc('page', NODE, [PAGE_CLIENT, `${relay.url.replace(/^ws:/, "http:")}?token=${TOKEN}`, 'rt/chatter', '10', '40', shot], { ns, env: cleanEnv() });
+  const sawSamples = await page.waitForLine((l) => l === 'samples 10', 45000);
+  const sub = cyclone(ns, 'sub', 1);
+  const subOk = (await sub.wait(30000)) === 0;
+  page.feed('', true);
+  const [ps, pubs] = await Promise.all([page.wait(30000), pub.wait(30000)]);
+  await relay.proc.kill();
+  const log = `${page.transcript()}${pub.transcript()}${sub.transcript()}${relay.proc.transcript()}`.slice(0, 30000);
+  assert.ok(sawSamples, log);
+  assert.ok(page.out.some((l) => /^participants [1-9]/.test(l)), log);
+  assert.ok(subOk, log);
+  assert.match(sub.out[0] ?? '', /^from the page \d+$/, log);
+  assert.equal(ps, 0, log);
+  assert.equal(pubs, 0, log);
+  assert.ok(statSync(shot).size > 10000, `screenshot ${shot}\n${log}`);
+  assert.ok(counters(relay).httpRequests >= 5 || relay.proc.err.some((l) => l.includes('"httpRequests"')), log);
 });

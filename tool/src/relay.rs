@@ -116,6 +116,10 @@ pub struct RelayArgs {
     /// No SPDP multicast: nothing joined, nothing fanned out, nothing sent to the group.
     #[arg(long)]
     no_multicast: bool,
+    /// Serve the web page from this directory (the JavaScript package: js/ with web/ and the
+    /// built pkg/) at `/`: participants, topics, a topic's samples and rate, a box to publish.
+    #[arg(long, value_name = "DIR")]
+    web: Option<std::path::PathBuf>,
     /// Print sessions and the counters every second on stderr.
     #[arg(short, long)]
     verbose: bool,
@@ -125,6 +129,7 @@ pub struct RelayArgs {
 #[derive(Debug, Default, Clone, Copy)]
 struct Counters {
     connections: u64,
+    http_requests: u64,
     sessions_opened: u64,
     sessions_closed: u64,
     refused_token: u64,
@@ -154,6 +159,7 @@ impl Counters {
     fn json(&self) -> serde_json::Value {
         json!({
             "connections": self.connections,
+            "httpRequests": self.http_requests,
             "sessionsOpened": self.sessions_opened,
             "sessionsClosed": self.sessions_closed,
             "refusedToken": self.refused_token,
@@ -181,14 +187,22 @@ impl Counters {
     }
 }
 
-/// A TCP stream that refuses to read more than a budget (during the handshake).
+/// A TCP stream that refuses to read more than a budget (during the handshake), and first
+/// gives back the request bytes already read to tell a WebSocket from a page request.
 struct Conn {
     stream: TcpStream,
     budget: usize,
+    pre: Vec<u8>,
 }
 
 impl Read for Conn {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.pre.is_empty() {
+            let n = buf.len().min(self.pre.len());
+            buf[..n].copy_from_slice(&self.pre[..n]);
+            self.pre.drain(..n);
+            return Ok(n);
+        }
         if self.budget == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -383,6 +397,14 @@ impl Bucket {
 }
 
 enum Ws {
+    /// Reading the request: a WebSocket upgrade or a page (`--web`).
+    Sniffing(
+        Option<Conn>,
+        Option<Check>,
+        std::rc::Rc<std::cell::RefCell<Outcome>>,
+    ),
+    /// Sending a page, then closing.
+    Http(Conn, Vec<u8>),
     Handshaking(
         Option<Box<MidHandshake<ServerHandshake<Conn, Check>>>>,
         std::rc::Rc<std::cell::RefCell<Outcome>>,
@@ -583,6 +605,7 @@ impl Relay {
             let mut conn = Conn {
                 stream,
                 budget: HANDSHAKE_BUDGET,
+                pre: Vec::new(),
             };
             if let Err(e) = self.poll.registry().register(
                 &mut conn.stream,
@@ -600,11 +623,10 @@ impl Relay {
             };
             let now = Instant::now();
             self.serial += 1;
-            let hs = ServerHandshake::start(conn, check, Some(ws_config(self.args.max_buffer)));
             self.sessions[slot] = Some(Session {
                 serial: self.serial,
                 peer,
-                ws: Ws::Handshaking(Some(Box::new(hs)), outcome),
+                ws: Ws::Sniffing(Some(conn), Some(check), outcome),
                 alloc: None,
                 prefix: None,
                 datagrams: Bucket::new(f64::from(self.args.max_datagrams_per_sec), now),
@@ -622,6 +644,61 @@ impl Relay {
         let Some(s) = self.sessions[slot].as_mut() else {
             return;
         };
+        if let Ws::Sniffing(conn, check, outcome) = &mut s.ws {
+            let Some(c) = conn.as_mut() else { return };
+            let mut chunk = [0u8; 2048];
+            let end = loop {
+                if let Some(i) = c.pre.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break Some(i + 4);
+                }
+                if c.pre.len() >= HANDSHAKE_BUDGET {
+                    break None;
+                }
+                match c.stream.read(&mut chunk) {
+                    Ok(0) => break None,
+                    Ok(n) => c.pre.extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                    Err(_) => break None,
+                }
+            };
+            let Some(end) = end else {
+                self.counters.handshake_failures += 1;
+                self.remove(slot, None);
+                return;
+            };
+            let head = String::from_utf8_lossy(&c.pre[..end]).to_ascii_lowercase();
+            let upgrade = head
+                .lines()
+                .any(|l| l.starts_with("upgrade:") && l.contains("websocket"));
+            let (Some(mut c), Some(check)) = (conn.take(), check.take()) else {
+                return;
+            };
+            if upgrade {
+                let hs = ServerHandshake::start(c, check, Some(ws_config(self.args.max_buffer)));
+                s.ws = Ws::Handshaking(Some(Box::new(hs)), outcome.clone());
+            } else {
+                self.counters.http_requests += 1;
+                let first = String::from_utf8_lossy(&c.pre[..end])
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                c.pre.clear();
+                let out = self.page(&first);
+                if let Some(s) = self.sessions[slot].as_mut() {
+                    s.ws = Ws::Http(c, out);
+                }
+                self.write_http(slot);
+                return;
+            }
+        }
+        let Some(s) = self.sessions[slot].as_mut() else {
+            return;
+        };
+        if let Ws::Http(..) = s.ws {
+            self.write_http(slot);
+            return;
+        }
         if let Ws::Handshaking(mid, outcome) = &mut s.ws {
             let Some(m) = mid.take() else { return };
             match (*m).handshake() {
@@ -823,6 +900,10 @@ impl Relay {
                 let _ = reg.deregister(&mut m.get_mut().get_mut().stream);
             }
             Ws::Handshaking(None, _) => {}
+            Ws::Sniffing(Some(c), ..) | Ws::Http(c, _) => {
+                let _ = reg.deregister(&mut c.stream);
+            }
+            Ws::Sniffing(None, ..) => {}
         }
         if let Some(a) = s.alloc.as_mut() {
             let _ = reg.deregister(&mut a.meta);
@@ -1134,13 +1215,96 @@ impl Relay {
 
     fn expire_handshakes(&mut self) {
         for slot in 0..self.sessions.len() {
-            let late = matches!(&self.sessions[slot], Some(s) if matches!(s.ws, Ws::Handshaking(..)) && s.started.elapsed() > HANDSHAKE_TIMEOUT);
+            // A request or handshake within 5 s; a page sent within 30 s.
+            let late = match &self.sessions[slot] {
+                Some(s) => match s.ws {
+                    Ws::Open(_) => false,
+                    Ws::Http(..) => s.started.elapsed() > HANDSHAKE_TIMEOUT * 6,
+                    _ => s.started.elapsed() > HANDSHAKE_TIMEOUT,
+                },
+                None => false,
+            };
             if late {
                 self.counters.handshake_failures += 1;
                 self.log_session(slot, "handshake timed out");
                 self.remove(slot, None);
             }
         }
+    }
+
+    /// The response to a page request (`--web`): a few known files, GET only.
+    fn page(&self, first_line: &str) -> Vec<u8> {
+        let mut parts = first_line.split(' ');
+        let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let path = target.split('?').next().unwrap_or("");
+        let reply = |status: &str, kind: &str, body: &[u8]| {
+            let mut r = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\ncache-control: no-store\r\nx-content-type-options: nosniff\r\nconnection: close\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            r.extend_from_slice(body);
+            r
+        };
+        if method != "GET" {
+            return reply(
+                "405 Method Not Allowed",
+                "text/plain",
+                b"pollen relay: GET only\n",
+            );
+        }
+        let Some(dir) = &self.args.web else {
+            return reply(
+                "404 Not Found",
+                "text/plain",
+                b"pollen relay: WebSocket sessions only (no --web page directory)\n",
+            );
+        };
+        let (file, kind) = match path {
+            "/" | "/index.html" => ("web/index.html", "text/html; charset=utf-8"),
+            "/web/app.js" => ("web/app.js", "text/javascript"),
+            "/index.js" => ("index.js", "text/javascript"),
+            "/websocket.js" => ("websocket.js", "text/javascript"),
+            "/pkg/pollen_js.js" => ("pkg/pollen_js.js", "text/javascript"),
+            "/pkg/pollen_js_bg.wasm" => ("pkg/pollen_js_bg.wasm", "application/wasm"),
+            _ => {
+                return reply(
+                    "404 Not Found",
+                    "text/plain",
+                    b"pollen relay: no such page\n",
+                )
+            }
+        };
+        match std::fs::read(dir.join(file)) {
+            Ok(body) if body.len() <= 16 << 20 => reply("200 OK", kind, &body),
+            _ => reply(
+                "404 Not Found",
+                "text/plain",
+                format!("pollen relay: {file} is missing under --web (run js/build.sh)\n")
+                    .as_bytes(),
+            ),
+        }
+    }
+
+    fn write_http(&mut self, slot: usize) {
+        let Some(Session {
+            ws: Ws::Http(c, out),
+            ..
+        }) = self.sessions[slot].as_mut()
+        else {
+            return;
+        };
+        while !out.is_empty() {
+            match c.stream.write(out) {
+                Ok(0) => break,
+                Ok(n) => {
+                    out.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => break,
+            }
+        }
+        self.remove(slot, None);
     }
 
     fn stats_line(&self) -> String {
