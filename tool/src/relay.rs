@@ -38,6 +38,16 @@
 //! and counted. Destinations are the SPDP group and unicast addresses on the relay's network
 //! (loopback only when the relay is on loopback). Origins come from an allow-list (default:
 //! none, or loopback pages); the token is always required.
+//!
+//! The binding is first come, first served: it stops a session from speaking for a
+//! participant that announced itself through this relay, not from claiming a random prefix
+//! nobody holds yet (prefixes are random; one is seen only after its owner announced it).
+//!
+//! # The page
+//!
+//! With `--web DIR` (the JavaScript package's directory, built), a plain GET serves a page at
+//! `/` (`web/index.html` and the module it needs): a participant of its own through this relay,
+//! listing participants and topics, a topic's samples and rate, and a box to publish a string.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};

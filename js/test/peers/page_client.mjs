@@ -34,11 +34,11 @@ try {
   await page.waitForSelector('body[data-ready="1"]', { timeout });
   const row = page.locator('#topics tr.topic', { hasText: topic }).first();
   await row.waitFor({ timeout });
+  await page.waitForFunction(() => document.querySelectorAll('#participants tbody tr').length > 0, null, { timeout });
+  console.log(`participants ${await page.locator('#participants tbody tr').count()}`);
   await row.click();
   await page.waitForFunction((n) => Number(document.getElementById('count').textContent) >= n, Number(countS), { timeout });
   console.log(`samples ${await page.textContent('#count')}`);
-  const parts = await page.locator('#participants tbody tr').count();
-  console.log(`participants ${parts}`);
   await page.waitForTimeout(1200);
   const end = Date.now() + timeout;
   for (let i = 0; stdinOpen && Date.now() < end; i++) {
