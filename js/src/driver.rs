@@ -779,6 +779,29 @@ mod tests {
         assert!(!a.delete_reader(t, 1));
         assert!(a.stats_json().contains("\"datagramsReceived\":4"));
         assert!(a.listen_locators_json().contains("\"port\":9160"));
+        // A relay's ports are announced instead of the participant id's; bad ones are refused.
+        let relayed = Core::new(
+            &Options {
+                unicast_ports: Some((40_000, 40_001)),
+                ..opts(0, 5)
+            },
+            t,
+        )
+        .unwrap();
+        let l = relayed.listen_locators_json();
+        assert!(
+            l.contains("\"port\":40000") && l.contains("\"port\":40001"),
+            "{l}"
+        );
+        assert!(!l.contains("\"port\":7410"), "{l}");
+        assert!(Core::new(
+            &Options {
+                unicast_ports: Some((0, 40_001)),
+                ..opts(0, 6)
+            },
+            t
+        )
+        .is_err());
         assert!(Core::new(
             &Options {
                 domain_id: 300,
