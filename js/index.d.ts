@@ -28,6 +28,8 @@ export interface Opened {
   participantId: number;
   /** Whether the SPDP multicast group was joined (and may be sent to). */
   multicast: boolean;
+  /** Ports allocated by the transport (a relay), announced instead of the participant id's. */
+  locators?: { metatraffic: number; user: number };
 }
 
 /** Where a transport delivers what happens to it. */
@@ -223,3 +225,53 @@ export function rosTopic(name: string): string;
 export function ipToU32(address: string): number;
 export function u32ToIp(value: number): string;
 export function parsePeer(peer: string | Locator): Locator;
+
+export interface WebSocketTransportOptions {
+  /** The relay's token: sent as the subprotocol `pollen-token.TOKEN` (or in the URL with tokenIn 'query'). */
+  token?: string;
+  tokenIn?: 'protocol' | 'query';
+  /** The WebSocket class (default globalThis.WebSocket; on Node.js < 22 the `ws` package's). */
+  WebSocket?: unknown;
+  /** Third constructor argument of the `ws` package ({ origin, headers }). */
+  wsOptions?: Record<string, unknown>;
+  /** Bytes queued in the WebSocket before send() pushes back (default 1 MiB). */
+  maxBuffered?: number;
+  /** Reconnect after the connection drops, asking for the same ports (default true). */
+  reconnect?: boolean;
+  reconnectDelay?: number;
+  openTimeout?: number;
+}
+
+/** What the relay says first. */
+export interface RelayHello {
+  type: 'hello';
+  version: 1;
+  session: number;
+  address: string;
+  metatraffic: number;
+  user: number;
+  participantId: number | null;
+  domain: number;
+  multicast: boolean;
+  spdp: Locator;
+  limits: Record<string, number>;
+}
+
+export class RelayError extends Error {
+  readonly code: string;
+}
+
+/** RTPS datagrams over a WebSocket to `pollen relay` (browsers; Node.js with `ws`). */
+export class WebSocketTransport implements Transport {
+  constructor(url: string, options?: WebSocketTransportOptions);
+  readonly hello: RelayHello | null;
+  onevent: ((name: 'relayError' | 'disconnected' | 'reconnected', detail: unknown) => void) | null;
+  open(request: OpenRequest, sink: TransportSink): Promise<Opened>;
+  send(data: Uint8Array, to: Locator): boolean;
+  close(): void;
+  pending(): number;
+  stats(): Record<string, number | string>;
+}
+
+/** A participant through `pollen relay` at `url`. */
+export function connectRelay(url: string, options?: ParticipantOptions & WebSocketTransportOptions): Promise<Participant>;

@@ -16,6 +16,9 @@ import initWasm, {
   version as wasmVersion,
 } from './pkg/pollen_js.js';
 
+export { WebSocketTransport, RelayError } from './websocket.js';
+import { WebSocketTransport } from './websocket.js';
+
 let loaded = false;
 
 /** Loads the WebAssembly module from bytes (or a compiled WebAssembly.Module), synchronously. */
@@ -313,8 +316,20 @@ export class Participant extends Emitter {
     globalThis.crypto.getRandomValues(random);
     const o = new EngineOptions(random);
     o.domainId = domainId;
-    o.participantId = info.participantId;
+    o.participantId = info.participantId ?? 0;
     o.address = ipToU32(info.address);
+    // A transport that allocates its own ports (a relay) names them; the engine announces
+    // them instead of the participant id's.
+    const loc = info.locators ?? options.locators;
+    if (loc) {
+      const m = Number(loc.metatraffic);
+      const u = Number(loc.user);
+      const ok = (x) => Number.isInteger(x) && x > 0 && x <= 65535;
+      if (!ok(m) || !ok(u) || m === u) {
+        throw new PollenError('BAD_LOCATORS', `locators need two distinct ports 1..65535, not ${JSON.stringify(loc)}`);
+      }
+      o.setUnicastPorts(m, u);
+    }
     o.multicast = Boolean(info.multicast);
     if (options.mtu) o.mtu = options.mtu;
     if (options.userData !== undefined) {
@@ -326,7 +341,12 @@ export class Participant extends Emitter {
     } finally {
       o.free();
     }
-    this.#info = { domainId, participantId: info.participantId, address: info.address, multicast: Boolean(info.multicast) };
+    this.#info = {
+      domainId,
+      participantId: info.participantId ?? 0,
+      address: info.address,
+      multicast: Boolean(info.multicast),
+    };
     this.#pump();
   }
 
@@ -877,4 +897,14 @@ export class Reader extends Emitter {
     this.#iterators.clear();
     this.#participant._forgetReader(this.#id);
   }
+}
+
+/**
+ * A participant through `pollen relay` at `url` (ws://HOST:PORT/): the relay allocates its UDP
+ * ports and the participant announces them. Options: those of Participant.create plus the
+ * WebSocketTransport's ({ token, WebSocket, wsOptions, reconnect, ... }).
+ */
+export async function connectRelay(url, options = {}) {
+  const transport = new WebSocketTransport(url, options);
+  return Participant.create(transport, options);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the JavaScript package and runs its tests with Node's test runner: the API in one
 # process on 127.0.0.1, and pollen-js against Cyclone DDS 11, Fast DDS 2.9 and ROS 2 rclpy,
-# each in a network namespace whose only interface is lo (root and iproute2 needed).
+# each in a network namespace whose only interface is lo (root and iproute2 needed), directly
+# over UDP and through `pollen relay` (Node.js with `ws`, and headless Chromium).
 #
 #   js/test.sh                 # build, check the npm package, run every test
 #   js/test.sh api cyclone     # only js/test/api.test.mjs and js/test/cyclone.test.mjs
@@ -25,6 +26,18 @@ fi
 node --version
 
 js/build.sh
+
+# The relay tests need the native `pollen` (its `relay` subcommand) and the test-only npm
+# packages (`ws` for Node.js 20, which has no global WebSocket; playwright-core to drive the
+# system Chromium). Under CI a missing one fails the tests that need it.
+run cargo build -q -p pollen-tool
+if [[ ! -x ${POLLEN_CHROMIUM:-/usr/bin/chromium} ]]; then
+    run apt-get update -q
+    DEBIAN_FRONTEND=noninteractive run apt-get install -y -q chromium
+fi
+if [[ ! -d js/node_modules/ws || ! -d js/node_modules/playwright-core ]]; then
+    (cd js && run npm ci --no-audit --no-fund)
+fi
 
 # The package packs, with the module, its types, the CLI and the WebAssembly in it.
 listing="$(cd js && npm pack --dry-run --json 2>/dev/null)"

@@ -25,6 +25,9 @@ pub struct Config {
     pub domain_id: u32,
     /// Participant id: picks the unicast ports (7410 + 250·d + 2·id and +1).
     pub participant_id: u16,
+    /// Explicit metatraffic and user unicast ports announced instead of the participant id's
+    /// (a relay's allocation, as `pollen relay` gives a browser); `None`: from the id.
+    pub unicast_ports: Option<(u16, u16)>,
     /// This participant's GUID prefix; must be unique in the domain.
     pub guid_prefix: GuidPrefix,
     /// The IPv4 address announced in our locators (loopback by default).
@@ -92,6 +95,7 @@ impl Config {
         Config {
             domain_id: 0,
             participant_id: 0,
+            unicast_ports: None,
             guid_prefix,
             unicast_address: [127, 0, 0, 1],
             lease_duration: Span::from_secs(10),
@@ -155,6 +159,9 @@ impl Config {
         if top > u16::MAX as u32 {
             return Err(ConfigError::ParticipantId);
         }
+        if matches!(self.unicast_ports, Some((m, u)) if m == 0 || u == 0 || m == u) {
+            return Err(ConfigError::ParticipantId);
+        }
         if self.mtu < 512 || self.mtu > 65_507 {
             return Err(ConfigError::Mtu);
         }
@@ -203,7 +210,9 @@ impl fmt::Display for ConfigError {
         }
         f.write_str(match self {
             ConfigError::DomainId => "domain id must be at most 232",
-            ConfigError::ParticipantId => "participant id puts the ports above 65535",
+            ConfigError::ParticipantId => {
+                "participant id puts the ports above 65535 (or explicit unicast ports are 0 or equal)"
+            },
             ConfigError::Mtu => "mtu must be within 512..=65507",
             ConfigError::GuidPrefix => "guid prefix must not be all zero",
             ConfigError::Timing => "periods must be non-zero and the lease at least 1 s",

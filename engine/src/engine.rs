@@ -981,13 +981,19 @@ impl<'a> Engine<'a> {
     }
 
     pub(crate) fn metatraffic_locator(&self) -> Locator {
-        let port = ports::metatraffic_unicast(self.cfg.domain_id, self.cfg.participant_id);
-        Locator::udpv4(self.cfg.unicast_address, port as u16)
+        let port = match self.cfg.unicast_ports {
+            Some((m, _)) => m,
+            None => ports::metatraffic_unicast(self.cfg.domain_id, self.cfg.participant_id) as u16,
+        };
+        Locator::udpv4(self.cfg.unicast_address, port)
     }
 
     pub(crate) fn user_locator(&self) -> Locator {
-        let port = ports::user_unicast(self.cfg.domain_id, self.cfg.participant_id);
-        Locator::udpv4(self.cfg.unicast_address, port as u16)
+        let port = match self.cfg.unicast_ports {
+            Some((_, u)) => u,
+            None => ports::user_unicast(self.cfg.domain_id, self.cfg.participant_id) as u16,
+        };
+        Locator::udpv4(self.cfg.unicast_address, port)
     }
 
     pub(crate) fn tcp_locator(&self) -> Option<Locator> {

@@ -23,6 +23,9 @@ pub struct Options {
     pub domain_id: u32,
     /// The participant id whose ports the transport bound.
     pub participant_id: u16,
+    /// Explicit (metatraffic, user) unicast ports announced instead of the participant id's
+    /// (a relay's allocation).
+    pub unicast_ports: Option<(u16, u16)>,
     /// The IPv4 address announced in our locators.
     pub address: [u8; 4],
     /// SPDP over the multicast group (the transport joined it).
@@ -157,6 +160,7 @@ impl Core {
         cfg.hash_seed = Some(opts.hash_seed);
         cfg.domain_id = opts.domain_id;
         cfg.participant_id = opts.participant_id;
+        cfg.unicast_ports = opts.unicast_ports;
         cfg.unicast_address = opts.address;
         cfg.multicast = opts.multicast;
         cfg.mtu = opts
@@ -664,6 +668,7 @@ mod tests {
         Options {
             domain_id: 7,
             participant_id: id,
+            unicast_ports: None,
             address: [127, 0, 0, 1],
             multicast: false,
             peers: vec![Peer {
@@ -770,6 +775,29 @@ mod tests {
         assert!(!a.delete_reader(t, 1));
         assert!(a.stats_json().contains("\"datagramsReceived\":4"));
         assert!(a.listen_locators_json().contains("\"port\":9160"));
+        // A relay's ports are announced instead of the participant id's; bad ones are refused.
+        let relayed = Core::new(
+            &Options {
+                unicast_ports: Some((40_000, 40_001)),
+                ..opts(0, 5)
+            },
+            t,
+        )
+        .unwrap();
+        let l = relayed.listen_locators_json();
+        assert!(
+            l.contains("\"port\":40000") && l.contains("\"port\":40001"),
+            "{l}"
+        );
+        assert!(!l.contains("\"port\":7410"), "{l}");
+        assert!(Core::new(
+            &Options {
+                unicast_ports: Some((0, 40_001)),
+                ..opts(0, 6)
+            },
+            t
+        )
+        .is_err());
         assert!(Core::new(
             &Options {
                 domain_id: 300,

@@ -42,6 +42,7 @@ impl EngineOptions {
             inner: Options {
                 domain_id: 0,
                 participant_id: 0,
+                unicast_ports: None,
                 address: [127, 0, 0, 1],
                 multicast: true,
                 peers: Vec::new(),
@@ -66,6 +67,13 @@ impl EngineOptions {
     #[wasm_bindgen(setter = participantId)]
     pub fn set_participant_id(&mut self, id: u16) {
         self.inner.participant_id = id;
+    }
+
+    /// Explicit metatraffic and user unicast ports to announce (a relay's allocation) instead
+    /// of the participant id's; 0 and 0 go back to the participant id's.
+    #[wasm_bindgen(js_name = setUnicastPorts)]
+    pub fn set_unicast_ports(&mut self, metatraffic: u16, user: u16) {
+        self.inner.unicast_ports = (metatraffic != 0 || user != 0).then_some((metatraffic, user));
     }
 
     /// The IPv4 address announced (as a big-endian u32).

@@ -8,6 +8,7 @@ mod capture;
 mod decode;
 mod host;
 mod params;
+mod relay;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,8 @@ struct Cli {
 enum Command {
     /// Decode RTPS datagrams from raw datagram files and pcap/pcapng captures.
     Decode(decode::DecodeArgs),
+    /// A WebSocket relay for browser participants: each session gets its own UDP ports.
+    Relay(relay::RelayArgs),
     #[command(flatten)]
     App(Box<pollen_app::Command>),
 }
@@ -32,6 +35,7 @@ enum Command {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Decode(args) => decode::run(&args),
+        Command::Relay(args) => relay::run(args),
         Command::App(command) => command.run(&host::Native),
     }
 }

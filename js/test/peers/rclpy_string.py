@@ -6,10 +6,11 @@
     rclpy_string.py sub TOPIC COUNT TIMEOUT   print the first COUNT strings received, one per
                                               line; exit 0 when all came, 1 on timeout
 
-ROS_DOMAIN_ID picks the domain. Run it only inside a network namespace whose only interface is
+ROS_DOMAIN_ID picks the domain; SIZE=N pads each published string with 'x' to N characters. Run it only inside a network namespace whose only interface is
 lo (Fast DDS uses every interface it has).
 """
 
+import os
 import sys
 import time
 
@@ -40,7 +41,7 @@ def pub(topic, count, timeout):
     time.sleep(0.5)
     for i in range(count):
         msg = String()
-        msg.data = f"ros {i}"
+        msg.data = pad(f"ros {i}")
         p.publish(msg)
     left = max(0.5, end - time.monotonic())
     if not p.wait_for_all_acked(Duration(seconds=left)):
@@ -65,6 +66,12 @@ def sub(topic, count, timeout):
             return 1
         rclpy.spin_once(node, timeout_sec=0.05)
     return 0
+
+
+def pad(s):
+    """s padded with ' xxx...' to SIZE characters (from the environment), if that is longer."""
+    size = int(os.environ.get("SIZE", "0"))
+    return s + " " + "x" * (size - len(s) - 1) if size > len(s) + 1 else s
 
 
 def main():

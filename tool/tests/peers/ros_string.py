@@ -6,7 +6,7 @@
                                             when all arrived, 1 on timeout
 
 TOPIC is the DDS name (rt/chatter). Set CYCLONEDDS_URI to pin Cyclone to loopback and
-DOMAIN to pick the domain.
+DOMAIN to pick the domain; SIZE=N pads each published string with 'x' to N characters.
 """
 
 import os
@@ -26,6 +26,12 @@ from cyclonedds.util import duration
 @dataclass
 class String_(IdlStruct, typename="std_msgs::msg::dds_::String_"):
     data: str
+
+
+def pad(s):
+    """s padded with ' xxx...' to SIZE characters (from the environment), if that is longer."""
+    size = int(os.environ.get("SIZE", "0"))
+    return s + " " + "x" * (size - len(s) - 1) if size > len(s) + 1 else s
 
 
 def main():
@@ -48,7 +54,7 @@ def main():
         # Give the reader's side a moment to match our writer too.
         time.sleep(0.5)
         for i in range(count):
-            w.write(String_(data=f"msg {i}"))
+            w.write(String_(data=pad(f"msg {i}")))
         left = max(0.1, end - time.monotonic())
         if not w.wait_for_acks(duration(seconds=left)):
             print("not all samples acknowledged", file=sys.stderr)
