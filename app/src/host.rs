@@ -122,3 +122,44 @@ impl Refusals {
             + self.tcp_frame_timeouts
     }
 }
+
+/// The [`Host`] methods of a participant kept as two fields, `engine` (a
+/// `Box<Engine<'static>>`) and `driver`, whose driver has the common shape of Pollen's drivers
+/// (`now`, `wake_time`, `interface`, `stats`, `poll`, `flush`, `shutdown`, each borrowing the
+/// engine where it needs it). A front end's `impl Host` is this plus `refusals` and `waker`,
+/// the two things that differ between platforms.
+#[macro_export]
+macro_rules! forward_to_driver {
+    () => {
+        fn engine(&self) -> &$crate::pollen_engine::Engine<'static> {
+            &self.engine
+        }
+        fn engine_mut(&mut self) -> &mut $crate::pollen_engine::Engine<'static> {
+            &mut self.engine
+        }
+        fn now(&self) -> $crate::pollen_engine::Instant {
+            self.driver.now()
+        }
+        fn wake_time(&self) -> ::std::time::Instant {
+            self.driver.wake_time()
+        }
+        fn interface(&self) -> ::std::net::Ipv4Addr {
+            self.driver.interface()
+        }
+        fn counters(&self) -> ::std::string::String {
+            ::std::format!("{:?}", self.driver.stats())
+        }
+        fn poll(
+            &mut self,
+            timeout: ::core::option::Option<::std::time::Duration>,
+        ) -> ::std::io::Result<()> {
+            self.driver.poll(&mut self.engine, timeout)
+        }
+        fn flush(&mut self) -> ::std::io::Result<()> {
+            self.driver.flush(&mut self.engine)
+        }
+        fn shutdown(&mut self, linger: ::std::time::Duration) {
+            let _ = self.driver.shutdown(&mut self.engine, linger);
+        }
+    };
+}

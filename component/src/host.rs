@@ -2,11 +2,9 @@
 
 use pollen_app::cli::{NetArgs, TransportArg};
 use pollen_app::host::{Host, Platform, Refusals, Wake};
-use pollen_engine::{Engine, Instant};
+use pollen_engine::Engine;
 use pollen_wasi::{Driver, Options, Transport};
 use std::io;
-use std::net::Ipv4Addr;
-use std::time::Duration;
 
 /// Opens participants on the WASI driver (loopback only, unicast discovery).
 pub struct Wasi;
@@ -56,25 +54,7 @@ struct Participant {
 }
 
 impl Host for Participant {
-    fn engine(&self) -> &Engine<'static> {
-        &self.engine
-    }
-
-    fn engine_mut(&mut self) -> &mut Engine<'static> {
-        &mut self.engine
-    }
-
-    fn now(&self) -> Instant {
-        self.driver.now()
-    }
-
-    fn wake_time(&self) -> std::time::Instant {
-        self.driver.wake_time()
-    }
-
-    fn interface(&self) -> Ipv4Addr {
-        self.driver.interface()
-    }
+    pollen_app::forward_to_driver!();
 
     fn refusals(&self) -> Refusals {
         let s = self.driver.stats();
@@ -85,27 +65,11 @@ impl Host for Participant {
         }
     }
 
-    fn counters(&self) -> String {
-        format!("{:?}", self.driver.stats())
-    }
-
-    fn poll(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.driver.poll(&mut self.engine, timeout)
-    }
-
     fn waker(&mut self) -> io::Result<Wake> {
         Err(io::Error::new(
             io::ErrorKind::Unsupported,
             "a component has no threads to read standard input with: give the message as an \
              argument or use --size",
         ))
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.driver.flush(&mut self.engine)
-    }
-
-    fn shutdown(&mut self, linger: Duration) {
-        let _ = self.driver.shutdown(&mut self.engine, linger);
     }
 }

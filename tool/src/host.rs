@@ -2,11 +2,9 @@
 
 use pollen_app::cli::{NetArgs, TransportArg};
 use pollen_app::host::{Host, Platform, Refusals, Wake};
-use pollen_engine::{Engine, Instant};
+use pollen_engine::Engine;
 use pollen_mio::{Driver, Options, Transport};
 use std::io;
-use std::net::Ipv4Addr;
-use std::time::Duration;
 
 /// Opens participants on the mio driver.
 pub struct Native;
@@ -51,25 +49,7 @@ struct Participant {
 }
 
 impl Host for Participant {
-    fn engine(&self) -> &Engine<'static> {
-        &self.engine
-    }
-
-    fn engine_mut(&mut self) -> &mut Engine<'static> {
-        &mut self.engine
-    }
-
-    fn now(&self) -> Instant {
-        self.driver.now()
-    }
-
-    fn wake_time(&self) -> std::time::Instant {
-        self.driver.wake_time()
-    }
-
-    fn interface(&self) -> Ipv4Addr {
-        self.driver.interface()
-    }
+    pollen_app::forward_to_driver!();
 
     fn refusals(&self) -> Refusals {
         let s = self.driver.stats();
@@ -85,26 +65,10 @@ impl Host for Participant {
         }
     }
 
-    fn counters(&self) -> String {
-        format!("{:?}", self.driver.stats())
-    }
-
-    fn poll(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.driver.poll(&mut self.engine, timeout)
-    }
-
     fn waker(&mut self) -> io::Result<Wake> {
         let w = self.driver.waker()?;
         Ok(Box::new(move || {
             let _ = w.wake();
         }))
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.driver.flush(&mut self.engine)
-    }
-
-    fn shutdown(&mut self, linger: Duration) {
-        let _ = self.driver.shutdown(&mut self.engine, linger);
     }
 }
