@@ -16,6 +16,10 @@ const HELP = `usage: pollen-js sub|pub TOPIC [MESSAGE] [flags]
 
 flags:
   --ros                  ROS 2 topic and std_msgs/msg/String (TOPIC becomes rt/TOPIC)
+  --type pkg/msg/Type    any ROS 2 message type (TOPIC becomes rt/TOPIC): pub takes JSON
+                         objects, sub prints them; definitions from AMENT_PREFIX_PATH,
+                         --msg-path or the built-in ones (geometry_msgs Twist, Pose, ...)
+  --msg-path DIR         a ROS 2 prefix or share directory to search for .msg files
   --type-name NAME       DDS type name (default DDS::String, or the ROS 2 one with --ros)
   --raw                  payloads as hex of the serialized bytes (any type)
   --domain N             DDS domain id (default 0)
@@ -58,6 +62,8 @@ function parse(argv) {
     json: false,
     ros: false,
     raw: false,
+    type: undefined,
+    msgPaths: [],
     verbose: false,
   };
   const num = (name, v, int = true) => {
@@ -72,6 +78,8 @@ function parse(argv) {
       case '--ros': a.ros = true; break;
       case '--raw': a.raw = true; break;
       case '--type-name': a.typeName = next(); break;
+      case '--type': a.type = next(); break;
+      case '--msg-path': a.msgPaths.push(next()); break;
       case '--domain': a.domain = num(f, next()); break;
       case '--interface': a.interface = next(); break;
       case '--peer': a.peers.push(next()); break;
@@ -114,7 +122,8 @@ async function start(a) {
     peers: a.peers.length > 0 ? a.peers : undefined,
     multicast: a.multicast,
     multicastOnly: a.multicastOnly,
-    userData: a.ros ? 'enclave=/;' : undefined,
+    userData: a.ros || a.type ? 'enclave=/;' : undefined,
+    rosPaths: a.msgPaths,
   });
   const log = (m) => a.verbose && process.stderr.write(`pollen-js: ${m}\n`);
   log(`participant ${p.guidPrefix} (id ${p.participantId}) in domain ${p.domainId} on ${p.address}${p.multicast ? ' with multicast' : ''}`);
@@ -129,6 +138,10 @@ async function start(a) {
 }
 
 function typeOf(a) {
+  if (a.type) {
+    if (a.typeName || a.raw) fail('--type goes without --type-name and --raw');
+    return a.type;
+  }
   if (a.typeName) return { name: a.typeName, codec: a.raw ? 'raw' : 'string' };
   if (a.raw) fail('--raw needs --type-name');
   return a.ros ? 'std_msgs/msg/String' : 'string';
@@ -149,6 +162,13 @@ function topicOf(a) {
   // With --ros and an explicit type name, map the topic like the ROS type would.
   if (a.ros && a.typeName) return t.startsWith('rt/') ? t : `rt/${t.replace(/^\/+/, '')}`;
   return t;
+}
+
+// JSON with BigInts (int64/uint64 beyond 2^53 - 1) as exact numbers: each goes through as a
+// string between NULs (which no CDR string holds), unquoted after.
+function toJson(v) {
+  const s = JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? `\u0000${x}\u0000` : x));
+  return s.replace(/"\\u0000(-?\d+)\\u0000"/g, '$1');
 }
 
 let finishing = false;
@@ -176,10 +196,11 @@ async function sub(a) {
   for await (const s of r) {
     let text;
     if (s.state !== 'alive') text = `[${s.state}]`;
+    else if (a.type && s.value !== null) text = toJson(s.value);
     else if (a.raw || typeof s.value !== 'string') text = s.value === null ? `(undecodable) ${hex(s.data)}` : hex(s.data);
     else text = s.value;
     if (a.json) {
-      process.stdout.write(`${JSON.stringify({
+      process.stdout.write(`${toJson({
         writer: s.writer,
         sn: s.sequenceNumber,
         sourceTimestamp: s.sourceTimestamp,
@@ -203,7 +224,15 @@ async function pub(a) {
     await w.waitForReaders(a.waitReaders, { timeout: left() });
     // A best-effort writer cannot see whether its readers matched it yet.
     if (!a.reliable) await new Promise((r) => setTimeout(r, 250));
-    const value = (m) => (a.raw ? fromHex(m) : m);
+    const value = (m) => {
+      if (a.raw) return fromHex(m);
+      if (!a.type) return m;
+      try {
+        return JSON.parse(m);
+      } catch (e) {
+        throw Object.assign(new Error(`not a JSON message: ${e.message}`), { code: 'BAD_VALUE' });
+      }
+    };
     const period = a.rate ? 1000 / a.rate : 0;
     let next = Date.now();
     const pace = async () => {

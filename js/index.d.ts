@@ -68,6 +68,10 @@ export interface ParticipantOptions {
   userData?: string | Uint8Array;
   /** Largest datagram (default 16384 on loopback, 1472 elsewhere). */
   mtu?: number;
+  /** ROS 2 message definitions to register: { 'pkg/msg/Name': '.msg text' } (see registerRosType). */
+  rosDefinitions?: Record<string, string>;
+  /** Supplies a missing definition by name ('pkg/msg/Name') when a writer or reader needs it. */
+  rosResolver?: (name: string) => string | undefined;
 }
 
 export type Reliability = 'reliable' | 'best-effort';
@@ -84,9 +88,9 @@ export interface Qos {
 }
 
 /**
- * 'string' (DDS::String), a ROS 2 message type like 'std_msgs/msg/String' (the topic is
- * then a ROS name, sent as rt/TOPIC), any other DDS type name (raw bytes), or an explicit
- * description.
+ * 'string' (DDS::String), a ROS 2 message type like 'geometry_msgs/msg/Twist' (the topic is
+ * then a ROS name, sent as rt/TOPIC; values are plain objects, std_msgs/msg/String stays a
+ * string), any other DDS type name (raw bytes), or an explicit description.
  */
 export type TypeSpec =
   | 'string'
@@ -95,8 +99,16 @@ export type TypeSpec =
 
 export type InstanceState = 'alive' | 'disposed' | 'unregistered';
 
-export interface Sample<V = string | Uint8Array | null> {
-  /** The decoded string for string types (null if undecodable), else the bytes. */
+/**
+ * A ROS 2 message as JavaScript holds it: fields by name, nested messages as objects, arrays
+ * as arrays (uint8[] may be given as a Uint8Array), int64/uint64 as numbers, or BigInts
+ * beyond Number.MAX_SAFE_INTEGER (a number beyond it is refused when writing).
+ */
+export type RosValue = { [field: string]: RosField };
+export type RosField = number | bigint | boolean | string | null | RosValue | RosField[] | Uint8Array;
+
+export interface Sample<V = string | Uint8Array | RosValue | null> {
+  /** The decoded string for string types, the object for ROS 2 types (null if undecodable), else the bytes. */
   value: V;
   /** The serialized payload, encapsulation header included. */
   data: Uint8Array;
@@ -159,9 +171,9 @@ export class Writer extends Emitter {
   readonly readyReaders: number;
   readonly acknowledged: boolean;
   /** Writes now; the sequence number. Throws PollenError ('HISTORY_FULL', 'TOO_LARGE', ...). */
-  write(value: string | Uint8Array | ArrayBufferView | ArrayBuffer, options?: { sourceTimestamp?: number }): number;
+  write(value: string | RosValue | Uint8Array | ArrayBufferView | ArrayBuffer, options?: { sourceTimestamp?: number }): number;
   /** Writes, waiting while the KEEP_ALL history is full. */
-  writeAsync(value: string | Uint8Array | ArrayBufferView | ArrayBuffer, options?: { sourceTimestamp?: number }): Promise<number>;
+  writeAsync(value: string | RosValue | Uint8Array | ArrayBufferView | ArrayBuffer, options?: { sourceTimestamp?: number }): Promise<number>;
   waitForReaders(count?: number, options?: { timeout?: number; ready?: boolean }): Promise<void>;
   waitForAcknowledgments(options?: { timeout?: number }): Promise<void>;
   close(): void;
@@ -220,7 +232,18 @@ export function initSync(module: BufferSource | WebAssembly.Module): void;
 export function encodeString(s: string): Uint8Array;
 export function decodeString(bytes: Uint8Array): string | undefined;
 export function version(): string;
-export function resolveType(type: TypeSpec): { typeName: string; codec: 'string' | 'raw'; ros: boolean; keyed: boolean };
+export function resolveType(type: TypeSpec): { typeName: string; codec: 'string' | 'raw' | 'ros'; ros: boolean; keyed: boolean; rosType?: string };
+/** Adds (or replaces) a ROS 2 message definition from its .msg text; the full name. */
+export function registerRosType(name: string, text: string): string;
+export function registerRosTypes(definitions: Record<string, string>): void;
+/** The definitions `name` still needs ([] when it is usable). */
+export function missingRosTypes(name: string): string[];
+/** Registers what `name` needs from `resolver`; throws PollenError 'UNKNOWN_TYPE' otherwise. */
+export function ensureRosType(name: string, resolver?: (name: string) => string | undefined): void;
+/** A ROS 2 sample (encapsulation header included); PollenError 'BAD_VALUE' names the bad field. */
+export function encodeRos(name: string, value: RosValue): Uint8Array;
+/** A ROS 2 sample as an object; PollenError 'BAD_DATA' when the bytes are not one. */
+export function decodeRos(name: string, bytes: Uint8Array): RosValue;
 export function rosTopic(name: string): string;
 export function ipToU32(address: string): number;
 export function u32ToIp(value: number): string;

@@ -11,6 +11,7 @@ import initWasm, {
   WasmEngine,
   encodeString as wasmEncodeString,
   decodeString as wasmDecodeString,
+  RosRegistry,
   participantPorts,
   spdpMulticastPort,
   version as wasmVersion,
@@ -179,6 +180,122 @@ export function decodeString(bytes) {
   return wasmDecodeString(bytes);
 }
 
+// --- ROS 2 messages of any type ------------------------------------------------------------
+
+let rosRegistry = null;
+
+function rosTypes() {
+  requireLoaded();
+  rosRegistry ??= new RosRegistry();
+  return rosRegistry;
+}
+
+function rosError(code, e) {
+  return new PollenError(code, e instanceof Error ? e.message : String(e));
+}
+
+/**
+ * Adds (or replaces) the definition of ROS 2 message type `name` ('pkg/msg/Name') from the
+ * text of its .msg file; returns the full name. Built in: std_msgs String and Header,
+ * builtin_interfaces Time and Duration, geometry_msgs Vector3, Twist, Point, Quaternion, Pose.
+ */
+export function registerRosType(name, text) {
+  try {
+    return rosTypes().add(String(name), String(text));
+  } catch (e) {
+    throw rosError('BAD_DEFINITION', e);
+  }
+}
+
+/** registerRosType for each entry of { 'pkg/msg/Name': '.msg text', ... }. */
+export function registerRosTypes(definitions) {
+  for (const [name, text] of Object.entries(definitions ?? {})) registerRosType(name, text);
+}
+
+/** The types `name` needs whose definitions are not registered yet ([] when it is usable). */
+export function missingRosTypes(name) {
+  try {
+    return rosTypes().missing(String(name));
+  } catch (e) {
+    throw rosError('BAD_TYPE', e);
+  }
+}
+
+/**
+ * Registers what `name` is missing from `resolver(typeName)` (a .msg text, or undefined);
+ * throws PollenError 'UNKNOWN_TYPE' naming the definitions still missing.
+ */
+export function ensureRosType(name, resolver) {
+  for (let round = 0; round < 64; round++) {
+    const missing = missingRosTypes(name);
+    if (missing.length === 0) return;
+    const left = [];
+    for (const m of missing) {
+      const text = resolver ? resolver(m) : undefined;
+      if (typeof text === 'string') registerRosType(m, text);
+      else left.push(m);
+    }
+    if (left.length > 0) {
+      throw new PollenError(
+        'UNKNOWN_TYPE',
+        `no definition of ${left.join(', ')} (for ${name}): give its .msg text with registerRosType or ` +
+          `the rosDefinitions option (Node.js: or install it under AMENT_PREFIX_PATH / rosPaths); for ` +
+          `raw bytes use { name: 'pkg::msg::dds_::Type_', ros: true }`,
+      );
+    }
+  }
+  throw new PollenError('UNKNOWN_TYPE', `${name}: its definitions nest too deep`);
+}
+
+// int64/uint64 beyond Number.MAX_SAFE_INTEGER cross the boundary as { $bigint: 'DIGITS' }
+// (no ROS 2 field can be named $bigint); here they are BigInts.
+function rosReplacer(key, v) {
+  if (typeof v === 'bigint') return { $bigint: v.toString() };
+  if (ArrayBuffer.isView(v)) return Array.from(v);
+  if (typeof v === 'number' && !Number.isFinite(v)) {
+    throw new PollenError('BAD_VALUE', `${key || 'the message'}: ${v} cannot be sent (the JSON between JavaScript and the codec has no NaN or Infinity)`);
+  }
+  return v;
+}
+
+function rosReviver(key, v) {
+  if (v !== null && typeof v === 'object' && !Array.isArray(v) && typeof v.$bigint === 'string' && Object.keys(v).length === 1) {
+    return BigInt(v.$bigint);
+  }
+  return v;
+}
+
+/**
+ * Serializes `value` (a plain object of the message's fields; missing fields are zero) as a
+ * sample of ROS 2 type `name`, encapsulation header included. Unknown fields and values that
+ * do not fit are refused with a PollenError 'BAD_VALUE' naming the field's path.
+ */
+export function encodeRos(name, value) {
+  const reg = rosTypes();
+  const json = JSON.stringify(value ?? {}, rosReplacer);
+  try {
+    return reg.encode(String(name), json);
+  } catch (e) {
+    throw rosError('BAD_VALUE', e);
+  }
+}
+
+/**
+ * Decodes a sample of ROS 2 type `name` into a plain object (fields in definition order;
+ * int64/uint64 as numbers, or BigInts beyond Number.MAX_SAFE_INTEGER; NaN and infinities as
+ * null). Throws PollenError 'BAD_DATA' when the bytes are not one.
+ */
+export function decodeRos(name, bytes) {
+  const reg = rosTypes();
+  let json;
+  try {
+    json = reg.decode(String(name), bytes);
+  } catch (e) {
+    throw rosError('BAD_DATA', e);
+  }
+  return JSON.parse(json, rosReviver);
+}
+
 /** The engine's version. */
 export function version() {
   requireLoaded();
@@ -197,7 +314,8 @@ export function resolveType(type) {
     const m = /^([A-Za-z_][A-Za-z0-9_]*)\/(msg)\/([A-Za-z_][A-Za-z0-9_]*)$/.exec(type);
     if (m) {
       const typeName = `${m[1]}::${m[2]}::dds_::${m[3]}_`;
-      return { typeName, codec: typeName === ROS_STRING ? 'string' : 'raw', ros: true, keyed: false };
+      const rosType = `${m[1]}/${m[2]}/${m[3]}`;
+      return { typeName, codec: typeName === ROS_STRING ? 'string' : 'ros', ros: true, keyed: false, rosType };
     }
     if (type === 'bytes' || type === 'raw') {
       throw new PollenError('BAD_TYPE', `type '${type}' needs a name: { name: 'Module::Type', codec: 'raw' }`);
@@ -266,6 +384,7 @@ export class Participant extends Emitter {
   #readers = new Map();
   #waiters = new Set();
   #stats = { datagramsDroppedBeforeStart: 0 };
+  #rosResolver;
 
   /**
    * Opens `transport` and starts the engine.
@@ -291,7 +410,9 @@ export class Participant extends Emitter {
       },
       peers,
     };
+    registerRosTypes(options.rosDefinitions);
     const p = new Participant(transport);
+    p.#rosResolver = typeof options.rosResolver === 'function' ? options.rosResolver : undefined;
     const info = await transport.open(request, {
       ondatagram: (data, from, to) => p.#onDatagram(data, from, to),
       ondrain: () => p.#onDrain(),
@@ -390,6 +511,7 @@ export class Participant extends Emitter {
   createWriter(topic, type = 'string', qos = {}) {
     this.#check();
     const t = resolveType(type);
+    if (t.rosType) ensureRosType(t.rosType, this.#rosResolver);
     const q = qosArgs(qos, { reliable: true, history: 'all' });
     const name = t.ros ? rosTopic(topic) : String(topic);
     const id = this.#engine.createWriter(nowUs(), name, t.typeName, t.keyed, q.partitions, q.reliable, q.transientLocal, q.depth);
@@ -403,6 +525,7 @@ export class Participant extends Emitter {
   createReader(topic, type = 'string', qos = {}) {
     this.#check();
     const t = resolveType(type);
+    if (t.rosType) ensureRosType(t.rosType, this.#rosResolver);
     const q = qosArgs(qos, { reliable: true, history: 'all' });
     const name = t.ros ? rosTopic(topic) : String(topic);
     const id = this.#engine.createReader(nowUs(), name, t.typeName, t.keyed, q.partitions, q.reliable, q.transientLocal, q.depth);
@@ -636,12 +759,25 @@ export class Participant extends Emitter {
 
 // --- writers and readers ----------------------------------------------------------------
 
-function toPayload(value) {
-  if (typeof value === 'string') return wasmEncodeString(value);
+function toPayload(value, type) {
   if (value instanceof Uint8Array) return value;
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (type.codec === 'ros') {
+    if (value !== null && typeof value === 'object') return encodeRos(type.rosType, value);
+    throw new PollenError('BAD_VALUE', `write on a ${type.rosType} writer takes an object of its fields or bytes (the serialized payload)`);
+  }
+  if (typeof value === 'string') return wasmEncodeString(value);
+  if (type.rosType && value !== null && typeof value === 'object') return encodeRos(type.rosType, value);
   throw new PollenError('BAD_VALUE', 'write takes a string (sent as a CDR string) or bytes (the serialized payload)');
+}
+
+function decodeOrNull(name, data) {
+  try {
+    return decodeRos(name, data);
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -657,12 +793,14 @@ export class Writer extends Emitter {
   #with;
   #pending = [];
   #closed = false;
+  #type;
 
   constructor(participant, id, topic, type, qos, withEngine) {
     super();
     this.#participant = participant;
     this.#id = id;
     this.#with = withEngine;
+    this.#type = type;
     this.topic = topic;
     this.typeName = type.typeName;
     this.qos = qos;
@@ -701,12 +839,12 @@ export class Writer extends Emitter {
    * ('HISTORY_FULL' when a KEEP_ALL history is full: use writeAsync to wait for room).
    */
   write(value, { sourceTimestamp } = {}) {
-    return this.#writeNow(toPayload(value), sourceTimestamp);
+    return this.#writeNow(toPayload(value, this.#type), sourceTimestamp);
   }
 
   /** Writes one sample, waiting while the history is full; resolves to its sequence number. */
   writeAsync(value, { sourceTimestamp } = {}) {
-    const payload = toPayload(value);
+    const payload = toPayload(value, this.#type);
     if (this.#pending.length === 0) {
       try {
         return Promise.resolve(this.#writeNow(payload, sourceTimestamp));
@@ -778,6 +916,7 @@ export class Reader extends Emitter {
   #id;
   #with;
   #codec;
+  #rosType;
   #iterators = new Set();
   #closed = false;
 
@@ -787,6 +926,7 @@ export class Reader extends Emitter {
     this.#id = id;
     this.#with = withEngine;
     this.#codec = type.codec;
+    this.#rosType = type.rosType;
     this.topic = topic;
     this.typeName = type.typeName;
     this.qos = qos;
@@ -814,6 +954,7 @@ export class Reader extends Emitter {
       const state = e.sampleState();
       let value = data;
       if (this.#codec === 'string') value = state === 'alive' ? (wasmDecodeString(data) ?? null) : null;
+      else if (this.#codec === 'ros') value = state === 'alive' ? decodeOrNull(this.#rosType, data) : null;
       return {
         value,
         data,

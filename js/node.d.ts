@@ -32,7 +32,15 @@ export class NodeUdpTransport implements Transport {
 export interface NodeParticipantOptions extends ParticipantOptions, NodeUdpOptions {
   /** No unicast peers by default (discovery through multicast only). */
   multicastOnly?: boolean;
+  /** ROS 2 prefixes (or share directories) searched for .msg files before AMENT_PREFIX_PATH. */
+  rosPaths?: string[];
 }
+
+/**
+ * Reads ROS 2 definitions from `<dir>/pkg/msg/Name.msg` for the share directories of `paths`
+ * and AMENT_PREFIX_PATH; what createParticipant uses as `rosResolver` by default.
+ */
+export function amentResolver(paths?: string[], env?: Record<string, string | undefined>): (name: string) => string | undefined;
 
 /** A participant over UDP; peers default to ['127.0.0.1'] unless multicastOnly. */
 export function createParticipant(options?: NodeParticipantOptions): Promise<Participant>;

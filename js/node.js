@@ -3,7 +3,8 @@
 
 import dgram from 'node:dgram';
 import os from 'node:os';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { initSync, Participant, PollenError, ipToU32 } from './index.js';
 
 export * from './index.js';
@@ -231,10 +232,42 @@ export class NodeUdpTransport {
   }
 }
 
+function isDir(p) {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A resolver of ROS 2 message definitions (for the `rosResolver` option): `name`
+ * ('pkg/msg/Name') → the text of `<dir>/pkg/msg/Name.msg`, or undefined, for each `share`
+ * directory of `paths` (prefixes or share directories) and then of AMENT_PREFIX_PATH.
+ */
+export function amentResolver(paths = [], env = process.env) {
+  const prefixes = [...paths, ...(env.AMENT_PREFIX_PATH ?? '').split(path.delimiter)].filter(Boolean);
+  const dirs = prefixes.map((p) => (isDir(path.join(p, 'share')) ? path.join(p, 'share') : p));
+  return (name) => {
+    const parts = String(name).split('/');
+    if (parts.length !== 3 || parts.some((x) => !/^[A-Za-z0-9_]+$/.test(x))) return undefined;
+    for (const d of dirs) {
+      try {
+        return readFileSync(path.join(d, parts[0], parts[1], `${parts[2]}.msg`), 'utf8');
+      } catch {
+        // not in this one
+      }
+    }
+    return undefined;
+  };
+}
+
 /**
  * A participant on Node.js over UDP.
  * @param options { domainId = 0, interface, peers (default ['127.0.0.1'] unless multicastOnly),
- *   multicast = true, multicastOnly = false, participantId, userData, mtu, recvBufferSize }
+ *   multicast = true, multicastOnly = false, participantId, userData, mtu, recvBufferSize,
+ *   rosDefinitions, rosPaths (ROS 2 prefixes searched before AMENT_PREFIX_PATH), rosResolver
+ *   (default: amentResolver(rosPaths)) }
  */
 export async function createParticipant(options = {}) {
   const transport = new NodeUdpTransport(options);
@@ -243,5 +276,6 @@ export async function createParticipant(options = {}) {
   if (options.multicastOnly && options.multicast === false) {
     throw new PollenError('BAD_OPTIONS', 'multicastOnly with multicast off leaves no discovery');
   }
-  return Participant.create(transport, { ...options, peers });
+  const rosResolver = options.rosResolver ?? amentResolver(options.rosPaths ?? []);
+  return Participant.create(transport, { ...options, peers, rosResolver });
 }

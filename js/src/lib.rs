@@ -11,6 +11,7 @@
 
 pub mod driver;
 pub mod json;
+pub mod ros;
 /// The payload codecs, shared with the native tool and the component.
 pub use pollen_app::payload;
 

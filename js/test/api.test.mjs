@@ -23,8 +23,8 @@ test('codecs and helpers', () => {
   assert.deepEqual(parsePeer('127.0.0.1:7410'), { address: '127.0.0.1', port: 7410 });
   assert.throws(() => parsePeer('nowhere'), PollenError);
   assert.equal(rosTopic('/chatter'), 'rt/chatter');
-  assert.deepEqual(resolveType('std_msgs/msg/String'), { typeName: 'std_msgs::msg::dds_::String_', codec: 'string', ros: true, keyed: false });
-  assert.equal(resolveType('geometry_msgs/msg/Twist').codec, 'raw');
+  assert.deepEqual(resolveType('std_msgs/msg/String'), { typeName: 'std_msgs::msg::dds_::String_', codec: 'string', ros: true, keyed: false, rosType: 'std_msgs/msg/String' });
+  assert.equal(resolveType('geometry_msgs/msg/Twist').codec, 'ros');
   assert.throws(() => resolveType('raw'), /needs a name/);
 });
 

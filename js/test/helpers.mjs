@@ -21,6 +21,7 @@ export const FASTDDS_PEER = process.env.POLLEN_FASTDDS_PEER ?? path.join(ROOT, '
 /** The Cyclone DDS (Python cyclonedds 11) string peer the native interop tests use too. */
 export const CYCLONE_STRING_PY = path.join(ROOT, 'tool/tests/peers/ros_string.py');
 export const RCLPY_STRING_PY = path.join(JS_DIR, 'test/peers/rclpy_string.py');
+export const RCLPY_TWIST_PY = path.join(JS_DIR, 'test/peers/rclpy_twist.py');
 /** The native tool (its `relay` subcommand); js/test.sh builds it. */
 export const POLLEN_BIN = process.env.POLLEN_BIN ?? path.join(ROOT, 'target/debug/pollen');
 export const RELAY_CLIENT = path.join(JS_DIR, 'test/peers/relay_client.mjs');
