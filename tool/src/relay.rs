@@ -501,48 +501,37 @@ fn bind_udp(ip: Ipv4Addr, port: u16) -> io::Result<UdpSocket> {
     Ok(UdpSocket::from_std(s))
 }
 
+/// The unicast ports of participant `id` in `domain` (RTPS 9.6.1.1), when they fit in 16 bits.
 fn ports_of(domain: u32, id: u16) -> Option<(u16, u16)> {
-    let m = 7400 + 250 * domain + 10 + 2 * u32::from(id);
-    let u = m + 1;
+    let m = pollen_engine::config::ports::metatraffic_unicast(domain, id);
+    let u = pollen_engine::config::ports::user_unicast(domain, id);
     Some((u16::try_from(m).ok()?, u16::try_from(u).ok()?))
 }
 
 /// What an RTPS datagram from a browser says about its sender: its header GUID prefix,
 /// whether it carries SPDP data (writer 0x000100c2), and whether it has an INFO_SOURCE
-/// (which would change the prefix mid-message). `None`: not RTPS.
+/// (which would change the prefix mid-message). `None`: not RTPS, or framed so that a receiver
+/// would stop trusting it part-way (the engine's own submessage framing decides, so the relay
+/// sees exactly the submessages a receiver will).
 fn inspect(d: &[u8]) -> Option<([u8; 12], bool, bool)> {
-    if d.len() < 20 || &d[..4] != b"RTPS" || d[4] != 2 {
-        return None;
-    }
-    let prefix: [u8; 12] = d[8..20].try_into().ok()?;
+    use pollen_engine::wire::{submessage_id, EntityId, Message};
+    let m = Message::parse(d).ok()?;
     let mut spdp = false;
     let mut info_src = false;
-    let mut at = 20;
-    while at + 4 <= d.len() {
-        let id = d[at];
-        let flags = d[at + 1];
-        let raw = [d[at + 2], d[at + 3]];
-        let len = if flags & 1 != 0 {
-            u16::from_le_bytes(raw)
-        } else {
-            u16::from_be_bytes(raw)
-        } as usize;
-        let body = at + 4;
-        match id {
-            0x0c => info_src = true,
+    for sub in m.submessages() {
+        let sub = sub.ok()?;
+        match sub.id {
+            submessage_id::INFO_SRC => info_src = true,
             // DATA / DATA_FRAG: extraFlags(2) octetsToInlineQos(2) readerId(4) writerId(4)
-            0x15 | 0x16 if d.get(body + 8..body + 12) == Some(&[0x00, 0x01, 0x00, 0xc2][..]) => {
+            submessage_id::DATA | submessage_id::DATA_FRAG
+                if sub.body.get(8..12) == Some(&EntityId::SPDP_WRITER.0[..]) =>
+            {
                 spdp = true
             }
             _ => {}
         }
-        if len == 0 {
-            // Extends to the end of the message (only allowed for the last submessage).
-            break;
-        }
-        at = body + len;
     }
-    Some((prefix, spdp, info_src))
+    Some((m.header.guid_prefix.0, spdp, info_src))
 }
 
 fn frame(channel: u8, ip: Ipv4Addr, port: u16, data: &[u8]) -> Vec<u8> {
@@ -1459,10 +1448,17 @@ mod tests {
         assert!(spdp && !info);
         d.extend_from_slice(&[0x0c, 0x01, 0, 0]);
         assert!(inspect(&d).unwrap().2);
-        // Lengths past the end never panic.
+        // Lengths past the end never panic, and such a message is refused.
         let mut e = d[..20].to_vec();
         e.extend_from_slice(&[0x15, 0x01, 0xff, 0xff, 1]);
-        assert!(!inspect(&e).unwrap().1);
+        assert!(inspect(&e).is_none());
+        // An INFO_TS with octetsToNextHeader 0 is empty, not "to the end": the INFO_SOURCE
+        // after it is seen (a scanner that stopped at the first zero length let it through).
+        let mut f = d[..20].to_vec();
+        f.extend_from_slice(&[0x09, 0x03, 0, 0]);
+        f.extend_from_slice(&[0x0c, 0x01, 20, 0]);
+        f.extend_from_slice(&[0; 20]);
+        assert!(inspect(&f).unwrap().2);
     }
 
     #[test]
@@ -1479,6 +1475,5 @@ mod tests {
         assert_eq!(query_param("tokens=1", "token"), None);
         assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"ab", b"abc"));
         assert_eq!(ports_of(0, 0), Some((7410, 7411)));
-        assert_eq!(ports_of(232, 119), None.or(ports_of(232, 119)));
     }
 }
