@@ -215,11 +215,13 @@ function raw(url, { token = TOKEN, origin, protocols } = {}) {
 }
 
 function datagram(prefix, { spdp = true } = {}) {
-  // An RTPS header with `prefix`, and one DATA from the SPDP writer (or another writer).
+  // An RTPS header with `prefix`, and one DATA (its 24 bytes framed exactly: the relay, like
+  // every receiver, refuses a message whose submessage runs past its end) from the SPDP writer
+  // (or another writer).
   const d = new Uint8Array(20 + 24 + 4);
   d.set([0x52, 0x54, 0x50, 0x53, 2, 3, 1, 0x0f], 0);
   d.set(prefix, 8);
-  d.set([0x15, 0x05, 28, 0, 0, 0, 16, 0, 0, 1, 0, 0xc7, 0, 1, 0, spdp ? 0xc2 : 0x03], 20);
+  d.set([0x15, 0x05, 24, 0, 0, 0, 16, 0, 0, 1, 0, 0xc7, 0, 1, 0, spdp ? 0xc2 : 0x03], 20);
   return d;
 }
 
