@@ -31,8 +31,21 @@ pub trait Host {
     fn wake_time(&self) -> std::time::Instant;
     /// The IPv4 interface the participant is pinned to.
     fn interface(&self) -> Ipv4Addr;
-    /// What the driver refused (it counts; the application tells the user).
-    fn refusals(&self) -> Refusals;
+    /// What the driver itself refused: datagrams and connections from off the pinned
+    /// interface, transmits that would have left loopback. The engine's own refusals (its
+    /// connection table's) are added by [`Host::refusals`].
+    fn driver_refusals(&self) -> Refusals;
+    /// Everything refused that the user should hear of: the driver's, and the TCP connections
+    /// the engine's connection table refused or closed, whichever driver moves the bytes.
+    fn refusals(&self) -> Refusals {
+        let s = self.engine().stats();
+        Refusals {
+            tcp_full: s.streams_refused_full,
+            tcp_per_source: s.streams_refused_per_source,
+            tcp_frame_timeouts: s.stream_frame_timeouts,
+            ..self.driver_refusals()
+        }
+    }
     /// All the driver's counters, for a verbose run's last words.
     fn counters(&self) -> String;
     /// One wake-up: sends what the engine owes, waits until input, the engine's deadline or
@@ -162,4 +175,67 @@ macro_rules! forward_to_driver {
             let _ = self.driver.shutdown(&mut self.engine, linger);
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pollen_engine::wire::{GuidPrefix, Locator};
+    use pollen_engine::Config;
+
+    /// A host whose driver refused nothing, around a real engine.
+    struct Bare(Box<Engine<'static>>);
+
+    impl Host for Bare {
+        fn engine(&self) -> &Engine<'static> {
+            &self.0
+        }
+        fn engine_mut(&mut self) -> &mut Engine<'static> {
+            &mut self.0
+        }
+        fn now(&self) -> Instant {
+            Instant::from_micros(0)
+        }
+        fn wake_time(&self) -> std::time::Instant {
+            std::time::Instant::now()
+        }
+        fn interface(&self) -> Ipv4Addr {
+            Ipv4Addr::LOCALHOST
+        }
+        fn driver_refusals(&self) -> Refusals {
+            Refusals::default()
+        }
+        fn counters(&self) -> String {
+            String::new()
+        }
+        fn poll(&mut self, _: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
+        fn waker(&mut self) -> io::Result<Wake> {
+            Err(io::Error::other("none"))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+        fn shutdown(&mut self, _: Duration) {}
+    }
+
+    /// The engine's connection table refuses, whichever driver moves the bytes: the user
+    /// hears of it on every platform (the WASI front end reported none of these).
+    #[test]
+    fn the_engines_stream_refusals_are_reported_for_every_driver() {
+        let mut cfg = Config::new(GuidPrefix([1; 12]));
+        cfg.stream.max_inbound = 1;
+        let t = Instant::from_micros(0);
+        let mut h = Bare(Box::new(Engine::new(cfg, t).expect("engine")));
+        let peer = |port| Locator::udpv4([127, 0, 0, 1], port);
+        assert!(h.engine_mut().handle_stream_accepted(t, peer(5000)).is_ok());
+        assert!(h
+            .engine_mut()
+            .handle_stream_accepted(t, peer(5001))
+            .is_err());
+        let r = h.refusals();
+        assert_eq!(r.tcp_full, 1);
+        assert_eq!(r.total(), 1);
+    }
 }

@@ -56,7 +56,7 @@ struct Participant {
 impl Host for Participant {
     pollen_app::forward_to_driver!();
 
-    fn refusals(&self) -> Refusals {
+    fn driver_refusals(&self) -> Refusals {
         let s = self.driver.stats();
         Refusals {
             datagrams_received: s.datagrams_received,

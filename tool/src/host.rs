@@ -51,17 +51,15 @@ struct Participant {
 impl Host for Participant {
     pollen_app::forward_to_driver!();
 
-    fn refusals(&self) -> Refusals {
+    fn driver_refusals(&self) -> Refusals {
         let s = self.driver.stats();
         Refusals {
             datagrams_received: s.datagrams_received,
             off_interface: s.refused_off_interface,
             last_off_interface: s.last_refused_source,
             off_loopback: s.refused_off_loopback,
-            tcp_full: s.tcp.refused,
             tcp_off_interface: s.tcp.refused_off_interface,
-            tcp_per_source: s.tcp.refused_per_source,
-            tcp_frame_timeouts: s.tcp.frame_timeouts,
+            ..Refusals::default()
         }
     }
 
