@@ -6,7 +6,8 @@
 # Back to back, in the same run and under the same load, for each sample size (12 B and
 # 1 KiB, ddsperf's "size": 12 bytes of KeyedSeq header + baggage):
 #   latency:    pollen ping <-> pollen pong, ddsperf ping <-> ddsperf pong, bare UDP ping-pong
-#               (drivers/mio/examples/udp_floor.rs) -- half round trip, p50 and p99
+#               (drivers/mio/examples/udp_floor.rs) -- half round trip, p50 and p99; then
+#               pollen again with --busy-poll BUSY_POLL (µs, default 100) on both sides
 #   throughput: pollen perf pub -> pollen perf sub, ddsperf pub -> ddsperf sub -- samples/s
 # Every tool prints ddsperf-shaped lines once a second; the same parser reads all of them:
 # a run's p50 (p99) is the median of its per-second 50% (99%) values and its throughput the
@@ -24,6 +25,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/bench.sh"
 bench_init bench-e2e
 bench_timing 6 5
 STRACE=${STRACE:-1}
+export BUSY_POLL=${BUSY_POLL:-100}
 bench_need_ddsperf
 bench_need_time
 
@@ -41,6 +43,7 @@ for round in $(seq 1 "$ROUNDS"); do
     order=$(bench_order "$round" pollen ddsperf)
     for size in 12 1024; do
         for impl in $order; do bench_lat "$impl" "$size" "$round"; done
+        bench_lat pollen-spin "$size" "$round"
         run "r$round-lat-udp-$size" \
             "$FLOOR" pong 39999 "$LONGER" -- \
             "$FLOOR" ping 39999 "$size" "$SECONDS_PER_RUN"
@@ -65,6 +68,7 @@ from bench_report import (Runs, fmt_mbit, fmt_mib, fmt_rate, fmt_us, fmt_x, line
                           med, rate, ratios, replace_section, spread, table)
 
 work, rounds, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+busy = os.environ.get("BUSY_POLL", "100")
 runs = Runs(work, rounds)
 
 def with_spread(xs):
@@ -73,7 +77,7 @@ def with_spread(xs):
 def by_round(xs):
     return [round(x, 2) if x else None for x in xs]
 
-rows_lat, rows_thr, summary = [], [], []
+rows_lat, rows_spin, rows_thr, summary = [], [], [], []
 for size in (12, 1024):
     (pp50, pp99), (dp50, dp99), (up50, _) = (runs.latency(i, size) for i in ("pollen", "ddsperf", "udp"))
     r50, r99, ru = ratios(pp50, dp50), ratios(pp99, dp99), ratios(pp50, up50)
@@ -83,6 +87,12 @@ for size in (12, 1024):
                      fmt_mib(runs.peak_rss("lat", "pollen", size)),
                      fmt_mib(runs.peak_rss("lat", "ddsperf", size))])
     summary.append(f"p50 {size} B: {with_spread(r50)} rounds {by_round(r50)}")
+    sp50, sp99 = runs.latency("pollen-spin", size)
+    s50, s99 = ratios(sp50, dp50), ratios(sp99, dp99)
+    rows_spin.append([f"{size} B", fmt_us(med(sp50)), fmt_us(med(dp50)),
+                      f"**{fmt_x(med(s50))}** ({spread(s50, fmt_x)})", fmt_x(med(ratios(sp50, up50))),
+                      fmt_us(med(sp99)), with_spread(s99)])
+    summary.append(f"p50 {size} B busy-poll: {with_spread(s50)} rounds {by_round(s50)}")
     pr, dr = (runs.each(rate, "resp", "thr", i, size) for i in ("pollen", "ddsperf"))
     rt = ratios(pr, dr)
     rows_thr.append([f"{size} B", fmt_rate(med(pr)), fmt_rate(med(dr)),
@@ -141,6 +151,15 @@ Latency (half round trip; ping waits for its pong before the next):
 {table(["size", "Pollen p50", "ddsperf p50", "UDP p50", "Pollen/ddsperf p50", "Pollen/UDP",
         "Pollen p99", "ddsperf p99", "Pollen/ddsperf p99", "Pollen peak RSS", "ddsperf peak RSS"],
        rows_lat)}
+
+The same with busy polling on both Pollen sides (`--busy-poll {busy}`: before sleeping, the
+driver polls its sockets without blocking for up to {busy} µs, so a reply that comes back
+within that time skips the sleep and the wake-up; a core stays busy while waiting). ddsperf
+has no such mode; its column is the run above:
+
+{table(["size", "Pollen busy-poll p50", "ddsperf p50", "Pollen busy-poll/ddsperf p50",
+        "Pollen busy-poll/UDP", "Pollen busy-poll p99", "Pollen busy-poll/ddsperf p99"],
+       rows_spin)}
 
 Throughput (reliable, KEEP_ALL, one writer, as fast as acknowledgements allow):
 

@@ -44,6 +44,11 @@ pub struct NetArgs {
     /// Matches between local and remote endpoints.
     #[arg(long, value_name = "N", default_value_t = pollen_engine::Capacities::HOST.matches)]
     pub max_matches: usize,
+    /// Busy polling: before sleeping, check the sockets without blocking for up to this many
+    /// microseconds. Lower latency (a reply within that time skips a sleep and a wake-up),
+    /// at the price of a core kept busy while waiting. Native hosts only.
+    #[arg(long, value_name = "MICROS")]
+    pub busy_poll: Option<u64>,
 }
 
 /// The command-line flag that raises the limit of a table.

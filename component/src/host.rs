@@ -18,6 +18,11 @@ impl Platform for Wasi {
                 ));
             }
         }
+        if net.busy_poll.is_some() {
+            return Err(
+                "--busy-poll: the component waits in wasi:io/poll, which cannot spin".into(),
+            );
+        }
         let opts = Options {
             domain_id: net.domain,
             peers: net.initial_peers(true)?,

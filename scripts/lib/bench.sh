@@ -153,6 +153,10 @@ bench_lat() {
     pollen) run "$name" \
         "$POLLEN" pong "${POLLEN_OPTS[@]}" -D "$LONGER" -d "$DOMAIN" -- \
         "$POLLEN" ping "${POLLEN_OPTS[@]}" -D "$SECONDS_PER_RUN" -d "$DOMAIN" --size "$((size - 12))" ;;
+    # Pollen with busy polling on both sides (`--busy-poll`, BUSY_POLL µs, default 100).
+    pollen-spin) run "$name" \
+        "$POLLEN" pong "${POLLEN_OPTS[@]}" --busy-poll "${BUSY_POLL:-100}" -D "$LONGER" -d "$DOMAIN" -- \
+        "$POLLEN" ping "${POLLEN_OPTS[@]}" --busy-poll "${BUSY_POLL:-100}" -D "$SECONDS_PER_RUN" -d "$DOMAIN" --size "$((size - 12))" ;;
     ddsperf) run "$name" \
         "${DDSPERF_RESP[@]:-$DDSPERF}" -i "$DOMAIN" -D "$LONGER" pong -- \
         "${DDSPERF_INIT[@]:-$DDSPERF}" -i "$DOMAIN" -D "$SECONDS_PER_RUN" ping size "$size" ;;

@@ -26,6 +26,7 @@ impl Platform for Native {
             capacities: net.capacities(),
             participant_id: net.participant_id,
             user_data,
+            busy_poll: net.busy_poll.map(std::time::Duration::from_micros),
             ..Options::default()
         };
         let (driver, engine) =

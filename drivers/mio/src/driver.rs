@@ -50,6 +50,11 @@ pub struct Options {
     pub tcp: TcpOptions,
     /// The size of every engine table.
     pub capacities: pollen_engine::Capacities,
+    /// Busy polling: before [`Driver::poll`] sleeps, it asks for readiness without blocking
+    /// for up to this long. A reply that comes back within it is handled without the sleep
+    /// and wake-up in between (several microseconds each on loopback), at the price of a core
+    /// kept busy while waiting. `None` (the default): sleep at once.
+    pub busy_poll: Option<Duration>,
 }
 
 /// The transport a participant uses to reach its peers.
@@ -81,6 +86,7 @@ impl Default for Options {
             transport: Transport::Udp,
             tcp: TcpOptions::default(),
             capacities: pollen_engine::Capacities::HOST,
+            busy_poll: None,
         }
     }
 }
@@ -116,6 +122,9 @@ pub struct DriverStats {
     pub refused_off_interface: u64,
     /// The source of the last such datagram, for diagnostics.
     pub last_refused_source: Option<SocketAddr>,
+    /// Wake-ups whose readiness came while [`Options::busy_poll`] was spinning, without a
+    /// sleep.
+    pub busy_poll_hits: u64,
 }
 
 struct Sock {
@@ -165,6 +174,8 @@ pub struct Driver {
     stats: DriverStats,
     /// The driver's own poll, while its sockets are registered there (not in a foreign one).
     own: Option<OwnPoll>,
+    /// [`Options::busy_poll`]; zero: off.
+    busy_poll: Duration,
 }
 
 /// The driver's own mio poll, for [`Driver::poll`].
@@ -172,6 +183,34 @@ struct OwnPoll {
     poll: Poll,
     events: Events,
     waker: Option<Arc<Waker>>,
+}
+
+impl OwnPoll {
+    /// Waits for readiness for at most `left` (`None`: without limit), first spinning on
+    /// non-blocking polls for up to `spin` of it; counts in `hits` a wait the spin ended.
+    fn wait(&mut self, left: Option<Duration>, spin: Duration, hits: &mut u64) -> io::Result<()> {
+        let spin = left.map_or(spin, |l| spin.min(l));
+        if spin.is_zero() {
+            return self.poll.poll(&mut self.events, left);
+        }
+        let start = std::time::Instant::now();
+        loop {
+            match self.poll.poll(&mut self.events, Some(Duration::ZERO)) {
+                Ok(()) if !self.events.is_empty() => {
+                    *hits += 1;
+                    return Ok(());
+                }
+                Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
+                _ => {}
+            }
+            if start.elapsed() >= spin {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        let left = left.map(|l| l.saturating_sub(start.elapsed()));
+        self.poll.poll(&mut self.events, left)
+    }
 }
 
 /// The token of the own poll's waker (the driver's sockets start at 0).
@@ -308,6 +347,7 @@ impl Driver {
             filter,
             stats: DriverStats::default(),
             own: None,
+            busy_poll: opts.busy_poll.unwrap_or(Duration::ZERO),
         };
         let poll = Poll::new()?;
         driver.register(poll.registry(), Token(0))?;
@@ -585,7 +625,7 @@ impl Driver {
         .min()
         // Round up so that a deadline a few microseconds away does not spin.
         .map(|left| left + Duration::from_micros(if left.is_zero() { 0 } else { 500 }));
-        let polled = own.poll.poll(&mut own.events, left);
+        let polled = own.wait(left, self.busy_poll, &mut self.stats.busy_poll_hits);
         self.tick();
         if polled.is_ok() {
             for ev in own.events.iter() {

@@ -146,10 +146,25 @@ fn fixed_participant_id_in_use_is_refused() {
 /// with room for the periodic discovery traffic of the window.
 #[test]
 fn run_sends_one_datagram_per_pong() {
+    one_datagram_per_pong(16, None);
+}
+
+/// The same with busy polling on both sides: the spin returns as soon as the socket is
+/// readable, and what follows (read, answer, flush) is the same wake-up.
+#[test]
+fn run_sends_one_datagram_per_pong_busy_polling() {
+    one_datagram_per_pong(17, Some(Duration::from_micros(200)));
+}
+
+fn one_datagram_per_pong(slot: u32, busy_poll: Option<Duration>) {
     use std::ops::ControlFlow;
     const WARM: u64 = 50;
     const N: u64 = 400;
-    let domain = domain(16);
+    let domain = domain(slot);
+    let options = move |domain| Options {
+        busy_poll,
+        ..options(domain)
+    };
     let wq = WriterQos {
         reliability: Reliability::Reliable,
         durability: Durability::Volatile,
@@ -194,6 +209,13 @@ fn run_sends_one_datagram_per_pong() {
                 })
                 .unwrap();
             assert_eq!(engine.stats().time_went_backwards, 0);
+            // A ping comes back within microseconds of the pong: with busy polling the spin,
+            // not a sleep, must have caught some of them; without it, none.
+            let hits = driver.stats().busy_poll_hits;
+            match busy_poll {
+                Some(_) => assert!(hits > 0, "no wake-up came from the spin"),
+                None => assert_eq!(hits, 0),
+            }
             (pongs, sent_at_warm, driver.stats().datagrams_sent)
         })
     };

@@ -487,7 +487,7 @@ impl Driver {
         self.now
     }
 
-    /// The clock now (inputs are stamped as they are read).
+    /// The clock now (one host call).
     fn clock_now(&self) -> Instant {
         self.clock.to_engine(monotonic_clock::now())
     }
@@ -538,7 +538,7 @@ impl Driver {
             for d in &batch {
                 self.stats.datagrams_received += 1;
                 let src = socket_v4(&d.remote_address).map_or(Locator::INVALID, |s| s.udp());
-                let now = self.clock_now();
+                let now = self.now;
                 engine.handle_datagram(now, src, dst, &d.data);
             }
             if (batch.len() as u64) < RECEIVE_BATCH {
@@ -558,7 +558,7 @@ impl Driver {
                         .as_ref()
                         .and_then(socket_v4)
                         .map_or(Locator::INVALID, |s| s.tcp());
-                    let now = self.clock_now();
+                    let now = self.now;
                     let Ok(id) = engine.handle_stream_accepted(now, remote) else {
                         // Refused and counted by the engine; the streams go before the socket.
                         drop((input, output));
@@ -606,7 +606,7 @@ impl Driver {
                     input,
                     output,
                 });
-                let now = self.clock_now();
+                let now = self.now;
                 engine.handle_stream_connected(now, id);
             }
             Err(ErrorCode::WouldBlock) => {}
@@ -624,14 +624,14 @@ impl Driver {
                 Ok(bytes) if bytes.is_empty() => return,
                 Ok(bytes) => {
                     self.stats.stream_bytes_received += bytes.len() as u64;
-                    let now = self.clock_now();
+                    let now = self.now;
                     if !engine.handle_stream_data(now, id, &bytes) {
                         return; // closing: the Close command follows
                     }
                 }
                 Err(StreamError::Closed) => {
                     self.remove(i, "closed by the peer");
-                    let now = self.clock_now();
+                    let now = self.now;
                     engine.handle_stream_closed(now, id);
                     return;
                 }
@@ -653,13 +653,13 @@ impl Driver {
     fn fail(&mut self, engine: &mut Engine<'_>, i: usize, why: &str) {
         let id = self.conns[i].id;
         self.remove(i, why);
-        let now = self.clock_now();
+        let now = self.now;
         engine.handle_stream_failed(now, id);
     }
 
     /// Carries out what the engine's connection table asks: connect, write, close.
     fn run_commands(&mut self, engine: &mut Engine<'_>) {
-        let now = self.clock_now();
+        let now = self.now;
         while let Some(cmd) = engine.poll_stream_command(now) {
             match cmd {
                 StreamCommand::Open { conn, remote } => {
@@ -770,7 +770,7 @@ impl Driver {
     /// owed; false when there is nothing more to do.
     fn gather(&mut self, engine: &mut Engine<'_>) -> bool {
         while self.queued < SEND_BATCH {
-            let now = self.clock_now();
+            let now = self.now;
             let Some(t) = engine.poll_transmit(now, &mut self.tx) else {
                 return self.queued > 0;
             };
@@ -858,7 +858,7 @@ impl Driver {
     /// Hands a stream transmit to the engine's connection table; false when its connection's
     /// queue is full (keep it).
     fn deliver_tcp(&mut self, engine: &mut Engine<'_>, p: Pending) -> bool {
-        let now = self.clock_now();
+        let now = self.now;
         !matches!(
             engine.send_stream(now, p.to.tcp(), &self.tx[..p.len]),
             StreamSend::Blocked(_)
@@ -883,8 +883,8 @@ impl Driver {
 
     /// One wake-up: flushes what `engine` owes, sleeps in `wasi:io/poll` until a socket is
     /// ready, the engine's deadline or `timeout` (whichever is first; `None`: the engine's
-    /// deadline only), feeds the engine everything that is ready, reads the clock and runs the
-    /// engine's due timers. It does not flush afterwards: the application takes and writes
+    /// deadline only), reads the clock once, feeds the engine everything that is ready and runs
+    /// the engine's due timers. It does not flush afterwards: the application takes and writes
     /// first, and the next `poll` or [`Driver::flush`] sends it all, so that what the engine
     /// owes for the input (an ACKNACK) rides in the datagram of the application's reply.
     /// Never fails today; the `io::Result` is `pollen_mio::Driver::poll`'s signature.
@@ -895,15 +895,12 @@ impl Driver {
             timeout.map(|t| start + Span::from_micros(t.as_micros().min(u64::MAX as u128) as u64));
         let until = [engine.poll_timeout(), wake].into_iter().flatten().min();
         self.wait(engine, until);
-        // After the inputs, which are stamped as they are read: the application's instant
-        // does not fall behind what the engine was given.
-        self.tick();
         self.handle_timeout(engine);
         Ok(())
     }
 
-    /// Sleeps until a socket is ready or `until` (engine time) passes, then feeds the engine
-    /// what is ready.
+    /// Sleeps until a socket is ready or `until` (engine time) passes, reads the clock
+    /// ([`Driver::tick`]), then feeds the engine what is ready.
     fn wait(&mut self, engine: &mut Engine<'_>, until: Option<Instant>) {
         let timer = until.map(|t| monotonic_clock::subscribe_instant(self.clock.to_monotonic(t)));
         let mut list: Vec<&Pollable> = Vec::with_capacity(8 + 3 * self.conns.len());
@@ -943,6 +940,10 @@ impl Driver {
         let ready = poll(&list);
         drop(list);
         drop(timer);
+        // The clock is read once per wake-up: every input of this wake-up, the timers, the
+        // application's writes and the transmits of the next flush share this instant (each
+        // read is a host call).
+        self.tick();
         for r in ready {
             match what[r as usize] {
                 Ready::UdpIn(i) => self.receive_udp(engine, i),
@@ -953,7 +954,7 @@ impl Driver {
                 Ready::Writable(id) => {
                     if let Some(i) = self.find(id) {
                         self.conns[i].blocked = false;
-                        let now = self.clock_now();
+                        let now = self.now;
                         engine.handle_stream_writable(now, id);
                     }
                 }
@@ -998,7 +999,6 @@ impl Driver {
                 return Ok(());
             }
             self.wait(engine, Some(end));
-            self.tick();
         }
     }
 }
