@@ -85,7 +85,11 @@ impl Capacities {
         reader_samples: 8,
         pool_block: 128,
         pool_blocks: if cfg!(feature = "frag") { 32 } else { 16 },
-        max_sample: if cfg!(feature = "frag") { 2 << 10 } else { 1 << 10 },
+        max_sample: if cfg!(feature = "frag") {
+            2 << 10
+        } else {
+            1 << 10
+        },
         reassemblies: 1,
         events: 16,
         in_flight: 4 << 10,
