@@ -71,6 +71,10 @@ impl Capacities {
     /// endpoints (those that match ours evict the others), a 4 KiB pool and samples up to
     /// 2 KiB (half the pool, so one can be sent or reassembled while the other half holds
     /// history and discovery).
+    ///
+    /// Built without the `frag` feature a sample must fit one datagram, so nothing larger
+    /// than an MTU is ever sent or reassembled: the preset then has a 2 KiB pool and samples
+    /// up to 1 KiB (still half the pool), 2 KiB of RAM less.
     pub const MICRO: Capacities = Capacities {
         participants: 8,
         remote_endpoints: 8,
@@ -80,8 +84,12 @@ impl Capacities {
         history: 8,
         reader_samples: 8,
         pool_block: 128,
-        pool_blocks: 32,
-        max_sample: 2 << 10,
+        pool_blocks: if cfg!(feature = "frag") { 32 } else { 16 },
+        max_sample: if cfg!(feature = "frag") {
+            2 << 10
+        } else {
+            1 << 10
+        },
         reassemblies: 1,
         events: 16,
         in_flight: 4 << 10,

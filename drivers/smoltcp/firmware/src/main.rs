@@ -273,8 +273,10 @@ impl Participant {
             engine,
             driver,
         } = self;
-        let engine = new_engine(engine, n, tables.storage());
-        let driver = new_driver(driver, n, port, engine, sockets.memory());
+        // Each callee makes its own runs (`Storage`, `Memory`): made here, they would sit in
+        // this frame under the engine's creation, the stack's peak.
+        let engine = new_engine(engine, n, tables);
+        let driver = new_driver(driver, n, port, engine, sockets);
         (engine, driver)
     }
 }
@@ -285,14 +287,14 @@ impl Participant {
 fn new_engine(
     slot: &'static mut MaybeUninit<Result<Engine<'static>, ConfigError>>,
     n: u8,
-    storage: Storage<'static>,
+    tables: &'static mut Tables,
 ) -> &'static mut Engine<'static> {
     let mut c = Config::new(GuidPrefix([0x50, 0x4f, 0x4c, n, 0, 0, 0, 0, 0, 0, 0, n]));
     c.unicast_address = [192, 168, 7, n];
     c.mtu = MTU;
     c.capacities = CAPS;
     // Written straight into the static: the engine is never built on the stack.
-    match slot.write(Engine::with_storage(c, storage, Instant(0))) {
+    match slot.write(Engine::with_storage(c, tables.storage(), Instant(0))) {
         Ok(e) => e,
         Err(_) => fail("engine config"),
     }
@@ -305,7 +307,7 @@ fn new_driver(
     n: u8,
     port: Dev,
     engine: &Engine<'_>,
-    memory: Memory<'static, 0>,
+    sockets: &'static mut Sockets,
 ) -> &'static mut Net {
     let net = NetConfig {
         mac: [0x02, 0, 0, 0, 7, n],
@@ -313,7 +315,7 @@ fn new_driver(
         gateway: None,
         random_seed: 0x5eed + n as u64,
     };
-    match Driver::new(port, net, engine, memory, Instant(0)) {
+    match Driver::new(port, net, engine, sockets.memory(), Instant(0)) {
         Ok(d) => slot.write(d),
         Err(_) => fail("driver"),
     }
@@ -469,6 +471,20 @@ fn main() -> ! {
     let (w, r) = endpoints(ea, eb);
 
     let creating = stack_used(low);
+    run(wire, (ea, da), (eb, db), (w, r), creating)
+}
+
+/// The exchange and the report. Not inlined: its frame (the loop's state and the report's)
+/// is then on the stack only while it runs, not under the creation of the engines, as a
+/// device's main loop would be.
+#[inline(never)]
+fn run(
+    wire: &Wire,
+    (ea, da): (&mut Engine<'_>, &mut Net),
+    (eb, db): (&mut Engine<'_>, &mut Net),
+    (w, r): (WriterHandle, ReaderHandle),
+    creating: usize,
+) -> ! {
     // Paint again: what the loop below uses is the steady-state stack.
     let low = paint_stack();
 
