@@ -306,6 +306,23 @@ pub(crate) struct Receiver {
     pub multicast: bool,
 }
 
+/// Where the last DATA of a message went: a user writer matched with exactly one local reader
+/// (the common case), and the reader slot and proxy index it was delivered through. The DATA
+/// of one message almost always come from one writer, so the next one from the same writer
+/// (with the same `reader_id`) goes straight there instead of through the remote-endpoint
+/// index and the chain of its matches (`Engine::deliver`).
+///
+/// Valid only while no match can change: `handle_message` keeps it across user DATA and the
+/// INFO_TS / INFO_DST between them and forgets it at anything else (builtin DATA can
+/// change matches; so can the discovery work after the message, which outlives it anyway).
+#[derive(Clone, Copy)]
+pub(crate) struct DataRoute {
+    writer: Guid,
+    reader_id: EntityId,
+    slot: u32,
+    pi: u32,
+}
+
 /// What the engine carves per-endpoint tables from.
 pub(crate) struct Arenas<'a> {
     pub reader_proxies: Arena<'a, ReaderProxySlot>,
@@ -1147,6 +1164,7 @@ impl<'a> Engine<'a> {
         self.refresh_lease(rx.source, now, from);
         // Whether rx.source answered in this message already (one lookup per source).
         let mut answered = false;
+        let mut route = None;
         for raw in msg.submessages() {
             if let Ok(r) = &raw {
                 if r.id == submessage_id::DATA {
@@ -1163,7 +1181,7 @@ impl<'a> Engine<'a> {
                         answered = true;
                         self.note_answer(rx.source, from);
                     }
-                    self.on_data(now, &rx, &d);
+                    self.on_data(now, &rx, &d, &mut route);
                     continue;
                 }
             }
@@ -1178,6 +1196,10 @@ impl<'a> Engine<'a> {
                 answered = true;
                 self.note_answer(rx.source, from);
             }
+            if !matches!(sub, SubmessageRepr::InfoTs(_) | SubmessageRepr::InfoDst(_)) {
+                // Anything else may change matches (see `DataRoute`).
+                route = None;
+            }
             match sub {
                 SubmessageRepr::InfoTs(t) => rx.timestamp = t.timestamp,
                 SubmessageRepr::InfoSrc(s) => {
@@ -1191,7 +1213,7 @@ impl<'a> Engine<'a> {
                     rx.for_us =
                         guid_prefix == self.cfg.guid_prefix || guid_prefix == GuidPrefix::UNKNOWN;
                 }
-                SubmessageRepr::Data(d) if rx.for_us => self.on_data(now, &rx, &d),
+                SubmessageRepr::Data(d) if rx.for_us => self.on_data(now, &rx, &d, &mut None),
                 SubmessageRepr::Heartbeat(h) if rx.for_us => self.on_heartbeat(now, &rx, &h),
                 SubmessageRepr::Gap(g) if rx.for_us => self.on_gap(&rx, &g),
                 SubmessageRepr::AckNack(a) if rx.for_us => self.on_acknack(now, &rx, &a),
@@ -1380,13 +1402,20 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn on_data(&mut self, now: Instant, rx: &Receiver, d: &DataRepr<'_>) {
+    fn on_data(
+        &mut self,
+        now: Instant,
+        rx: &Receiver,
+        d: &DataRepr<'_>,
+        route: &mut Option<DataRoute>,
+    ) {
         let Some(q) = self.inline_qos(d) else { return };
         if d.writer_sn.0 < 1 {
             self.stats.dropped_invalid += 1;
             return;
         }
         if d.writer_id == EntityId::SPDP_WRITER {
+            *route = None;
             self.on_spdp(now, rx, d, &q);
             return;
         }
@@ -1405,7 +1434,7 @@ impl<'a> Engine<'a> {
             key_hash: q.key_hash,
             related: crate::rpc::Related::new(q.related),
         };
-        self.deliver(writer, d.reader_id, |r, pi, pool, replaced| {
+        self.deliver(writer, d.reader_id, route, |r, pi, pool, replaced| {
             r.on_data(pi, pool, incoming(), replaced)
         });
     }
@@ -1422,14 +1451,37 @@ impl<'a> Engine<'a> {
 
     /// Hands something from `writer` to every local reader matched with it (or the builtin
     /// reader for a builtin writer), honouring a specific `reader_id`, and counts the outcome.
+    /// `route` is where the previous DATA of the message went (see [`DataRoute`]): used when
+    /// it names this writer and `reader_id`, and set when this one went to a single reader.
     fn deliver(
         &mut self,
         writer: Guid,
         reader_id: EntityId,
+        route: &mut Option<DataRoute>,
         mut f: impl FnMut(&mut Reader<'a>, u32, &mut Pool<'a>, &mut u64) -> Received,
     ) {
         let mut replaced = 0;
         let mut outcome = Received::Unknown;
+        if let Some(rt) = route.filter(|rt| rt.writer == writer && rt.reader_id == reader_id) {
+            // The previous DATA's reader and proxy; checked again, as cheap as it is.
+            if let Some(lr) = self
+                .readers
+                .get_mut(rt.slot)
+                .filter(|lr| lr.reader.proxy(rt.pi).is_some_and(|p| p.guid == writer))
+            {
+                outcome = f(&mut lr.reader, rt.pi, &mut self.pool, &mut replaced);
+                if lr.reader.notify {
+                    lr.reader.notify = false;
+                    let h = ReaderHandle(lr.key);
+                    self.emit(Event::DataAvailable(h));
+                }
+                self.after_reassembly(Local::Reader(rt.slot));
+                self.stats.samples_replaced += replaced;
+                self.count_received(outcome);
+                return;
+            }
+        }
+        *route = None;
         if BUILTIN_WRITER_IDS.contains(&writer.entity) {
             if let Some((i, pi)) = self.builtin_proxy_of_writer(writer) {
                 outcome = f(
@@ -1447,6 +1499,8 @@ impl<'a> Engine<'a> {
             }
         } else if let Some(ri) = self.remote_index.get(&map::guid_key(&writer)) {
             let mut at = self.remote.get(ri).map_or(u64::MAX, |r| r.first_match);
+            // The only match of the writer, when it has one and took this DATA.
+            let mut single = at != u64::MAX;
             while let Some(w) = Work::unpack(at) {
                 let Local::Reader(slot) = w.local else { break };
                 let Some(lr) = self.readers.get_mut(slot) else {
@@ -1457,8 +1511,18 @@ impl<'a> Engine<'a> {
                     .proxy(w.index)
                     .map_or(u64::MAX, |p| p.next_of_remote);
                 if reader_id != EntityId::UNKNOWN && reader_id != lr.reader.entity() {
+                    single = false;
                     continue;
                 }
+                if single && at == u64::MAX {
+                    *route = Some(DataRoute {
+                        writer,
+                        reader_id,
+                        slot,
+                        pi: w.index,
+                    });
+                }
+                single = false;
                 let r = f(&mut lr.reader, w.index, &mut self.pool, &mut replaced);
                 if outcome == Received::Unknown || matches!(r, Received::Accepted { .. }) {
                     outcome = r;
@@ -1513,7 +1577,7 @@ impl<'a> Engine<'a> {
             key_hash: q.key_hash,
             now: self.now,
         };
-        self.deliver(writer, d.reader_id, |r, pi, pool, replaced| {
+        self.deliver(writer, d.reader_id, &mut None, |r, pi, pool, replaced| {
             r.on_data_frag(pi, pool, &frag, replaced)
         });
     }

@@ -149,6 +149,26 @@ impl<'a> Pool<'a> {
         Some(b)
     }
 
+    /// Stores `p` when it fits one block (most samples): the receive path of every small
+    /// sample, without the walk over parts and block chain of [`Pool::store`]. `None` when it
+    /// is longer than a block or the pool is empty (the caller then takes the general path).
+    #[inline]
+    pub(crate) fn store_small(&mut self, p: &[u8]) -> Option<Bytes> {
+        if p.len() > self.block || self.free_count == 0 {
+            return None;
+        }
+        let first = self.free_head;
+        let at = first as usize * self.block;
+        self.bytes.get_mut(at..at + p.len())?.copy_from_slice(p);
+        let link = self.next.get_mut(first as usize)?;
+        self.free_head = core::mem::replace(link, END);
+        self.free_count -= 1;
+        Some(Bytes {
+            first,
+            len: p.len() as u32,
+        })
+    }
+
     /// Reserves `len` bytes whose content the caller fills with [`Pool::write_at`].
     pub(crate) fn reserve(&mut self, len: usize) -> Option<Bytes> {
         let need = self.blocks_for(len);
@@ -239,6 +259,14 @@ impl<'a> Pool<'a> {
 
     /// Copies a payload into `out` (which must hold `b.len()` bytes); returns the length.
     pub(crate) fn read(&self, b: &Bytes, out: &mut [u8]) -> usize {
+        if b.len() <= self.block && b.len() <= out.len() {
+            // One block (most samples): one copy, no walk of the block chain.
+            let at = b.first as usize * self.block;
+            if let Some(src) = self.bytes.get(at..at + b.len()) {
+                out[..src.len()].copy_from_slice(src);
+                return src.len();
+            }
+        }
         let mut left = b.len();
         let mut block = b.first;
         let mut pos = 0;
@@ -297,6 +325,43 @@ mod tests {
             let e = p.store(&[]).unwrap();
             assert_eq!(e.len(), 0);
             p.free(e);
+            assert_eq!(p.free_blocks(), BLOCKS);
+        })
+    }
+
+    /// The one-block paths (`store_small`, and `read` of one block) agree with the general
+    /// ones, refuse what they cannot hold, and free like any payload.
+    #[test]
+    fn small_payloads() {
+        with_pool(|p| {
+            let a: [u8; 16] = core::array::from_fn(|i| i as u8);
+            let b = p.store_small(&a).unwrap();
+            assert_eq!(p.free_blocks(), BLOCKS - 1);
+            let mut out = [0u8; 16];
+            assert_eq!(p.read(&b, &mut out), 16);
+            assert_eq!(out, a);
+            let mut short = [0u8; 10];
+            assert_eq!(p.read(&b, &mut short), 10, "a short buffer gets what fits");
+            assert_eq!(short, a[..10]);
+            assert!(
+                p.store_small(&[0u8; BLOCK + 1]).is_none(),
+                "more than a block"
+            );
+            let full = p.store_small(&[1u8; BLOCK]).unwrap();
+            p.free(b);
+            p.free(full);
+            assert_eq!(p.free_blocks(), BLOCKS);
+            let mut held = [const { None }; BLOCKS];
+            for slot in held.iter_mut() {
+                *slot = p.store_small(&a);
+            }
+            assert!(held.iter().all(Option::is_some));
+            assert!(p.store_small(&a).is_none(), "an empty pool refuses");
+            for h in held.iter_mut() {
+                if let Some(b) = h.take() {
+                    p.free(b);
+                }
+            }
             assert_eq!(p.free_blocks(), BLOCKS);
         })
     }
