@@ -130,6 +130,11 @@ impl<'a> Pool<'a> {
 
     /// Stores the concatenation of `parts`; `None` when the pool lacks room.
     pub(crate) fn store(&mut self, parts: &[&[u8]]) -> Option<Bytes> {
+        if let [p] = parts {
+            if let Some(b) = self.store_small(p) {
+                return Some(b);
+            }
+        }
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let b = self.reserve(len)?;
         if len <= self.block {
@@ -257,12 +262,22 @@ impl<'a> Pool<'a> {
         pos
     }
 
+    /// The bytes of a payload held in one block (most samples), to copy straight out;
+    /// `None` for a longer one.
+    #[inline]
+    pub(crate) fn small(&self, b: &Bytes) -> Option<&[u8]> {
+        if b.len() > self.block {
+            return None;
+        }
+        let at = b.first as usize * self.block;
+        self.bytes.get(at..at + b.len())
+    }
+
     /// Copies a payload into `out` (which must hold `b.len()` bytes); returns the length.
     pub(crate) fn read(&self, b: &Bytes, out: &mut [u8]) -> usize {
-        if b.len() <= self.block && b.len() <= out.len() {
-            // One block (most samples): one copy, no walk of the block chain.
-            let at = b.first as usize * self.block;
-            if let Some(src) = self.bytes.get(at..at + b.len()) {
+        if b.len() <= out.len() {
+            if let Some(src) = self.small(b) {
+                // One block: one copy, no walk of the block chain.
                 out[..src.len()].copy_from_slice(src);
                 return src.len();
             }

@@ -15,7 +15,7 @@ mod payload;
 mod primitives;
 mod submessage;
 
-pub use builder::{BuildError, MessageBuilder};
+pub use builder::{BuildError, DataTemplate, MessageBuilder};
 pub use discovery::{
     BuiltinEndpointSet, DataRepresentations, DurabilityKind, EndpointData, HistoryQos, InlineQos,
     Liveliness, LivelinessKind, LocatorList, Ownership, ParticipantData, ReliabilityKind,
