@@ -315,6 +315,8 @@ pub(crate) struct Receiver {
 /// Valid only while no match can change: `handle_message` keeps it across user DATA and the
 /// INFO_TS / INFO_DST between them and forgets it at anything else (builtin DATA can
 /// change matches; so can the discovery work after the message, which outlives it anyway).
+/// The DATA that follow the route leave the reader's `notify` set: its DataAvailable is
+/// raised once when the route ends (`Engine::end_route`), not for every sample.
 #[derive(Clone, Copy)]
 pub(crate) struct DataRoute {
     writer: Guid,
@@ -1198,7 +1200,7 @@ impl<'a> Engine<'a> {
             }
             if !matches!(sub, SubmessageRepr::InfoTs(_) | SubmessageRepr::InfoDst(_)) {
                 // Anything else may change matches (see `DataRoute`).
-                route = None;
+                self.end_route(&mut route);
             }
             match sub {
                 SubmessageRepr::InfoTs(t) => rx.timestamp = t.timestamp,
@@ -1233,7 +1235,20 @@ impl<'a> Engine<'a> {
                 _ => {}
             }
         }
+        self.end_route(&mut route);
         self.process_builtin_samples(now);
+    }
+
+    /// Forgets the message's route (see [`DataRoute`]), first raising the DataAvailable the
+    /// DATA it carried deferred.
+    fn end_route(&mut self, route: &mut Option<DataRoute>) {
+        let Some(rt) = route.take() else { return };
+        if let Some(lr) = self.readers.get_mut(rt.slot) {
+            if core::mem::take(&mut lr.reader.notify) {
+                let h = ReaderHandle(lr.key);
+                self.emit(Event::DataAvailable(h));
+            }
+        }
     }
 
     /// Whether a submessage shows its sender is where it said (see `reflection.rs`): anything
@@ -1415,7 +1430,7 @@ impl<'a> Engine<'a> {
             return;
         }
         if d.writer_id == EntityId::SPDP_WRITER {
-            *route = None;
+            self.end_route(route);
             self.on_spdp(now, rx, d, &q);
             return;
         }
@@ -1470,18 +1485,17 @@ impl<'a> Engine<'a> {
                 .filter(|lr| lr.reader.proxy(rt.pi).is_some_and(|p| p.guid == writer))
             {
                 outcome = f(&mut lr.reader, rt.pi, &mut self.pool, &mut replaced);
-                if lr.reader.notify {
-                    lr.reader.notify = false;
-                    let h = ReaderHandle(lr.key);
-                    self.emit(Event::DataAvailable(h));
+                // `notify` stays set: the DataAvailable waits for the end of the route
+                // (`end_route`), one for the run of DATA rather than one per sample.
+                if lr.reader.reassembly_news() {
+                    self.after_reassembly(Local::Reader(rt.slot));
                 }
-                self.after_reassembly(Local::Reader(rt.slot));
                 self.stats.samples_replaced += replaced;
                 self.count_received(outcome);
                 return;
             }
         }
-        *route = None;
+        self.end_route(route);
         if BUILTIN_WRITER_IDS.contains(&writer.entity) {
             if let Some((i, pi)) = self.builtin_proxy_of_writer(writer) {
                 outcome = f(

@@ -8,6 +8,7 @@
 #![cfg_attr(not(feature = "frag"), allow(dead_code))]
 
 use crate::storage::{filled, Slots};
+use crate::wire::copy_small;
 
 const END: u32 = u32::MAX;
 
@@ -164,7 +165,7 @@ impl<'a> Pool<'a> {
         }
         let first = self.free_head;
         let at = first as usize * self.block;
-        self.bytes.get_mut(at..at + p.len())?.copy_from_slice(p);
+        copy_small(self.bytes.get_mut(at..at + p.len())?, p);
         let link = self.next.get_mut(first as usize)?;
         self.free_head = core::mem::replace(link, END);
         self.free_count -= 1;
@@ -278,7 +279,7 @@ impl<'a> Pool<'a> {
         if b.len() <= out.len() {
             if let Some(src) = self.small(b) {
                 // One block: one copy, no walk of the block chain.
-                out[..src.len()].copy_from_slice(src);
+                copy_small(&mut out[..src.len()], src);
                 return src.len();
             }
         }

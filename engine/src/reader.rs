@@ -423,6 +423,12 @@ impl<'a> Reader<'a> {
             .ok()
     }
 
+    /// Whether the engine has reassembly work from the last DATA: partial samples evicted to
+    /// count, or an expiry timer to arm (`Engine::after_reassembly`).
+    pub(crate) fn reassembly_news(&self) -> bool {
+        self.evicted != 0 || self.arm_expiry
+    }
+
     /// Removes writer proxy `pi` and the samples still waiting for order from it.
     pub(crate) fn remove_proxy(&mut self, pi: u32, pool: &mut Pool) -> Option<WriterProxy> {
         let p = *self.proxies.get(pi)?;

@@ -479,6 +479,8 @@ pub(crate) fn push_writer(
         } else {
             0
         };
+        // The history is walked once, not searched for every SN (`Writer::next_change`).
+        let mut pos = w.cursor(proxy.next_unsent);
         while proxy.next_unsent <= last {
             if proxy.reliable && proxy.frag_next() <= 1 && flight >= w.in_flight_limit {
                 break;
@@ -486,7 +488,7 @@ pub(crate) fn push_writer(
             let sn = proxy.next_unsent;
             let mut cursor = proxy.frag_next();
             let mut size = 0;
-            let r = match w.change(sn) {
+            let r = match w.next_change(&mut pos, sn) {
                 Some(c) => {
                     // A sample already started is in `flight` already.
                     if cursor <= 1 {

@@ -512,6 +512,21 @@ impl<'a> Writer<'a> {
         self.at(self.position(sn)).filter(|c| c.sn == sn)
     }
 
+    /// Where [`Writer::next_change`] starts a walk up the SNs from `sn`.
+    pub(crate) fn cursor(&self, sn: i64) -> usize {
+        self.position(sn)
+    }
+
+    /// [`Writer::change`] of `sn` for a walk up consecutive SNs, without a search per SN:
+    /// `*pos` is the position of the first change with SN >= `sn` ([`Writer::cursor`] of the
+    /// walk's first SN, then what the previous call left). Held SNs rise, so the first change
+    /// with SN >= `sn + 1` is the next position when `sn` is held, and the same one when not.
+    pub(crate) fn next_change(&self, pos: &mut usize, sn: i64) -> Option<&Change> {
+        let c = self.at(*pos).filter(|c| c.sn == sn)?;
+        *pos += 1;
+        Some(c)
+    }
+
     /// Bytes written before the first held sample with SN >= `sn`.
     fn bytes_before(&self, sn: i64) -> u64 {
         self.at(self.position(sn))

@@ -104,3 +104,32 @@ fn a_data_for_every_reader_after_one_for_this_reader_is_delivered() {
     });
     assert_eq!(deliver(&mut net, r, &d), vec![0, 1, 2, 3]);
 }
+
+/// A run of DATA from one writer raises DataAvailable for its reader, but not once per
+/// sample: the DATA that follow the route leave it to the end of the run.
+#[test]
+fn a_run_of_data_raises_data_available_once_or_twice() {
+    let (mut net, r, d, _) = setup(6);
+    while net.engine(1).poll_event().is_some() {}
+    let now = net.now();
+    let src = Locator::udpv4(net.nodes[0].address, 7410);
+    let dst = Locator::udpv4(net.nodes[1].address, 7411);
+    net.engine(1).handle_datagram(now, src, dst, &d);
+    let mut available = 0;
+    while let Some(e) = net.engine(1).poll_event() {
+        if e == pollen_engine::Event::DataAvailable(r) {
+            available += 1;
+        }
+    }
+    // The first DATA (which found the route) and the end of the route.
+    assert!(
+        (1..=2).contains(&available),
+        "{available} DataAvailable for 6 samples"
+    );
+    let mut out = vec![0u8; 256];
+    let mut n = 0;
+    while let Ok(Some(_)) = net.engine(1).take(r, &mut out) {
+        n += 1;
+    }
+    assert_eq!(n, 6);
+}

@@ -225,7 +225,7 @@ impl<'a> MessageBuilder<'a> {
         fixed[16..20].copy_from_slice(&t.endian.u32_bytes((sn.0 >> 32) as u32));
         fixed[20..24].copy_from_slice(&t.endian.u32_bytes(sn.0 as u32));
         let (data, pad) = rest.split_at_mut(n);
-        data.copy_from_slice(payload);
+        super::copy_small(data, payload);
         // At most 3 bytes of padding.
         for b in pad.iter_mut() {
             *b = 0;
