@@ -644,8 +644,20 @@ impl<'a> Writer<'a> {
         };
         // No reader at all: a volatile history owes nobody anything.
         let floor = floor.unwrap_or(i64::MAX);
-        while self.at(0).is_some_and(|c| c.sn <= floor) {
-            self.drop_oldest(pool);
+        // Counted first, then dropped in one pass (an acknowledgement releases a whole round
+        // of samples at once): the ring's head moves once.
+        let mut n = 0;
+        while self.at(n).is_some_and(|c| c.sn <= floor) {
+            n += 1;
+        }
+        for i in 0..n {
+            if let Some(c) = self.take_at(i) {
+                pool.free(c.data);
+            }
+        }
+        if n > 0 {
+            self.head = self.slot(n);
+            self.len -= n;
         }
     }
 
@@ -708,7 +720,15 @@ impl<'a> Writer<'a> {
                 return Err(AddError::NoSpace);
             }
         }
-        let data = pool.store(parts).ok_or(AddError::NoSpace)?;
+        // One part of one pool block (a small sample): stored without the general walk.
+        let small = match parts {
+            [p] => pool.store_small(p),
+            _ => None,
+        };
+        let data = match small {
+            Some(b) => b,
+            None => pool.store(parts).ok_or(AddError::NoSpace)?,
+        };
         let sn = self.next_sn;
         self.next_sn += 1;
         let s = self.slot(self.len);
