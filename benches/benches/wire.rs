@@ -9,8 +9,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pollen_engine::wire::{
-    Count, DataRepr, EndpointData, EntityId, GuidPrefix, HeaderRepr, HeartbeatRepr, InfoTsRepr,
-    Message, MessageBuilder, ParticipantData, SequenceNumber, SubmessageRepr, Time,
+    Count, DataRepr, DataTemplate, EndpointData, EntityId, GuidPrefix, HeaderRepr, HeartbeatRepr,
+    InfoTsRepr, Message, MessageBuilder, ParticipantData, SequenceNumber, SubmessageRepr, Time,
 };
 use std::hint::black_box;
 use std::time::Duration;
@@ -153,6 +153,40 @@ fn emit_small_stream(buf: &mut [u8], sn: i64) -> usize {
     b.finish()
 }
 
+/// The same datagram as [`emit_small_stream`] (byte for byte: [`SMALL`] needs no padding),
+/// built as the engine's writers build theirs: each DATA from the writer's
+/// [`DataTemplate`], made once, with [`MessageBuilder::push_sample`].
+fn emit_small_stream_template(buf: &mut [u8], sn: i64) -> usize {
+    let writer_id = EntityId::new(0x0000_0001, 0x02);
+    let t = DataTemplate::new(
+        pollen_engine::wire::Endian::Little,
+        EntityId::UNKNOWN,
+        writer_id,
+    );
+    let mut b = MessageBuilder::new(buf, &HeaderRepr::new(GuidPrefix([7; 12]))).unwrap();
+    b.push(&SubmessageRepr::InfoTs(InfoTsRepr {
+        timestamp: Some(Time {
+            seconds: 1_700_000_000,
+            fraction: 0x8000_0000,
+        }),
+    }))
+    .unwrap();
+    for k in 0..SMALL_SAMPLES as i64 {
+        b.push_sample(&t, SequenceNumber(sn + k), &SMALL).unwrap();
+    }
+    b.push(&SubmessageRepr::Heartbeat(HeartbeatRepr {
+        final_flag: false,
+        liveliness_flag: false,
+        reader_id: EntityId::UNKNOWN,
+        writer_id,
+        first_sn: SequenceNumber(1),
+        last_sn: SequenceNumber(sn + SMALL_SAMPLES as i64 - 1),
+        count: Count(sn as u32),
+    }))
+    .unwrap();
+    b.finish()
+}
+
 /// What a receiver does with such a datagram: the header, every submessage framed, each
 /// DATA parsed (as the engine does, [`DataRepr::parse`]) and the rest through
 /// [`SubmessageRepr::parse`]; returns the sum of the SNs and payload bytes seen.
@@ -189,6 +223,13 @@ fn wire(c: &mut Criterion) {
         });
         memcpy(&mut g, &datagram);
         g.finish();
+        let mut other = [0u8; 1500];
+        assert_eq!(emit_small_stream_template(&mut other, 1), len);
+        assert_eq!(
+            other[..len],
+            buf[..len],
+            "the template builds the same datagram"
+        );
         let mut g = c.benchmark_group("small_data_emit");
         g.throughput(Throughput::Elements(SMALL_SAMPLES as u64));
         let mut sn = 1;
@@ -196,6 +237,12 @@ fn wire(c: &mut Criterion) {
             b.iter(|| {
                 sn += SMALL_SAMPLES as i64;
                 black_box(emit_small_stream(black_box(&mut buf), sn))
+            })
+        });
+        g.bench_function("pollen_template", |b| {
+            b.iter(|| {
+                sn += SMALL_SAMPLES as i64;
+                black_box(emit_small_stream_template(black_box(&mut buf), sn))
             })
         });
         memcpy(&mut g, &datagram);

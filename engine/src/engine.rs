@@ -306,6 +306,25 @@ pub(crate) struct Receiver {
     pub multicast: bool,
 }
 
+/// Where the last DATA of a message went: a user writer matched with exactly one local reader
+/// (the common case), and the reader slot and proxy index it was delivered through. The DATA
+/// of one message almost always come from one writer, so the next one from the same writer
+/// (with the same `reader_id`) goes straight there instead of through the remote-endpoint
+/// index and the chain of its matches (`Engine::deliver`).
+///
+/// Valid only while no match can change: `handle_message` keeps it across user DATA and the
+/// INFO_TS / INFO_DST between them and forgets it at anything else (builtin DATA can
+/// change matches; so can the discovery work after the message, which outlives it anyway).
+/// The DATA that follow the route leave the reader's `notify` set: its DataAvailable is
+/// raised once when the route ends (`Engine::end_route`), not for every sample.
+#[derive(Clone, Copy)]
+pub(crate) struct DataRoute {
+    writer: Guid,
+    reader_id: EntityId,
+    slot: u32,
+    pi: u32,
+}
+
 /// What the engine carves per-endpoint tables from.
 pub(crate) struct Arenas<'a> {
     pub reader_proxies: Arena<'a, ReaderProxySlot>,
@@ -1147,6 +1166,7 @@ impl<'a> Engine<'a> {
         self.refresh_lease(rx.source, now, from);
         // Whether rx.source answered in this message already (one lookup per source).
         let mut answered = false;
+        let mut route = None;
         for raw in msg.submessages() {
             if let Ok(r) = &raw {
                 if r.id == submessage_id::DATA {
@@ -1163,7 +1183,10 @@ impl<'a> Engine<'a> {
                         answered = true;
                         self.note_answer(rx.source, from);
                     }
-                    self.on_data(now, &rx, &d);
+                    if route.is_some_and(|rt| self.data_on_route(&rx, &d, rt)) {
+                        continue;
+                    }
+                    self.on_data(now, &rx, &d, &mut route);
                     continue;
                 }
             }
@@ -1178,6 +1201,10 @@ impl<'a> Engine<'a> {
                 answered = true;
                 self.note_answer(rx.source, from);
             }
+            if !matches!(sub, SubmessageRepr::InfoTs(_) | SubmessageRepr::InfoDst(_)) {
+                // Anything else may change matches (see `DataRoute`).
+                self.end_route(&mut route);
+            }
             match sub {
                 SubmessageRepr::InfoTs(t) => rx.timestamp = t.timestamp,
                 SubmessageRepr::InfoSrc(s) => {
@@ -1191,7 +1218,7 @@ impl<'a> Engine<'a> {
                     rx.for_us =
                         guid_prefix == self.cfg.guid_prefix || guid_prefix == GuidPrefix::UNKNOWN;
                 }
-                SubmessageRepr::Data(d) if rx.for_us => self.on_data(now, &rx, &d),
+                SubmessageRepr::Data(d) if rx.for_us => self.on_data(now, &rx, &d, &mut None),
                 SubmessageRepr::Heartbeat(h) if rx.for_us => self.on_heartbeat(now, &rx, &h),
                 SubmessageRepr::Gap(g) if rx.for_us => self.on_gap(&rx, &g),
                 SubmessageRepr::AckNack(a) if rx.for_us => self.on_acknack(now, &rx, &a),
@@ -1211,7 +1238,56 @@ impl<'a> Engine<'a> {
                 _ => {}
             }
         }
+        self.end_route(&mut route);
         self.process_builtin_samples(now);
+    }
+
+    /// A DATA on the message's route (see [`DataRoute`]) in the common layout (no inline
+    /// QoS) that its reader takes in order at once ([`Reader::on_plain_data`]): handed
+    /// straight there, with none of the general path's lookups and copies, and counted as
+    /// delivered. False, nothing changed, for anything else: the caller takes the general
+    /// path ([`Engine::on_data`]), which judges it in full.
+    #[inline]
+    fn data_on_route(&mut self, rx: &Receiver, d: &DataRepr<'_>, rt: DataRoute) -> bool {
+        if d.inline_qos.is_some()
+            || d.writer_sn.0 < 1
+            || d.writer_id != rt.writer.entity
+            || d.reader_id != rt.reader_id
+            || rx.source != rt.writer.prefix
+        {
+            return false;
+        }
+        let payload = d.payload.unwrap_or(&[]);
+        if payload.len() > self.caps.max_sample {
+            return false;
+        }
+        let Some(lr) = self.readers.get_mut(rt.slot) else {
+            return false;
+        };
+        let delivered = lr.reader.on_plain_data(
+            rt.pi,
+            &mut self.pool,
+            rt.writer,
+            d.writer_sn.0,
+            payload,
+            rx.timestamp,
+        );
+        if delivered {
+            self.stats.samples_delivered += 1;
+        }
+        delivered
+    }
+
+    /// Forgets the message's route (see [`DataRoute`]), first raising the DataAvailable the
+    /// DATA it carried deferred.
+    fn end_route(&mut self, route: &mut Option<DataRoute>) {
+        let Some(rt) = route.take() else { return };
+        if let Some(lr) = self.readers.get_mut(rt.slot) {
+            if core::mem::take(&mut lr.reader.notify) {
+                let h = ReaderHandle(lr.key);
+                self.emit(Event::DataAvailable(h));
+            }
+        }
     }
 
     /// Whether a submessage shows its sender is where it said (see `reflection.rs`): anything
@@ -1380,13 +1456,20 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn on_data(&mut self, now: Instant, rx: &Receiver, d: &DataRepr<'_>) {
+    fn on_data(
+        &mut self,
+        now: Instant,
+        rx: &Receiver,
+        d: &DataRepr<'_>,
+        route: &mut Option<DataRoute>,
+    ) {
         let Some(q) = self.inline_qos(d) else { return };
         if d.writer_sn.0 < 1 {
             self.stats.dropped_invalid += 1;
             return;
         }
         if d.writer_id == EntityId::SPDP_WRITER {
+            self.end_route(route);
             self.on_spdp(now, rx, d, &q);
             return;
         }
@@ -1405,7 +1488,7 @@ impl<'a> Engine<'a> {
             key_hash: q.key_hash,
             related: crate::rpc::Related::new(q.related),
         };
-        self.deliver(writer, d.reader_id, |r, pi, pool, replaced| {
+        self.deliver(writer, d.reader_id, route, |r, pi, pool, replaced| {
             r.on_data(pi, pool, incoming(), replaced)
         });
     }
@@ -1422,14 +1505,36 @@ impl<'a> Engine<'a> {
 
     /// Hands something from `writer` to every local reader matched with it (or the builtin
     /// reader for a builtin writer), honouring a specific `reader_id`, and counts the outcome.
+    /// `route` is where the previous DATA of the message went (see [`DataRoute`]): used when
+    /// it names this writer and `reader_id`, and set when this one went to a single reader.
     fn deliver(
         &mut self,
         writer: Guid,
         reader_id: EntityId,
+        route: &mut Option<DataRoute>,
         mut f: impl FnMut(&mut Reader<'a>, u32, &mut Pool<'a>, &mut u64) -> Received,
     ) {
         let mut replaced = 0;
         let mut outcome = Received::Unknown;
+        if let Some(rt) = route.filter(|rt| rt.writer == writer && rt.reader_id == reader_id) {
+            // The previous DATA's reader and proxy; checked again, as cheap as it is.
+            if let Some(lr) = self
+                .readers
+                .get_mut(rt.slot)
+                .filter(|lr| lr.reader.proxy(rt.pi).is_some_and(|p| p.guid == writer))
+            {
+                outcome = f(&mut lr.reader, rt.pi, &mut self.pool, &mut replaced);
+                // `notify` stays set: the DataAvailable waits for the end of the route
+                // (`end_route`), one for the run of DATA rather than one per sample.
+                if lr.reader.reassembly_news() {
+                    self.after_reassembly(Local::Reader(rt.slot));
+                }
+                self.stats.samples_replaced += replaced;
+                self.count_received(outcome);
+                return;
+            }
+        }
+        self.end_route(route);
         if BUILTIN_WRITER_IDS.contains(&writer.entity) {
             if let Some((i, pi)) = self.builtin_proxy_of_writer(writer) {
                 outcome = f(
@@ -1447,6 +1552,8 @@ impl<'a> Engine<'a> {
             }
         } else if let Some(ri) = self.remote_index.get(&map::guid_key(&writer)) {
             let mut at = self.remote.get(ri).map_or(u64::MAX, |r| r.first_match);
+            // The only match of the writer, when it has one and took this DATA.
+            let mut single = at != u64::MAX;
             while let Some(w) = Work::unpack(at) {
                 let Local::Reader(slot) = w.local else { break };
                 let Some(lr) = self.readers.get_mut(slot) else {
@@ -1457,8 +1564,18 @@ impl<'a> Engine<'a> {
                     .proxy(w.index)
                     .map_or(u64::MAX, |p| p.next_of_remote);
                 if reader_id != EntityId::UNKNOWN && reader_id != lr.reader.entity() {
+                    single = false;
                     continue;
                 }
+                if single && at == u64::MAX {
+                    *route = Some(DataRoute {
+                        writer,
+                        reader_id,
+                        slot,
+                        pi: w.index,
+                    });
+                }
+                single = false;
                 let r = f(&mut lr.reader, w.index, &mut self.pool, &mut replaced);
                 if outcome == Received::Unknown || matches!(r, Received::Accepted { .. }) {
                     outcome = r;
@@ -1513,7 +1630,7 @@ impl<'a> Engine<'a> {
             key_hash: q.key_hash,
             now: self.now,
         };
-        self.deliver(writer, d.reader_id, |r, pi, pool, replaced| {
+        self.deliver(writer, d.reader_id, &mut None, |r, pi, pool, replaced| {
             r.on_data_frag(pi, pool, &frag, replaced)
         });
     }
@@ -1880,9 +1997,12 @@ impl<'a> Engine<'a> {
     pub(crate) fn queue_all_proxies(&mut self, local: Local) {
         let n = self.writer_at(local).map_or(0, |w| w.proxies.high_water());
         for index in 0..n as u32 {
+            // A proxy queued already (every write after the first of a burst finds them so)
+            // costs one look, not `queue`'s second one.
             if self
                 .writer_at(local)
-                .is_some_and(|w| w.proxy(index).is_some())
+                .and_then(|w| w.proxy(index))
+                .is_some_and(|p| !p.queued)
             {
                 self.queue(Work { local, index });
             }

@@ -8,6 +8,7 @@
 #![cfg_attr(not(feature = "frag"), allow(dead_code))]
 
 use crate::storage::{filled, Slots};
+use crate::wire::copy_small;
 
 const END: u32 = u32::MAX;
 
@@ -130,6 +131,11 @@ impl<'a> Pool<'a> {
 
     /// Stores the concatenation of `parts`; `None` when the pool lacks room.
     pub(crate) fn store(&mut self, parts: &[&[u8]]) -> Option<Bytes> {
+        if let [p] = parts {
+            if let Some(b) = self.store_small(p) {
+                return Some(b);
+            }
+        }
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let b = self.reserve(len)?;
         if len <= self.block {
@@ -147,6 +153,26 @@ impl<'a> Pool<'a> {
             at += part.len();
         }
         Some(b)
+    }
+
+    /// Stores `p` when it fits one block (most samples): the receive path of every small
+    /// sample, without the walk over parts and block chain of [`Pool::store`]. `None` when it
+    /// is longer than a block or the pool is empty (the caller then takes the general path).
+    #[inline]
+    pub(crate) fn store_small(&mut self, p: &[u8]) -> Option<Bytes> {
+        if p.len() > self.block || self.free_count == 0 {
+            return None;
+        }
+        let first = self.free_head;
+        let at = first as usize * self.block;
+        copy_small(self.bytes.get_mut(at..at + p.len())?, p);
+        let link = self.next.get_mut(first as usize)?;
+        self.free_head = core::mem::replace(link, END);
+        self.free_count -= 1;
+        Some(Bytes {
+            first,
+            len: p.len() as u32,
+        })
     }
 
     /// Reserves `len` bytes whose content the caller fills with [`Pool::write_at`].
@@ -237,8 +263,26 @@ impl<'a> Pool<'a> {
         pos
     }
 
+    /// The bytes of a payload held in one block (most samples), to copy straight out;
+    /// `None` for a longer one.
+    #[inline]
+    pub(crate) fn small(&self, b: &Bytes) -> Option<&[u8]> {
+        if b.len() > self.block {
+            return None;
+        }
+        let at = b.first as usize * self.block;
+        self.bytes.get(at..at + b.len())
+    }
+
     /// Copies a payload into `out` (which must hold `b.len()` bytes); returns the length.
     pub(crate) fn read(&self, b: &Bytes, out: &mut [u8]) -> usize {
+        if b.len() <= out.len() {
+            if let Some(src) = self.small(b) {
+                // One block: one copy, no walk of the block chain.
+                copy_small(&mut out[..src.len()], src);
+                return src.len();
+            }
+        }
         let mut left = b.len();
         let mut block = b.first;
         let mut pos = 0;
@@ -297,6 +341,43 @@ mod tests {
             let e = p.store(&[]).unwrap();
             assert_eq!(e.len(), 0);
             p.free(e);
+            assert_eq!(p.free_blocks(), BLOCKS);
+        })
+    }
+
+    /// The one-block paths (`store_small`, and `read` of one block) agree with the general
+    /// ones, refuse what they cannot hold, and free like any payload.
+    #[test]
+    fn small_payloads() {
+        with_pool(|p| {
+            let a: [u8; 16] = core::array::from_fn(|i| i as u8);
+            let b = p.store_small(&a).unwrap();
+            assert_eq!(p.free_blocks(), BLOCKS - 1);
+            let mut out = [0u8; 16];
+            assert_eq!(p.read(&b, &mut out), 16);
+            assert_eq!(out, a);
+            let mut short = [0u8; 10];
+            assert_eq!(p.read(&b, &mut short), 10, "a short buffer gets what fits");
+            assert_eq!(short, a[..10]);
+            assert!(
+                p.store_small(&[0u8; BLOCK + 1]).is_none(),
+                "more than a block"
+            );
+            let full = p.store_small(&[1u8; BLOCK]).unwrap();
+            p.free(b);
+            p.free(full);
+            assert_eq!(p.free_blocks(), BLOCKS);
+            let mut held = [const { None }; BLOCKS];
+            for slot in held.iter_mut() {
+                *slot = p.store_small(&a);
+            }
+            assert!(held.iter().all(Option::is_some));
+            assert!(p.store_small(&a).is_none(), "an empty pool refuses");
+            for h in held.iter_mut() {
+                if let Some(b) = h.take() {
+                    p.free(b);
+                }
+            }
             assert_eq!(p.free_blocks(), BLOCKS);
         })
     }

@@ -423,6 +423,12 @@ impl<'a> Reader<'a> {
             .ok()
     }
 
+    /// Whether the engine has reassembly work from the last DATA: partial samples evicted to
+    /// count, or an expiry timer to arm (`Engine::after_reassembly`).
+    pub(crate) fn reassembly_news(&self) -> bool {
+        self.evicted != 0 || self.arm_expiry
+    }
+
     /// Removes writer proxy `pi` and the samples still waiting for order from it.
     pub(crate) fn remove_proxy(&mut self, pi: u32, pool: &mut Pool) -> Option<WriterProxy> {
         let p = *self.proxies.get(pi)?;
@@ -637,6 +643,81 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The steady state of a stream, reliable or not: SN `sn` of proxy `pi` is the next in
+    /// order, nothing is buffered ahead of it nor partial, there is room to deliver it and its
+    /// payload fits one pool block. Then it is stored and delivered at once, as the general
+    /// path of [`Reader::on_data`] would, without its checks for the other cases, and this
+    /// returns true; otherwise nothing changed and it returns false. `sample` makes the
+    /// sample around its stored payload.
+    #[inline(always)]
+    fn try_in_order(
+        &mut self,
+        pi: u32,
+        pool: &mut Pool,
+        sn: i64,
+        payload: &[u8],
+        sample: impl FnOnce(Bytes) -> Sample,
+    ) -> bool {
+        let limit = self.limit();
+        let Some(p) = self.proxies.get_mut(pi) else {
+            return false;
+        };
+        if sn != p.next
+            || p.pending != NONE
+            || self.partials != 0
+            || self.delivered >= limit
+            || self.samples.is_full()
+            || payload.len() > self.max_sample
+        {
+            return false;
+        }
+        let Some(data) = pool.store_small(payload) else {
+            return false;
+        };
+        match self.samples.insert(sample(data)) {
+            Ok(i) => {
+                p.hear(sn);
+                p.next = sn.saturating_add(1);
+                self.push_delivered(i);
+                true
+            }
+            Err(sample) => {
+                // Cannot happen (checked above): give the payload back, change nothing.
+                if let Some(d) = sample.data {
+                    pool.free(d);
+                }
+                false
+            }
+        }
+    }
+
+    /// A DATA from `writer` (matched as proxy `pi`) with no inline QoS: delivered through
+    /// [`Reader::try_in_order`] when that applies (true), else left for the general path
+    /// ([`Reader::on_data`]), nothing changed (false).
+    pub(crate) fn on_plain_data(
+        &mut self,
+        pi: u32,
+        pool: &mut Pool,
+        writer: Guid,
+        sn: i64,
+        payload: &[u8],
+        timestamp: Option<Time>,
+    ) -> bool {
+        if self.proxies.get(pi).is_none_or(|p| p.guid != writer) {
+            return false;
+        }
+        self.try_in_order(pi, pool, sn, payload, |data| Sample {
+            writer,
+            sn,
+            data: Some(data),
+            timestamp,
+            status: StatusInfo::default(),
+            key_hash: None,
+            related: Related::NONE,
+            next: NONE,
+        })
+    }
+
     /// Takes in a DATA (or a reassembled DATA_FRAG sample) from proxy `pi`.
     pub(crate) fn on_data(
         &mut self,
@@ -645,13 +726,32 @@ impl<'a> Reader<'a> {
         s: Incoming<'_>,
         replaced: &mut u64,
     ) -> Received {
+        if self.proxies.get(pi).is_none() {
+            s.discard(pool);
+            return Received::Unknown;
+        }
+        if matches!(s.payload, Payload::Slice(b) if b.len() > self.max_sample) {
+            return Received::TooLarge;
+        }
+        if let Payload::Slice(b) = s.payload {
+            let delivered = self.try_in_order(pi, pool, s.sn, b, |data| Sample {
+                writer: s.writer,
+                sn: s.sn,
+                data: Some(data),
+                timestamp: s.timestamp,
+                status: s.status,
+                key_hash: s.key_hash,
+                related: s.related,
+                next: NONE,
+            });
+            if delivered {
+                return Received::Accepted { delivered: 1 };
+            }
+        }
         let Some(p) = self.proxies.get_mut(pi) else {
             s.discard(pool);
             return Received::Unknown;
         };
-        if matches!(s.payload, Payload::Slice(b) if b.len() > self.max_sample) {
-            return Received::TooLarge;
-        }
         p.hear(s.sn);
         let p = *p;
         if s.sn < p.next || (p.reliable && self.is_pending(pi, s.sn)) {

@@ -6,9 +6,9 @@
 use crate::pool::Pool;
 use crate::stream::{CycloneFraming, Framing};
 use crate::wire::{
-    flags, submessage_id, BuildError, Count, Endian, EntityId, FragmentNumberSet, GapRepr,
-    GuidPrefix, HeartbeatRepr, InfoDstRepr, InfoTsRepr, InlineQos, Locator, MessageBuilder,
-    SequenceNumber, SequenceNumberSet, SubmessageRepr,
+    flags, submessage_id, BuildError, Count, DataTemplate, Endian, EntityId, FragmentNumberSet,
+    GapRepr, GuidPrefix, HeartbeatRepr, InfoDstRepr, InfoTsRepr, InlineQos, Locator,
+    MessageBuilder, SequenceNumber, SequenceNumberSet, SubmessageRepr,
 };
 use crate::writer::{Change, ReaderProxy, Writer};
 
@@ -61,14 +61,35 @@ fn inline_qos(c: &Change, builtin: bool, buf: &mut [u8; MAX_INLINE_QOS]) -> Opti
 }
 
 /// Appends INFO_TS (when the change has a timestamp) and DATA for `c`.
+/// `t` is the template of DATA from `writer_id` to `reader_id`, made once per datagram.
 pub(crate) fn push_data(
     b: &mut MessageBuilder<'_>,
     pool: &Pool<'_>,
+    t: &DataTemplate,
     writer_id: EntityId,
     reader_id: EntityId,
     c: &Change,
     builtin: bool,
 ) -> Result<(), BuildError> {
+    if c.status.0 == 0 && c.key_hash.is_none() && !builtin && c.related.get().is_none() {
+        // The common layout (no inline QoS, a serialized payload): when the payload is in one
+        // pool block, the builder writes the DATA from the template and copies it straight
+        // out of the pool.
+        if let Some(p) = pool.small(&c.data) {
+            // One INFO_TS per datagram while the timestamps agree: it holds for the rest of it.
+            let ts = c.timestamp.filter(|t| b.timestamp() != Some(*t));
+            if ts.is_some() && 12 + 4 + DATA_FIXED + ((p.len() + 3) & !3) > b.remaining() {
+                // Not the INFO_TS without its DATA.
+                return Err(BuildError::Full);
+            }
+            if let Some(ts) = ts {
+                b.push(&SubmessageRepr::InfoTs(InfoTsRepr {
+                    timestamp: Some(ts),
+                }))?;
+            }
+            return b.push_sample(t, SequenceNumber(c.sn), p);
+        }
+    }
     let mut qbuf = [0u8; MAX_INLINE_QOS];
     let qlen = inline_qos(c, builtin, &mut qbuf);
     let body = DATA_FIXED + qlen.unwrap_or(0) + c.data.len();
@@ -245,6 +266,7 @@ fn push_data_frag(
 fn push_sample(
     b: &mut MessageBuilder<'_>,
     pool: &Pool<'_>,
+    t: &DataTemplate,
     writer_id: EntityId,
     reader_id: EntityId,
     c: &Change,
@@ -253,7 +275,7 @@ fn push_sample(
     builtin: bool,
 ) -> Result<bool, BuildError> {
     if c.data.len() <= fragment_size {
-        push_data(b, pool, writer_id, reader_id, c, builtin)?;
+        push_data(b, pool, t, writer_id, reader_id, c, builtin)?;
         return Ok(true);
     }
     // Without the `frag` feature only a builtin announcement can be this large (user samples
@@ -392,6 +414,7 @@ pub(crate) fn push_writer(
     }
     // Samples a reader asked for again, lowest first; what is gone becomes a GAP.
     if !full && proxy.has_repairs() {
+        let t = DataTemplate::new(Endian::Little, rid, wid);
         let mut left = proxy.requested;
         let asked = proxy.requested;
         for sn in asked.iter() {
@@ -403,7 +426,17 @@ pub(crate) fn push_writer(
             let r = match change {
                 Some(c) => {
                     let mut cursor = proxy.repair_cursor(sn.0);
-                    let r = push_sample(b, pool, wid, rid, c, fragment_size, &mut cursor, builtin);
+                    let r = push_sample(
+                        b,
+                        pool,
+                        &t,
+                        wid,
+                        rid,
+                        c,
+                        fragment_size,
+                        &mut cursor,
+                        builtin,
+                    );
                     proxy.set_repair_cursor(sn.0, cursor);
                     r.map(|done| (done, false))
                 }
@@ -439,11 +472,15 @@ pub(crate) fn push_writer(
         }
         // Bytes in flight, counted once and then grown by each sample sent whole (what
         // `Writer::in_flight` would say again before every sample).
+        // Every new sample goes to every reader of the writer (reader id UNKNOWN).
+        let t = DataTemplate::new(Endian::Little, EntityId::UNKNOWN, wid);
         let mut flight = if proxy.reliable {
             w.in_flight(&proxy)
         } else {
             0
         };
+        // The history is walked once, not searched for every SN (`Writer::next_change`).
+        let mut pos = w.cursor(proxy.next_unsent);
         while proxy.next_unsent <= last {
             if proxy.reliable && proxy.frag_next() <= 1 && flight >= w.in_flight_limit {
                 break;
@@ -451,7 +488,7 @@ pub(crate) fn push_writer(
             let sn = proxy.next_unsent;
             let mut cursor = proxy.frag_next();
             let mut size = 0;
-            let r = match w.change(sn) {
+            let r = match w.next_change(&mut pos, sn) {
                 Some(c) => {
                     // A sample already started is in `flight` already.
                     if cursor <= 1 {
@@ -460,6 +497,7 @@ pub(crate) fn push_writer(
                     push_sample(
                         b,
                         pool,
+                        &t,
                         wid,
                         EntityId::UNKNOWN,
                         c,

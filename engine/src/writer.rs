@@ -512,6 +512,21 @@ impl<'a> Writer<'a> {
         self.at(self.position(sn)).filter(|c| c.sn == sn)
     }
 
+    /// Where [`Writer::next_change`] starts a walk up the SNs from `sn`.
+    pub(crate) fn cursor(&self, sn: i64) -> usize {
+        self.position(sn)
+    }
+
+    /// [`Writer::change`] of `sn` for a walk up consecutive SNs, without a search per SN:
+    /// `*pos` is the position of the first change with SN >= `sn` ([`Writer::cursor`] of the
+    /// walk's first SN, then what the previous call left). Held SNs rise, so the first change
+    /// with SN >= `sn + 1` is the next position when `sn` is held, and the same one when not.
+    pub(crate) fn next_change(&self, pos: &mut usize, sn: i64) -> Option<&Change> {
+        let c = self.at(*pos).filter(|c| c.sn == sn)?;
+        *pos += 1;
+        Some(c)
+    }
+
     /// Bytes written before the first held sample with SN >= `sn`.
     fn bytes_before(&self, sn: i64) -> u64 {
         self.at(self.position(sn))
@@ -629,8 +644,20 @@ impl<'a> Writer<'a> {
         };
         // No reader at all: a volatile history owes nobody anything.
         let floor = floor.unwrap_or(i64::MAX);
-        while self.at(0).is_some_and(|c| c.sn <= floor) {
-            self.drop_oldest(pool);
+        // Counted first, then dropped in one pass (an acknowledgement releases a whole round
+        // of samples at once): the ring's head moves once.
+        let mut n = 0;
+        while self.at(n).is_some_and(|c| c.sn <= floor) {
+            n += 1;
+        }
+        for i in 0..n {
+            if let Some(c) = self.take_at(i) {
+                pool.free(c.data);
+            }
+        }
+        if n > 0 {
+            self.head = self.slot(n);
+            self.len -= n;
         }
     }
 
@@ -693,7 +720,15 @@ impl<'a> Writer<'a> {
                 return Err(AddError::NoSpace);
             }
         }
-        let data = pool.store(parts).ok_or(AddError::NoSpace)?;
+        // One part of one pool block (a small sample): stored without the general walk.
+        let small = match parts {
+            [p] => pool.store_small(p),
+            _ => None,
+        };
+        let data = match small {
+            Some(b) => b,
+            None => pool.store(parts).ok_or(AddError::NoSpace)?,
+        };
         let sn = self.next_sn;
         self.next_sn += 1;
         let s = self.slot(self.len);
