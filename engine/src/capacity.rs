@@ -130,9 +130,20 @@ impl Capacities {
     }
 
     /// Samples the builtin SEDP writers keep: one announcement per local endpoint, and room for
-    /// the withdrawals of deleted ones.
+    /// the withdrawals of deleted ones not acknowledged yet (a withdrawal replaces its
+    /// endpoint's announcement; once the history is full the oldest withdrawal gives way).
+    /// The room is proportional up to 8: as many withdrawals as there are endpoints (all of
+    /// them deleted at once), at least 1, at most 8 (what it was for every table size, which
+    /// a table of one or two endpoints paid for with 6 or 7 idle slots).
     pub(crate) const fn sedp_history(&self, endpoints: usize) -> usize {
-        endpoints + 8
+        let room = if endpoints < 1 {
+            1
+        } else if endpoints > 8 {
+            8
+        } else {
+            endpoints
+        };
+        endpoints + room
     }
 
     /// Sample slots of each builtin reader: SEDP and participant-message samples are consumed
