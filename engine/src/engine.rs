@@ -869,7 +869,7 @@ impl<'a> Engine<'a> {
     /// stack and copied, where a microcontroller's stack peaks). Every field is made before
     /// the engine is put together and nothing borrows it after, so it is built in the place it
     /// is returned in.
-    #[inline(never)]
+    #[inline(always)]
     fn blank(
         cfg: Config,
         now: Instant,
