@@ -300,6 +300,9 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Adds (or updates) remote endpoint `info` and matches it. Not inlined: its frame is
+    /// then not under the parsing of the next announcement (see `process_builtin_samples`).
+    #[inline(never)]
     pub(crate) fn add_remote_endpoint(&mut self, now: Instant, info: EndpointInfo) {
         let Some(owner) = self.participant_slot(info.guid.prefix) else {
             self.stats.dropped_unknown_endpoint += 1;
