@@ -62,7 +62,9 @@ pub struct Capacities {
     /// waits (flow control; the sample being sent always completes).
     pub in_flight: usize,
     /// Largest SPDP/SEDP sample processed (1 B each, once, to parse it; larger discovery data
-    /// is dropped and counted). Real peers send 200 B to 2 KiB.
+    /// is dropped and counted). Real peers send 200 B to 2 KiB. The same buffer holds each
+    /// SEDP announcement of a local endpoint while it is serialized (at most 1 KiB): an
+    /// endpoint whose announcement does not fit is refused.
     pub discovery_data: usize,
 }
 
