@@ -93,7 +93,8 @@ pub(crate) struct ReaderProxy {
     /// Heartbeats the timer owed it since it last sent an acceptable ACKNACK.
     pub unanswered: u8,
     /// Heartbeat timer ticks still to skip for it (backoff).
-    pub hb_skip: u16,
+    /// (At most 2^[`BACKOFF_MAX_SHIFT`] - 1; a byte, so the proxy is 8 bytes smaller.)
+    pub hb_skip: u8,
     /// Repeated repairs (see [`ReaderProxy::repeat_due`]): when the last round of them went,
     /// `best_acked` then, the backoff exponent, and whether that round repaired the reader's
     /// head (the SN after `best_acked`).
@@ -337,6 +338,8 @@ const BACKOFF_AFTER: u8 = 20;
 /// The longest interval between heartbeats to a silent reader: 2^6 periods (6.4 s at the
 /// default 100 ms; Cyclone's ceiling is 8 s).
 const BACKOFF_MAX_SHIFT: u8 = 6;
+// `ReaderProxy::hb_skip` holds 2^BACKOFF_MAX_SHIFT - 1 in a byte.
+const _: () = assert!(BACKOFF_MAX_SHIFT < 8);
 
 /// What a heartbeat timer tick found.
 #[derive(Debug, Default, Clone, Copy)]
@@ -1012,7 +1015,7 @@ impl<'a> Writer<'a> {
                     .unanswered
                     .saturating_sub(BACKOFF_AFTER)
                     .min(BACKOFF_MAX_SHIFT);
-                p.hb_skip = (1u16 << k) - 1;
+                p.hb_skip = (1u8 << k) - 1;
             }
         }
         if any {
