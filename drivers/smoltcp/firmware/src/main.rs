@@ -31,10 +31,10 @@ use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::{debug, hio};
 use pollen_engine::wire::{GuidPrefix, Time};
 use pollen_engine::{
-    Capacities, Config, Engine, EventSlot, History, HistorySlot, Instant, MapSlot,
-    ParticipantSlot, ReaderHandle, ReaderProxySlot, ReaderQos, ReaderSlot, ReassemblySlot,
-    Reliability, RemoteEndpointSlot, SampleSlot, Storage, StorageSizes, TimerSlot, TopicSpec,
-    WriteError, WriterHandle, WriterProxySlot, WriterQos, WriterSlot,
+    Capacities, Config, Engine, EventSlot, History, HistorySlot, Instant, MapSlot, ParticipantSlot,
+    ReaderHandle, ReaderProxySlot, ReaderQos, ReaderSlot, ReassemblySlot, Reliability,
+    RemoteEndpointSlot, SampleSlot, Storage, StorageSizes, TimerSlot, TopicSpec, WriteError,
+    WriterHandle, WriterProxySlot, WriterQos, WriterSlot,
 };
 use pollen_smoltcp::link::{Link, LinkStorage, Port};
 use pollen_smoltcp::smoltcp::iface::SocketStorage;
