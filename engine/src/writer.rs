@@ -165,10 +165,10 @@ impl RepairSet {
     }
 
     pub fn remove(&mut self, sn: i64) {
-        if let Some(d) = sn.checked_sub(self.base) {
-            if (0..Self::WINDOW).contains(&d) {
-                self.bits &= !(1 << d);
-            }
+        // A difference that wraps names a bit above `i64::MAX - base`, which no SN sets.
+        let d = sn.wrapping_sub(self.base) as u64;
+        if d < Self::WINDOW as u64 {
+            self.bits &= !(1 << d);
         }
     }
 
@@ -1517,6 +1517,14 @@ mod tests {
         assert_eq!(r.iter().count(), 2);
         let mut r = RepairSet::EMPTY;
         assert!(r.insert(1) && !r.insert(i64::MAX) && !r.insert(i64::MIN));
+        // A removal whose difference wraps touches nothing.
+        let mut r = RepairSet::EMPTY;
+        assert!(r.insert(i64::MAX - 1) && r.insert(i64::MAX));
+        r.remove(i64::MIN);
+        r.remove(i64::MIN + 1);
+        assert_eq!(r.iter().count(), 2);
+        r.remove(i64::MAX);
+        assert!(r.iter().eq([SequenceNumber(i64::MAX - 1)]));
     }
 
     /// An ACKNACK asking for more than the repair window holds (every other SN of 1..=164,

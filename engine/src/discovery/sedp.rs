@@ -72,11 +72,7 @@ impl<'a> Engine<'a> {
                     }
                     continue;
                 }
-                match self.endpoint_info(n, i == SEDP_PUB, s.writer.prefix) {
-                    Some(Ok(info)) => self.add_remote_endpoint(now, info),
-                    Some(Err(_)) => self.stats.dropped_table_full += 1,
-                    None => self.stats.dropped_bad_discovery += 1,
-                }
+                self.take_endpoint(now, n, i == SEDP_PUB, s.writer.prefix);
             }
         }
         // Participant messages only matter as traffic (the lease is refreshed on receipt).
@@ -86,6 +82,19 @@ impl<'a> Engine<'a> {
             }
         }
         self.resync_if_due(now);
+    }
+
+    /// Adds the endpoint announced in the first `n` bytes of the scratch buffer by participant
+    /// `from`, or counts why not. Not inlined: the endpoint's record is in its frame only, not
+    /// in `process_builtin_samples`'s under everything else.
+    #[inline(never)]
+    fn take_endpoint(&mut self, now: Instant, n: usize, is_writer: bool, from: wire::GuidPrefix) {
+        // Matched by reference: a binding by value would be one more copy of the record.
+        match &self.endpoint_info(n, is_writer, from) {
+            Some(Ok(info)) => self.add_remote_endpoint(now, info),
+            Some(Err(_)) => self.stats.dropped_table_full += 1,
+            None => self.stats.dropped_bad_discovery += 1,
+        }
     }
 
     /// The endpoint announced in the first `n` bytes of the scratch buffer by participant
@@ -310,7 +319,7 @@ impl<'a> Engine<'a> {
     /// Adds (or updates) remote endpoint `info` and matches it. Not inlined: its frame is
     /// then not under the parsing of the next announcement (see `process_builtin_samples`).
     #[inline(never)]
-    pub(crate) fn add_remote_endpoint(&mut self, now: Instant, info: EndpointInfo) {
+    pub(crate) fn add_remote_endpoint(&mut self, now: Instant, info: &EndpointInfo) {
         let Some(owner) = self.participant_slot(info.guid.prefix) else {
             self.stats.dropped_unknown_endpoint += 1;
             return;
@@ -326,7 +335,7 @@ impl<'a> Engine<'a> {
                     self.unlink_remote(ri);
                 }
                 if let Some(r) = self.remote.get_mut(ri) {
-                    r.info = info;
+                    r.info = *info;
                 }
                 if moved {
                     self.link_remote(ri, owner);
@@ -335,14 +344,14 @@ impl<'a> Engine<'a> {
             }
             None => {
                 if self.remote.is_full()
-                    && (!self.relevant(&info)
+                    && (!self.relevant(info)
                         || !(self.evict_unmatched_endpoint() || self.evict_hog_endpoint(owner)))
                 {
                     self.mark_incomplete(info.guid.prefix);
                     self.refuse(Table::RemoteEndpoints, info.guid);
                     return;
                 }
-                let Ok(ri) = self.remote.insert(RemoteEndpoint::new(info)) else {
+                let Ok(ri) = self.remote.insert(RemoteEndpoint::new(*info)) else {
                     self.refuse(Table::RemoteEndpoints, info.guid);
                     return;
                 };
@@ -357,7 +366,7 @@ impl<'a> Engine<'a> {
                 ri
             }
         };
-        if self.remote_locator(&info).is_none() {
+        if self.remote_locator(info).is_none() {
             self.stats.dropped_bad_discovery += 1;
             return;
         }
