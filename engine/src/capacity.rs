@@ -62,7 +62,9 @@ pub struct Capacities {
     /// waits (flow control; the sample being sent always completes).
     pub in_flight: usize,
     /// Largest SPDP/SEDP sample processed (1 B each, once, to parse it; larger discovery data
-    /// is dropped and counted). Real peers send 200 B to 2 KiB.
+    /// is dropped and counted). Real peers send 200 B to 2 KiB. The same buffer holds each
+    /// SEDP announcement of a local endpoint while it is serialized (at most 1 KiB): an
+    /// endpoint whose announcement does not fit is refused.
     pub discovery_data: usize,
 }
 
@@ -130,9 +132,20 @@ impl Capacities {
     }
 
     /// Samples the builtin SEDP writers keep: one announcement per local endpoint, and room for
-    /// the withdrawals of deleted ones.
+    /// the withdrawals of deleted ones not acknowledged yet (a withdrawal replaces its
+    /// endpoint's announcement; once the history is full the oldest withdrawal gives way).
+    /// The room is proportional up to 8: as many withdrawals as there are endpoints (all of
+    /// them deleted at once), at least 1, at most 8 (what it was for every table size, which
+    /// a table of one or two endpoints paid for with 6 or 7 idle slots).
     pub(crate) const fn sedp_history(&self, endpoints: usize) -> usize {
-        endpoints + 8
+        let room = if endpoints < 1 {
+            1
+        } else if endpoints > 8 {
+            8
+        } else {
+            endpoints
+        };
+        endpoints + room
     }
 
     /// Sample slots of each builtin reader: SEDP and participant-message samples are consumed

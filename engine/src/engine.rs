@@ -771,12 +771,43 @@ impl<'a> Engine<'a> {
         Engine::build(cfg, now, Some(storage))
     }
 
+    /// [`Engine::with_storage`] made in `slot`, for a device with little stack: nothing
+    /// engine-sized is built on the stack first but the engine itself, without its builtin
+    /// endpoints (they are made in place after it). Returns the engine in `slot`.
+    // Not inlined, for the reason `with_storage` is not.
+    #[inline(never)]
+    pub fn with_storage_in<'s>(
+        slot: &'s mut core::mem::MaybeUninit<Engine<'a>>,
+        cfg: Config,
+        storage: Storage<'a>,
+        now: Instant,
+    ) -> Result<&'s mut Engine<'a>, ConfigError> {
+        check_lengths(&cfg.capacities, &storage)?;
+        cfg.validate()?;
+        let (arenas, layout, rest) = Engine::parts(&cfg, Some(storage))?;
+        let e = slot.write(Engine::blank(cfg, now, arenas, layout, rest));
+        e.start_builtins(now);
+        Ok(e)
+    }
+
     fn build(
         cfg: Config,
         now: Instant,
         storage: Option<Storage<'a>>,
     ) -> Result<Engine<'a>, ConfigError> {
         cfg.validate()?;
+        let (arenas, layout, rest) = Engine::parts(&cfg, storage)?;
+        let mut e = Engine::blank(cfg, now, arenas, layout, rest);
+        e.start_builtins(now);
+        Ok(e)
+    }
+
+    /// The arenas and runs of `storage` (the heap's without it), and the timers' layout.
+    #[allow(clippy::type_complexity)]
+    fn parts(
+        cfg: &Config,
+        storage: Option<Storage<'a>>,
+    ) -> Result<(Arenas<'a>, Layout, Option<Rest<'a>>), ConfigError> {
         let c = cfg.capacities;
         let layout = Layout::new(c.writers, c.readers, c.participants);
         let (arenas, rest) = match storage {
@@ -824,21 +855,44 @@ impl<'a> Engine<'a> {
             #[cfg(not(feature = "alloc"))]
             None => return Err(ConfigError::Capacity(CapacityError::Storage("all"))),
         };
-        // Made in the place it is returned in, started already: no copy of the whole engine
-        // (nor of its builtin endpoints) on the stack, where a microcontroller's stack peaks.
-        Ok(Engine::blank(cfg, now, arenas, layout, rest))
+        Ok((arenas, layout, rest))
+    }
+
+    /// Makes the builtin endpoints, in place, in the order their tables are carved from the
+    /// arenas: the SEDP writers, the participant-message writer (with the first liveliness
+    /// message), the three builtin readers. [`Engine::blank`] leaves idle ones.
+    fn start_builtins(&mut self, now: Instant) {
+        let Engine {
+            cfg,
+            arenas,
+            pool,
+            timers,
+            builtin_writers,
+            builtin_readers,
+            stats,
+            ..
+        } = self;
+        builtin_writers[SEDP_PUB] = builtin_writer(cfg, SEDP_PUB, arenas);
+        builtin_writers[SEDP_SUB] = builtin_writer(cfg, SEDP_SUB, arenas);
+        let mut no_space = false;
+        builtin_writers[PMD] = liveliness_writer(cfg, now, arenas, pool, timers, &mut no_space);
+        stats.dropped_no_space = no_space as u64;
+        for (i, r) in builtin_readers.iter_mut().enumerate() {
+            *r = builtin_reader(cfg, i, arenas);
+        }
     }
 
     /// Everything empty, in the caller's runs when given, else on the heap; started at `now`:
-    /// the first announcement and liveliness message scheduled. Every field is made before
+    /// the first announcement scheduled. The builtin endpoints are idle ones, without tables:
+    /// [`Engine::start_builtins`] makes them, in place (made here, they would be built on the
+    /// stack and copied, where a microcontroller's stack peaks). Every field is made before
     /// the engine is put together and nothing borrows it after, so it is built in the place it
-    /// is returned in: no engine-sized temporary on the stack, only the builtin endpoints'
-    /// arrays (each endpoint made by a function of its own).
-    #[inline(never)]
+    /// is returned in.
+    #[inline(always)]
     fn blank(
         cfg: Config,
         now: Instant,
-        mut arenas: Arenas<'a>,
+        arenas: Arenas<'a>,
         layout: Layout,
         runs: Option<Rest<'a>>,
     ) -> Engine<'a> {
@@ -877,7 +931,7 @@ impl<'a> Engine<'a> {
         } else {
             64
         };
-        let mut pool = Pool::new(c.pool_block, c.pool_blocks, pool.0, pool.1);
+        let pool = Pool::new(c.pool_block, c.pool_blocks, pool.0, pool.1);
         let mut timers = Timers::new(layout, timers.0, timers.1);
         let mut work = WorkQueue::new(work, work_len);
         Engine::start_schedule(&cfg, now, &mut timers, &mut work);
@@ -895,31 +949,12 @@ impl<'a> Engine<'a> {
         ];
         let scratch = filled(scratch, c.discovery_data, 0);
         let [participant_index, remote_index, match_index, local_topics, remote_topics] = indexes;
-        let mut no_space = false;
         Engine {
-            builtin_writers: [
-                builtin_writer(&cfg, SEDP_PUB, &mut arenas),
-                builtin_writer(&cfg, SEDP_SUB, &mut arenas),
-                liveliness_writer(
-                    &cfg,
-                    now,
-                    &mut arenas,
-                    &mut pool,
-                    &mut timers,
-                    &mut no_space,
-                ),
-            ],
-            builtin_readers: [
-                builtin_reader(&cfg, 0, &mut arenas),
-                builtin_reader(&cfg, 1, &mut arenas),
-                builtin_reader(&cfg, 2, &mut arenas),
-            ],
+            builtin_writers: [idle_writer(), idle_writer(), idle_writer()],
+            builtin_readers: [idle_reader(), idle_reader(), idle_reader()],
             caps: c,
             now,
-            stats: Stats {
-                dropped_no_space: no_space as u64,
-                ..Stats::ZERO
-            },
+            stats: Stats::ZERO,
             events,
             pool,
             participants,
@@ -2967,6 +3002,40 @@ fn builtin_writer<'a>(cfg: &Config, i: usize, arenas: &mut Arenas<'a>) -> Writer
     w.keep_instances = i != PMD;
     w.believe_rewind = i != PMD;
     w
+}
+
+/// A builtin writer's stand-in until [`Engine::start_builtins`] makes it: no tables.
+#[inline(always)]
+fn idle_writer<'a>() -> Writer<'a> {
+    let storage = WriterStorage {
+        history: Slots::empty(),
+        proxies: Slab::new(Slots::empty(), 0),
+    };
+    let guid = Guid::new(GuidPrefix::UNKNOWN, EntityId::UNKNOWN);
+    let idle = Span::from_micros(0);
+    Writer::new(
+        guid,
+        true,
+        Durability::Volatile,
+        History::KeepAll,
+        idle,
+        0,
+        storage,
+    )
+}
+
+/// A builtin reader's stand-in until [`Engine::start_builtins`] makes it: no tables.
+#[inline(always)]
+fn idle_reader<'a>() -> Reader<'a> {
+    let storage = ReaderStorage {
+        proxies: Slab::new(Slots::empty(), 0),
+        samples: Slab::new(Slots::empty(), 0),
+        frags: Slots::empty(),
+        bits: Slots::empty(),
+        max_sample: 0,
+    };
+    let guid = Guid::new(GuidPrefix::UNKNOWN, EntityId::UNKNOWN);
+    Reader::new(guid, true, History::KeepAll, 0, storage)
 }
 
 /// The participant-message writer with the first liveliness message in it (see

@@ -444,7 +444,7 @@ pub(crate) fn push_writer(
             };
             match r {
                 Ok((true, gap)) => {
-                    clear(&mut left, sn);
+                    left.remove(sn.0);
                     proxy.set_repair_cursor(0, 1);
                     if gap {
                         packed.gaps += 1;
@@ -561,14 +561,6 @@ pub(crate) fn push_writer(
 
 fn clear_fragment(set: &mut FragmentNumberSet, n: u32) {
     let d = n.wrapping_sub(set.base);
-    if d < set.num_bits {
-        set.bitmap[(d / 32) as usize] &= !(0x8000_0000 >> (d % 32));
-    }
-}
-
-fn clear(set: &mut SequenceNumberSet, sn: SequenceNumber) {
-    let d = sn.0.wrapping_sub(set.base.0);
-    let Ok(d) = u32::try_from(d) else { return };
     if d < set.num_bits {
         set.bitmap[(d / 32) as usize] &= !(0x8000_0000 >> (d % 32));
     }

@@ -252,6 +252,91 @@ fn deleted_endpoints_give_their_storage_back() {
     assert_eq!(b.matched_writers(r), 1);
 }
 
+/// Every local writer deleted and replaced before the remote side hears of it: each
+/// withdrawal waits in the SEDP history beside the new announcements until it is acknowledged
+/// (the room for withdrawals is as large as the table up to 8, see `sedp_history`), so the
+/// remote reader ends up matched with the new writers only. Were the room one short, a new
+/// announcement would push out the oldest withdrawal, and the remote reader would keep the
+/// deleted writer matched.
+#[test]
+fn every_writer_replaced_at_once_is_withdrawn() {
+    for writers in [1, 2] {
+        let c = Capacities {
+            writers,
+            remote_endpoints: 8,
+            matches: 8,
+            ..Capacities::MICRO
+        };
+        let mut a = engine(&c, 1);
+        let mut b = engine(&c, 2);
+        let topic = TopicSpec::new("replaced", "T");
+        let wq = WriterQos::default();
+        let r = b
+            .create_reader(Instant(0), &topic, &ReaderQos::default())
+            .unwrap();
+        let old: Vec<_> = (0..writers)
+            .map(|_| a.create_writer(Instant(0), &topic, &wq).unwrap())
+            .collect();
+        let now = run(&mut a, &mut b, Instant(0), 300);
+        assert_eq!(b.matched_writers(r), writers);
+        for w in old {
+            assert!(a.delete_writer(now, w));
+        }
+        for _ in 0..writers {
+            a.create_writer(now, &topic, &wq).unwrap();
+        }
+        run(&mut a, &mut b, now, 300);
+        assert_eq!(b.matched_writers(r), writers, "{writers} writers replaced");
+    }
+}
+
+/// A local endpoint's SEDP announcement is serialized in the `discovery_data` scratch buffer:
+/// one that does not fit is refused (and nothing is left behind), one that fits is announced
+/// and matched, and the buffer's use for announcements does not spoil what it holds for
+/// received ones (both sides create endpoints while discovery runs).
+#[test]
+fn announcements_are_bounded_by_discovery_data() {
+    let small = Capacities {
+        discovery_data: 64,
+        ..Capacities::MICRO
+    };
+    let mut e = engine(&small, 1);
+    let topic = TopicSpec::new("bounded", "T");
+    assert_eq!(
+        e.create_writer(Instant(0), &topic, &WriterQos::default()),
+        Err(CreateError::NoAnnouncementSpace)
+    );
+    assert_eq!(
+        e.create_reader(Instant(0), &topic, &ReaderQos::default()),
+        Err(CreateError::NoAnnouncementSpace)
+    );
+    let c = Capacities {
+        writers: 2,
+        readers: 2,
+        ..Capacities::MICRO
+    };
+    let mut a = engine(&c, 1);
+    let mut b = engine(&c, 2);
+    let w = a
+        .create_writer(Instant(0), &topic, &WriterQos::default())
+        .unwrap();
+    let r = b
+        .create_reader(Instant(0), &topic, &ReaderQos::default())
+        .unwrap();
+    let mut now = Instant(0);
+    for _ in 0..20 {
+        now = run(&mut a, &mut b, now, 1);
+    }
+    // Created while the other side's announcements arrive.
+    let w2 = a.create_writer(now, &topic, &WriterQos::default()).unwrap();
+    let r2 = b.create_reader(now, &topic, &ReaderQos::default()).unwrap();
+    run(&mut a, &mut b, now, 300);
+    assert_eq!(a.matched_readers(w), 2);
+    assert_eq!(a.matched_readers(w2), 2);
+    assert_eq!(b.matched_writers(r), 2);
+    assert_eq!(b.matched_writers(r2), 2);
+}
+
 /// An endpoint whose SEDP announcement the pool cannot hold is refused with an error, and the
 /// endpoints created before it are untouched (the twenty-first reader of a 4 KiB pool used to
 /// be created, silently never announced, so never matched by anyone).

@@ -332,6 +332,15 @@ fn v4(ip: [u8; 4]) -> Ipv4Address {
     Ipv4Address::new(ip[0], ip[1], ip[2], ip[3])
 }
 
+/// The engine's timeouts due at `now`. Not inlined: what handling them takes is then on the
+/// stack only while they run, not under every datagram [`Driver::poll`] hands the engine.
+#[inline(never)]
+fn timeouts(now: Instant, engine: &mut Engine) {
+    if engine.poll_timeout().is_some_and(|t| t <= now) {
+        engine.handle_timeout(now);
+    }
+}
+
 fn endpoint_locator(kind: LocatorKind, e: IpEndpoint) -> Locator {
     let IpAddress::Ipv4(a) = e.addr;
     match kind {
@@ -553,9 +562,7 @@ impl<'a, D: Device, const TCP: usize> Driver<'a, D, TCP> {
         self.receive(now, engine);
         #[cfg(feature = "tcp")]
         self.tcp_housekeeping(now, engine);
-        if engine.poll_timeout().is_some_and(|t| t <= now) {
-            engine.handle_timeout(now);
-        }
+        timeouts(now, engine);
         for _ in 0..MAX_ROUNDS {
             let moved = self.drain(now, engine);
             self.egress(ts);

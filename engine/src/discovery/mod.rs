@@ -343,6 +343,7 @@ pub(crate) enum EndpointRefused {
 }
 
 impl EndpointInfo {
+    #[inline(never)]
     pub(crate) fn from_data(
         d: &EndpointData<'_>,
         is_writer: bool,

@@ -26,6 +26,13 @@ use crate::wire::{
     ProtocolVersion, StatusInfo, StringSeq, VendorId,
 };
 
+/// What a match keeps of the remote endpoint's record (see `Engine::pairing`).
+struct RemoteSide {
+    guid: Guid,
+    reliable: bool,
+    durability: Durability,
+}
+
 /// Endpoints of the participant holding the most matches looked at for one to give up.
 const HOG_SEARCH: usize = 64;
 
@@ -65,11 +72,7 @@ impl<'a> Engine<'a> {
                     }
                     continue;
                 }
-                match self.endpoint_info(n, i == SEDP_PUB, s.writer.prefix) {
-                    Some(Ok(info)) => self.add_remote_endpoint(now, info),
-                    Some(Err(_)) => self.stats.dropped_table_full += 1,
-                    None => self.stats.dropped_bad_discovery += 1,
-                }
+                self.take_endpoint(now, n, i == SEDP_PUB, s.writer.prefix);
             }
         }
         // Participant messages only matter as traffic (the lease is refreshed on receipt).
@@ -79,6 +82,19 @@ impl<'a> Engine<'a> {
             }
         }
         self.resync_if_due(now);
+    }
+
+    /// Adds the endpoint announced in the first `n` bytes of the scratch buffer by participant
+    /// `from`, or counts why not. Not inlined: the endpoint's record is in its frame only, not
+    /// in `process_builtin_samples`'s under everything else.
+    #[inline(never)]
+    fn take_endpoint(&mut self, now: Instant, n: usize, is_writer: bool, from: wire::GuidPrefix) {
+        // Matched by reference: a binding by value would be one more copy of the record.
+        match &self.endpoint_info(n, is_writer, from) {
+            Some(Ok(info)) => self.add_remote_endpoint(now, info),
+            Some(Err(_)) => self.stats.dropped_table_full += 1,
+            None => self.stats.dropped_bad_discovery += 1,
+        }
     }
 
     /// The endpoint announced in the first `n` bytes of the scratch buffer by participant
@@ -300,7 +316,10 @@ impl<'a> Engine<'a> {
         }
     }
 
-    pub(crate) fn add_remote_endpoint(&mut self, now: Instant, info: EndpointInfo) {
+    /// Adds (or updates) remote endpoint `info` and matches it. Not inlined: its frame is
+    /// then not under the parsing of the next announcement (see `process_builtin_samples`).
+    #[inline(never)]
+    pub(crate) fn add_remote_endpoint(&mut self, now: Instant, info: &EndpointInfo) {
         let Some(owner) = self.participant_slot(info.guid.prefix) else {
             self.stats.dropped_unknown_endpoint += 1;
             return;
@@ -316,7 +335,7 @@ impl<'a> Engine<'a> {
                     self.unlink_remote(ri);
                 }
                 if let Some(r) = self.remote.get_mut(ri) {
-                    r.info = info;
+                    r.info = *info;
                 }
                 if moved {
                     self.link_remote(ri, owner);
@@ -325,14 +344,14 @@ impl<'a> Engine<'a> {
             }
             None => {
                 if self.remote.is_full()
-                    && (!self.relevant(&info)
+                    && (!self.relevant(info)
                         || !(self.evict_unmatched_endpoint() || self.evict_hog_endpoint(owner)))
                 {
                     self.mark_incomplete(info.guid.prefix);
                     self.refuse(Table::RemoteEndpoints, info.guid);
                     return;
                 }
-                let Ok(ri) = self.remote.insert(RemoteEndpoint::new(info)) else {
+                let Ok(ri) = self.remote.insert(RemoteEndpoint::new(*info)) else {
                     self.refuse(Table::RemoteEndpoints, info.guid);
                     return;
                 };
@@ -347,7 +366,7 @@ impl<'a> Engine<'a> {
                 ri
             }
         };
-        if self.remote_locator(&info).is_none() {
+        if self.remote_locator(info).is_none() {
             self.stats.dropped_bad_discovery += 1;
             return;
         }
@@ -509,16 +528,7 @@ impl<'a> Engine<'a> {
     /// Matches local endpoint `local` with remote endpoint `ri` if they fit (or re-points an
     /// existing match at the remote's current locator).
     fn match_pair(&mut self, now: Instant, local: Local, ri: u32) {
-        let Some(mine) = self.local_endpoint_info(local) else {
-            return;
-        };
-        let Some(remote) = self.remote.get(ri).map(|r| r.info) else {
-            return;
-        };
-        if mine.is_writer == remote.is_writer {
-            return;
-        }
-        let Some(loc) = self.remote_locator(&remote) else {
+        let Some((result, remote, loc)) = self.pairing(local, ri) else {
             return;
         };
         let key = map::match_key(local.key(), &remote.guid);
@@ -538,11 +548,6 @@ impl<'a> Engine<'a> {
             }
             return;
         }
-        let result = if mine.is_writer {
-            check_match(&mine, &remote)
-        } else {
-            check_match(&remote, &mine)
-        };
         let Some(handle) = self.handle_of(local) else {
             return;
         };
@@ -560,7 +565,7 @@ impl<'a> Engine<'a> {
                     self.refuse(Table::Matches, remote.guid);
                     return;
                 }
-                let reliable = remote.reliability == Reliability::Reliable;
+                let reliable = remote.reliable;
                 let first = self.remote.get(ri).map_or(u64::MAX, |r| r.first_match);
                 let pi = match local {
                     Local::Writer(_) => self.writer_at(local).and_then(|w| {
@@ -623,6 +628,31 @@ impl<'a> Engine<'a> {
                 });
             }
         }
+    }
+
+    /// What pairing local endpoint `local` with remote endpoint `ri` comes to, and where the
+    /// remote one is; None when they cannot pair (both writers or both readers, or the
+    /// remote one has no locator). Not inlined: both endpoints' records are copied in its
+    /// frame only, not under what a match then does.
+    #[inline(never)]
+    fn pairing(&self, local: Local, ri: u32) -> Option<(MatchResult, RemoteSide, Locator)> {
+        let mine = self.local_endpoint_info(local)?;
+        let remote = self.remote.get(ri).map(|r| r.info)?;
+        if mine.is_writer == remote.is_writer {
+            return None;
+        }
+        let loc = self.remote_locator(&remote)?;
+        let result = if mine.is_writer {
+            check_match(&mine, &remote)
+        } else {
+            check_match(&remote, &mine)
+        };
+        let side = RemoteSide {
+            guid: remote.guid,
+            reliable: remote.reliability == Reliability::Reliable,
+            durability: remote.durability,
+        };
+        Some((result, side, loc))
     }
 
     fn drop_proxy(&mut self, local: Local, pi: u32) {
@@ -852,7 +882,10 @@ impl<'a> Engine<'a> {
         let which = if info.is_writer { SEDP_PUB } else { SEDP_SUB };
         let key = info.guid.to_bytes();
         self.builtin_writers[which].remove_instance(&key, &mut self.pool);
-        let mut buf = [0u8; 1024];
+        // Serialized in the scratch buffer, which holds nothing between calls (a 1 KiB buffer
+        // on the stack was most of the peak of a device creating its endpoints): at most
+        // 1 KiB as before, at most `discovery_data` bytes when that is less.
+        let room = self.scratch.len().min(1024);
         let (len, status) = if dispose {
             (
                 0,
@@ -913,7 +946,7 @@ impl<'a> Engine<'a> {
                     .into_iter()
                     .chain(self.tcp_locator()),
             );
-            match d.emit(&mut buf) {
+            match d.emit(&mut self.scratch[..room]) {
                 Ok(n) => (n, StatusInfo(0)),
                 Err(_) => {
                     self.stats.dropped_no_space += 1;
@@ -931,7 +964,14 @@ impl<'a> Engine<'a> {
         let now = self.now;
         let w = &mut self.builtin_writers[which];
         let stored = w
-            .add(now, &mut self.pool, &[&buf[..len]], None, Some(key), status)
+            .add(
+                now,
+                &mut self.pool,
+                &[&self.scratch[..len]],
+                None,
+                Some(key),
+                status,
+            )
             .is_ok();
         if !stored {
             self.stats.dropped_no_space += 1;

@@ -36,42 +36,10 @@ impl<'a> Engine<'a> {
                 return;
             }
         }
-        let Some(payload) = d.payload else {
-            self.stats.dropped_bad_discovery += 1;
+        let Some((mut fresh, clamped)) = self.spdp_participant(now, rx, d) else {
             return;
         };
-        let pd = match ParticipantData::parse(payload) {
-            Ok(pd) => pd,
-            Err(_) => {
-                self.stats.dropped_bad_discovery += 1;
-                return;
-            }
-        };
-        if pd.guid.prefix != rx.source {
-            self.stats.dropped_bad_discovery += 1;
-            return;
-        }
-        if pd.domain_id.is_some_and(|dom| dom != self.cfg.domain_id) {
-            self.stats.dropped_foreign_domain += 1;
-            return;
-        }
-        if pd.domain_tag.is_some_and(|t| !t.is_empty()) {
-            // We have no domain tag, so a tagged participant is in another domain.
-            self.stats.dropped_foreign_domain += 1;
-            return;
-        }
-        let (mut fresh, clamped) = RemoteParticipant::from_data(
-            &pd,
-            rx.vendor,
-            now,
-            self.cfg.prefer_tcp,
-            self.cfg.max_remote_lease,
-        );
-        if fresh.metatraffic.is_none() {
-            self.stats.dropped_bad_discovery += 1;
-            return;
-        }
-        if let Some(i) = self.participant_slot(pd.guid.prefix) {
+        if let Some(i) = self.participant_slot(fresh.prefix) {
             let Some(p) = self.participants.get_mut(i) else {
                 return;
             };
@@ -125,6 +93,45 @@ impl<'a> Engine<'a> {
             local: Local::Spdp,
             index: i,
         });
+    }
+
+    /// The participant that SPDP sample `d` announces, and whether its lease was clamped; None
+    /// (counted) when it is malformed, not from its sender, or of another domain. Not inlined:
+    /// the parsed announcement is large, and its frame is gone before the tables change.
+    #[inline(never)]
+    fn spdp_participant(
+        &mut self,
+        now: Instant,
+        rx: &Receiver,
+        d: &DataRepr<'_>,
+    ) -> Option<(RemoteParticipant, bool)> {
+        let Some(pd) = d.payload.and_then(|p| ParticipantData::parse(p).ok()) else {
+            self.stats.dropped_bad_discovery += 1;
+            return None;
+        };
+        if pd.guid.prefix != rx.source {
+            self.stats.dropped_bad_discovery += 1;
+            return None;
+        }
+        // With a domain tag, as we have none, it is in another domain.
+        if pd.domain_id.is_some_and(|dom| dom != self.cfg.domain_id)
+            || pd.domain_tag.is_some_and(|t| !t.is_empty())
+        {
+            self.stats.dropped_foreign_domain += 1;
+            return None;
+        }
+        let (fresh, clamped) = RemoteParticipant::from_data(
+            &pd,
+            rx.vendor,
+            now,
+            self.cfg.prefer_tcp,
+            self.cfg.max_remote_lease,
+        );
+        if fresh.metatraffic.is_none() {
+            self.stats.dropped_bad_discovery += 1;
+            return None;
+        }
+        Some((fresh, clamped))
     }
 
     /// Matches (or re-points) the builtin endpoints of participant slot `i`.

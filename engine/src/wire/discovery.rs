@@ -676,7 +676,9 @@ impl<'a> EndpointData<'a> {
         Self::parse_list(payload_list(payload)?)
     }
 
-    /// Parses a parameter list.
+    /// Parses a parameter list. (Not inlined: the parser's state is then off the stack
+    /// before what the caller makes of the result.)
+    #[inline(never)]
     pub fn parse_list(list: ParameterListIter<'a>) -> Result<Self> {
         let mut guid = None;
         let mut topic = None;

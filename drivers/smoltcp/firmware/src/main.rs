@@ -31,10 +31,10 @@ use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::{debug, hio};
 use pollen_engine::wire::{GuidPrefix, Time};
 use pollen_engine::{
-    Capacities, Config, ConfigError, Engine, EventSlot, History, HistorySlot, Instant, MapSlot,
-    ParticipantSlot, ReaderHandle, ReaderProxySlot, ReaderQos, ReaderSlot, ReassemblySlot,
-    Reliability, RemoteEndpointSlot, SampleSlot, Storage, StorageSizes, TimerSlot, TopicSpec,
-    WriteError, WriterHandle, WriterProxySlot, WriterQos, WriterSlot,
+    Capacities, Config, Engine, EventSlot, History, HistorySlot, Instant, MapSlot, ParticipantSlot,
+    ReaderHandle, ReaderProxySlot, ReaderQos, ReaderSlot, ReassemblySlot, Reliability,
+    RemoteEndpointSlot, SampleSlot, Storage, StorageSizes, TimerSlot, TopicSpec, WriteError,
+    WriterHandle, WriterProxySlot, WriterQos, WriterSlot,
 };
 use pollen_smoltcp::link::{Link, LinkStorage, Port};
 use pollen_smoltcp::smoltcp::iface::SocketStorage;
@@ -153,7 +153,7 @@ struct Sockets {
 struct Participant {
     tables: Tables,
     sockets: Sockets,
-    engine: MaybeUninit<Result<Engine<'static>, ConfigError>>,
+    engine: MaybeUninit<Engine<'static>>,
     driver: MaybeUninit<Net>,
 }
 
@@ -285,7 +285,7 @@ impl Participant {
 /// copy serves both participants, and the two frames are not live at once.
 #[inline(never)]
 fn new_engine(
-    slot: &'static mut MaybeUninit<Result<Engine<'static>, ConfigError>>,
+    slot: &'static mut MaybeUninit<Engine<'static>>,
     n: u8,
     tables: &'static mut Tables,
 ) -> &'static mut Engine<'static> {
@@ -293,8 +293,9 @@ fn new_engine(
     c.unicast_address = [192, 168, 7, n];
     c.mtu = MTU;
     c.capacities = CAPS;
-    // Written straight into the static: the engine is never built on the stack.
-    match slot.write(Engine::with_storage(c, tables.storage(), Instant(0))) {
+    // Made in the static: only the engine without its builtin endpoints is built on the
+    // stack first (`with_storage` would return it whole, to be copied).
+    match Engine::with_storage_in(slot, c, tables.storage(), Instant(0)) {
         Ok(e) => e,
         Err(_) => fail("engine config"),
     }
