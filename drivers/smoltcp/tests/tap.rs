@@ -198,7 +198,7 @@ fn pollen_binary() -> PathBuf {
     if !bin.is_file() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "-p", "pollen-mio", "--bin", "pollen"])
+            .args(["build", "-p", "pollen-tool", "--bin", "pollen"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("run cargo build");
