@@ -8,6 +8,7 @@
 #   latency:    pollen ping <-> pollen pong, ddsperf ping <-> ddsperf pong, bare UDP ping-pong
 #               (drivers/mio/examples/udp_floor.rs) -- half round trip, p50 and p99; then
 #               pollen again with --busy-poll BUSY_POLL (µs, default 100) on both sides
+#   (throughput too: pollen perf pub/sub with --busy-poll after the two above)
 #   throughput: pollen perf pub -> pollen perf sub, ddsperf pub -> ddsperf sub -- samples/s
 # Every tool prints ddsperf-shaped lines once a second; the same parser reads all of them:
 # a run's p50 (p99) is the median of its per-second 50% (99%) values and its throughput the
@@ -48,6 +49,7 @@ for round in $(seq 1 "$ROUNDS"); do
             "$FLOOR" pong 39999 "$LONGER" -- \
             "$FLOOR" ping 39999 "$size" "$SECONDS_PER_RUN"
         for impl in $order; do bench_thr "$impl" "$size" "$round"; done
+        bench_thr pollen-spin "$size" "$round"
     done
 done
 
@@ -77,7 +79,7 @@ def with_spread(xs):
 def by_round(xs):
     return [round(x, 2) if x else None for x in xs]
 
-rows_lat, rows_spin, rows_thr, summary = [], [], [], []
+rows_lat, rows_spin, rows_thr, rows_spin_thr, summary = [], [], [], [], []
 for size in (12, 1024):
     (pp50, pp99), (dp50, dp99), (up50, _) = (runs.latency(i, size) for i in ("pollen", "ddsperf", "udp"))
     r50, r99, ru = ratios(pp50, dp50), ratios(pp99, dp99), ratios(pp50, up50)
@@ -101,6 +103,12 @@ for size in (12, 1024):
                      fmt_mib(runs.peak_rss("thr", "pollen", size)),
                      fmt_mib(runs.peak_rss("thr", "ddsperf", size))])
     summary.append(f"throughput {size} B: {with_spread(rt)} rounds {by_round(rt)}")
+    sr = runs.each(rate, "resp", "thr", "pollen-spin", size)
+    srt = ratios(sr, dr)
+    rows_spin_thr.append([f"{size} B", fmt_rate(med(sr)), fmt_rate(med(dr)),
+                          f"**{fmt_x(med(srt))}** ({spread(srt, fmt_x)})",
+                          f"{fmt_mbit(med(sr), size)} / {fmt_mbit(med(dr), size)}"])
+    summary.append(f"throughput {size} B busy-poll: {with_spread(srt)} rounds {by_round(srt)}")
 
 def pings(path):
     return sum(int(m.group(1)) for l in lines(path) if (m := re.search(r" cnt ([0-9]+)", l)))
@@ -165,6 +173,11 @@ Throughput (reliable, KEEP_ALL, one writer, as fast as acknowledgements allow):
 
 {table(["size", "Pollen samples/s", "ddsperf samples/s", "Pollen/ddsperf",
         "Mbit/s (Pollen / ddsperf)", "Pollen peak RSS", "ddsperf peak RSS"], rows_thr)}
+
+The same with `--busy-poll {busy}` on both Pollen sides (ddsperf's column is the run above):
+
+{table(["size", "Pollen busy-poll samples/s", "ddsperf samples/s", "Pollen busy-poll/ddsperf",
+        "Mbit/s (Pollen busy-poll / ddsperf)"], rows_spin_thr)}
 {strace_table}"""
 
 replace_section("bench-e2e", section)

@@ -172,6 +172,9 @@ bench_thr() {
     pollen) run "$name" \
         "$POLLEN" perf sub "${POLLEN_OPTS[@]}" -D "$LONGER" -d "$DOMAIN" -- \
         "$POLLEN" perf pub "${POLLEN_OPTS[@]}" -D "$SECONDS_PER_RUN" -d "$DOMAIN" --size "$((size - 12))" ;;
+    pollen-spin) run "$name" \
+        "$POLLEN" perf sub "${POLLEN_OPTS[@]}" --busy-poll "${BUSY_POLL:-100}" -D "$LONGER" -d "$DOMAIN" -- \
+        "$POLLEN" perf pub "${POLLEN_OPTS[@]}" --busy-poll "${BUSY_POLL:-100}" -D "$SECONDS_PER_RUN" -d "$DOMAIN" --size "$((size - 12))" ;;
     ddsperf) run "$name" \
         "${DDSPERF_RESP[@]:-$DDSPERF}" -i "$DOMAIN" -D "$LONGER" sub -- \
         "${DDSPERF_INIT[@]:-$DDSPERF}" -i "$DOMAIN" -D "$SECONDS_PER_RUN" pub size "$size" ;;
