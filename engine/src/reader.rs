@@ -192,6 +192,20 @@ pub(crate) struct Incoming<'a> {
 }
 
 impl Incoming<'_> {
+    /// The sample slot for this sample, its payload held in the pool as `data`.
+    fn sample(&self, data: Bytes) -> Sample {
+        Sample {
+            writer: self.writer,
+            sn: self.sn,
+            data: Some(data),
+            timestamp: self.timestamp,
+            status: self.status,
+            key_hash: self.key_hash,
+            related: self.related,
+            next: NONE,
+        }
+    }
+
     /// Returns a pool-held payload that was not kept.
     fn discard(self, pool: &mut Pool) {
         if let Payload::Stored(b) = self.payload {
@@ -613,6 +627,7 @@ impl<'a> Reader<'a> {
                 }
             }
         };
+        // Built field by field: `s.payload` was moved into `data` above.
         let sample = Sample {
             writer: s.writer,
             sn: s.sn,
@@ -734,16 +749,7 @@ impl<'a> Reader<'a> {
             return Received::TooLarge;
         }
         if let Payload::Slice(b) = s.payload {
-            let delivered = self.try_in_order(pi, pool, s.sn, b, |data| Sample {
-                writer: s.writer,
-                sn: s.sn,
-                data: Some(data),
-                timestamp: s.timestamp,
-                status: s.status,
-                key_hash: s.key_hash,
-                related: s.related,
-                next: NONE,
-            });
+            let delivered = self.try_in_order(pi, pool, s.sn, b, |data| s.sample(data));
             if delivered {
                 return Received::Accepted { delivered: 1 };
             }

@@ -1563,9 +1563,10 @@ mod tests {
     }
 
     /// An ACKNACK asking for more than the repair window holds (every other SN of 1..=164,
-    /// the first 100 gone from the history, so GAPs): the lowest 64 SNs' worth are kept, the rest are not marked repaired, a HEARTBEAT is
-    /// owed so the reader asks again, and the next ACKNACK for the rest is repaired at once,
-    /// not throttled as a repeat. Nothing asked for is lost.
+    /// the first 100 gone from the history, so GAPs): the lowest 64 SNs' worth are kept, the
+    /// rest are not marked repaired, a HEARTBEAT is owed so the reader asks again, and the
+    /// next ACKNACK for the rest is repaired at once, not throttled as a repeat. Nothing asked
+    /// for is lost.
     #[test]
     fn a_nack_wider_than_the_repair_window_is_repaired_in_rounds() {
         let mut pool = pool();
