@@ -224,8 +224,10 @@ FIRMWARE_RAM_AIM=$((32 * 1024))
 # 84 952 B with the repair window and the split discovery frames (about 720 B), and 87 128 B
 # (85.1 KiB) since the speed issue's receive and send fast paths (a per-message route from a
 # writer to its reader, the DATA template, one-block pool stores: about 2.2 KB beside the
-# general paths they shortcut). 86 KiB until those are shared with a small device's build.
-FIRMWARE_FLASH_MAX=$((86 * 1024))
+# general paths they shortcut). 84 KiB (85 596 B) since the HEARTBEAT/GAP walk and the writer's
+# heartbeat tick take their closures as `dyn` (one copy each, not one per caller) and every
+# discovery parameter shares one header writer: about 1.5 KB.
+FIRMWARE_FLASH_MAX=$((84 * 1024))
 # 35 KiB: 34 912 B since the SEDP history's withdrawal room is proportional, reader proxies
 # keep a 64-SN repair window, the engine is made in place (`Engine::with_storage_in`) and the
 # large discovery records have frames of their own (it was 38 616 B, and 41 120 B before).

@@ -1368,7 +1368,7 @@ impl<'a> Engine<'a> {
                     let mut owed = WorkBatch::new();
                     let timeout = self.cfg.unresponsive_reader_timeout;
                     let bw = &mut self.builtin_writers[i as usize];
-                    let tick = bw.on_timeout(now, timeout, |pi| owed.add(pi), |_| {});
+                    let tick = bw.on_timeout(now, timeout, &mut |pi| owed.add(pi), &mut |_| {});
                     if tick.unresponsive > 0 {
                         bw.release_acknowledged(&mut self.pool);
                     }
@@ -1381,12 +1381,11 @@ impl<'a> Engine<'a> {
                     let mut lost = WorkBatch::new();
                     let timeout = self.cfg.unresponsive_reader_timeout;
                     if let Some(lw) = self.writers.get_mut(i) {
-                        let tick = lw.writer.on_timeout(
-                            now,
-                            timeout,
-                            |pi| owed.add(pi),
-                            |pi| lost.add(pi),
-                        );
+                        let tick =
+                            lw.writer
+                                .on_timeout(now, timeout, &mut |pi| owed.add(pi), &mut |pi| {
+                                    lost.add(pi)
+                                });
                         if tick.unresponsive > 0 {
                             // What only the readers now unresponsive held may go.
                             lw.writer.release_acknowledged(&mut self.pool);
@@ -1725,7 +1724,7 @@ impl<'a> Engine<'a> {
         }
         let writer = Guid::new(rx.source, h.writer_id);
         let mut claims = Claims::default();
-        self.tell_readers(now, writer, h.reader_id, |r, pi, pool, replaced| {
+        self.tell_readers(now, writer, h.reader_id, &mut |r, pi, pool, replaced| {
             r.on_heartbeat(now, pi, pool, h, replaced, &mut claims)
         });
         self.count_claims(claims);
@@ -1745,7 +1744,7 @@ impl<'a> Engine<'a> {
         let writer = Guid::new(rx.source, g.writer_id);
         let now = self.now;
         let mut claims = Claims::default();
-        self.tell_readers(now, writer, g.reader_id, |r, pi, pool, replaced| {
+        self.tell_readers(now, writer, g.reader_id, &mut |r, pi, pool, replaced| {
             r.on_gap(pi, pool, g, replaced, &mut claims)
         });
         self.count_claims(claims);
@@ -1759,7 +1758,9 @@ impl<'a> Engine<'a> {
         now: Instant,
         writer: Guid,
         reader_id: EntityId,
-        mut f: impl FnMut(&mut Reader<'a>, u32, &mut Pool<'a>, &mut u64) -> Option<usize>,
+        // A `dyn`, not generic: one copy of this walk serves HEARTBEAT and GAP (flash on a
+        // small device), and the indirect call is off the data path.
+        f: &mut dyn FnMut(&mut Reader<'a>, u32, &mut Pool<'a>, &mut u64) -> Option<usize>,
     ) {
         let mut replaced = 0;
         let mut delivered = None;

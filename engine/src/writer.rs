@@ -995,8 +995,9 @@ impl<'a> Writer<'a> {
         &mut self,
         now: Instant,
         timeout: Span,
-        mut owe: impl FnMut(u32),
-        mut lost: impl FnMut(u32),
+        // `dyn`, not generic: one copy for builtin and user writers (flash on a small device).
+        owe: &mut dyn FnMut(u32),
+        lost: &mut dyn FnMut(u32),
     ) -> Tick {
         let mut tick = Tick::default();
         let Some(t) = self.next_heartbeat else {
@@ -1501,7 +1502,7 @@ mod tests {
         let mut t = Instant::ZERO;
         for _ in 0..3 {
             t = w.next_heartbeat.expect("heartbeat scheduled");
-            w.on_timeout(t, Span::from_secs(20), |_| {}, |_| {});
+            w.on_timeout(t, Span::from_secs(20), &mut |_| {}, &mut |_| {});
             assert!(w.proxy_mut(pi).unwrap().heartbeat_owed);
             w.proxy_mut(pi).unwrap().heartbeat_owed = false;
         }
@@ -1515,7 +1516,7 @@ mod tests {
         assert!(w.on_acknack(t, pi, &ack).known);
         w.proxy_mut(pi).unwrap().heartbeat_owed = false;
         if let Some(t) = w.next_heartbeat {
-            w.on_timeout(t, Span::from_secs(20), |_| {}, |_| {});
+            w.on_timeout(t, Span::from_secs(20), &mut |_| {}, &mut |_| {});
         }
         assert!(!w.proxy_mut(pi).unwrap().heartbeat_owed);
         assert_eq!(w.next_heartbeat, None);

@@ -354,10 +354,25 @@ impl<'a> ParameterListWriter<'a> {
         id: u16,
         f: impl FnOnce(&mut Writer<'_>) -> Result<()>,
     ) -> Result<()> {
+        let start = self.open(id)?;
+        f(&mut self.w)?;
+        self.close(start)
+    }
+
+    /// Writes a parameter's header with a zero length; returns where it starts. Not inlined
+    /// (nor is [`ParameterListWriter::close`]): every `with` shares one copy, which on a small
+    /// device is flash, and discovery data is not written on the data path.
+    #[inline(never)]
+    fn open(&mut self, id: u16) -> Result<usize> {
         let start = self.w.pos();
         self.w.u16(id)?;
         self.w.u16(0)?;
-        f(&mut self.w)?;
+        Ok(start)
+    }
+
+    /// Pads the parameter opened at `start` to 4 bytes and patches its length.
+    #[inline(never)]
+    fn close(&mut self, start: usize) -> Result<()> {
         self.w.align(4)?;
         let len = self.w.pos() - start - 4;
         let len = u16::try_from(len).map_err(|_| Error::TooLarge)?;
