@@ -226,8 +226,9 @@ FIRMWARE_RAM_AIM=$((32 * 1024))
 # writer to its reader, the DATA template, one-block pool stores: about 2.2 KB beside the
 # general paths they shortcut). 84 KiB (85 596 B) since the HEARTBEAT/GAP walk and the writer's
 # heartbeat tick take their closures as `dyn` (one copy each, not one per caller) and every
-# discovery parameter shares one header writer: about 1.5 KB.
-FIRMWARE_FLASH_MAX=$((84 * 1024))
+# discovery parameter shares one header writer: about 1.5 KB. 83 KiB (84 532 B) since the
+# firmware builds the engine without `fast-paths`, the shortcuts beside the general paths.
+FIRMWARE_FLASH_MAX=$((83 * 1024))
 # 35 KiB: 34 912 B since the SEDP history's withdrawal room is proportional, reader proxies
 # keep a 64-SN repair window, the engine is made in place (`Engine::with_storage_in`) and the
 # large discovery records have frames of their own (it was 38 616 B, and 41 120 B before).

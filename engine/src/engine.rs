@@ -24,10 +24,10 @@ use crate::time::{Instant, Span};
 use crate::timer::{Layout, Timer, TimerSlot, Timers};
 use crate::transmit::{self, Destination, Transmit};
 use crate::wire::{
-    submessage_id, AckNackRepr, DataFragRepr, DataRepr, DataRepresentations, EntityId,
-    Error as WireError, GapRepr, Guid, GuidPrefix, HeaderRepr, HeartbeatRepr, InfoDstRepr,
-    InlineQos, Locator, LocatorKind, Message, MessageBuilder, NackFragRepr, ProtocolVersion,
-    SampleIdentity, SequenceNumber, StatusInfo, SubmessageRepr, Time, VendorId,
+    AckNackRepr, DataFragRepr, DataRepr, DataRepresentations, EntityId, Error as WireError,
+    GapRepr, Guid, GuidPrefix, HeaderRepr, HeartbeatRepr, InfoDstRepr, InlineQos, Locator,
+    LocatorKind, Message, MessageBuilder, NackFragRepr, ProtocolVersion, SampleIdentity,
+    SequenceNumber, StatusInfo, SubmessageRepr, Time, VendorId,
 };
 use crate::writer::{AckNote, AddError, HistorySlot, ReaderProxySlot, Tick, Writer, WriterStorage};
 #[cfg(feature = "frag")]
@@ -1203,8 +1203,9 @@ impl<'a> Engine<'a> {
         let mut answered = false;
         let mut route = None;
         for raw in msg.submessages() {
+            #[cfg(feature = "fast-paths")]
             if let Ok(r) = &raw {
-                if r.id == submessage_id::DATA {
+                if r.id == crate::wire::submessage_id::DATA {
                     // Every sample's submessage: parsed on its own, not as the enum of all.
                     let Ok(d) = DataRepr::parse(r) else {
                         self.stats.dropped_malformed += 1;
@@ -1282,6 +1283,7 @@ impl<'a> Engine<'a> {
     /// straight there, with none of the general path's lookups and copies, and counted as
     /// delivered. False, nothing changed, for anything else: the caller takes the general
     /// path ([`Engine::on_data`]), which judges it in full.
+    #[cfg(feature = "fast-paths")]
     #[inline]
     fn data_on_route(&mut self, rx: &Receiver, d: &DataRepr<'_>, rt: DataRoute) -> bool {
         if d.inline_qos.is_some()

@@ -79,14 +79,16 @@
 //! # #[cfg(not(feature = "alloc"))] fn main() {}
 //! ```
 //!
-//! Features: `alloc`, `std` and `fuzzing` are opt-in. Two are on by default, a deviation from
-//! DESIGN.md (whose default build has no features) so that hosts keep everything without
+//! Features: `alloc`, `std` and `fuzzing` are opt-in. The rest are on by default, a deviation
+//! from DESIGN.md (whose default build has no features) so that hosts keep everything without
 //! asking: `long-names` (topic and type names up to 128 bytes, four partitions of 64 bytes in
-//! every endpoint record; without it 64 bytes and two of 32) and `frag` (DATA_FRAG and
+//! every endpoint record; without it 64 bytes and two of 32), `frag` (DATA_FRAG and
 //! NACK_FRAG; without it a sample must fit one datagram and fragments received are dropped and
-//! counted in [`Stats::dropped_fragmented`]). A microcontroller turns both off
-//! (`default-features = false`): about 320 bytes less per endpoint record, about 100 bytes less
-//! per matched reader, and several kilobytes of flash.
+//! counted in [`Stats::dropped_fragmented`]), `rpc`, `ros` (see Cargo.toml) and `fast-paths`
+//! (the receive route and the send template beside the general paths, which give the same
+//! samples; without it one DataAvailable per sample instead of one per run). A microcontroller
+//! turns them off (`default-features = false`): about 320 bytes less per endpoint record,
+//! about 100 bytes less per matched reader, and several kilobytes of flash.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

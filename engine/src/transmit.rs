@@ -71,7 +71,12 @@ pub(crate) fn push_data(
     c: &Change,
     builtin: bool,
 ) -> Result<(), BuildError> {
-    if c.status.0 == 0 && c.key_hash.is_none() && !builtin && c.related.get().is_none() {
+    if cfg!(feature = "fast-paths")
+        && c.status.0 == 0
+        && c.key_hash.is_none()
+        && !builtin
+        && c.related.get().is_none()
+    {
         // The common layout (no inline QoS, a serialized payload): when the payload is in one
         // pool block, the builder writes the DATA from the template and copies it straight
         // out of the pool.

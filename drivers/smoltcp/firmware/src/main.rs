@@ -21,7 +21,7 @@
 //! decimals, and the panic handler prints the location only. `scripts/test.sh firmware`
 //! measures the image built as a product would be: `core` rebuilt with panics that trap
 //! (`-Zbuild-std=core -Cpanic=immediate-abort`, no panic locations in flash), the engine
-//! without its host defaults (`long-names`, `frag`).
+//! without its host defaults (`long-names`, `frag`, `fast-paths`).
 #![no_std]
 #![no_main]
 
