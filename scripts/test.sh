@@ -227,7 +227,8 @@ FIRMWARE_RAM_AIM=$((32 * 1024))
 # general paths they shortcut). 84 KiB (85 596 B) since the HEARTBEAT/GAP walk and the writer's
 # heartbeat tick take their closures as `dyn` (one copy each, not one per caller) and every
 # discovery parameter shares one header writer: about 1.5 KB. 83 KiB (84 532 B) since the
-# firmware builds the engine without `fast-paths`, the shortcuts beside the general paths.
+# firmware builds the engine without `fast-paths`, the shortcuts beside the general paths;
+# 84 308 B with SPDP parsed in place and endpoint records borrowed while matching.
 FIRMWARE_FLASH_MAX=$((83 * 1024))
 # 35 KiB: 34 912 B since the SEDP history's withdrawal room is proportional, reader proxies
 # keep a 64-SN repair window, the engine is made in place (`Engine::with_storage_in`) and the

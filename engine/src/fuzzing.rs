@@ -231,9 +231,15 @@ fn check_data(d: &DataRepr<'_>) {
     };
     let _ = wire::SerializedPayload::parse(payload).map(|sp| sp.unpadded());
     if SPDP_WRITERS.contains(&d.writer_id) {
-        if let Ok(p) = ParticipantData::parse(payload) {
+        let parsed = ParticipantData::parse(payload);
+        if let Ok(p) = parsed {
             round_trip_participant(&p, payload.len());
         }
+        // Parsing in place, into a stale record, agrees with `parse`.
+        let mut into = ParticipantData::new(wire::Guid::default(), wire::BuiltinEndpointSet(0));
+        into.domain_tag = Some("stale");
+        let again = ParticipantData::parse_into(payload, &mut into).map(|()| into);
+        assert_eq!(again, parsed, "parse_into disagrees with parse");
     }
     if SEDP_WRITERS.contains(&d.writer_id) {
         if let Ok(e) = EndpointData::parse(payload) {

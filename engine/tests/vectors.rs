@@ -728,6 +728,17 @@ fn check_data(ck: &mut Checker, d: &DataRepr<'_>, ts: Option<&TxtSub>) {
             ParticipantData::parse(&buf[..n]),
             Ok(pd),
         );
+        // In place, into a record left over from another announcement: the same result.
+        let mut into = pd;
+        into.domain_tag = Some("stale");
+        into.user_data = Some(b"stale");
+        into.metatraffic_multicast
+            .push(Locator::udpv4([239, 255, 0, 1], 7400));
+        ck.eq(
+            "ParticipantData::parse_into",
+            ParticipantData::parse_into(payload, &mut into).map(|()| into),
+            Ok(pd),
+        );
         if ts.is_none() {
             return;
         }

@@ -503,10 +503,12 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn local_endpoint_info(&self, local: Local) -> Option<EndpointInfo> {
+    /// Borrowed, not copied: an endpoint record is a few hundred bytes, and a copy in the
+    /// frames of matching sits on a small device's deepest stack.
+    fn local_endpoint_info(&self, local: Local) -> Option<&EndpointInfo> {
         match local {
-            Local::Writer(i) => self.writers.get(i).map(|lw| lw.info),
-            Local::Reader(i) => self.readers.get(i).map(|lr| lr.info),
+            Local::Writer(i) => self.writers.get(i).map(|lw| &lw.info),
+            Local::Reader(i) => self.readers.get(i).map(|lr| &lr.info),
             _ => None,
         }
     }
@@ -637,15 +639,15 @@ impl<'a> Engine<'a> {
     #[inline(never)]
     fn pairing(&self, local: Local, ri: u32) -> Option<(MatchResult, RemoteSide, Locator)> {
         let mine = self.local_endpoint_info(local)?;
-        let remote = self.remote.get(ri).map(|r| r.info)?;
+        let remote = &self.remote.get(ri)?.info;
         if mine.is_writer == remote.is_writer {
             return None;
         }
-        let loc = self.remote_locator(&remote)?;
+        let loc = self.remote_locator(remote)?;
         let result = if mine.is_writer {
-            check_match(&mine, &remote)
+            check_match(mine, remote)
         } else {
-            check_match(&remote, &mine)
+            check_match(remote, mine)
         };
         let side = RemoteSide {
             guid: remote.guid,

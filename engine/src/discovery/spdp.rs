@@ -105,10 +105,16 @@ impl<'a> Engine<'a> {
         rx: &Receiver,
         d: &DataRepr<'_>,
     ) -> Option<(RemoteParticipant, bool)> {
-        let Some(pd) = d.payload.and_then(|p| ParticipantData::parse(p).ok()) else {
+        // Parsed in place: a `Result` would be a second copy of the announcement in this
+        // frame, the deepest of a running engine.
+        let mut pd = ParticipantData::new(Guid::default(), BuiltinEndpointSet(0));
+        let parsed = d
+            .payload
+            .is_some_and(|p| ParticipantData::parse_into(p, &mut pd).is_ok());
+        if !parsed {
             self.stats.dropped_bad_discovery += 1;
             return None;
-        };
+        }
         if pd.guid.prefix != rx.source {
             self.stats.dropped_bad_discovery += 1;
             return None;

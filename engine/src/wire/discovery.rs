@@ -482,12 +482,26 @@ impl<'a> ParticipantData<'a> {
         Self::parse_list(payload_list(payload)?)
     }
 
+    /// Parses a serialized payload into `d`, which is reset first: the same result as
+    /// [`ParticipantData::parse`] without a second copy of the large record on the stack (the
+    /// result's own). On an error `d` holds what was read before it.
+    pub fn parse_into(payload: &'a [u8], d: &mut Self) -> Result<()> {
+        *d = ParticipantData::new(Guid::default(), BuiltinEndpointSet(0));
+        Self::fill(payload_list(payload)?, d)
+    }
+
     /// Parses a parameter list.
     pub fn parse_list(list: ParameterListIter<'a>) -> Result<Self> {
+        let mut d = ParticipantData::new(Guid::default(), BuiltinEndpointSet(0));
+        Self::fill(list, &mut d)?;
+        Ok(d)
+    }
+
+    /// Reads `list` into `d`, fresh from [`ParticipantData::new`].
+    fn fill(list: ParameterListIter<'a>, d: &mut Self) -> Result<()> {
         let mut guid = None;
         let mut bes = None;
         let mut legacy_bes = None;
-        let mut d = ParticipantData::new(Guid::default(), BuiltinEndpointSet(0));
         for p in list {
             let p = p?;
             match p.id {
@@ -520,7 +534,7 @@ impl<'a> ParticipantData<'a> {
             bes.or(legacy_bes)
                 .ok_or(Error::MissingParameter(pid::BUILTIN_ENDPOINT_SET))?,
         );
-        Ok(d)
+        Ok(())
     }
 
     /// Writes the serialized payload (PL_CDR_LE header and parameter list); returns its length.
