@@ -1168,8 +1168,24 @@ impl<'a> Engine<'a> {
         self.stats.streams_closed += 1;
     }
 
-    /// One RTPS message, from a datagram or a stream frame.
+    /// One RTPS message, from a datagram or a stream frame: its submessages, then the
+    /// discovery samples they completed.
     pub(crate) fn handle_message(
+        &mut self,
+        now: Instant,
+        data: &[u8],
+        multicast: bool,
+        from: Option<[u8; 4]>,
+    ) {
+        self.handle_submessages(now, data, multicast, from);
+        self.process_builtin_samples(now);
+    }
+
+    /// The submessages of one message. Not inlined: its frame (the parsed submessages and
+    /// every handler inlined here) is gone before discovery records are parsed and matched,
+    /// the deepest path on a small device's stack.
+    #[inline(never)]
+    fn handle_submessages(
         &mut self,
         now: Instant,
         data: &[u8],
@@ -1275,7 +1291,6 @@ impl<'a> Engine<'a> {
             }
         }
         self.end_route(&mut route);
-        self.process_builtin_samples(now);
     }
 
     /// A DATA on the message's route (see [`DataRoute`]) in the common layout (no inline
