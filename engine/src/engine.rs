@@ -279,6 +279,13 @@ macro_rules! local_slot {
         impl $name<'_> {
             /// An unused slot.
             pub const EMPTY: Self = $name(Entry::Vacant(NONE), None);
+
+            /// An unused slot, made at run time (see
+            /// [`ParticipantSlot::vacant`](crate::ParticipantSlot::vacant)).
+            #[inline]
+            pub fn vacant() -> Self {
+                $name(Entry::Vacant(NONE), None)
+            }
         }
         impl<'a> crate::storage::Slot for $name<'a> {
             type T = $inner<'a>;

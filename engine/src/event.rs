@@ -152,6 +152,13 @@ pub struct EventSlot(Option<Event>);
 impl EventSlot {
     /// An empty slot.
     pub const EMPTY: EventSlot = EventSlot(None);
+
+    /// An empty slot, made at run time (see
+    /// [`ParticipantSlot::vacant`](crate::ParticipantSlot::vacant)).
+    #[inline]
+    pub fn vacant() -> EventSlot {
+        EventSlot(None)
+    }
 }
 
 /// Bounded FIFO of events; overflow drops the newest and is counted by the caller.

@@ -24,6 +24,16 @@ impl MapSlot {
         key: [0; KEY],
         index: NONE,
     };
+
+    /// An empty slot, made at run time (see
+    /// [`ParticipantSlot::vacant`](crate::ParticipantSlot::vacant)).
+    #[inline]
+    pub fn vacant() -> MapSlot {
+        MapSlot {
+            key: [0; KEY],
+            index: NONE,
+        }
+    }
 }
 
 pub(crate) struct IndexMap<'a> {

@@ -142,6 +142,14 @@ macro_rules! slot_type {
         impl $name {
             /// An unused slot.
             pub const EMPTY: $name = $name($crate::storage::Entry::Vacant($crate::storage::NONE));
+
+            /// An unused slot, made at run time: filling a run with it stores the slot's tag
+            /// and free link only, where copying [`Self::EMPTY`] copies the whole slot from a
+            /// constant in flash.
+            #[inline]
+            pub fn vacant() -> $name {
+                $name($crate::storage::Entry::Vacant($crate::storage::NONE))
+            }
         }
 
         impl $crate::storage::Slot for $name {

@@ -40,6 +40,13 @@ pub struct TimerSlot {
 impl TimerSlot {
     /// An unused entry.
     pub const EMPTY: TimerSlot = TimerSlot { at: 0, id: NONE };
+
+    /// An unused entry, made at run time (see
+    /// [`ParticipantSlot::vacant`](crate::ParticipantSlot::vacant)).
+    #[inline]
+    pub fn vacant() -> TimerSlot {
+        TimerSlot { at: 0, id: NONE }
+    }
 }
 
 /// Maps [`Timer`] to dense ids and back.
