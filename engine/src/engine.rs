@@ -1026,6 +1026,7 @@ impl<'a> Engine<'a> {
         self.pool.free_blocks() * self.caps.pool_block
     }
 
+    #[cfg_attr(not(feature = "fast-paths"), inline(never))]
     pub(crate) fn tick(&mut self, now: Instant) -> Instant {
         if now < self.now {
             self.stats.time_went_backwards += 1;
@@ -1057,6 +1058,7 @@ impl<'a> Engine<'a> {
         Locator::udpv4(self.cfg.unicast_address, port)
     }
 
+    #[cfg_attr(not(feature = "fast-paths"), inline(never))]
     pub(crate) fn tcp_locator(&self) -> Option<Locator> {
         self.cfg
             .tcp_port

@@ -193,6 +193,7 @@ impl<'a> IndexMap<'a> {
 }
 
 /// The key of a GUID prefix.
+#[cfg_attr(not(feature = "fast-paths"), inline(never))]
 pub(crate) fn prefix_key(p: &crate::wire::GuidPrefix) -> [u8; KEY] {
     let mut k = [0u8; KEY];
     k[..12].copy_from_slice(&p.0);

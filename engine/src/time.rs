@@ -83,6 +83,8 @@ impl Span {
 
 impl Add<Span> for Instant {
     type Output = Instant;
+    // 64-bit saturating arithmetic is a dozen instructions on a 32-bit core: one copy there.
+    #[cfg_attr(not(feature = "fast-paths"), inline(never))]
     fn add(self, d: Span) -> Instant {
         Instant(self.0.saturating_add(d.0))
     }

@@ -978,6 +978,7 @@ impl<'a> Writer<'a> {
         self.in_flight(p).saturating_mul(2) >= self.in_flight_limit
     }
 
+    #[cfg_attr(not(feature = "fast-paths"), inline(never))]
     pub(crate) fn schedule_heartbeat(&mut self, now: Instant) {
         if self.next_heartbeat.is_none() {
             self.next_heartbeat = Some(now + self.heartbeat_period);

@@ -178,6 +178,7 @@ pub struct Parameter<'a> {
 }
 
 impl<'a> Parameter<'a> {
+    #[cfg_attr(not(feature = "fast-paths"), inline(never))]
     pub(crate) fn cursor(&self) -> Cursor<'a> {
         Cursor::new(self.value, self.endian)
     }
