@@ -131,6 +131,14 @@ impl Capacities {
         self.max_fragments(MIN_FRAGMENT).div_ceil(32)
     }
 
+    /// Sample slots of the participant-message reader: 2 whatever the tables. A remote
+    /// participant's liveliness message comes every half lease and is consumed as it arrives,
+    /// so the slots only hold one that arrives out of order; one that finds them full is
+    /// repaired by its writer later (and SPDP keeps the participant alive meanwhile).
+    pub(crate) const fn pmd_reader_samples(&self) -> usize {
+        2
+    }
+
     /// Samples the builtin SEDP writers keep: one announcement per local endpoint, and room for
     /// the withdrawals of deleted ones not acknowledged yet (a withdrawal replaces its
     /// endpoint's announcement; once the history is full the oldest withdrawal gives way).
@@ -148,8 +156,8 @@ impl Capacities {
         endpoints + room
     }
 
-    /// Sample slots of each builtin reader: SEDP and participant-message samples are consumed
-    /// as they arrive; the slots hold what arrives out of order.
+    /// Sample slots of each builtin SEDP reader: SEDP samples are consumed as they arrive; the
+    /// slots hold what arrives out of order.
     pub(crate) const fn builtin_reader_samples(&self) -> usize {
         let p = if self.participants < 8 {
             8

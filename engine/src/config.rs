@@ -26,7 +26,9 @@ pub struct Config {
     /// Participant id: picks the unicast ports (7410 + 250·d + 2·id and +1).
     pub participant_id: u16,
     /// Explicit metatraffic and user unicast ports announced instead of the participant id's
-    /// (a relay's allocation, as `pollen relay` gives a browser); `None`: from the id.
+    /// (a relay's allocation, as `pollen relay` gives a browser); `None`: from the id. Both
+    /// may be the same port, as Cyclone DDS announces by default: the driver then opens one
+    /// unicast socket, not two (a microcontroller saves a socket's receive buffer).
     pub unicast_ports: Option<(u16, u16)>,
     /// This participant's GUID prefix; must be unique in the domain.
     pub guid_prefix: GuidPrefix,
@@ -159,7 +161,7 @@ impl Config {
         if top > u16::MAX as u32 {
             return Err(ConfigError::ParticipantId);
         }
-        if matches!(self.unicast_ports, Some((m, u)) if m == 0 || u == 0 || m == u) {
+        if matches!(self.unicast_ports, Some((m, u)) if m == 0 || u == 0) {
             return Err(ConfigError::ParticipantId);
         }
         if self.mtu < 512 || self.mtu > 65_507 {

@@ -534,7 +534,9 @@ impl StorageSizes {
                 + c.sedp_history(c.readers)
                 + 1
                 + c.writers * c.history,
-            samples: 3 * c.builtin_reader_samples() + c.readers * c.reader_samples,
+            samples: 2 * c.builtin_reader_samples()
+                + c.pmd_reader_samples()
+                + c.readers * c.reader_samples,
             // Without the `frag` feature nothing is reassembled.
             reassemblies: if cfg!(feature = "frag") {
                 3 + c.readers * c.reassemblies
@@ -1073,7 +1075,7 @@ impl<'a> Engine<'a> {
     }
 
     /// The sockets a driver must open: SPDP multicast (when enabled), metatraffic unicast and
-    /// user-data unicast.
+    /// user-data unicast (unless it is the metatraffic port, [`Config::unicast_ports`]).
     pub fn listen_locators(&self) -> impl Iterator<Item = ListenLocator> + '_ {
         let mc = ListenLocator {
             locator: self.spdp_multicast_locator(),
@@ -1096,9 +1098,10 @@ impl<'a> Engine<'a> {
             metatraffic: true,
         });
         let multicast = self.cfg.multicast;
+        let shared = user.locator == meta.locator;
         [mc, meta, user]
             .into_iter()
-            .filter(move |l| multicast || !l.multicast)
+            .filter(move |l| (multicast || !l.multicast) && (!shared || l.metatraffic))
             .chain(tcp)
     }
 
@@ -2282,7 +2285,7 @@ impl<'a> Engine<'a> {
                 carve_slab(&mut self.arenas.writer_proxies, share),
                 carve_slab_reserved(&mut self.arenas.samples, slots),
                 carve_fill(&mut self.arenas.reassemblies, reassemblies, || {
-                    ReassemblySlot::EMPTY
+                    ReassemblySlot::vacant()
                 }),
                 carve_fill(&mut self.arenas.bits, reassemblies * words, || 0),
             ),
@@ -3085,10 +3088,15 @@ fn liveliness_writer<'a>(
 #[inline(never)]
 fn builtin_reader<'a>(cfg: &Config, i: usize, arenas: &mut Arenas<'a>) -> Reader<'a> {
     let c = &cfg.capacities;
+    let samples = if i == PMD {
+        c.pmd_reader_samples()
+    } else {
+        c.builtin_reader_samples()
+    };
     let storage = ReaderStorage {
         proxies: carve_slab(&mut arenas.writer_proxies, c.participants),
-        samples: carve_slab_reserved(&mut arenas.samples, c.builtin_reader_samples()),
-        frags: carve_fill(&mut arenas.reassemblies, 1, || ReassemblySlot::EMPTY),
+        samples: carve_slab_reserved(&mut arenas.samples, samples),
+        frags: carve_fill(&mut arenas.reassemblies, 1, ReassemblySlot::vacant),
         bits: carve_fill(&mut arenas.bits, builtin_frag_words(c), || 0),
         max_sample: c.discovery_data,
     };
@@ -3096,14 +3104,14 @@ fn builtin_reader<'a>(cfg: &Config, i: usize, arenas: &mut Arenas<'a>) -> Reader
         Guid::new(cfg.guid_prefix, BUILTIN_READER_IDS[i]),
         true,
         History::KeepAll,
-        c.builtin_reader_samples(),
+        samples,
         storage,
     )
 }
 
 /// A history ring of `n` samples.
 fn carve_history<'a>(arenas: &mut Arenas<'a>, n: usize) -> Slots<'a, HistorySlot> {
-    carve_fill(&mut arenas.history, n, || HistorySlot::EMPTY)
+    carve_fill(&mut arenas.history, n, HistorySlot::vacant)
 }
 
 impl fmt::Debug for Engine<'_> {

@@ -329,7 +329,7 @@ impl<'a> Reader<'a> {
             max_sample,
         } = storage;
         for f in frags.iter_mut() {
-            *f = ReassemblySlot::EMPTY;
+            *f = ReassemblySlot::vacant();
         }
         let words = if frags.is_empty() {
             0
@@ -1240,7 +1240,8 @@ impl<'a> Reader<'a> {
     /// Takes partial sample `ri` out of its slot, its blocks no longer counted against its
     /// writer.
     fn take_reassembly(&mut self, pool: &Pool, ri: usize) -> Option<Reassembly> {
-        let Entry::Occupied(r) = core::mem::replace(&mut self.frags[ri], ReassemblySlot::EMPTY).0
+        let Entry::Occupied(r) =
+            core::mem::replace(&mut self.frags[ri], ReassemblySlot::vacant()).0
         else {
             return None;
         };

@@ -147,6 +147,40 @@ fn tcp_only_discovery_and_reliable_delivery_over_streams() {
     assert_eq!(datagrams, 0, "TCP-only nodes received UDP");
 }
 
+/// One unicast port for metatraffic and user data (`Config::unicast_ports` with both the same,
+/// as Cyclone DDS announces): the engine asks for one unicast socket, announces that port in
+/// both locators, and reliable data still flows both ways over a lossy link.
+#[test]
+fn one_unicast_port_for_metatraffic_and_user_data() {
+    for shared_writes in [true, false] {
+        let mut net = SimNet::new(31, Link::lossy(0.2));
+        let mut c = net.config(true);
+        c.unicast_ports = Some((9000, 9000));
+        let shared = net.add(c);
+        let other = net.add_multicast_nodes(1)[0];
+        let listen: Vec<_> = net.engine(shared).listen_locators().collect();
+        assert_eq!(
+            listen.len(),
+            2,
+            "multicast and one unicast socket: {listen:?}"
+        );
+        assert!(listen
+            .iter()
+            .any(|l| !l.multicast && l.locator.ipv4().unwrap().1 == 9000));
+        let (a, b) = if shared_writes {
+            (shared, other)
+        } else {
+            (other, shared)
+        };
+        let (_, got) = transfer_between(&mut net, a, b, 31, 300);
+        assert_eq!(
+            got,
+            (0..300).collect::<Vec<_>>(),
+            "from node {a} to node {b}"
+        );
+    }
+}
+
 #[test]
 fn reliable_delivery_on_a_perfect_link() {
     let (_, got) = reliable_transfer(3, Link::perfect(), 1000);

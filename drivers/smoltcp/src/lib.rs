@@ -7,7 +7,8 @@
 //!
 //! * a UDP socket on the SPDP multicast port, with the group 239.255.0.1 joined on the
 //!   interface (IGMP), when the engine's config has `multicast`;
-//! * UDP sockets on the participant's unicast metatraffic and user-data ports;
+//! * UDP sockets on the participant's unicast metatraffic and user-data ports (one socket when
+//!   the engine announces one port for both);
 //! * with a `tcp_port`, TCP sockets: one listening, the others free for accepted and outgoing
 //!   connections (RTPS over TCP with Cyclone DDS framing, as the engine speaks it).
 //!
@@ -171,7 +172,8 @@ impl<const RX: usize, const TX: usize, const STAGE: usize> Default for TcpStorag
 
 /// Everything the driver keeps in the caller's memory.
 pub struct Memory<'a, const TCP: usize> {
-    /// Socket slots: at least 3 + `TCP` (three UDP sockets, then the TCP ones).
+    /// Socket slots: one per UDP socket the engine asks for (multicast, metatraffic and user
+    /// data: 3, or 2 when the user port is the metatraffic port), then `TCP` more.
     pub sockets: &'a mut [SocketStorage<'a>],
     /// The SPDP multicast socket (unused when the engine's config has no multicast). Each
     /// received datagram goes to the engine before the next frame is taken from the device,
@@ -181,7 +183,9 @@ pub struct Memory<'a, const TCP: usize> {
     /// The unicast metatraffic socket; every UDP transmit leaves through it, so its send
     /// buffer should hold a few datagrams of the engine's MTU.
     pub metatraffic: UdpBuffers<'a>,
-    /// The unicast user-data socket (it only receives: its send buffer may be tiny).
+    /// The unicast user-data socket (it only receives: its send buffer may be tiny). Unused,
+    /// so its buffers may be empty, when the engine announces one unicast port for both
+    /// (`Config::unicast_ports` with the same port twice).
     pub user: UdpBuffers<'a>,
     /// TCP sockets (only used when the engine's config has a `tcp_port` or TCP peers).
     pub tcp: [TcpBuffers<'a>; TCP],
@@ -206,7 +210,7 @@ pub struct NetConfig {
 /// Why the driver could not start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error {
-    /// Fewer socket slots than 3 + TCP.
+    /// Fewer socket slots than the engine's UDP sockets (see [`Memory::sockets`]) + TCP.
     TooFewSockets,
     /// The transmit buffer is smaller than the engine's MTU.
     TransmitBufferTooSmall,
@@ -225,7 +229,9 @@ pub enum Error {
 impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
-            Error::TooFewSockets => "fewer socket slots than 3 + TCP sockets",
+            Error::TooFewSockets => {
+                "fewer socket slots than the engine's UDP sockets + TCP sockets"
+            }
             Error::TransmitBufferTooSmall => "transmit buffer smaller than the engine's MTU",
             Error::BadListenLocator => "the engine asked for a locator smoltcp cannot open",
             Error::Bind => "a UDP socket could not be bound or the TCP socket could not listen",
@@ -390,7 +396,12 @@ impl<'a, D: Device, const TCP: usize> Driver<'a, D, TCP> {
             tcp,
             transmit,
         } = memory;
-        if storage.len() < 3 + TCP {
+        let udp_sockets = engine
+            .listen_locators()
+            .filter(|l| l.locator.kind() != LocatorKind::TcpV4)
+            .count()
+            .max(1);
+        if storage.len() < udp_sockets + TCP {
             return Err(Error::TooFewSockets);
         }
         if transmit.len() < engine.config().mtu {

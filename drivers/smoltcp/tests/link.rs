@@ -5,6 +5,7 @@
 //! The engines are the microcontroller preset ([`Capacities::MICRO`]) in caller-provided
 //! storage, as on the firmware: no engine allocation.
 
+use pollen_engine::config::ports;
 use pollen_engine::wire::{GuidPrefix, Time};
 use pollen_engine::{
     Capacities, Config, Engine, Event, History, Instant, Peer, ReaderQos, Reliability, Storage,
@@ -20,6 +21,8 @@ type LinkT<'b> = Link<'b, 32, 1514>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Discovery {
     Multicast,
+    /// Multicast, and one unicast port for metatraffic and user data: two UDP sockets.
+    OnePort,
     Unicast,
     Tcp,
 }
@@ -41,6 +44,10 @@ fn engine(n: u8, mode: Discovery) -> Engine<'static> {
     let other = address(3 - n);
     match mode {
         Discovery::Multicast => {}
+        Discovery::OnePort => {
+            let port = ports::metatraffic_unicast(c.domain_id, c.participant_id) as u16;
+            c.unicast_ports = Some((port, port));
+        }
         Discovery::Unicast => {
             c.multicast = false;
             assert!(c.add_peer(Peer {
@@ -90,6 +97,15 @@ fn one_datagram_memory() -> Memory<'static, TCP> {
     m
 }
 
+/// Storage for a driver whose engine announces one unicast port ([`Discovery::OnePort`]): two
+/// UDP socket slots, and no buffers for the user-data socket it does not open.
+fn one_port_memory() -> Memory<'static, TCP> {
+    let mut m = memory();
+    m.sockets = Box::leak(Box::new([SocketStorage::EMPTY; 2 + TCP]));
+    m.user = Box::leak(Box::new(UdpStorage::<0, 0, 0>::new())).buffers();
+    m
+}
+
 fn net(n: u8) -> NetConfig {
     NetConfig {
         mac: [0x02, 0, 0, 0, 0, n],
@@ -127,8 +143,13 @@ fn exchange_into(
     let mut ea = engine(1, mode);
     let mut eb = engine(2, mode);
     let mut now = Instant(0);
+    let memory_a = if mode == Discovery::OnePort {
+        one_port_memory()
+    } else {
+        memory()
+    };
     let mut da: Driver<'_, _, TCP> =
-        Driver::new(link.port(0), net(1), &ea, memory(), now).expect("driver a");
+        Driver::new(link.port(0), net(1), &ea, memory_a, now).expect("driver a");
     let mut db: Driver<'_, _, TCP> =
         Driver::new(link.port(1), net(2), &eb, memory_b, now).expect("driver b");
 
@@ -231,6 +252,13 @@ fn exchange_into(
 fn one_datagram_receive_buffers_lose_nothing() {
     let retransmits = exchange_into(Discovery::Multicast, 0, 8, 300, one_datagram_memory());
     assert_eq!(retransmits, 0);
+}
+
+/// An engine announcing one unicast port for metatraffic and user data gets a driver with two
+/// UDP sockets (the slots for three are no longer required) and loses nothing under loss.
+#[test]
+fn one_unicast_port_two_sockets() {
+    exchange_into(Discovery::OnePort, 100, 9, 300, one_port_memory());
 }
 
 #[test]

@@ -72,8 +72,11 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Stores a new participant, evicting by the policy above when the table is full.
-    pub(crate) fn insert_participant(&mut self, p: RemoteParticipant) -> Option<u32> {
+    /// Stores a new participant, evicting by the policy above when the table is full. Not
+    /// inlined, and given the record by reference: inlined in `on_spdp`, its copies of the
+    /// record (the slab's give-back included) were in the deepest frame of a running device.
+    #[inline(never)]
+    pub(crate) fn insert_participant(&mut self, p: &RemoteParticipant) -> Option<u32> {
         if self.participants.is_full() {
             let victim = self
                 .participants
@@ -99,7 +102,7 @@ impl<'a> Engine<'a> {
                 }
             }
         }
-        let i = self.participants.insert(p).ok()?;
+        let i = self.participants.insert(*p).ok()?;
         if !self
             .participant_index
             .insert(&map::prefix_key(&p.prefix), i)

@@ -77,7 +77,7 @@ impl<'a> Engine<'a> {
         }
         fresh.directed_spdp_owed = 1;
         fresh.multicast = rx.multicast;
-        let Some(i) = self.insert_participant(fresh) else {
+        let Some(i) = self.insert_participant(&fresh) else {
             return;
         };
         if clamped {

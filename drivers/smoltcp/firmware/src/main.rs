@@ -29,6 +29,7 @@ use core::mem::{size_of, MaybeUninit};
 use core::sync::atomic::{AtomicBool, Ordering};
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::{debug, hio};
+use pollen_engine::config::ports;
 use pollen_engine::wire::{GuidPrefix, Time};
 use pollen_engine::{
     Capacities, Config, Engine, EventSlot, History, HistorySlot, Instant, MapSlot, ParticipantSlot,
@@ -70,15 +71,16 @@ type Dev = Port<'static, 'static, SLOTS, FRAME>;
 type Net = Driver<'static, Dev, 0>;
 
 /// Socket buffers (datagrams received, received bytes, datagrams to send, bytes to send): the
-/// metatraffic socket sends everything and receives SEDP and ACKNACK/HEARTBEAT; the user
-/// socket receives data; the multicast socket receives SPDP. Each receives one datagram of
+/// unicast socket sends everything and receives everything but multicast SPDP (the engine
+/// announces one port for metatraffic and user data, as Cyclone DDS does, so there is no
+/// user-data socket and no receive buffer for it); the multicast socket receives SPDP. Each
+/// receives one datagram of
 /// the MTU (the largest the link carries; on a 1500-byte Ethernet it would be 1472 bytes),
 /// since the driver hands every datagram to the engine before it takes the next frame from
 /// the device; the sender holds one full datagram (or a few small ones), since the
 /// driver polls smoltcp's egress between transmits and keeps the one that does not fit for
 /// the next round.
 const META_UDP: (usize, usize, usize, usize) = (1, MTU, 4, MTU);
-const USER_UDP: (usize, usize, usize, usize) = (1, MTU, 0, 0);
 const SPDP_UDP: (usize, usize, usize, usize) = (1, MTU, 0, 0);
 
 /// Stack words painted at start to measure the deepest use.
@@ -142,10 +144,9 @@ impl<const RP: usize, const RX: usize, const TP: usize, const TX: usize> Udp<RP,
 
 /// One participant's socket slots and buffers.
 struct Sockets {
-    sockets: Run<SocketStorage<'static>, 3>,
+    sockets: Run<SocketStorage<'static>, 2>,
     multicast: Udp<{ SPDP_UDP.0 }, { SPDP_UDP.1 }, { SPDP_UDP.2 }, { SPDP_UDP.3 }>,
     metatraffic: Udp<{ META_UDP.0 }, { META_UDP.1 }, { META_UDP.2 }, { META_UDP.3 }>,
-    user: Udp<{ USER_UDP.0 }, { USER_UDP.1 }, { USER_UDP.2 }, { USER_UDP.3 }>,
     transmit: Run<u8, MTU>,
 }
 
@@ -187,7 +188,7 @@ impl Participant {
             scratch,
         }),
         sockets: Sockets {
-            sockets: [const { MaybeUninit::uninit() }; 3],
+            sockets: [const { MaybeUninit::uninit() }; 2],
             multicast: uninit!(Udp {
                 rx_meta,
                 rx_payload,
@@ -195,12 +196,6 @@ impl Participant {
                 tx_payload
             }),
             metatraffic: uninit!(Udp {
-                rx_meta,
-                rx_payload,
-                tx_meta,
-                tx_payload
-            }),
-            user: uninit!(Udp {
                 rx_meta,
                 rx_payload,
                 tx_meta,
@@ -245,7 +240,12 @@ impl Sockets {
             sockets: fill(&mut self.sockets, || SocketStorage::EMPTY),
             multicast: self.multicast.buffers(),
             metatraffic: self.metatraffic.buffers(),
-            user: self.user.buffers(),
+            user: UdpBuffers {
+                rx_meta: &mut [],
+                rx_payload: &mut [],
+                tx_meta: &mut [],
+                tx_payload: &mut [],
+            },
             tcp: [],
             transmit: fill(&mut self.transmit, || 0),
         }
@@ -291,6 +291,9 @@ fn new_engine(
 ) -> &'static mut Engine<'static> {
     let mut c = Config::new(GuidPrefix([0x50, 0x4f, 0x4c, n, 0, 0, 0, 0, 0, 0, 0, n]));
     c.unicast_address = [192, 168, 7, n];
+    // One unicast socket: user data comes to the metatraffic port.
+    let port = ports::metatraffic_unicast(c.domain_id, c.participant_id) as u16;
+    c.unicast_ports = Some((port, port));
     c.mtu = MTU;
     c.capacities = CAPS;
     // Made in the static: only the engine without its builtin endpoints is built on the
