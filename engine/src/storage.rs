@@ -282,6 +282,25 @@ impl<'a, S: Slot> Slab<'a, S> {
         }
     }
 
+    /// Removes entry `i` without handing it back (dropped in place): no room for a copy of a
+    /// large record in the caller's frame. False if `i` held nothing.
+    pub(crate) fn discard(&mut self, i: u32) -> bool {
+        if i as usize >= self.used {
+            return false;
+        }
+        let free = self.free;
+        let Some(slot) = self.slots.get_mut(i as usize).map(|s| s.entry_mut()) else {
+            return false;
+        };
+        if matches!(slot, Entry::Vacant(_)) {
+            return false;
+        }
+        *slot = Entry::Vacant(free);
+        self.free = i;
+        self.count -= 1;
+        true
+    }
+
     pub(crate) fn get(&self, i: u32) -> Option<&S::T> {
         match self.slots.get(i as usize).map(|s| s.entry()) {
             Some(Entry::Occupied(v)) if (i as usize) < self.used => Some(v),
@@ -396,6 +415,21 @@ mod tests {
         s.clear_with(|_| {});
         assert_eq!(s.len(), 0);
         assert_eq!(s.insert(7), Ok(0));
+    }
+
+    #[test]
+    fn discard_frees_like_remove() {
+        let mut store = [const { Entry::Vacant(NONE) }; 2];
+        let mut s: Slab<'_, Entry<u32>> = Slab::new(Slots::Borrowed(&mut store), 2);
+        let a = s.insert(1).unwrap();
+        let b = s.insert(2).unwrap();
+        assert!(s.discard(a));
+        assert!(!s.discard(a), "a vacant slot is not discarded twice");
+        assert!(!s.discard(7), "nor one past the high-water mark");
+        assert_eq!((s.len(), s.get(a), s.get(b)), (1, None, Some(&2)));
+        // The freed slot is on the free list: the next insert takes it.
+        assert_eq!(s.insert(3), Ok(a));
+        assert!(s.is_full());
     }
 
     #[cfg(feature = "alloc")]

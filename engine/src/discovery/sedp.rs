@@ -793,7 +793,7 @@ impl<'a> Engine<'a> {
             self.unlink_unmatched(ri);
         }
         self.unlink_remote(ri);
-        self.remote.remove(ri);
+        self.remote.discard(ri);
         self.remote_index.remove(&map::guid_key(&guid));
         self.refused_reported[1] = false;
         if self.incomplete > 0 {

@@ -220,7 +220,10 @@ impl<'a> Engine<'a> {
         let Some(i) = self.participant_slot(prefix) else {
             return;
         };
-        let Some(p) = self.participants.get(i).copied() else {
+        // What the removal needs, not the whole record (a copy of it sat in every frame of an
+        // eviction, the deepest path of a device).
+        let Some((bw, br, multicast)) = self.participants.get(i).map(|p| (p.bw, p.br, p.multicast))
+        else {
             return;
         };
         self.unqueue(Work {
@@ -228,19 +231,19 @@ impl<'a> Engine<'a> {
             index: i,
         });
         for k in 0..3 {
-            if p.bw[k] != NONE {
+            if bw[k] != NONE {
                 self.unqueue(Work {
                     local: Local::BuiltinWriter(k as u32),
-                    index: p.bw[k],
+                    index: bw[k],
                 });
-                self.builtin_writers[k].remove_proxy(p.bw[k], &mut self.pool);
+                self.builtin_writers[k].remove_proxy(bw[k], &mut self.pool);
             }
-            if p.br[k] != NONE {
+            if br[k] != NONE {
                 self.unqueue(Work {
                     local: Local::BuiltinReader(k as u32),
-                    index: p.br[k],
+                    index: br[k],
                 });
-                self.builtin_readers[k].remove_proxy(p.br[k], &mut self.pool);
+                self.builtin_readers[k].remove_proxy(br[k], &mut self.pool);
             }
         }
         // Its user endpoints, through its own chain.
@@ -251,14 +254,14 @@ impl<'a> Engine<'a> {
             };
             self.remove_remote_endpoint(g);
         }
-        if !p.multicast {
+        if !multicast {
             self.unicast_only = self.unicast_only.saturating_sub(1);
         }
         // Nothing more to ask it for.
         if self.participants.get(i).is_some_and(|p| p.sedp_incomplete) {
             self.incomplete = self.incomplete.saturating_sub(1);
         }
-        self.participants.remove(i);
+        self.participants.discard(i);
         self.participant_index.remove(&map::prefix_key(&prefix));
         if self.endpoint_hog == i {
             self.endpoint_hog = NONE;
