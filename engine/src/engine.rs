@@ -41,6 +41,10 @@ const BUNDLE_ROOM: usize = 16 + 60 + 64;
 pub(crate) const SEDP_PUB: usize = 0;
 pub(crate) const SEDP_SUB: usize = 1;
 pub(crate) const PMD: usize = 2;
+/// The kinds of builtin endpoints in use (each a writer and a reader, indexed as above): the
+/// SEDP pair, and the participant-message one with the `liveliness` feature. Without it the
+/// participant-message writer and reader stay idle, with no tables.
+pub(crate) const BUILTIN_KINDS: usize = if cfg!(feature = "liveliness") { 3 } else { 2 };
 pub(crate) const BUILTIN_WRITER_IDS: [EntityId; 3] = [
     EntityId::SEDP_PUB_WRITER,
     EntityId::SEDP_SUB_WRITER,
@@ -528,14 +532,15 @@ impl StorageSizes {
             remote_endpoints: c.remote_endpoints,
             writers: c.writers,
             readers: c.readers,
-            reader_proxies: 3 * p + c.writers * share,
-            writer_proxies: 3 * p + c.readers * share,
+            reader_proxies: BUILTIN_KINDS * p + c.writers * share,
+            writer_proxies: BUILTIN_KINDS * p + c.readers * share,
+            // The participant-message writer keeps one sample, its reader a few.
             history: c.sedp_history(c.writers)
                 + c.sedp_history(c.readers)
-                + 1
+                + (BUILTIN_KINDS - 2)
                 + c.writers * c.history,
             samples: 2 * c.builtin_reader_samples()
-                + c.pmd_reader_samples()
+                + (BUILTIN_KINDS - 2) * c.pmd_reader_samples()
                 + c.readers * c.reader_samples,
             // Without the `frag` feature nothing is reassembled.
             reassemblies: if cfg!(feature = "frag") {
@@ -883,10 +888,15 @@ impl<'a> Engine<'a> {
         } = self;
         builtin_writers[SEDP_PUB] = builtin_writer(cfg, SEDP_PUB, arenas);
         builtin_writers[SEDP_SUB] = builtin_writer(cfg, SEDP_SUB, arenas);
-        let mut no_space = false;
-        builtin_writers[PMD] = liveliness_writer(cfg, now, arenas, pool, timers, &mut no_space);
-        stats.dropped_no_space = no_space as u64;
-        for (i, r) in builtin_readers.iter_mut().enumerate() {
+        #[cfg(feature = "liveliness")]
+        {
+            let mut no_space = false;
+            builtin_writers[PMD] = liveliness_writer(cfg, now, arenas, pool, timers, &mut no_space);
+            stats.dropped_no_space = no_space as u64;
+        }
+        #[cfg(not(feature = "liveliness"))]
+        let _ = (now, pool, timers, stats);
+        for (i, r) in builtin_readers.iter_mut().enumerate().take(BUILTIN_KINDS) {
             *r = builtin_reader(cfg, i, arenas);
         }
     }
@@ -1387,7 +1397,10 @@ impl<'a> Engine<'a> {
                     self.timers
                         .set(Timer::Announce, now + self.cfg.announce_period);
                 }
-                Timer::Liveliness => {
+                // Never armed without the participant-message writer.
+                Timer::Liveliness =>
+                {
+                    #[cfg(feature = "liveliness")]
                     if !self.shutting_down {
                         self.assert_liveliness(now);
                     }
@@ -3068,6 +3081,7 @@ fn idle_reader<'a>() -> Reader<'a> {
     Reader::new(guid, true, History::KeepAll, 0, storage)
 }
 
+#[cfg(feature = "liveliness")]
 /// The participant-message writer with the first liveliness message in it (see
 /// [`Engine::assert_liveliness`]; no reader is matched yet).
 #[inline(never)]

@@ -383,3 +383,32 @@ fn without_frag_an_announcement_larger_than_a_datagram_is_refused() {
     assert_eq!(r, Err(CreateError::NoAnnouncementSpace));
     assert!(e.stats().dropped_too_large >= 1);
 }
+
+/// The participant-message endpoints exist with the `liveliness` feature only: the engine's
+/// SPDP announces them with it and not without. Both ways the engines discover each other and
+/// move samples (`micro_in_caller_storage`, run with and without the feature).
+#[test]
+fn participant_message_endpoints_follow_the_liveliness_feature() {
+    use pollen_engine::wire::{
+        BuiltinEndpointSet, EntityId, Message, ParticipantData, SubmessageRepr,
+    };
+    let mut a = engine(&Capacities::MICRO, 1);
+    let mut buf = vec![0u8; 65536];
+    let mut announced = None;
+    while let Some(t) = a.poll_transmit(Instant(0), &mut buf) {
+        let msg = Message::parse(&buf[..t.len]).expect("our own datagram parses");
+        for sub in msg.submessages() {
+            if let Ok(SubmessageRepr::Data(d)) = sub.and_then(|r| r.parse()) {
+                if d.writer_id == EntityId::SPDP_WRITER {
+                    let pd = ParticipantData::parse(d.payload.unwrap()).unwrap();
+                    announced = Some(pd.builtin_endpoints);
+                }
+            }
+        }
+    }
+    let set = announced.expect("an SPDP announcement at start");
+    let pmd = BuiltinEndpointSet::PARTICIPANT_MESSAGE_READER
+        | BuiltinEndpointSet::PARTICIPANT_MESSAGE_WRITER;
+    assert!(set.has(BuiltinEndpointSet::PUBLICATIONS_ANNOUNCER));
+    assert_eq!(set.0 & pmd != 0, cfg!(feature = "liveliness"), "{set:?}");
+}

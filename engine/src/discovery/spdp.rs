@@ -3,14 +3,16 @@
 
 use crate::config::ports;
 use crate::discovery::RemoteParticipant;
-use crate::engine::{Engine, Receiver, BUILTIN_READER_IDS, BUILTIN_WRITER_IDS, PMD};
+#[cfg(feature = "liveliness")]
+use crate::engine::PMD;
+use crate::engine::{Engine, Receiver, BUILTIN_KINDS, BUILTIN_READER_IDS, BUILTIN_WRITER_IDS};
 use crate::event::Event;
 use crate::limits::PEER_PARTICIPANT_IDS;
 use crate::map;
 use crate::qos::Durability;
 use crate::schedule::{Local, Work};
 use crate::storage::NONE;
-use crate::time::{Instant, Span};
+use crate::time::Instant;
 use crate::timer::Timer;
 use crate::transmit::{Destination, Transmit};
 use crate::wire::{
@@ -160,7 +162,7 @@ impl<'a> Engine<'a> {
                 BuiltinEndpointSet::PARTICIPANT_MESSAGE_WRITER,
             ),
         ];
-        for (k, (detector, announcer)) in pairs.iter().enumerate() {
+        for (k, (detector, announcer)) in pairs.iter().enumerate().take(BUILTIN_KINDS) {
             if p.builtin.has(*detector) {
                 let w = &mut self.builtin_writers[k];
                 let pi = match w.proxy_mut(p.bw[k]) {
@@ -409,7 +411,15 @@ impl<'a> Engine<'a> {
 
     fn participant_data(&self) -> ParticipantData<'_> {
         let guid = Guid::new(self.cfg.guid_prefix, EntityId::PARTICIPANT);
-        let mut d = ParticipantData::new(guid, BuiltinEndpointSet::POLLEN);
+        // Without `liveliness`, no participant-message endpoints to announce.
+        let pmd = BuiltinEndpointSet::PARTICIPANT_MESSAGE_READER
+            | BuiltinEndpointSet::PARTICIPANT_MESSAGE_WRITER;
+        let builtin = if cfg!(feature = "liveliness") {
+            BuiltinEndpointSet::POLLEN
+        } else {
+            BuiltinEndpointSet(BuiltinEndpointSet::POLLEN.0 & !pmd)
+        };
+        let mut d = ParticipantData::new(guid, builtin);
         d.protocol_version = Some(ProtocolVersion::V2_3);
         d.vendor_id = Some(VendorId::POLLEN);
         d.domain_id = Some(self.cfg.domain_id);
@@ -502,6 +512,7 @@ impl<'a> Engine<'a> {
         self.timers.clear_all();
     }
 
+    #[cfg(feature = "liveliness")]
     pub(crate) fn assert_liveliness(&mut self, now: Instant) {
         let w = &mut self.builtin_writers[PMD];
         if !write_liveliness(&self.cfg, now, w, &mut self.pool, &mut self.timers) {
@@ -539,6 +550,7 @@ impl<'a> Engine<'a> {
 /// (00 00 00 01), one-byte sequence) into `w`, the participant-message writer, and arms its
 /// heartbeat and the next liveliness timer; false when the pool had no room for it. The
 /// caller queues the writer's proxies (at creation it has none).
+#[cfg(feature = "liveliness")]
 pub(crate) fn write_liveliness(
     cfg: &crate::config::Config,
     now: Instant,
@@ -568,6 +580,7 @@ pub(crate) fn write_liveliness(
 }
 
 /// How often the liveliness message is written again: half the lease, at least 0.5 s.
-pub(crate) fn liveliness_period(cfg: &crate::config::Config) -> Span {
-    Span::from_micros((cfg.lease_duration.micros() / 2).max(500_000))
+#[cfg(feature = "liveliness")]
+pub(crate) fn liveliness_period(cfg: &crate::config::Config) -> crate::time::Span {
+    crate::time::Span::from_micros((cfg.lease_duration.micros() / 2).max(500_000))
 }
