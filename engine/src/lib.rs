@@ -86,9 +86,12 @@
 //! NACK_FRAG; without it a sample must fit one datagram and fragments received are dropped and
 //! counted in [`Stats::dropped_fragmented`]), `rpc`, `ros` (see Cargo.toml) and `fast-paths`
 //! (the receive route and the send template beside the general paths, which give the same
-//! samples; without it one DataAvailable per sample instead of one per run). A microcontroller
-//! turns them off (`default-features = false`): about 320 bytes less per endpoint record,
-//! about 100 bytes less per matched reader, and several kilobytes of flash.
+//! samples; without it one DataAvailable per sample instead of one per run; it also inlines
+//! the field writer and time arithmetic) and `liveliness` (the participant-message writer and
+//! reader; without them SPDP alone renews the leases peers keep). A microcontroller turns them
+//! off (`default-features = false`): about 320 bytes less per endpoint record, about 100 bytes
+//! less per matched reader, two proxies less per remote participant, and several kilobytes of
+//! flash.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
