@@ -544,12 +544,13 @@ impl StorageSizes {
                 + c.readers * c.reader_samples,
             // Without the `frag` feature nothing is reassembled.
             reassemblies: if cfg!(feature = "frag") {
-                3 + c.readers * c.reassemblies
+                BUILTIN_KINDS + c.readers * c.reassemblies
             } else {
                 0
             },
             fragment_bits: if cfg!(feature = "frag") {
-                3 * builtin_frag_words(c) + c.readers * c.reassemblies * c.fragment_words()
+                BUILTIN_KINDS * builtin_frag_words(c)
+                    + c.readers * c.reassemblies * c.fragment_words()
             } else {
                 0
             },

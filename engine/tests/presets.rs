@@ -412,3 +412,28 @@ fn participant_message_endpoints_follow_the_liveliness_feature() {
     assert!(set.has(BuiltinEndpointSet::PUBLICATIONS_ANNOUNCER));
     assert_eq!(set.0 & pmd != 0, cfg!(feature = "liveliness"), "{set:?}");
 }
+
+/// A remote participant is dropped once silent for its lease, or, without the `liveliness`
+/// feature (its liveliness messages no longer come), for twice its lease: one lost SPDP of an
+/// idle peer that announces every lease less 2 s, as Cyclone DDS does, is survived.
+#[test]
+fn a_silent_participant_expires_after_its_allowance() {
+    let mut a = engine(&Capacities::MICRO, 1);
+    let mut b = engine(&Capacities::MICRO, 2);
+    let mut n = 0;
+    pump(&mut b, &mut a, Instant(0), &mut n, 0);
+    assert_eq!(a.stats().participants_discovered, 1);
+    let lease = Config::new(GuidPrefix([2; 12])).lease_duration.micros();
+    // B falls silent: only A's timers run.
+    let at = |a: &mut Engine<'static>, t: u64| {
+        while let Some(due) = a.poll_timeout().filter(|d| d.0 <= t) {
+            a.handle_timeout(due);
+            let mut buf = vec![0u8; 65536];
+            while a.poll_transmit(due, &mut buf).is_some() {}
+        }
+        a.stats().participants_lost
+    };
+    let survives = if cfg!(feature = "liveliness") { 0 } else { 1 };
+    assert_eq!(1 - at(&mut a, lease * 3 / 2), survives, "at 1.5 leases");
+    assert_eq!(at(&mut a, lease * 2 + 1_000_000), 1, "past twice the lease");
+}

@@ -172,8 +172,9 @@ impl<const RX: usize, const TX: usize, const STAGE: usize> Default for TcpStorag
 
 /// Everything the driver keeps in the caller's memory.
 pub struct Memory<'a, const TCP: usize> {
-    /// Socket slots: one per UDP socket the engine asks for (multicast, metatraffic and user
-    /// data: 3, or 2 when the user port is the metatraffic port), then `TCP` more.
+    /// Socket slots: one per UDP socket the engine asks for (multicast when enabled,
+    /// metatraffic, and user data unless its port is the metatraffic port: 1 to 3), then `TCP`
+    /// more.
     pub sockets: &'a mut [SocketStorage<'a>],
     /// The SPDP multicast socket (unused when the engine's config has no multicast). Each
     /// received datagram goes to the engine before the next frame is taken from the device,
@@ -224,6 +225,9 @@ pub enum Error {
     BadPrefix,
     /// TCP buffers were given, but the driver was built without the `tcp` feature.
     NoTcp,
+    /// A socket the engine asks for was given no receive buffer (no packet metadata or no
+    /// payload bytes): everything sent to it would be dropped.
+    NoReceiveBuffer,
 }
 
 impl core::fmt::Display for Error {
@@ -238,6 +242,7 @@ impl core::fmt::Display for Error {
             Error::MulticastJoin => "the SPDP multicast group could not be joined",
             Error::BadPrefix => "prefix length above 32",
             Error::NoTcp => "TCP buffers given to a driver built without the `tcp` feature",
+            Error::NoReceiveBuffer => "a socket the engine asks for has no receive buffer",
         })
     }
 }
@@ -452,6 +457,9 @@ impl<'a, D: Device, const TCP: usize> Driver<'a, D, TCP> {
             let Some(b) = bufs[index].take() else {
                 return Err(Error::BadListenLocator);
             };
+            if b.rx_meta.is_empty() || b.rx_payload.is_empty() {
+                return Err(Error::NoReceiveBuffer);
+            }
             let mut s = udp_socket(b);
             let endpoint = if l.multicast {
                 iface

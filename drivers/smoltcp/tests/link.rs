@@ -261,6 +261,19 @@ fn one_unicast_port_two_sockets() {
     exchange_into(Discovery::OnePort, 100, 9, 300, one_port_memory());
 }
 
+/// Empty user-data buffers are refused when the engine asks for a user-data socket (its own
+/// port): every DATA sent there would have been dropped, uncounted.
+#[test]
+fn a_socket_without_receive_buffer_is_refused() {
+    let mut frames = Box::new(LinkStorage::new());
+    let link = LinkT::lossy(frames.buffers(), 0, 1);
+    let e = engine(1, Discovery::Multicast);
+    let mut m = memory();
+    m.user = Box::leak(Box::new(UdpStorage::<0, 0, 0>::new())).buffers();
+    let d: Result<Driver<'_, _, TCP>, _> = Driver::new(link.port(0), net(1), &e, m, Instant(0));
+    assert!(matches!(d, Err(pollen_smoltcp::Error::NoReceiveBuffer)));
+}
+
 #[test]
 fn multicast_discovery_lossless() {
     exchange(Discovery::Multicast, 0, 1, 300);

@@ -55,7 +55,7 @@ impl<'a> Engine<'a> {
     /// Sets the lease timer of slot `i` from its last sign of life.
     pub(crate) fn arm_lease(&mut self, i: u32) {
         if let Some(p) = self.participants.get(i) {
-            let at = p.last_seen + p.lease + Span::from_micros(1);
+            let at = p.last_seen + allowance(p.lease) + Span::from_micros(1);
             self.timers.set(Timer::Lease(i), at);
         }
     }
@@ -65,7 +65,7 @@ impl<'a> Engine<'a> {
         let Some(p) = self.participants.get(i).copied() else {
             return;
         };
-        if now.saturating_since(p.last_seen) > p.lease {
+        if now.saturating_since(p.last_seen) > allowance(p.lease) {
             self.remove_participant(p.prefix);
         } else {
             self.arm_lease(i);
@@ -130,5 +130,19 @@ impl<'a> Engine<'a> {
             self.refused_reported[k] = true;
             self.emit(Event::Refused { table, guid });
         }
+    }
+}
+
+/// How long a remote participant may stay silent before it is dropped: its lease. Without the
+/// `liveliness` feature its participant-message writer no longer renews the lease (it sends us
+/// nothing, since we announce no reader), only its SPDP and any other traffic do; Cyclone DDS
+/// announces every lease less 2 s (8 s of a 10 s lease), so one lost announcement of an idle
+/// peer would expire it. It then gets twice its lease: one lost announcement is survived, and
+/// a peer that is gone is noticed one lease later.
+pub(crate) fn allowance(lease: Span) -> Span {
+    if cfg!(feature = "liveliness") {
+        lease
+    } else {
+        Span::from_micros(lease.micros().saturating_mul(2))
     }
 }
