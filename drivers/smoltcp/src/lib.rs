@@ -45,7 +45,6 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
-use pollen_engine::config::ports;
 use pollen_engine::wire::{Locator, LocatorKind};
 #[cfg(feature = "tcp")]
 use pollen_engine::StreamId;
@@ -478,21 +477,9 @@ impl<'a, D: Device, const TCP: usize> Driver<'a, D, TCP> {
                 local: l.locator,
             });
         }
-        // Every UDP transmit leaves from the metatraffic socket (opened unbound if the engine
-        // did not ask for it, which it always does today).
-        let sender = match udp[1] {
-            Some(s) => s.handle,
-            None => {
-                let b = bufs[1].take().ok_or(Error::BadListenLocator)?;
-                let mut s = udp_socket(b);
-                let port = ports::metatraffic_unicast(
-                    engine.config().domain_id,
-                    engine.config().participant_id,
-                ) as u16;
-                s.bind(port).map_err(|_| Error::Bind)?;
-                sockets.add(s)
-            }
-        };
+        // Every UDP transmit leaves from the metatraffic socket, which the engine always asks
+        // for.
+        let sender = udp[1].ok_or(Error::BadListenLocator)?.handle;
 
         #[cfg(not(feature = "tcp"))]
         let _ = tcp;
