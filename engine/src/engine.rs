@@ -349,7 +349,8 @@ pub(crate) struct Arenas<'a> {
 /// Storage for an engine without `alloc`: one run per table, each at least as long as
 /// [`StorageSizes::of`] says for the capacities in the configuration. Make each run from the
 /// type's `EMPTY` value (for example `[ParticipantSlot::EMPTY; N]` in a `static` handed out
-/// once).
+/// once), or fill it at run time with the type's `vacant()` (as the firmware does: a copy of
+/// `EMPTY` per slot would copy a whole slot-sized constant out of flash).
 pub struct Storage<'a> {
     /// Remote participants.
     pub participants: &'a mut [ParticipantSlot],

@@ -266,17 +266,8 @@ impl<'a, S: Slot> Slab<'a, S> {
     }
 
     pub(crate) fn remove(&mut self, i: u32) -> Option<S::T> {
-        if i as usize >= self.used {
-            return None;
-        }
-        let slot = self.slots.get_mut(i as usize)?.entry_mut();
-        if matches!(slot, Entry::Vacant(_)) {
-            return None;
-        }
-        let old = core::mem::replace(slot, Entry::Vacant(self.free));
-        self.free = i;
-        self.count -= 1;
-        match old {
+        let (slot, next) = self.vacate(i)?;
+        match core::mem::replace(slot, Entry::Vacant(next)) {
             Entry::Occupied(v) => Some(v),
             Entry::Vacant(_) => None,
         }
@@ -285,20 +276,30 @@ impl<'a, S: Slot> Slab<'a, S> {
     /// Removes entry `i` without handing it back (dropped in place): no room for a copy of a
     /// large record in the caller's frame. False if `i` held nothing.
     pub(crate) fn discard(&mut self, i: u32) -> bool {
-        if i as usize >= self.used {
-            return false;
+        match self.vacate(i) {
+            Some((slot, next)) => {
+                *slot = Entry::Vacant(next);
+                true
+            }
+            None => false,
         }
-        let free = self.free;
-        let Some(slot) = self.slots.get_mut(i as usize).map(|s| s.entry_mut()) else {
-            return false;
-        };
-        if matches!(slot, Entry::Vacant(_)) {
-            return false;
+    }
+
+    /// Puts occupied entry `i` on the free list and uncounts it; hands back its slot, still
+    /// holding the entry, and the free-list link the caller stores in it. `None` if `i` holds
+    /// nothing.
+    fn vacate(&mut self, i: u32) -> Option<(&mut Entry<S::T>, u32)> {
+        let occupied = (i as usize) < self.used
+            && matches!(
+                self.slots.get(i as usize).map(|s| s.entry()),
+                Some(Entry::Occupied(_))
+            );
+        if !occupied {
+            return None;
         }
-        *slot = Entry::Vacant(free);
-        self.free = i;
+        let next = core::mem::replace(&mut self.free, i);
         self.count -= 1;
-        true
+        Some((self.slots[i as usize].entry_mut(), next))
     }
 
     pub(crate) fn get(&self, i: u32) -> Option<&S::T> {
