@@ -230,7 +230,7 @@ FIRMWARE_RAM_AIM=$((32 * 1024))
 # firmware builds the engine without `fast-paths`, the shortcuts beside the general paths;
 # 84 308 B with SPDP parsed in place and endpoint records borrowed while matching; 82 KiB
 # (83 880 B) since a message's submessages are handled in a function of their own. 79 KiB
-# (80 112 B) since the slots are filled at run time, not copied from constants in flash
+# (80 052 B) since the slots are filled at run time, not copied from constants in flash
 # (1.8 KB of .rodata), the vector table is the board's 32 interrupts, not the architecture's
 # 240 (832 B), small helpers are out of line without `fast-paths` and the participant-message
 # endpoints are left out (no `liveliness`).
